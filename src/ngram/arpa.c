@@ -1,0 +1,443 @@
+/* ARPA back-off files: reading (KenLM, SRILM, IRSTLM dialects) and writing. */
+#include "ngram_impl.h"
+#include "../text/text_impl.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------- writing ---------------- */
+
+static void put_ngram_line(lmf_buf *b, const lmf_ngram *m, float prob, const uint32_t *g, int n, int with_bo,
+                           float bo) {
+    char num[32];
+    int k = lmf_fmt_float(num, prob);
+    lmf_buf_append(b, num, (size_t)k);
+    for (int j = 0; j < n; j++) {
+        size_t wl;
+        const char *w = lmf_vocab_word(m->vocab, (int32_t)g[j], &wl);
+        lmf_buf_append(b, j ? " " : "\t", 1);
+        lmf_buf_append(b, w, wl);
+    }
+    if (with_bo && bo != 0.0f) {
+        k = lmf_fmt_float(num, bo);
+        lmf_buf_append(b, "\t", 1);
+        lmf_buf_append(b, num, (size_t)k);
+    }
+    lmf_buf_append(b, "\n", 1);
+}
+
+lmf_status lmf_ngram_write_arpa(const lmf_ngram *m, const char *path) {
+    for (int n = 2; n <= m->order; n++)
+        if (m->tab[n].count && !m->tab[n].ids)
+            return lmf_error(LMF_ERR_UNSUPPORTED, "%s: this model was loaded without n-gram lists; cannot write ARPA",
+                             path);
+    lmf_outfile of;
+    lmf_status s = lmf_outfile_open(&of, path);
+    if (s) return s;
+    lmf_buf b = {0};
+    int32_t V = lmf_vocab_size(m->vocab);
+    fprintf(of.fp, "\\data\\\n");
+    for (int n = 1; n <= m->order; n++)
+        fprintf(of.fp, "ngram %d=%llu\n", n, (unsigned long long)lmf_ngram_count(m, n));
+    fprintf(of.fp, "\n\\1-grams:\n");
+    for (int32_t w = 0; w <= V; w++) {
+        uint32_t g = (uint32_t)w;
+        put_ngram_line(&b, m, m->uni_prob[w], &g, 1, m->order > 1, m->uni_backoff[w]);
+        if (b.len > (1 << 20)) {
+            fwrite(b.p, 1, b.len, of.fp);
+            b.len = 0;
+        }
+    }
+    for (int n = 2; n <= m->order; n++) {
+        const lmf_ngram_table *t = &m->tab[n];
+        if (b.len) fwrite(b.p, 1, b.len, of.fp);
+        b.len = 0;
+        fprintf(of.fp, "\n\\%d-grams:\n", n);
+        for (uint64_t e = 0; e < t->count; e++) {
+            const uint32_t *g = t->ids + e * (uint64_t)n;
+            const lmf_ngram_slot *sl = lmf_ngram_find(t, lmf_ngram_key(m->seed, g, n));
+            LMF_ASSERT(sl);
+            put_ngram_line(&b, m, sl->prob, g, n, n < m->order, sl->backoff);
+            if (b.len > (1 << 20)) {
+                fwrite(b.p, 1, b.len, of.fp);
+                b.len = 0;
+            }
+        }
+    }
+    if (b.len) fwrite(b.p, 1, b.len, of.fp);
+    lmf_buf_free(&b);
+    fprintf(of.fp, "\n\\end\\\n");
+    return lmf_outfile_commit(&of);
+}
+
+/* ---------------- reading ---------------- */
+
+typedef struct reader {
+    const char *path;
+    const char *p, *end;
+    size_t line; /* number of the line last returned */
+} reader;
+
+/* Next line without its terminator (and without a trailing '\r'). */
+static int next_line(reader *r, const char **ls, size_t *ll) {
+    if (r->p >= r->end) return 0;
+    const char *s = r->p;
+    const char *nl = memchr(s, '\n', (size_t)(r->end - s));
+    const char *e = nl ? nl : r->end;
+    r->p = nl ? nl + 1 : r->end;
+    if (e > s && e[-1] == '\r') e--;
+    *ls = s;
+    *ll = (size_t)(e - s);
+    r->line++;
+    return 1;
+}
+
+static int is_blank(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!lmf_is_space((unsigned char)s[i])) return 0;
+    return 1;
+}
+
+/* Splits into whitespace-separated fields; returns the count (max maxf+1
+ * meaning "too many"). */
+static int split_fields(const char *s, size_t n, const char **f, size_t *fl, int maxf) {
+    int k = 0;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && lmf_is_space((unsigned char)s[i])) i++;
+        if (i >= n) break;
+        size_t st = i;
+        while (i < n && !lmf_is_space((unsigned char)s[i])) i++;
+        if (k == maxf) return maxf + 1;
+        f[k] = s + st;
+        fl[k] = i - st;
+        k++;
+    }
+    return k;
+}
+
+static int parse_float(const char *s, size_t n, float *out) {
+    char buf[64];
+    if (n == 0 || n >= sizeof buf) return 0;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    char *e;
+    errno = 0;
+    float v = strtof(buf, &e);
+    if (*e || e == buf || isnan(v)) return 0;
+    if (errno == ERANGE && isinf(v) == 0 && v != 0) return 0;
+    *out = v;
+    return 1;
+}
+
+#define FAIL(...) lmf_error(LMF_ERR_FORMAT, __VA_ARGS__)
+
+lmf_status lmf_ngram_read_arpa(const char *path, const lmf_ngram_load_opts *opts, lmf_ngram **out) {
+    (void)opts;
+    *out = NULL;
+    lmf_filebuf fb;
+    lmf_status s = lmf_file_read(path, &fb);
+    if (s) return s;
+    reader r = {path, fb.data, fb.data + fb.size, 0};
+    const char *ls;
+    size_t ll;
+    uint64_t counts[LMF_NGRAM_MAX_ORDER + 1] = {0};
+    int order = 0;
+    lmf_vocab *vocab = NULL;
+    lmf_ngram *m = NULL;
+    uint32_t *ids[LMF_NGRAM_MAX_ORDER + 1] = {0};
+    float *probs[LMF_NGRAM_MAX_ORDER + 1] = {0}, *bos[LMF_NGRAM_MAX_ORDER + 1] = {0};
+    uint64_t got[LMF_NGRAM_MAX_ORDER + 1] = {0};
+    size_t sec_line[LMF_NGRAM_MAX_ORDER + 1] = {0};
+    int32_t *uni_id = NULL;
+    float *uni_p = NULL, *uni_b = NULL;
+
+    /* header: skip anything before \data\ */
+    int found = 0;
+    while (next_line(&r, &ls, &ll)) {
+        if (ll == 6 && !memcmp(ls, "\\data\\", 6)) {
+            found = 1;
+            break;
+        }
+    }
+    if (!found) {
+        s = FAIL("%s: no \\data\\ line; this is not an ARPA language model file", path);
+        goto done;
+    }
+    int maxseen = 0;
+    for (;;) {
+        if (!next_line(&r, &ls, &ll)) {
+            s = FAIL("%s:%zu: file ends inside the \\data\\ header (truncated?)", path, r.line);
+            goto done;
+        }
+        if (is_blank(ls, ll)) {
+            if (order) break;
+            continue;
+        }
+        if (ll > 6 && !memcmp(ls, "ngram ", 6)) {
+            char buf[64];
+            size_t n = ll - 6 < 63 ? ll - 6 : 63;
+            memcpy(buf, ls + 6, n);
+            buf[n] = 0;
+            int o;
+            unsigned long long c;
+            char tail;
+            if (sscanf(buf, " %d = %llu %c", &o, &c, &tail) != 2 || o < 1) {
+                s = FAIL("%s:%zu: malformed count line \"%.*s\"; expected \"ngram N=COUNT\"", path, r.line, (int)ll,
+                         ls);
+                goto done;
+            }
+            if (o > LMF_NGRAM_MAX_ORDER) {
+                s = lmf_error(LMF_ERR_UNSUPPORTED, "%s:%zu: order %d is above the supported maximum %d", path,
+                              r.line, o, LMF_NGRAM_MAX_ORDER);
+                goto done;
+            }
+            if (counts[o] || (o == 1 && c == 0) || o != maxseen + 1) {
+                s = FAIL("%s:%zu: ngram %d=%llu: counts must be listed once each, for orders 1, 2, ... without gaps "
+                         "(and at least one unigram)",
+                         path, r.line, o, c);
+                goto done;
+            }
+            if (c > ((uint64_t)1 << 32) - 2 || c > fb.size / 2) {
+                s = FAIL("%s:%zu: ngram %d=%llu is more n-grams than the file can hold", path, r.line, o, c);
+                goto done;
+            }
+            counts[o] = c;
+            maxseen = order = o;
+            continue;
+        }
+        if (ls[0] == '\\') break;
+        s = FAIL("%s:%zu: unexpected line in \\data\\ header: \"%.*s\"", path, r.line, (int)(ll > 60 ? 60 : ll), ls);
+        goto done;
+    }
+    if (!order) {
+        s = FAIL("%s:%zu: \\data\\ header lists no \"ngram N=COUNT\" lines", path, r.line);
+        goto done;
+    }
+    for (int n = 2; n <= order; n++) {
+        ids[n] = (uint32_t *)lmf_malloc((counts[n] ? counts[n] : 1) * n * sizeof(uint32_t));
+        probs[n] = (float *)lmf_malloc((counts[n] ? counts[n] : 1) * sizeof(float));
+        bos[n] = (float *)lmf_calloc(counts[n] ? counts[n] : 1, sizeof(float));
+        if (!ids[n] || !probs[n] || !bos[n]) {
+            s = lmf_error(LMF_ERR_NOMEM, "%s: out of memory for %llu %d-grams", path, (unsigned long long)counts[n], n);
+            goto done;
+        }
+    }
+    vocab = lmf_vocab_new(LMF_TOK_WORD);
+    uni_id = (int32_t *)lmf_malloc(counts[1] * sizeof *uni_id);
+    uni_p = (float *)lmf_malloc(counts[1] * sizeof *uni_p);
+    uni_b = (float *)lmf_malloc(counts[1] * sizeof *uni_b);
+    if (!vocab || !uni_id || !uni_p || !uni_b) {
+        s = lmf_error(LMF_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+
+    /* sections */
+    int cur = 0, ended = 0, bos_index = -1;
+    int seen[LMF_NGRAM_MAX_ORDER + 1] = {0};
+    /* the line that ended the header loop may already be a section header */
+    int have_line = !is_blank(ls, ll);
+    for (;;) {
+        if (!have_line && !next_line(&r, &ls, &ll)) break;
+        have_line = 0;
+        if (is_blank(ls, ll)) continue;
+        if (ls[0] == '\\') {
+            if (ll == 5 && !memcmp(ls, "\\end\\", 5)) {
+                ended = 1;
+                break;
+            }
+            int o;
+            char tail[16];
+            char buf[64];
+            size_t n = ll < 63 ? ll : 63;
+            memcpy(buf, ls, n);
+            buf[n] = 0;
+            if (sscanf(buf, "\\%d-grams:%15s", &o, tail) != 1 || o < 1 || o > order) {
+                s = FAIL("%s:%zu: unexpected section header \"%.*s\" (expected \\N-grams: with N in 1..%d, or "
+                         "\\end\\)",
+                         path, r.line, (int)(ll > 60 ? 60 : ll), ls, order);
+                goto done;
+            }
+            if (cur && got[cur] != counts[cur]) {
+                s = FAIL("%s:%zu: the \\%d-grams: section has %llu entries but \\data\\ says %llu", path, r.line,
+                         cur, (unsigned long long)got[cur], (unsigned long long)counts[cur]);
+                goto done;
+            }
+            if (seen[o]) {
+                s = FAIL("%s:%zu: second \\%d-grams: section", path, r.line, o);
+                goto done;
+            }
+            if (o != 1 && !seen[1]) {
+                s = FAIL("%s:%zu: \\%d-grams: before \\1-grams:; the unigram section must come first", path, r.line,
+                         o);
+                goto done;
+            }
+            if (cur == 1) {
+                /* vocabulary is complete: <s> gets id V */
+            }
+            seen[o] = 1;
+            cur = o;
+            sec_line[o] = r.line;
+            continue;
+        }
+        if (!cur) {
+            s = FAIL("%s:%zu: n-gram line outside any \\N-grams: section", path, r.line);
+            goto done;
+        }
+        if (got[cur] >= counts[cur]) {
+            s = FAIL("%s:%zu: more %d-grams than the %llu that \\data\\ announces", path, r.line, cur,
+                     (unsigned long long)counts[cur]);
+            goto done;
+        }
+        const char *f[LMF_NGRAM_MAX_ORDER + 3];
+        size_t fl[LMF_NGRAM_MAX_ORDER + 3];
+        int nf = split_fields(ls, ll, f, fl, cur + 2);
+        if (nf < cur + 1 || nf > cur + 2) {
+            s = FAIL("%s:%zu: a %d-gram line needs a log10 probability, %d word%s and an optional backoff; got %d "
+                     "field%s",
+                     path, r.line, cur, cur, cur > 1 ? "s" : "", nf > cur + 2 ? nf - 1 : nf, nf == 1 ? "" : "s");
+            goto done;
+        }
+        float p, b = 0.0f;
+        if (!parse_float(f[0], fl[0], &p)) {
+            s = FAIL("%s:%zu: \"%.*s\" is not a number (expected a log10 probability)", path, r.line,
+                     (int)(fl[0] > 40 ? 40 : fl[0]), f[0]);
+            goto done;
+        }
+        if (p > 0) {
+            s = FAIL("%s:%zu: positive log10 probability %g", path, r.line, (double)p);
+            goto done;
+        }
+        if (nf == cur + 2) {
+            if (!parse_float(f[cur + 1], fl[cur + 1], &b) || isinf(b)) {
+                s = FAIL("%s:%zu: \"%.*s\" is not a finite number (expected a log10 backoff)", path, r.line,
+                         (int)(fl[cur + 1] > 40 ? 40 : fl[cur + 1]), f[cur + 1]);
+                goto done;
+            }
+        }
+        if (cur == 1) {
+            if (fl[1] == 3 && !memcmp(f[1], "<s>", 3)) {
+                if (bos_index >= 0) {
+                    s = FAIL("%s:%zu: duplicate unigram <s>", path, r.line);
+                    goto done;
+                }
+                bos_index = (int)got[1];
+                uni_id[got[1]] = -2;
+            } else {
+                int32_t before = lmf_vocab_size(vocab);
+                int32_t id = lmf_vocab_add(vocab, f[1], fl[1]);
+                if (id < 0) {
+                    s = lmf_error(LMF_ERR_NOMEM, "%s: out of memory", path);
+                    goto done;
+                }
+                if (id < before && id >= 2) {
+                    s = FAIL("%s:%zu: duplicate unigram \"%.*s\"", path, r.line, (int)fl[1], f[1]);
+                    goto done;
+                }
+                uni_id[got[1]] = id;
+            }
+            uni_p[got[1]] = p;
+            uni_b[got[1]] = b;
+        } else {
+            if (!seen[1] || got[1] != counts[1]) {
+                s = FAIL("%s:%zu: incomplete unigram section", path, r.line);
+                goto done;
+            }
+            uint32_t *g = ids[cur] + got[cur] * cur;
+            int32_t V = lmf_vocab_size(vocab);
+            for (int j = 0; j < cur; j++) {
+                int32_t id = lmf_vocab_find(vocab, f[1 + j], fl[1 + j]);
+                if (id < 0) {
+                    s = FAIL("%s:%zu: word \"%.*s\" is not in the unigram section", path, r.line,
+                             (int)(fl[1 + j] > 60 ? 60 : fl[1 + j]), f[1 + j]);
+                    goto done;
+                }
+                if ((id == V && j > 0) || (id == LMF_EOS && j < cur - 1)) {
+                    s = FAIL("%s:%zu: <s> may only start and </s> only end an n-gram", path, r.line);
+                    goto done;
+                }
+                g[j] = (uint32_t)id;
+            }
+            probs[cur][got[cur]] = p;
+            bos[cur][got[cur]] = b;
+        }
+        got[cur]++;
+    }
+    if (!ended) {
+        s = FAIL("%s:%zu: file ends without \\end\\ (truncated?)", path, r.line);
+        goto done;
+    }
+    if (cur && got[cur] != counts[cur]) {
+        s = FAIL("%s:%zu: the \\%d-grams: section has %llu entries but \\data\\ says %llu", path, r.line, cur,
+                 (unsigned long long)got[cur], (unsigned long long)counts[cur]);
+        goto done;
+    }
+    for (int n = 1; n <= order; n++)
+        if (!seen[n]) {
+            s = FAIL("%s: the \\%d-grams: section is missing", path, n);
+            goto done;
+        }
+
+    /* unigrams into dense arrays */
+    int32_t V = lmf_vocab_size(vocab);
+    m = lmf_ngram_alloc(vocab, order);
+    if (!m) {
+        s = lmf_error(LMF_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    vocab = NULL;
+    m->uni_prob = (float *)lmf_malloc(((size_t)V + 1) * sizeof(float));
+    m->uni_backoff = (float *)lmf_calloc((size_t)V + 1, sizeof(float));
+    if (!m->uni_prob || !m->uni_backoff) {
+        s = lmf_error(LMF_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    for (int32_t w = 0; w <= V; w++) m->uni_prob[w] = NAN;
+    for (uint64_t i = 0; i < counts[1]; i++) {
+        int32_t id = uni_id[i] == -2 ? V : uni_id[i];
+        m->uni_prob[id] = uni_p[i];
+        m->uni_backoff[id] = uni_b[i];
+    }
+    if (isnan(m->uni_prob[LMF_UNK])) {
+        lmf_log(LMF_LOG_WARN, "%s: no <unk> unigram; unknown words get log10 p = -100 (as KenLM does)", path);
+        m->uni_prob[LMF_UNK] = -100.0f;
+        m->uni_backoff[LMF_UNK] = 0;
+    }
+    if (isnan(m->uni_prob[LMF_EOS])) {
+        lmf_log(LMF_LOG_WARN, "%s: no </s> unigram; end of sentence gets log10 p = -100", path);
+        m->uni_prob[LMF_EOS] = -100.0f;
+        m->uni_backoff[LMF_EOS] = 0;
+    }
+    if (isnan(m->uni_prob[V])) {
+        m->uni_prob[V] = -99.0f;
+        m->uni_backoff[V] = 0;
+    }
+    s = lmf_ngram_build_tables(m, ids, counts, probs, bos);
+    if (s) {
+        /* name the file (duplicate n-gram messages come from the table builder) */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", lmf_last_error());
+        s = lmf_error(s, "%s: %s", path, msg);
+    }
+
+done:
+    for (int n = 0; n <= LMF_NGRAM_MAX_ORDER; n++) {
+        lmf_free(ids[n]);
+        lmf_free(probs[n]);
+        lmf_free(bos[n]);
+    }
+    lmf_free(uni_id);
+    lmf_free(uni_p);
+    lmf_free(uni_b);
+    lmf_vocab_free(vocab);
+    lmf_filebuf_free(&fb);
+    (void)sec_line;
+    if (s) {
+        lmf_ngram_free(m);
+        return s;
+    }
+    *out = m;
+    return LMF_OK;
+}

@@ -1,0 +1,252 @@
+/* The n-gram model: hashed tables, queries, and the model interface. */
+#define _DEFAULT_SOURCE
+#include "ngram_impl.h"
+
+#include <math.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define LN10 2.302585092994045684
+
+uint64_t lmf_ngram_nslots(uint64_t count) {
+    /* load factor <= 2/3 (KenLM's probing multiplier is 1.5) */
+    return lmf_pow2_ceil(count + count / 2 + 2);
+}
+
+static const lmf_model_ops ngram_ops;
+
+lmf_ngram *lmf_ngram_alloc(lmf_vocab *vocab, int order) {
+    lmf_ngram *m = (lmf_ngram *)lmf_calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->base.ops = &ngram_ops;
+    m->base.vocab = vocab;
+    m->vocab = vocab;
+    m->order = order;
+    m->seed = 0x5eed5eed12345678ULL;
+    return m;
+}
+
+void lmf_ngram_free(lmf_ngram *m) {
+    if (!m) return;
+    if (m->map) {
+        munmap(m->map, m->map_len);
+    } else {
+        lmf_free(m->uni_prob);
+        lmf_free(m->uni_backoff);
+        for (int n = 2; n <= LMF_NGRAM_MAX_ORDER; n++) {
+            lmf_free(m->tab[n].slots);
+            lmf_free(m->tab[n].ids);
+        }
+    }
+    lmf_vocab_free(m->vocab);
+    lmf_free(m);
+}
+
+lmf_model *lmf_ngram_model(lmf_ngram *m) { return m ? &m->base : NULL; }
+lmf_ngram *lmf_ngram_from_model(lmf_model *m) {
+    return (m && m->ops == &ngram_ops) ? (lmf_ngram *)m : NULL;
+}
+int lmf_ngram_order(const lmf_ngram *m) { return m->order; }
+const lmf_vocab *lmf_ngram_vocab(const lmf_ngram *m) { return m->vocab; }
+uint64_t lmf_ngram_count(const lmf_ngram *m, int n) {
+    if (n < 1 || n > m->order) return 0;
+    if (n == 1) return (uint64_t)lmf_vocab_size(m->vocab) + 1;
+    return m->tab[n].count;
+}
+
+lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t counts[],
+                                  float *const probs[], float *const backoffs[]) {
+    for (int n = 2; n <= m->order; n++) {
+        m->tab[n].ids = ids[n];
+        ids[n] = NULL;
+        m->tab[n].count = counts[n];
+    }
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int collided = 0;
+        for (int n = 2; n <= m->order && !collided; n++) {
+            lmf_ngram_table *t = &m->tab[n];
+            lmf_free(t->slots);
+            t->nslots = lmf_ngram_nslots(t->count);
+            t->slots = (lmf_ngram_slot *)lmf_calloc(t->nslots, sizeof *t->slots);
+            uint32_t *owner = (uint32_t *)lmf_malloc(t->nslots * sizeof *owner);
+            if (!t->slots || !owner) {
+                lmf_free(owner);
+                return lmf_error(LMF_ERR_NOMEM, "out of memory building the %d-gram table (%llu entries)", n,
+                                 (unsigned long long)t->count);
+            }
+            uint64_t mask = t->nslots - 1;
+            for (uint64_t e = 0; e < t->count; e++) {
+                const uint32_t *g = t->ids + e * (uint64_t)n;
+                uint64_t key = lmf_ngram_key(m->seed, g, n);
+                uint64_t i = key & mask;
+                while (t->slots[i].key && t->slots[i].key != key) i = (i + 1) & mask;
+                if (t->slots[i].key == key) {
+                    const uint32_t *o = t->ids + (uint64_t)owner[i] * n;
+                    if (!memcmp(o, g, (size_t)n * sizeof *g)) {
+                        lmf_free(owner);
+                        lmf_buf b = {0};
+                        for (int j = 0; j < n; j++) {
+                            size_t wl;
+                            const char *w = lmf_vocab_word(m->vocab, (int32_t)g[j], &wl);
+                            if (j) lmf_buf_append(&b, " ", 1);
+                            lmf_buf_append(&b, w, wl);
+                        }
+                        lmf_buf_append(&b, "", 1);
+                        lmf_status s = lmf_error(LMF_ERR_FORMAT, "duplicate %d-gram \"%s\" (entries %llu and %llu)",
+                                                 n, b.p ? b.p : "", (unsigned long long)owner[i] + 1,
+                                                 (unsigned long long)e + 1);
+                        lmf_buf_free(&b);
+                        return s;
+                    }
+                    collided = 1;
+                    break;
+                }
+                t->slots[i].key = key;
+                t->slots[i].prob = probs[n][e];
+                t->slots[i].backoff = backoffs[n] ? backoffs[n][e] : 0.0f;
+                owner[i] = (uint32_t)e;
+            }
+            lmf_free(owner);
+        }
+        if (!collided) return LMF_OK;
+        m->seed = lmf_mix64(m->seed + 1);
+    }
+    return lmf_error(LMF_ERR_DATA, "could not build collision-free n-gram hash tables");
+}
+
+void lmf_ngram_ctx_begin(const lmf_ngram *m, lmf_ngram_ctx *ctx) {
+    int32_t bos = lmf_vocab_size(m->vocab);
+    ctx->len = m->order > 1 ? 1 : 0;
+    ctx->words[0] = bos;
+    ctx->backoff[0] = m->uni_backoff[bos];
+}
+
+float lmf_ngram_score_word(const lmf_ngram *m, const lmf_ngram_ctx *in, int32_t w, lmf_ngram_ctx *out,
+                           int *matched) {
+    float lp = m->uni_prob[w];
+    float bo[LMF_NGRAM_MAX_ORDER];
+    bo[0] = m->uni_backoff[w];
+    int found = 1;
+    uint64_t key = lmf_ngram_key1(m->seed, (uint32_t)w);
+    int len = in->len;
+    for (int k = 0; k < len; k++) {
+        key = lmf_ngram_key_ext(key, (uint32_t)in->words[k]);
+        const lmf_ngram_slot *s = lmf_ngram_find(&m->tab[k + 2], key);
+        if (!s) break;
+        lp = s->prob;
+        bo[k + 1] = s->backoff;
+        found = k + 2;
+    }
+    for (int j = found - 1; j < len; j++) lp += in->backoff[j];
+    if (matched) *matched = found;
+    /* new context: w followed by the words of the matched n-gram's context */
+    int nlen = found < m->order ? found : m->order - 1;
+    if (out) {
+        int32_t words[LMF_NGRAM_MAX_ORDER];
+        words[0] = w;
+        for (int j = 1; j < nlen; j++) words[j] = in->words[j - 1];
+        for (int j = 0; j < nlen; j++) {
+            out->words[j] = words[j];
+            out->backoff[j] = bo[j];
+        }
+        out->len = nlen;
+    }
+    return lp;
+}
+
+/* ---- model interface ---- */
+struct lmf_state {
+    lmf_ngram_ctx ctx;
+};
+
+static void ng_free(lmf_model *mm) { lmf_ngram_free((lmf_ngram *)mm); }
+
+static void ng_describe(const lmf_model *mm, char *buf, size_t n) {
+    const lmf_ngram *m = (const lmf_ngram *)mm;
+    int k = snprintf(buf, n, "%d-gram, %d words", m->order, (int)lmf_vocab_size(m->vocab));
+    for (int o = 2; o <= m->order && k > 0 && (size_t)k < n; o++)
+        k += snprintf(buf + k, n - (size_t)k, ", %llu %d-grams", (unsigned long long)m->tab[o].count, o);
+}
+
+static lmf_state *ng_state_new(const lmf_model *mm) {
+    lmf_state *s = (lmf_state *)lmf_malloc(sizeof *s);
+    if (s) lmf_ngram_ctx_begin((const lmf_ngram *)mm, &s->ctx);
+    return s;
+}
+static void ng_state_free(const lmf_model *mm, lmf_state *s) {
+    (void)mm;
+    lmf_free(s);
+}
+static void ng_state_reset(const lmf_model *mm, lmf_state *s) { lmf_ngram_ctx_begin((const lmf_ngram *)mm, &s->ctx); }
+static lmf_status ng_state_copy(const lmf_model *mm, lmf_state *d, const lmf_state *s) {
+    (void)mm;
+    *d = *s;
+    return LMF_OK;
+}
+
+static lmf_status ng_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
+    const lmf_ngram *m = (const lmf_ngram *)mm;
+    if (tok == LMF_EOS)
+        lmf_ngram_ctx_begin(m, &s->ctx);
+    else
+        lmf_ngram_score_word(m, &s->ctx, tok, &s->ctx, NULL);
+    return LMF_OK;
+}
+
+static lmf_status ng_next(lmf_model *mm, const lmf_state *s, float *logp) {
+    const lmf_ngram *m = (const lmf_ngram *)mm;
+    int32_t V = lmf_vocab_size(m->vocab);
+    for (int32_t w = 0; w < V; w++)
+        logp[w] = (float)((double)lmf_ngram_score_word(m, &s->ctx, w, NULL, NULL) * LN10);
+    return LMF_OK;
+}
+
+static lmf_status ng_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp) {
+    const lmf_ngram *m = (const lmf_ngram *)mm;
+    lmf_ngram_ctx ctx = s->ctx;
+    for (size_t i = 0; i < n; i++) {
+        logp[i] = (float)((double)lmf_ngram_score_word(m, &ctx, tok[i], &ctx, NULL) * LN10);
+        if (tok[i] == LMF_EOS) lmf_ngram_ctx_begin(m, &ctx);
+    }
+    s->ctx = ctx;
+    return LMF_OK;
+}
+
+static const lmf_model_ops ngram_ops = {
+    .kind = "ngram",
+    .free = ng_free,
+    .describe = ng_describe,
+    .state_new = ng_state_new,
+    .state_free = ng_state_free,
+    .state_reset = ng_state_reset,
+    .state_copy = ng_state_copy,
+    .feed = ng_feed,
+    .next = ng_next,
+    .score = ng_score,
+};
+
+lmf_status lmf_ngram_save(const lmf_ngram *m, const char *path, const char *format) {
+    int binary;
+    if (format) {
+        if (!strcmp(format, "arpa"))
+            binary = 0;
+        else if (!strcmp(format, "binary") || !strcmp(format, "lmfb"))
+            binary = 1;
+        else
+            return lmf_error(LMF_ERR_ARG, "unknown format \"%s\"; use arpa or binary", format);
+    } else {
+        size_t n = strlen(path);
+        if (n >= 5 && !strcmp(path + n - 5, ".lmfb"))
+            binary = 1;
+        else if (n >= 5 && !strcmp(path + n - 5, ".arpa"))
+            binary = 0;
+        else
+            return lmf_error(LMF_ERR_ARG,
+                             "%s: cannot tell the format from the extension; name it .arpa or .lmfb, or pass "
+                             "--format arpa|binary",
+                             path);
+    }
+    return binary ? lmf_ngram_write_binary(m, path) : lmf_ngram_write_arpa(m, path);
+}
+
+void lmf_ngram_load_opts_init(lmf_ngram_load_opts *o) { o->verify_checksum = 1; }

@@ -1,0 +1,80 @@
+/* Private: the n-gram model's storage.
+ *
+ * Unigrams are dense arrays indexed by word id (0..V, V = <s>).  Orders
+ * n >= 2 are open-addressing hash tables (linear probing) of 16-byte slots
+ * keyed by a 64-bit hash of the n-gram (computed from the predicted word
+ * leftwards, so that extending the context by one word is one mix step).
+ * Keys are unique within an order (checked when the table is built; the seed
+ * changes on a collision), key 0 marks an empty slot.  Next to each table,
+ * the n-grams' word ids (n per entry) are kept for ARPA output. */
+#ifndef LMF_NGRAM_IMPL_H
+#define LMF_NGRAM_IMPL_H
+
+#include "lmf/ngram.h"
+#include "../model/model_impl.h"
+#include "../core/util_impl.h"
+
+typedef struct lmf_ngram_slot {
+    uint64_t key;
+    float prob;    /* log10 */
+    float backoff; /* log10; 0 if not a context */
+} lmf_ngram_slot;
+
+typedef struct lmf_ngram_table {
+    lmf_ngram_slot *slots;
+    uint64_t nslots; /* power of two */
+    uint64_t count;  /* entries */
+    uint32_t *ids;   /* count * n word ids, text order (may be NULL) */
+} lmf_ngram_table;
+
+struct lmf_ngram {
+    lmf_model base; /* must be first */
+    int order;
+    lmf_vocab *vocab;
+    uint64_t seed;
+    float *uni_prob;    /* V+1 */
+    float *uni_backoff; /* V+1 */
+    lmf_ngram_table tab[LMF_NGRAM_MAX_ORDER + 1]; /* tab[n] for n = 2..order */
+    /* when loaded from a binary file: the mapping owning slots/ids/unigrams */
+    void *map;
+    size_t map_len;
+};
+
+static inline uint64_t lmf_ngram_key1(uint64_t seed, uint32_t w) {
+    return lmf_mix64(seed ^ ((uint64_t)w + 0x1234567ULL));
+}
+/* Extends key k (of an n-gram) by one word to its left. */
+static inline uint64_t lmf_ngram_key_ext(uint64_t k, uint32_t w) {
+    return lmf_mix64(k + ((uint64_t)w + 1) * 0x9e3779b97f4a7c15ULL);
+}
+/* Key of ids[0..n) (text order). */
+static inline uint64_t lmf_ngram_key(uint64_t seed, const uint32_t *ids, int n) {
+    uint64_t k = lmf_ngram_key1(seed, ids[n - 1]);
+    for (int i = n - 2; i >= 0; i--) k = lmf_ngram_key_ext(k, ids[i]);
+    return k ? k : 1;
+}
+
+static inline const lmf_ngram_slot *lmf_ngram_find(const lmf_ngram_table *t, uint64_t key) {
+    if (!key) key = 1;
+    uint64_t mask = t->nslots - 1, i = key & mask;
+    for (uint64_t probes = 0; probes < t->nslots; probes++) {
+        const lmf_ngram_slot *s = &t->slots[i];
+        if (s->key == key) return s;
+        if (s->key == 0) return NULL;
+        i = (i + 1) & mask;
+    }
+    return NULL;
+}
+
+/* Allocates an empty model shell for `vocab` (taken over) and `order`. */
+lmf_ngram *lmf_ngram_alloc(lmf_vocab *vocab, int order);
+/* Builds tables tab[n].slots from per-order id lists and values.  probs and
+ * backoffs are arrays (index n) of count floats each, for n >= 2; ids[n] are
+ * taken over.  On a key collision the seed is changed and all orders are
+ * rebuilt. */
+lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t counts[],
+                                  float *const probs[], float *const backoffs[]);
+/* Number of hash slots for `count` entries. */
+uint64_t lmf_ngram_nslots(uint64_t count);
+
+#endif

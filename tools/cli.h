@@ -1,0 +1,36 @@
+/* lmfuse command line: shared helpers for the subcommands (tools/cmd_*.c).
+ * The CLI is a thin client: it uses only the public headers. */
+#ifndef LMF_CLI_H
+#define LMF_CLI_H
+
+#include "lmf/common.h"
+
+#include <stdio.h>
+
+/* Subcommand entry points: argv[0] is the subcommand name.  Return the exit
+ * status (0 ok, 1 failure, 2 usage error). */
+int lmf_cmd_data(int argc, char **argv);
+int lmf_cmd_vocab(int argc, char **argv);
+int lmf_cmd_ngram(int argc, char **argv);
+int lmf_cmd_ppl(int argc, char **argv);
+
+/* Prints "lmfuse: <lmf_last_error()>" to stderr and returns 1. */
+int cli_fail(void);
+/* Prints "lmfuse <cmd>: <message>" plus a hint to run --help, returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Option parsing helpers.  cli_opt_value: if argv[*i] is "--name" or
+ * "--name=VALUE", returns VALUE (taking argv[*i+1] for the first form and
+ * advancing *i); returns NULL if argv[*i] is another option.  A missing value
+ * sets *missing. */
+const char *cli_opt_value(int argc, char **argv, int *i, const char *name, int *missing);
+/* Parses a non-negative integer / double option value; 0 on error. */
+int cli_parse_u64(const char *s, uint64_t *out);
+int cli_parse_int(const char *s, int *out);
+int cli_parse_double(const char *s, double *out);
+
+#endif

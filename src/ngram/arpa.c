@@ -132,6 +132,111 @@ static int parse_float(const char *s, size_t n, float *out) {
     return 1;
 }
 
+/* ---------------- missing contexts and suffixes ----------------
+ * Queries walk from the word leftwards through ever longer n-grams and keep
+ * the matched n-gram's words as the next context, so every n-gram's suffix
+ * and prefix must be present.  Pruned models (SRILM's -prune, for one) can
+ * lack some.  Each missing one is inserted with backoff 0 and the
+ * probability the back-off rule gives it, which changes no score. */
+typedef struct idset {
+    uint32_t *slot; /* entry + 1, 0 = empty */
+    uint64_t n;     /* power of two */
+} idset;
+
+static uint64_t set_hash(const uint32_t *g, int k) { return lmf_ngram_key(0x1dULL, g, k); }
+
+static lmf_status set_build(idset *st, const uint32_t *ids, uint64_t count, int k) {
+    lmf_free(st->slot);
+    st->n = lmf_pow2_ceil(2 * count + 16);
+    st->slot = (uint32_t *)lmf_calloc(st->n, sizeof *st->slot);
+    if (!st->slot) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (uint64_t e = 0; e < count; e++) {
+        uint64_t i = set_hash(ids + e * k, k) & (st->n - 1);
+        while (st->slot[i]) i = (i + 1) & (st->n - 1);
+        st->slot[i] = (uint32_t)e + 1;
+    }
+    return LMF_OK;
+}
+
+static int set_has(const idset *st, const uint32_t *ids, const uint32_t *g, int k) {
+    uint64_t i = set_hash(g, k) & (st->n - 1);
+    for (; st->slot[i]; i = (i + 1) & (st->n - 1))
+        if (!memcmp(ids + (uint64_t)(st->slot[i] - 1) * k, g, (size_t)k * sizeof *g)) return 1;
+    return 0;
+}
+
+static lmf_status add_missing(uint32_t *ids[], float *probs[], float *bos[], uint64_t counts[], uint64_t caps[],
+                              idset *st, int k, const uint32_t *g) {
+    if (set_has(st, ids[k], g, k)) return LMF_OK;
+    if (counts[k] == caps[k]) {
+        uint64_t nc = caps[k] * 2 + 16;
+        uint32_t *ni = (uint32_t *)lmf_realloc(ids[k], nc * k * sizeof *ni);
+        if (ni) ids[k] = ni;
+        float *np = ni ? (float *)lmf_realloc(probs[k], nc * sizeof *np) : NULL;
+        if (np) probs[k] = np;
+        float *nb = np ? (float *)lmf_realloc(bos[k], nc * sizeof *nb) : NULL;
+        if (!nb) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+        bos[k] = nb;
+        caps[k] = nc;
+    }
+    memcpy(ids[k] + counts[k] * k, g, (size_t)k * sizeof *g);
+    probs[k][counts[k]] = 0;
+    bos[k][counts[k]] = 0;
+    counts[k]++;
+    if (2 * counts[k] > st->n) return set_build(st, ids[k], counts[k], k);
+    uint64_t i = set_hash(g, k) & (st->n - 1);
+    while (st->slot[i]) i = (i + 1) & (st->n - 1);
+    st->slot[i] = (uint32_t)counts[k];
+    return LMF_OK;
+}
+
+/* Adds missing prefixes/suffixes to the id lists (orders order-1 .. 2). */
+static lmf_status insert_missing(int order, uint32_t *ids[], float *probs[], float *bos[], uint64_t counts[]) {
+    uint64_t caps[LMF_NGRAM_MAX_ORDER + 1];
+    for (int k = 0; k <= order; k++) caps[k] = counts[k];
+    idset st = {0};
+    lmf_status s = LMF_OK;
+    for (int k = order - 1; k >= 2 && !s; k--) {
+        if ((s = set_build(&st, ids[k], counts[k], k))) break;
+        for (uint64_t e = 0; e < counts[k + 1] && !s; e++) {
+            const uint32_t *g = ids[k + 1] + e * (k + 1);
+            s = add_missing(ids, probs, bos, counts, caps, &st, k, g);
+            if (!s) s = add_missing(ids, probs, bos, counts, caps, &st, k, g + 1);
+        }
+    }
+    lmf_free(st.slot);
+    return s;
+}
+
+/* log10 backoff of ids g[0..k) (0 if absent). */
+static float backoff_of(const lmf_ngram *m, const uint32_t *g, int k) {
+    if (k == 1) return m->uni_backoff[g[0]];
+    const lmf_ngram_slot *sl = lmf_ngram_find(&m->tab[k], lmf_ngram_key(m->seed, g, k));
+    return sl ? sl->backoff : 0.0f;
+}
+
+/* Sets the probabilities of inserted entries (index >= orig[k]), lowest
+ * order first so that each can use the ones below it. */
+static void fill_inserted(lmf_ngram *m, const uint64_t orig[]) {
+    for (int k = 2; k < m->order; k++) {
+        lmf_ngram_table *t = &m->tab[k];
+        for (uint64_t e = orig[k]; e < t->count; e++) {
+            const uint32_t *g = t->ids + e * k;
+            /* p(g[k-1] | g[0..k-1)) = bo(g[0..k-1)) + p(g[k-1] | g[1..k-1)) */
+            lmf_ngram_ctx ctx;
+            ctx.len = k - 2;
+            for (int j = 0; j < k - 2; j++) {
+                ctx.words[j] = (int32_t)g[k - 2 - j];
+                ctx.backoff[j] = backoff_of(m, g + k - 2 - j, j + 1);
+            }
+            float p = backoff_of(m, g, k - 1) + lmf_ngram_score_word(m, &ctx, (int32_t)g[k - 1], NULL, NULL);
+            lmf_ngram_slot *sl = (lmf_ngram_slot *)lmf_ngram_find(t, lmf_ngram_key(m->seed, g, k));
+            LMF_ASSERT(sl);
+            sl->prob = p;
+        }
+    }
+}
+
 #define FAIL(...) lmf_error(LMF_ERR_FORMAT, __VA_ARGS__)
 
 lmf_status lmf_ngram_read_arpa(const char *path, const lmf_ngram_load_opts *opts, lmf_ngram **out) {
@@ -414,7 +519,18 @@ lmf_status lmf_ngram_read_arpa(const char *path, const lmf_ngram_load_opts *opts
         m->uni_prob[V] = -99.0f;
         m->uni_backoff[V] = 0;
     }
-    s = lmf_ngram_build_tables(m, ids, counts, probs, bos);
+    uint64_t orig[LMF_NGRAM_MAX_ORDER + 1];
+    memcpy(orig, counts, sizeof orig);
+    s = insert_missing(order, ids, probs, bos, counts);
+    if (!s) {
+        uint64_t added = 0;
+        for (int n = 2; n <= order; n++) added += counts[n] - orig[n];
+        if (added)
+            lmf_log(LMF_LOG_INFO, "%s: inserted %llu missing context/suffix n-grams (backoff 0; scores unchanged)",
+                    path, (unsigned long long)added);
+        s = lmf_ngram_build_tables(m, ids, counts, probs, bos);
+        if (!s) fill_inserted(m, orig);
+    }
     if (s) {
         /* name the file (duplicate n-gram messages come from the table builder) */
         char msg[1024];

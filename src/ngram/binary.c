@@ -7,7 +7,8 @@
  *   per order n = 2..N: count * n u32 word ids (for ARPA export), padded
  *
  * Every section starts on an 8-byte boundary and the payload (everything
- * after the header) is covered by a 64-bit checksum.  The loader maps the
+ * after the header) and the header itself (with its checksum field zero) are
+ * covered by a 64-bit checksum.  The loader maps the
  * file read-only and checks every offset and length against the file size
  * before use, so a truncated or corrupted file is refused, not trusted. */
 #define _DEFAULT_SOURCE
@@ -130,8 +131,7 @@ lmf_status lmf_ngram_write_binary(const lmf_ngram *m, const char *path) {
     lmf_status s = lmf_outfile_open(&of, path);
     if (s) return s;
     binw w = {of.fp, 0, 0x6c6d666e6772616dULL, {0}, 0};
-    fwrite(&h, 1, sizeof h, of.fp); /* placeholder; checksum filled in below */
-    w.pos = sizeof h;
+    bw_write(&w, &h, sizeof h); /* checksum field 0 while summing; patched below */
     for (int32_t i = 0; i < V; i++) {
         size_t l;
         const char *s2 = lmf_vocab_word(m->vocab, i, &l);
@@ -233,6 +233,13 @@ lmf_status lmf_ngram_load_binary(const char *path, const lmf_ngram_load_opts *op
     }
     if (opts->verify_checksum) {
         uint64_t ck = 0x6c6d666e6772616dULL;
+        bin_header hz = h;
+        hz.checksum = 0;
+        for (size_t o = 0; o < sizeof hz; o += 8) {
+            uint64_t x;
+            memcpy(&x, (const unsigned char *)&hz + o, 8);
+            ck = ck_step(ck, x);
+        }
         for (uint64_t o = sizeof h; o + 8 <= size; o += 8) {
             uint64_t x;
             memcpy(&x, base + o, 8);

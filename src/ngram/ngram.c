@@ -83,6 +83,7 @@ lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t 
                 if (t->slots[i].key == key) {
                     const uint32_t *o = t->ids + (uint64_t)owner[i] * n;
                     if (!memcmp(o, g, (size_t)n * sizeof *g)) {
+                        uint64_t first = owner[i];
                         lmf_free(owner);
                         lmf_buf b = {0};
                         for (int j = 0; j < n; j++) {
@@ -93,7 +94,7 @@ lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t 
                         }
                         lmf_buf_append(&b, "", 1);
                         lmf_status s = lmf_error(LMF_ERR_FORMAT, "duplicate %d-gram \"%s\" (entries %llu and %llu)",
-                                                 n, b.p ? b.p : "", (unsigned long long)owner[i] + 1,
+                                                 n, b.p ? b.p : "", (unsigned long long)first + 1,
                                                  (unsigned long long)e + 1);
                         lmf_buf_free(&b);
                         return s;

@@ -103,6 +103,8 @@ static int cmd_train(int argc, char **argv) {
     }
     if (!text) return cli_usage_error("ngram train", "missing the training TEXT file");
     if (!outp) return cli_usage_error("ngram train", "missing -o MODEL (.arpa or .lmfb)");
+    int binary;
+    if (lmf_ngram_output_format(outp, format, &binary)) return cli_usage_error("ngram train", "%s", lmf_last_error());
     double t0 = now_s();
     lmf_ngram *m;
     lmf_ngram_train_info info;
@@ -159,6 +161,8 @@ static int cmd_convert(int argc, char **argv) {
         }
     }
     if (!in || !outp) return cli_usage_error("ngram convert", "need IN and -o OUT");
+    int binary;
+    if (lmf_ngram_output_format(outp, format, &binary)) return cli_usage_error("ngram convert", "%s", lmf_last_error());
     lmf_model *mm;
     if (lmf_model_load(in, &mm)) return cli_fail();
     lmf_ngram *m = lmf_ngram_from_model(mm);

@@ -71,6 +71,10 @@ lmf_status lmf_ngram_load_binary(const char *path, const lmf_ngram_load_opts *op
 /* Writes by extension: ".arpa" -> ARPA, ".lmfb" -> binary; format overrides
  * ("arpa", "binary") when non-NULL. */
 lmf_status lmf_ngram_save(const lmf_ngram *m, const char *path, const char *format);
+/* The format lmf_ngram_save would use: *binary = 1 for binary, 0 for ARPA.
+ * LMF_ERR_ARG (with a hint) if it cannot tell.  Lets callers check before
+ * spending time on estimation. */
+lmf_status lmf_ngram_output_format(const char *path, const char *format, int *binary);
 
 void lmf_ngram_free(lmf_ngram *m);
 /* The model-interface view of the same object (lmf_model_free frees it). */

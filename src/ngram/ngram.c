@@ -226,27 +226,33 @@ static const lmf_model_ops ngram_ops = {
     .score = ng_score,
 };
 
-lmf_status lmf_ngram_save(const lmf_ngram *m, const char *path, const char *format) {
-    int binary;
+lmf_status lmf_ngram_output_format(const char *path, const char *format, int *binary) {
     if (format) {
         if (!strcmp(format, "arpa"))
-            binary = 0;
+            *binary = 0;
         else if (!strcmp(format, "binary") || !strcmp(format, "lmfb"))
-            binary = 1;
+            *binary = 1;
         else
             return lmf_error(LMF_ERR_ARG, "unknown format \"%s\"; use arpa or binary", format);
-    } else {
-        size_t n = strlen(path);
-        if (n >= 5 && !strcmp(path + n - 5, ".lmfb"))
-            binary = 1;
-        else if (n >= 5 && !strcmp(path + n - 5, ".arpa"))
-            binary = 0;
-        else
-            return lmf_error(LMF_ERR_ARG,
-                             "%s: cannot tell the format from the extension; name it .arpa or .lmfb, or pass "
-                             "--format arpa|binary",
-                             path);
+        return LMF_OK;
     }
+    size_t n = strlen(path);
+    if (n >= 5 && !strcmp(path + n - 5, ".lmfb"))
+        *binary = 1;
+    else if (n >= 5 && !strcmp(path + n - 5, ".arpa"))
+        *binary = 0;
+    else
+        return lmf_error(LMF_ERR_ARG,
+                         "%s: cannot tell the format from the extension; name it .arpa or .lmfb, or pass "
+                         "--format arpa|binary",
+                         path);
+    return LMF_OK;
+}
+
+lmf_status lmf_ngram_save(const lmf_ngram *m, const char *path, const char *format) {
+    int binary;
+    lmf_status s = lmf_ngram_output_format(path, format, &binary);
+    if (s) return s;
     return binary ? lmf_ngram_write_binary(m, path) : lmf_ngram_write_arpa(m, path);
 }
 

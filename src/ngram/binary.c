@@ -219,7 +219,7 @@ lmf_status lmf_ngram_load_binary(const char *path, const lmf_ngram_load_opts *op
         goto fail;
     }
     for (uint32_t n = 2; n <= h.order; n++) {
-        if (h.nslots[n] == 0 || (h.nslots[n] & (h.nslots[n] - 1)) || h.count[n] >= h.nslots[n] ||
+        if (h.nslots[n] == 0 || h.count[n] >= h.nslots[n] ||
             h.slots_off[n] % 8 || h.nslots[n] > size / sizeof(lmf_ngram_slot) ||
             !range_ok(h.slots_off[n], h.nslots[n] * sizeof(lmf_ngram_slot), size)) {
             s = BAD("%s: corrupt header (%u-gram table)", path, n);

@@ -65,15 +65,21 @@ static void ctab_free(ctab *t) {
 
 static const uint64_t CSEED = 0x6b6e636f756e7473ULL;
 
+static inline int same_ids(const uint32_t *a, const uint32_t *b, int n) {
+    for (int i = 0; i < n; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
 /* Index of n-gram g, or -1. */
 static inline int64_t ctab_find(const ctab *t, const uint32_t *g) {
     int n = t->n;
-    uint64_t mask = t->nslots - 1, i = lmf_ngram_key(CSEED, g, n) & mask;
+    uint64_t ns = t->nslots, i = lmf_slot_home(lmf_ngram_key(CSEED, g, n), ns);
     for (;;) {
         uint32_t e = t->index[i];
         if (!e) return -1;
-        if (!memcmp(t->ids + (uint64_t)(e - 1) * n, g, (size_t)n * sizeof *g)) return (int64_t)e - 1;
-        i = (i + 1) & mask;
+        if (same_ids(t->ids + (uint64_t)(e - 1) * n, g, n)) return (int64_t)e - 1;
+        if (++i == ns) i = 0;
     }
 }
 
@@ -81,15 +87,15 @@ static inline int64_t ctab_find(const ctab *t, const uint32_t *g) {
  * was sized for the worst case, so it never fills. */
 static inline void ctab_add(ctab *t, const uint32_t *g, uint32_t c) {
     int n = t->n;
-    uint64_t mask = t->nslots - 1, i = lmf_ngram_key(CSEED, g, n) & mask;
+    uint64_t ns = t->nslots, i = lmf_slot_home(lmf_ngram_key(CSEED, g, n), ns);
     for (;;) {
         uint32_t e = t->index[i];
         if (!e) break;
-        if (!memcmp(t->ids + (uint64_t)(e - 1) * n, g, (size_t)n * sizeof *g)) {
+        if (same_ids(t->ids + (uint64_t)(e - 1) * n, g, n)) {
             t->cnt[e - 1] += c;
             return;
         }
-        i = (i + 1) & mask;
+        if (++i == ns) i = 0;
     }
     LMF_ASSERT(t->count < t->cap);
     memcpy(t->ids + t->count * n, g, (size_t)n * sizeof *g);

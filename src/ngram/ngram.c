@@ -10,7 +10,7 @@
 
 uint64_t lmf_ngram_nslots(uint64_t count) {
     /* load factor <= 2/3 (KenLM's probing multiplier is 1.5) */
-    return lmf_pow2_ceil(count + count / 2 + 2);
+    return count + count / 2 + 2;
 }
 
 static const lmf_model_ops ngram_ops;
@@ -74,12 +74,12 @@ lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t 
                 return lmf_error(LMF_ERR_NOMEM, "out of memory building the %d-gram table (%llu entries)", n,
                                  (unsigned long long)t->count);
             }
-            uint64_t mask = t->nslots - 1;
             for (uint64_t e = 0; e < t->count; e++) {
                 const uint32_t *g = t->ids + e * (uint64_t)n;
                 uint64_t key = lmf_ngram_key(m->seed, g, n);
-                uint64_t i = key & mask;
-                while (t->slots[i].key && t->slots[i].key != key) i = (i + 1) & mask;
+                uint64_t i = lmf_slot_home(key, t->nslots);
+                while (t->slots[i].key && t->slots[i].key != key)
+                    if (++i == t->nslots) i = 0;
                 if (t->slots[i].key == key) {
                     const uint32_t *o = t->ids + (uint64_t)owner[i] * n;
                     if (!memcmp(o, g, (size_t)n * sizeof *g)) {

@@ -22,7 +22,7 @@ typedef struct lmf_ngram_slot {
 
 typedef struct lmf_ngram_table {
     lmf_ngram_slot *slots;
-    uint64_t nslots; /* power of two */
+    uint64_t nslots; /* > count */
     uint64_t count;  /* entries */
     uint32_t *ids;   /* count * n word ids, text order (may be NULL) */
 } lmf_ngram_table;
@@ -54,14 +54,20 @@ static inline uint64_t lmf_ngram_key(uint64_t seed, const uint32_t *ids, int n) 
     return k ? k : 1;
 }
 
+/* Home slot of a key in a table of n slots (any n >= 1): the high bits of
+ * key * n, so table sizes need not be powers of two. */
+static inline uint64_t lmf_slot_home(uint64_t key, uint64_t n) {
+    return (uint64_t)(((unsigned __int128)key * n) >> 64);
+}
+
 static inline const lmf_ngram_slot *lmf_ngram_find(const lmf_ngram_table *t, uint64_t key) {
     if (!key) key = 1;
-    uint64_t mask = t->nslots - 1, i = key & mask;
-    for (uint64_t probes = 0; probes < t->nslots; probes++) {
+    uint64_t n = t->nslots, i = lmf_slot_home(key, n);
+    for (uint64_t probes = 0; probes < n; probes++) {
         const lmf_ngram_slot *s = &t->slots[i];
         if (s->key == key) return s;
         if (s->key == 0) return NULL;
-        i = (i + 1) & mask;
+        if (++i == n) i = 0;
     }
     return NULL;
 }

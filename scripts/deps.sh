@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # Installs what lmfuse needs on Debian 12, only where missing.
-#   scripts/deps.sh build   compiler, cmake, npm (data fetch)
-#   scripts/deps.sh test    + clang/libFuzzer, python3, irstlm (peer tests)
-#   scripts/deps.sh bench   + irstlm, hyperfine
+#   scripts/deps.sh build   compiler, cmake, npm (data fetch), python3
+#   scripts/deps.sh test    + clang and libFuzzer, irstlm (peer tests)
+#   scripts/deps.sh bench   + irstlm, hyperfine, GNU time
+# Each need is "command-or-file:debian-package"; present commands are kept
+# (npm from NodeSource, say), missing ones are installed with apt-get.
 set -euo pipefail
-want=(build-essential cmake npm python3)
+need=(gcc:build-essential make:build-essential cmake:cmake npm:npm python3:python3 tar:tar)
 case "${1:-build}" in
   build) ;;
-  test) want+=(clang libclang-rt-14-dev irstlm) ;;
-  bench) want+=(irstlm hyperfine time) ;;
+  test) need+=(clang:clang /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
+               compile-lm:irstlm) ;;
+  bench) need+=(compile-lm:irstlm hyperfine:hyperfine /usr/bin/time:time) ;;
   *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
 missing=()
-for p in "${want[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+for n in "${need[@]}"; do
+  what=${n%%:*} pkg=${n#*:}
+  if [[ $what == /* ]]; then [ -e "$what" ] && continue; else command -v "$what" >/dev/null 2>&1 && continue; fi
+  # irstlm installs its tools under /usr/lib/irstlm/bin
+  [ "$what" = compile-lm ] && [ -x /usr/lib/irstlm/bin/compile-lm ] && continue
+  [[ " ${missing[*]:-} " == *" $pkg "* ]] || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "lmfuse: installing ${missing[*]}" >&2

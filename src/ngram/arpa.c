@@ -9,23 +9,32 @@
 
 /* ---------------- writing ---------------- */
 
-static void put_ngram_line(lmf_buf *b, const lmf_ngram *m, float prob, const uint32_t *g, int n, int with_bo,
-                           float bo) {
-    char num[32];
-    int k = lmf_fmt_float(num, prob);
-    lmf_buf_append(b, num, (size_t)k);
+/* Appends one ARPA line; b must have room (see line_room). */
+static char *put_line(char *p, const lmf_ngram *m, float prob, const uint32_t *g, int n, int with_bo, float bo) {
+    p += lmf_fmt_float(p, prob);
     for (int j = 0; j < n; j++) {
         size_t wl;
         const char *w = lmf_vocab_word(m->vocab, (int32_t)g[j], &wl);
-        lmf_buf_append(b, j ? " " : "\t", 1);
-        lmf_buf_append(b, w, wl);
+        *p++ = j ? ' ' : '\t';
+        memcpy(p, w, wl);
+        p += wl;
     }
     if (with_bo && bo != 0.0f) {
-        k = lmf_fmt_float(num, bo);
-        lmf_buf_append(b, "\t", 1);
-        lmf_buf_append(b, num, (size_t)k);
+        *p++ = '\t';
+        p += lmf_fmt_float(p, bo);
     }
-    lmf_buf_append(b, "\n", 1);
+    *p++ = '\n';
+    return p;
+}
+
+static size_t line_room(const lmf_ngram *m, const uint32_t *g, int n) {
+    size_t r = 2 * 32 + 4 + (size_t)n;
+    for (int j = 0; j < n; j++) {
+        size_t wl;
+        lmf_vocab_word(m->vocab, (int32_t)g[j], &wl);
+        r += wl;
+    }
+    return r;
 }
 
 lmf_status lmf_ngram_write_arpa(const lmf_ngram *m, const char *path) {
@@ -41,33 +50,42 @@ lmf_status lmf_ngram_write_arpa(const lmf_ngram *m, const char *path) {
     fprintf(of.fp, "\\data\\\n");
     for (int n = 1; n <= m->order; n++)
         fprintf(of.fp, "ngram %d=%llu\n", n, (unsigned long long)lmf_ngram_count(m, n));
-    fprintf(of.fp, "\n\\1-grams:\n");
-    for (int32_t w = 0; w <= V; w++) {
-        uint32_t g = (uint32_t)w;
-        put_ngram_line(&b, m, m->uni_prob[w], &g, 1, m->order > 1, m->uni_backoff[w]);
-        if (b.len > (1 << 20)) {
-            fwrite(b.p, 1, b.len, of.fp);
-            b.len = 0;
-        }
-    }
-    for (int n = 2; n <= m->order; n++) {
-        const lmf_ngram_table *t = &m->tab[n];
-        if (b.len) fwrite(b.p, 1, b.len, of.fp);
-        b.len = 0;
+    for (int n = 1; n <= m->order && !s; n++) {
         fprintf(of.fp, "\n\\%d-grams:\n", n);
-        for (uint64_t e = 0; e < t->count; e++) {
-            const uint32_t *g = t->ids + e * (uint64_t)n;
-            const lmf_ngram_slot *sl = lmf_ngram_find(t, lmf_ngram_key(m->seed, g, n));
-            LMF_ASSERT(sl);
-            put_ngram_line(&b, m, sl->prob, g, n, n < m->order, sl->backoff);
+        const lmf_ngram_table *t = &m->tab[n];
+        uint64_t total = n == 1 ? (uint64_t)V + 1 : t->count, slot = 0;
+        for (uint64_t e = 0; e < total && !s; e++) {
+            uint32_t w1 = (uint32_t)e;
+            const uint32_t *g = n == 1 ? &w1 : t->ids + e * (uint64_t)n;
+            float prob, bo;
+            if (n == 1) {
+                prob = m->uni_prob[e];
+                bo = m->uni_backoff[e];
+            } else {
+                while (slot < t->nslots && !t->slots[slot].key) slot++;
+                if (slot >= t->nslots) {
+                    s = lmf_error(LMF_ERR_DATA, "%s: n-gram list and table disagree (damaged model)", path);
+                    break;
+                }
+                prob = t->slots[slot].prob;
+                bo = t->slots[slot].backoff;
+                slot++;
+            }
+            if ((s = lmf_buf_reserve(&b, line_room(m, g, n)))) break;
+            b.len = (size_t)(put_line(b.p + b.len, m, prob, g, n, n < m->order, bo) - b.p);
             if (b.len > (1 << 20)) {
                 fwrite(b.p, 1, b.len, of.fp);
                 b.len = 0;
             }
         }
+        if (b.len) fwrite(b.p, 1, b.len, of.fp);
+        b.len = 0;
     }
-    if (b.len) fwrite(b.p, 1, b.len, of.fp);
     lmf_buf_free(&b);
+    if (s) {
+        lmf_outfile_abort(&of);
+        return s;
+    }
     fprintf(of.fp, "\n\\end\\\n");
     return lmf_outfile_commit(&of);
 }
@@ -215,13 +233,13 @@ static float backoff_of(const lmf_ngram *m, const uint32_t *g, int k) {
     return sl ? sl->backoff : 0.0f;
 }
 
-/* Sets the probabilities of inserted entries (index >= orig[k]), lowest
- * order first so that each can use the ones below it. */
-static void fill_inserted(lmf_ngram *m, const uint64_t orig[]) {
+/* Sets the probabilities of the inserted n-grams ins[k] (nins[k] of them),
+ * lowest order first so that each can use the ones below it. */
+static void fill_inserted(lmf_ngram *m, uint32_t *const ins[], const uint64_t nins[]) {
     for (int k = 2; k < m->order; k++) {
         lmf_ngram_table *t = &m->tab[k];
-        for (uint64_t e = orig[k]; e < t->count; e++) {
-            const uint32_t *g = t->ids + e * k;
+        for (uint64_t e = 0; e < nins[k]; e++) {
+            const uint32_t *g = ins[k] + e * k;
             /* p(g[k-1] | g[0..k-1)) = bo(g[0..k-1)) + p(g[k-1] | g[1..k-1)) */
             lmf_ngram_ctx ctx;
             ctx.len = k - 2;
@@ -258,6 +276,9 @@ lmf_status lmf_ngram_read_arpa(const char *path, const lmf_ngram_load_opts *opts
     size_t sec_line[LMF_NGRAM_MAX_ORDER + 1] = {0};
     int32_t *uni_id = NULL;
     float *uni_p = NULL, *uni_b = NULL;
+    uint64_t orig[LMF_NGRAM_MAX_ORDER + 1];
+    uint32_t *ins[LMF_NGRAM_MAX_ORDER + 1] = {0}; /* n-grams inserted by insert_missing */
+    uint64_t nins[LMF_NGRAM_MAX_ORDER + 1] = {0};
 
     /* header: skip anything before \data\ */
     int found = 0;
@@ -519,7 +540,6 @@ lmf_status lmf_ngram_read_arpa(const char *path, const lmf_ngram_load_opts *opts
         m->uni_prob[V] = -99.0f;
         m->uni_backoff[V] = 0;
     }
-    uint64_t orig[LMF_NGRAM_MAX_ORDER + 1];
     memcpy(orig, counts, sizeof orig);
     s = insert_missing(order, ids, probs, bos, counts);
     if (!s) {
@@ -528,8 +548,16 @@ lmf_status lmf_ngram_read_arpa(const char *path, const lmf_ngram_load_opts *opts
         if (added)
             lmf_log(LMF_LOG_INFO, "%s: inserted %llu missing context/suffix n-grams (backoff 0; scores unchanged)",
                     path, (unsigned long long)added);
-        s = lmf_ngram_build_tables(m, ids, counts, probs, bos);
-        if (!s) fill_inserted(m, orig);
+        /* keep the inserted n-grams: the table builder reorders the lists */
+        for (int n = 2; n <= order && !s; n++) {
+            nins[n] = counts[n] - orig[n];
+            if (!nins[n]) continue;
+            ins[n] = (uint32_t *)lmf_malloc(nins[n] * n * sizeof(uint32_t));
+            if (!ins[n]) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+            else memcpy(ins[n], ids[n] + orig[n] * n, nins[n] * n * sizeof(uint32_t));
+        }
+        if (!s) s = lmf_ngram_build_tables(m, ids, counts, probs, bos);
+        if (!s) fill_inserted(m, ins, nins);
     }
     if (s) {
         /* name the file (duplicate n-gram messages come from the table builder) */
@@ -540,6 +568,7 @@ lmf_status lmf_ngram_read_arpa(const char *path, const lmf_ngram_load_opts *opts
 
 done:
     for (int n = 0; n <= LMF_NGRAM_MAX_ORDER; n++) {
+        lmf_free(ins[n]);
         lmf_free(ids[n]);
         lmf_free(probs[n]);
         lmf_free(bos[n]);

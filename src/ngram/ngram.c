@@ -61,18 +61,22 @@ lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t 
         ids[n] = NULL;
         m->tab[n].count = counts[n];
     }
-    for (int attempt = 0; attempt < 8; attempt++) {
-        int collided = 0;
-        for (int n = 2; n <= m->order && !collided; n++) {
+    uint32_t *owner[LMF_NGRAM_MAX_ORDER + 1] = {0}; /* slot -> entry */
+    lmf_status s = LMF_OK;
+    int collided = 1;
+    for (int attempt = 0; attempt < 8 && collided && !s; attempt++) {
+        collided = 0;
+        for (int n = 2; n <= m->order && !collided && !s; n++) {
             lmf_ngram_table *t = &m->tab[n];
             lmf_free(t->slots);
+            lmf_free(owner[n]);
             t->nslots = lmf_ngram_nslots(t->count);
             t->slots = (lmf_ngram_slot *)lmf_calloc(t->nslots, sizeof *t->slots);
-            uint32_t *owner = (uint32_t *)lmf_malloc(t->nslots * sizeof *owner);
-            if (!t->slots || !owner) {
-                lmf_free(owner);
-                return lmf_error(LMF_ERR_NOMEM, "out of memory building the %d-gram table (%llu entries)", n,
-                                 (unsigned long long)t->count);
+            owner[n] = (uint32_t *)lmf_malloc(t->nslots * sizeof(uint32_t));
+            if (!t->slots || !owner[n]) {
+                s = lmf_error(LMF_ERR_NOMEM, "out of memory building the %d-gram table (%llu entries)", n,
+                              (unsigned long long)t->count);
+                break;
             }
             for (uint64_t e = 0; e < t->count; e++) {
                 const uint32_t *g = t->ids + e * (uint64_t)n;
@@ -81,10 +85,8 @@ lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t 
                 while (t->slots[i].key && t->slots[i].key != key)
                     if (++i == t->nslots) i = 0;
                 if (t->slots[i].key == key) {
-                    const uint32_t *o = t->ids + (uint64_t)owner[i] * n;
+                    const uint32_t *o = t->ids + (uint64_t)owner[n][i] * n;
                     if (!memcmp(o, g, (size_t)n * sizeof *g)) {
-                        uint64_t first = owner[i];
-                        lmf_free(owner);
                         lmf_buf b = {0};
                         for (int j = 0; j < n; j++) {
                             size_t wl;
@@ -93,26 +95,41 @@ lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t 
                             lmf_buf_append(&b, w, wl);
                         }
                         lmf_buf_append(&b, "", 1);
-                        lmf_status s = lmf_error(LMF_ERR_FORMAT, "duplicate %d-gram \"%s\" (entries %llu and %llu)",
-                                                 n, b.p ? b.p : "", (unsigned long long)first + 1,
-                                                 (unsigned long long)e + 1);
+                        s = lmf_error(LMF_ERR_FORMAT, "duplicate %d-gram \"%s\" (entries %llu and %llu)", n,
+                                      b.p ? b.p : "", (unsigned long long)owner[n][i] + 1, (unsigned long long)e + 1);
                         lmf_buf_free(&b);
-                        return s;
+                    } else {
+                        collided = 1;
+                        m->seed = lmf_mix64(m->seed + 1);
                     }
-                    collided = 1;
                     break;
                 }
                 t->slots[i].key = key;
                 t->slots[i].prob = probs[n][e];
                 t->slots[i].backoff = backoffs[n] ? backoffs[n][e] : 0.0f;
-                owner[i] = (uint32_t)e;
+                owner[n][i] = (uint32_t)e;
             }
-            lmf_free(owner);
         }
-        if (!collided) return LMF_OK;
-        m->seed = lmf_mix64(m->seed + 1);
     }
-    return lmf_error(LMF_ERR_DATA, "could not build collision-free n-gram hash tables");
+    if (!s && collided) s = lmf_error(LMF_ERR_DATA, "could not build collision-free n-gram hash tables");
+    /* put each id list in slot order: the k-th occupied slot holds the k-th
+     * n-gram, so ARPA output walks both sequentially */
+    for (int n = 2; n <= m->order && !s; n++) {
+        lmf_ngram_table *t = &m->tab[n];
+        uint32_t *sorted = (uint32_t *)lmf_malloc((t->count ? t->count : 1) * (uint64_t)n * sizeof *sorted);
+        if (!sorted) {
+            s = lmf_error(LMF_ERR_NOMEM, "out of memory ordering %d-grams", n);
+            break;
+        }
+        uint64_t k = 0;
+        for (uint64_t i = 0; i < t->nslots; i++)
+            if (t->slots[i].key) memcpy(sorted + (k++) * n, t->ids + (uint64_t)owner[n][i] * n, (size_t)n * 4);
+        LMF_ASSERT(k == t->count);
+        lmf_free(t->ids);
+        t->ids = sorted;
+    }
+    for (int n = 0; n <= LMF_NGRAM_MAX_ORDER; n++) lmf_free(owner[n]);
+    return s;
 }
 
 void lmf_ngram_ctx_begin(const lmf_ngram *m, lmf_ngram_ctx *ctx) {

@@ -83,9 +83,9 @@ static inline int64_t ctab_find(const ctab *t, const uint32_t *g) {
     }
 }
 
-/* Adds `c` to n-gram g (inserting it with count c if absent).  The table
- * was sized for the worst case, so it never fills. */
-static inline void ctab_add(ctab *t, const uint32_t *g, uint32_t c) {
+/* Adds `c` to n-gram g (inserting it with count c if absent) and returns
+ * its index.  The table was sized for the worst case, so it never fills. */
+static inline uint32_t ctab_add(ctab *t, const uint32_t *g, uint32_t c) {
     int n = t->n;
     uint64_t ns = t->nslots, i = lmf_slot_home(lmf_ngram_key(CSEED, g, n), ns);
     for (;;) {
@@ -93,7 +93,7 @@ static inline void ctab_add(ctab *t, const uint32_t *g, uint32_t c) {
         if (!e) break;
         if (same_ids(t->ids + (uint64_t)(e - 1) * n, g, n)) {
             t->cnt[e - 1] += c;
-            return;
+            return e - 1;
         }
         if (++i == ns) i = 0;
     }
@@ -101,6 +101,7 @@ static inline void ctab_add(ctab *t, const uint32_t *g, uint32_t c) {
     memcpy(t->ids + t->count * n, g, (size_t)n * sizeof *g);
     t->cnt[t->count] = c;
     t->index[i] = (uint32_t)++t->count;
+    return (uint32_t)(t->count - 1);
 }
 
 /* Discounts from counts-of-counts; returns 1 if the fallback was needed. */
@@ -199,6 +200,7 @@ lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts_in
     /* ---- counts ---- */
     ctab tab[LMF_NGRAM_MAX_ORDER + 1];
     memset(tab, 0, sizeof tab);
+    uint32_t *suf[LMF_NGRAM_MAX_ORDER + 1] = {0}; /* suf[n][e]: index of entry e's suffix in order n-1 */
     uint32_t *ucnt = (uint32_t *)lmf_calloc((size_t)V + 1, sizeof *ucnt);
     if (!ucnt) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s && N == 1) {
@@ -242,7 +244,13 @@ lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts_in
                 }
                 line_len = tok[i] == LMF_EOS ? 0 : line_len + 1;
             }
-            for (uint64_t e = 0; e < hi->count; e++) ctab_add(&tab[n], hi->ids + e * (n + 1) + 1, 1);
+            /* each distinct (n+1)-gram adds one to its suffix; remember where */
+            suf[n + 1] = (uint32_t *)lmf_malloc((hi->count ? hi->count : 1) * sizeof(uint32_t));
+            if (!suf[n + 1]) {
+                s = lmf_error(LMF_ERR_NOMEM, "out of memory counting %d-grams", n);
+                break;
+            }
+            for (uint64_t e = 0; e < hi->count; e++) suf[n + 1][e] = ctab_add(&tab[n], hi->ids + e * (n + 1) + 1, 1);
         }
     }
     lmf_free(tok);
@@ -358,7 +366,7 @@ lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts_in
                 if (pruned[n] && pruned[n][e] == 1) continue;
                 const uint32_t *g = t->ids + e * n;
                 uint32_t c = ctx[e], a = t->cnt[e];
-                double lower = n == 2 ? plin[1][g[1]] : plin[n - 1][ctab_find(&tab[n - 1], g + 1)];
+                double lower = n == 2 ? plin[1][g[1]] : plin[n - 1][suf[n][e]];
                 double p = (a - disc(D[n], a)) / cden[c] + cnum[c] / cden[c] * lower;
                 plin[n][e] = (float)p;
                 pout[n][e] = (float)log10(p);
@@ -376,6 +384,8 @@ lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts_in
         lmf_free(cden);
         lmf_free(cnum);
         lmf_free(ctx);
+        lmf_free(suf[n]);
+        suf[n] = NULL;
         /* order n-1 is complete: its linear probs and hash index are no longer needed */
         lmf_free(plin[n - 1]);
         plin[n - 1] = NULL;
@@ -410,7 +420,10 @@ lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts_in
         ids[n] = shrunk ? shrunk : t->ids;
         t->ids = NULL;
     }
-    for (int n = 0; n <= N; n++) lmf_free(pruned[n]);
+    for (int n = 0; n <= N; n++) {
+        lmf_free(pruned[n]);
+        lmf_free(suf[n]);
+    }
     if (!s) s = lmf_ngram_build_tables(m, ids, counts, pout, bout);
     for (int n = 0; n <= N; n++) {
         ctab_free(&tab[n]);

@@ -558,6 +558,7 @@ lmf_status lmf_ngram_read_arpa(const char *path, const lmf_ngram_load_opts *opts
         }
         if (!s) s = lmf_ngram_build_tables(m, ids, counts, probs, bos);
         if (!s) fill_inserted(m, ins, nins);
+        if (!s) lmf_ngram_mark_contexts(m);
     }
     if (s) {
         /* name the file (duplicate n-gram messages come from the table builder) */

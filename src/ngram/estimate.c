@@ -375,6 +375,7 @@ lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts_in
             for (uint64_t c = 0; c < nctx; c++) {
                 if (cden[c] <= 0) continue;
                 float b = (float)log10(cnum[c] / cden[c]);
+                if (b == 0.0f) b = -0.0f; /* still a context (see lmf_ngram_is_leaf) */
                 if (n == 2)
                     m->uni_backoff[c] = b;
                 else

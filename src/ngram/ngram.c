@@ -132,6 +132,24 @@ lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t 
     return s;
 }
 
+void lmf_ngram_mark_contexts(lmf_ngram *m) {
+    for (int n = 2; n <= m->order; n++) {
+        const lmf_ngram_table *t = &m->tab[n];
+        for (uint64_t e = 0; e < t->count; e++) {
+            const uint32_t *g = t->ids + e * (uint64_t)n;
+            float *b;
+            if (n == 2) {
+                b = &m->uni_backoff[g[0]];
+            } else {
+                lmf_ngram_slot *sl = (lmf_ngram_slot *)lmf_ngram_find(&m->tab[n - 1], lmf_ngram_key(m->seed, g, n - 1));
+                if (!sl) continue;
+                b = &sl->backoff;
+            }
+            if (lmf_ngram_is_leaf(*b)) *b = -0.0f;
+        }
+    }
+}
+
 void lmf_ngram_ctx_begin(const lmf_ngram *m, lmf_ngram_ctx *ctx) {
     int32_t bos = lmf_vocab_size(m->vocab);
     ctx->len = m->order > 1 ? 1 : 0;
@@ -159,6 +177,9 @@ float lmf_ngram_score_word(const lmf_ngram *m, const lmf_ngram_ctx *in, int32_t 
     if (matched) *matched = found;
     /* new context: w followed by the words of the matched n-gram's context */
     int nlen = found < m->order ? found : m->order - 1;
+    /* drop words that can neither extend a later match nor add a backoff:
+     * a +0.0 backoff marks an n-gram that is no context (see ngram_impl.h) */
+    while (nlen > 0 && lmf_ngram_is_leaf(bo[nlen - 1])) nlen--;
     if (out) {
         int32_t words[LMF_NGRAM_MAX_ORDER];
         words[0] = w;

@@ -14,6 +14,17 @@
 #include "../model/model_impl.h"
 #include "../core/util_impl.h"
 
+#include <string.h>
+
+/* Backoffs double as context flags: +0.0 means "not the context of any
+ * longer n-gram and no backoff", so a query can drop the word from its state;
+ * a context whose backoff is exactly 0 stores -0.0 (same value in sums). */
+static inline int lmf_ngram_is_leaf(float bo) {
+    uint32_t u;
+    memcpy(&u, &bo, 4);
+    return u == 0;
+}
+
 typedef struct lmf_ngram_slot {
     uint64_t key;
     float prob;    /* log10 */
@@ -81,6 +92,8 @@ lmf_ngram *lmf_ngram_alloc(lmf_vocab *vocab, int order);
  * rebuilt. */
 lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t counts[],
                                   float *const probs[], float *const backoffs[]);
+/* Sets -0.0 on every context whose backoff is +0.0 (needs the id lists). */
+void lmf_ngram_mark_contexts(lmf_ngram *m);
 /* Number of hash slots for `count` entries. */
 uint64_t lmf_ngram_nslots(uint64_t count);
 

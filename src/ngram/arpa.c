@@ -53,7 +53,7 @@ lmf_status lmf_ngram_write_arpa(const lmf_ngram *m, const char *path) {
     for (int n = 1; n <= m->order && !s; n++) {
         fprintf(of.fp, "\n\\%d-grams:\n", n);
         const lmf_ngram_table *t = &m->tab[n];
-        uint64_t total = n == 1 ? (uint64_t)V + 1 : t->count, slot = 0;
+        uint64_t total = n == 1 ? (uint64_t)V + 1 : t->count;
         for (uint64_t e = 0; e < total && !s; e++) {
             uint32_t w1 = (uint32_t)e;
             const uint32_t *g = n == 1 ? &w1 : t->ids + e * (uint64_t)n;
@@ -62,14 +62,13 @@ lmf_status lmf_ngram_write_arpa(const lmf_ngram *m, const char *path) {
                 prob = m->uni_prob[e];
                 bo = m->uni_backoff[e];
             } else {
-                while (slot < t->nslots && !t->slots[slot].key) slot++;
-                if (slot >= t->nslots) {
+                const lmf_ngram_slot *sl = lmf_ngram_find(t, lmf_ngram_key(m->seed, g, n));
+                if (!sl) {
                     s = lmf_error(LMF_ERR_DATA, "%s: n-gram list and table disagree (damaged model)", path);
                     break;
                 }
-                prob = t->slots[slot].prob;
-                bo = t->slots[slot].backoff;
-                slot++;
+                prob = sl->prob;
+                bo = sl->backoff;
             }
             if ((s = lmf_buf_reserve(&b, line_room(m, g, n)))) break;
             b.len = (size_t)(put_line(b.p + b.len, m, prob, g, n, n < m->order, bo) - b.p);
@@ -480,8 +479,9 @@ lmf_status lmf_ngram_read_arpa(const char *path, const lmf_ngram_load_opts *opts
                              (int)(fl[1 + j] > 60 ? 60 : fl[1 + j]), f[1 + j]);
                     goto done;
                 }
-                if ((id == V && j > 0) || (id == LMF_EOS && j < cur - 1)) {
-                    s = FAIL("%s:%zu: <s> may only start and </s> only end an n-gram", path, r.line);
+                /* IRSTLM pads with several <s> ("<s> <s> The"): accept leading runs */
+                if ((id == V && j > 0 && g[j - 1] != (uint32_t)V) || (id == LMF_EOS && j < cur - 1)) {
+                    s = FAIL("%s:%zu: <s> may only lead and </s> only end an n-gram", path, r.line);
                     goto done;
                 }
                 g[j] = (uint32_t)id;

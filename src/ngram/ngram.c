@@ -54,6 +54,54 @@ uint64_t lmf_ngram_count(const lmf_ngram *m, int n) {
     return m->tab[n].count;
 }
 
+/* Sorts count n-grams of n word ids (ids[e*n .. e*n+n)) lexicographically:
+ * LSD radix sort of an index permutation (returned in *perm_out: sorted
+ * position -> old index), 16 bits per pass, skipping
+ * passes whose digit is zero everywhere (the high halves, for vocabularies
+ * under 65,536 words). */
+static lmf_status sort_ids(uint32_t *ids, uint64_t count, int n, uint32_t **perm_out) {
+    *perm_out = NULL;
+    uint32_t *perm = (uint32_t *)lmf_malloc((count ? count : 1) * sizeof *perm);
+    uint32_t *tmp = (uint32_t *)lmf_malloc((count ? count : 1) * sizeof *tmp);
+    uint32_t *hist = (uint32_t *)lmf_malloc(65536 * sizeof *hist);
+    uint32_t *out = (uint32_t *)lmf_malloc((count ? count : 1) * (uint64_t)n * sizeof *out);
+    if (!perm || !tmp || !hist || !out) {
+        lmf_free(perm);
+        lmf_free(tmp);
+        lmf_free(hist);
+        lmf_free(out);
+        return lmf_error(LMF_ERR_NOMEM, "out of memory sorting %d-grams", n);
+    }
+    for (uint64_t e = 0; e < count; e++) perm[e] = (uint32_t)e;
+    for (int j = n - 1; j >= 0; j--) {
+        for (int shift = 0; shift < 32; shift += 16) {
+            memset(hist, 0, 65536 * sizeof *hist);
+            for (uint64_t e = 0; e < count; e++) hist[(ids[(uint64_t)perm[e] * n + j] >> shift) & 0xffff]++;
+            if (hist[0] == count) continue; /* digit is zero everywhere */
+            uint32_t sum = 0;
+            for (int d = 0; d < 65536; d++) {
+                uint32_t c = hist[d];
+                hist[d] = sum;
+                sum += c;
+            }
+            for (uint64_t e = 0; e < count; e++) {
+                uint32_t p = perm[e];
+                tmp[hist[(ids[(uint64_t)p * n + j] >> shift) & 0xffff]++] = p;
+            }
+            uint32_t *x = perm;
+            perm = tmp;
+            tmp = x;
+        }
+    }
+    for (uint64_t e = 0; e < count; e++) memcpy(out + e * n, ids + (uint64_t)perm[e] * n, (size_t)n * sizeof *out);
+    memcpy(ids, out, count * (uint64_t)n * sizeof *out);
+    *perm_out = perm;
+    lmf_free(tmp);
+    lmf_free(hist);
+    lmf_free(out);
+    return LMF_OK;
+}
+
 lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t counts[],
                                   float *const probs[], float *const backoffs[]) {
     for (int n = 2; n <= m->order; n++) {
@@ -62,7 +110,12 @@ lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t 
         m->tab[n].count = counts[n];
     }
     uint32_t *owner[LMF_NGRAM_MAX_ORDER + 1] = {0}; /* slot -> entry */
+    uint32_t *perm[LMF_NGRAM_MAX_ORDER + 1] = {0};  /* sorted entry -> caller's index */
     lmf_status s = LMF_OK;
+    /* id lists in prefix order (by word id), as SRILM and KenLM write them
+     * (IRSTLM refuses ARPA files whose n-grams are not grouped this way);
+     * sorting first also makes the table layout independent of input order */
+    for (int n = 2; n <= m->order && !s; n++) s = sort_ids(m->tab[n].ids, m->tab[n].count, n, &perm[n]);
     int collided = 1;
     for (int attempt = 0; attempt < 8 && collided && !s; attempt++) {
         collided = 0;
@@ -95,8 +148,9 @@ lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t 
                             lmf_buf_append(&b, w, wl);
                         }
                         lmf_buf_append(&b, "", 1);
-                        s = lmf_error(LMF_ERR_FORMAT, "duplicate %d-gram \"%s\" (entries %llu and %llu)", n,
-                                      b.p ? b.p : "", (unsigned long long)owner[n][i] + 1, (unsigned long long)e + 1);
+                        s = lmf_error(LMF_ERR_FORMAT, "duplicate %d-gram \"%s\" (entries %llu and %llu of the \\%d-grams: section)", n,
+                                      b.p ? b.p : "", (unsigned long long)perm[n][owner[n][i]] + 1,
+                                      (unsigned long long)perm[n][e] + 1, n);
                         lmf_buf_free(&b);
                     } else {
                         collided = 1;
@@ -105,30 +159,17 @@ lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t 
                     break;
                 }
                 t->slots[i].key = key;
-                t->slots[i].prob = probs[n][e];
-                t->slots[i].backoff = backoffs[n] ? backoffs[n][e] : 0.0f;
+                t->slots[i].prob = probs[n][perm[n][e]];
+                t->slots[i].backoff = backoffs[n] ? backoffs[n][perm[n][e]] : 0.0f;
                 owner[n][i] = (uint32_t)e;
             }
         }
     }
     if (!s && collided) s = lmf_error(LMF_ERR_DATA, "could not build collision-free n-gram hash tables");
-    /* put each id list in slot order: the k-th occupied slot holds the k-th
-     * n-gram, so ARPA output walks both sequentially */
-    for (int n = 2; n <= m->order && !s; n++) {
-        lmf_ngram_table *t = &m->tab[n];
-        uint32_t *sorted = (uint32_t *)lmf_malloc((t->count ? t->count : 1) * (uint64_t)n * sizeof *sorted);
-        if (!sorted) {
-            s = lmf_error(LMF_ERR_NOMEM, "out of memory ordering %d-grams", n);
-            break;
-        }
-        uint64_t k = 0;
-        for (uint64_t i = 0; i < t->nslots; i++)
-            if (t->slots[i].key) memcpy(sorted + (k++) * n, t->ids + (uint64_t)owner[n][i] * n, (size_t)n * 4);
-        LMF_ASSERT(k == t->count);
-        lmf_free(t->ids);
-        t->ids = sorted;
+    for (int n = 0; n <= LMF_NGRAM_MAX_ORDER; n++) {
+        lmf_free(owner[n]);
+        lmf_free(perm[n]);
     }
-    for (int n = 0; n <= LMF_NGRAM_MAX_ORDER; n++) lmf_free(owner[n]);
     return s;
 }
 

@@ -35,8 +35,7 @@ typedef struct lmf_ngram_table {
     lmf_ngram_slot *slots;
     uint64_t nslots; /* > count */
     uint64_t count;  /* entries */
-    uint32_t *ids;   /* count * n word ids (may be NULL); entry k belongs to the
-                        k-th occupied slot, in slot order */
+    uint32_t *ids;   /* count * n word ids (may be NULL), sorted by word ids */
 } lmf_ngram_table;
 
 struct lmf_ngram {

@@ -74,6 +74,35 @@ static void check_sums(lmf_model *m, const char *text, size_t stride) {
     lmf_tokens_free(&t);
 }
 
+/* The batched scorer (several lines at once) equals word-by-word queries,
+ * and scoring in chunks with a carried state equals one call. */
+static void check_batched(lmf_model *m, const char *text) {
+    lmf_tokens t;
+    CHECK(lmf_tokens_read_file(text, lmf_model_vocab(m), NULL, &t) == LMF_OK);
+    float *whole = malloc(t.n * sizeof *whole), *chunked = malloc(t.n * sizeof *chunked);
+    float *single = malloc(t.n * sizeof *single);
+    CHECK(lmf_model_score(m, NULL, t.ids, t.n, whole) == LMF_OK);
+    lmf_state *st = lmf_state_new(m);
+    size_t cuts[] = {0, 1, 7, 8, 100, 555, 556, 1000, t.n};
+    for (size_t c = 0; c + 1 < sizeof cuts / sizeof *cuts; c++) {
+        size_t a = cuts[c] < t.n ? cuts[c] : t.n, b = cuts[c + 1] < t.n ? cuts[c + 1] : t.n;
+        if (b > a) CHECK(lmf_model_score(m, st, t.ids + a, b - a, chunked + a) == LMF_OK);
+    }
+    lmf_state_reset(m, st);
+    float d;
+    for (size_t i = 0; i < t.n; i++) {
+        CHECK(lmf_model_score(m, st, t.ids + i, 1, &d) == LMF_OK);
+        single[i] = d;
+    }
+    CHECK(!memcmp(whole, chunked, t.n * sizeof *whole));
+    CHECK(!memcmp(whole, single, t.n * sizeof *whole));
+    lmf_state_free(m, st);
+    free(whole);
+    free(chunked);
+    free(single);
+    lmf_tokens_free(&t);
+}
+
 static void test_reference(int order) {
     lmf_ngram_train_opts o;
     lmf_ngram_train_opts_init(&o);
@@ -121,6 +150,7 @@ static void test_reference(int order) {
         check_sums(mb, tdata("brown-mini.test.txt"), order == 1 ? 50 : 17);
     }
     check_sums(lmf_ngram_model(ng), tdata("brown-mini.valid.txt"), 97);
+    check_batched(lmf_ngram_model(ng), tdata("brown-mini.valid.txt"));
     lmf_model_free(ma);
     lmf_model_free(mb);
     free(ref);

@@ -198,17 +198,30 @@ void lmf_ngram_ctx_begin(const lmf_ngram *m, lmf_ngram_ctx *ctx) {
     ctx->backoff[0] = m->uni_backoff[bos];
 }
 
-float lmf_ngram_score_word(const lmf_ngram *m, const lmf_ngram_ctx *in, int32_t w, lmf_ngram_ctx *out,
-                           int *matched) {
+/* Stage 1 of a query: the keys of the n-grams ending in w (w, c0 w, c1 c0 w,
+ * ...), with each order's home slot prefetched.  Splitting the query lets a
+ * caller issue the cache misses of several independent queries at once. */
+static inline void ng_keys(const lmf_ngram *m, const lmf_ngram_ctx *in, int32_t w, uint64_t *keys) {
+    uint64_t key = lmf_ngram_key1(m->seed, (uint32_t)w);
+    for (int k = 0; k < in->len; k++) {
+        key = lmf_ngram_key_ext(key, (uint32_t)in->words[k]);
+        keys[k] = key ? key : 1;
+        const lmf_ngram_table *t = &m->tab[k + 2];
+        __builtin_prefetch(&t->slots[lmf_slot_home(keys[k], t->nslots)]);
+    }
+}
+
+/* Stage 2: the longest match, its probability plus the backoffs above it,
+ * and the next context. */
+static inline float ng_score_keys(const lmf_ngram *m, const lmf_ngram_ctx *in, int32_t w, const uint64_t *keys,
+                                  lmf_ngram_ctx *out, int *matched) {
     float lp = m->uni_prob[w];
     float bo[LMF_NGRAM_MAX_ORDER];
     bo[0] = m->uni_backoff[w];
     int found = 1;
-    uint64_t key = lmf_ngram_key1(m->seed, (uint32_t)w);
     int len = in->len;
     for (int k = 0; k < len; k++) {
-        key = lmf_ngram_key_ext(key, (uint32_t)in->words[k]);
-        const lmf_ngram_slot *s = lmf_ngram_find(&m->tab[k + 2], key);
+        const lmf_ngram_slot *s = lmf_ngram_find(&m->tab[k + 2], keys[k]);
         if (!s) break;
         lp = s->prob;
         bo[k + 1] = s->backoff;
@@ -232,6 +245,13 @@ float lmf_ngram_score_word(const lmf_ngram *m, const lmf_ngram_ctx *in, int32_t 
         out->len = nlen;
     }
     return lp;
+}
+
+float lmf_ngram_score_word(const lmf_ngram *m, const lmf_ngram_ctx *in, int32_t w, lmf_ngram_ctx *out,
+                           int *matched) {
+    uint64_t keys[LMF_NGRAM_MAX_ORDER];
+    ng_keys(m, in, w, keys);
+    return ng_score_keys(m, in, w, keys, out, matched);
 }
 
 /* ---- model interface ---- */
@@ -281,14 +301,58 @@ static lmf_status ng_next(lmf_model *mm, const lmf_state *s, float *logp) {
     return LMF_OK;
 }
 
+/* Scores a stream by running up to LANES lines at once: each round computes
+ * and prefetches the keys of every lane's next word, then resolves them, so
+ * the hash-table cache misses of independent lines overlap.  Lines are
+ * independent because the state restarts at every </s>. */
+#define LANES 8
+typedef struct ng_lane {
+    size_t pos, end;
+    lmf_ngram_ctx ctx;
+    uint64_t keys[LMF_NGRAM_MAX_ORDER];
+} ng_lane;
+
+static size_t line_end(const int32_t *tok, size_t from, size_t n) {
+    while (from < n && tok[from] != LMF_EOS) from++;
+    return from < n ? from + 1 : n;
+}
+
 static lmf_status ng_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp) {
     const lmf_ngram *m = (const lmf_ngram *)mm;
-    lmf_ngram_ctx ctx = s->ctx;
-    for (size_t i = 0; i < n; i++) {
-        logp[i] = (float)((double)lmf_ngram_score_word(m, &ctx, tok[i], &ctx, NULL) * LN10);
-        if (tok[i] == LMF_EOS) lmf_ngram_ctx_begin(m, &ctx);
+    if (n == 0) return LMF_OK;
+    ng_lane lane[LANES];
+    int nl = 0;
+    size_t next = 0;
+    lmf_ngram_ctx final_ctx = s->ctx;
+    while (nl < LANES && next < n) {
+        lane[nl].pos = next;
+        lane[nl].end = next = line_end(tok, next, n);
+        if (lane[nl].pos == 0)
+            lane[nl].ctx = s->ctx; /* the first line continues the caller's state */
+        else
+            lmf_ngram_ctx_begin(m, &lane[nl].ctx);
+        nl++;
     }
-    s->ctx = ctx;
+    while (nl > 0) {
+        for (int l = 0; l < nl; l++) ng_keys(m, &lane[l].ctx, tok[lane[l].pos], lane[l].keys);
+        for (int l = 0; l < nl; l++) {
+            ng_lane *L = &lane[l];
+            int32_t w = tok[L->pos];
+            logp[L->pos] = (float)((double)ng_score_keys(m, &L->ctx, w, L->keys, &L->ctx, NULL) * LN10);
+            if (w == LMF_EOS) lmf_ngram_ctx_begin(m, &L->ctx);
+            if (++L->pos < L->end) continue;
+            if (L->end == n) final_ctx = L->ctx;
+            if (next < n) { /* take the next line */
+                L->pos = next;
+                L->end = next = line_end(tok, next, n);
+                lmf_ngram_ctx_begin(m, &L->ctx);
+            } else { /* retire the lane; the last lane moves into its place */
+                lane[l] = lane[--nl];
+                l--;
+            }
+        }
+    }
+    s->ctx = final_ctx;
     return LMF_OK;
 }
 

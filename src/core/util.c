@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +35,7 @@ char *lmf_strdup(const char *s) {
 lmf_status lmf_file_read(const char *path, lmf_filebuf *out) {
     out->data = NULL;
     out->size = 0;
+    out->mapped = 0;
     FILE *fp = fopen(path, "rb");
     if (!fp) return lmf_error(LMF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -80,9 +83,31 @@ lmf_status lmf_file_read(const char *path, lmf_filebuf *out) {
     return LMF_OK;
 }
 
+lmf_status lmf_file_map(const char *path, lmf_filebuf *out) {
+    memset(out, 0, sizeof *out);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return lmf_error(LMF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+        close(fd);
+        return lmf_file_read(path, out);
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) return lmf_file_read(path, out);
+    out->data = (char *)p;
+    out->size = (size_t)st.st_size;
+    out->mapped = 1;
+    return LMF_OK;
+}
+
 void lmf_filebuf_free(lmf_filebuf *fb) {
     if (!fb) return;
-    lmf_free(fb->data);
+    if (fb->mapped)
+        munmap(fb->data, fb->size);
+    else
+        lmf_free(fb->data);
+    fb->mapped = 0;
     fb->data = NULL;
     fb->size = 0;
 }

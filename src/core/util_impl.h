@@ -34,8 +34,13 @@ uint64_t lmf_hash_bytes(const void *p, size_t n, uint64_t seed);
 typedef struct lmf_filebuf {
     char *data;
     size_t size;
+    int mapped; /* data is a read-only mapping (lmf_file_map) */
 } lmf_filebuf;
 lmf_status lmf_file_read(const char *path, lmf_filebuf *out);
+/* Like lmf_file_read, but maps a regular file read-only instead of copying
+ * it (no NUL terminator then: use data[0..size)).  Pipes and other special
+ * files are read as with lmf_file_read. */
+lmf_status lmf_file_map(const char *path, lmf_filebuf *out);
 void lmf_filebuf_free(lmf_filebuf *fb);
 
 /* Output written to "<path>.tmp.<pid>" and renamed over `path` on commit, so a

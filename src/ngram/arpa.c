@@ -260,7 +260,7 @@ lmf_status lmf_ngram_read_arpa(const char *path, const lmf_ngram_load_opts *opts
     (void)opts;
     *out = NULL;
     lmf_filebuf fb;
-    lmf_status s = lmf_file_read(path, &fb);
+    lmf_status s = lmf_file_map(path, &fb);
     if (s) return s;
     reader r = {path, fb.data, fb.data + fb.size, 0};
     const char *ls;

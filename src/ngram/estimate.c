@@ -143,7 +143,7 @@ lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts_in
 
     /* ---- read and map to ids ---- */
     lmf_filebuf fb;
-    lmf_status s = lmf_file_read(path, &fb);
+    lmf_status s = lmf_file_map(path, &fb);
     if (s) return s;
     if ((s = lmf_text_check(fb.data, fb.size, path, LMF_TOK_WORD, opts.utf8_check))) {
         lmf_filebuf_free(&fb);

@@ -247,7 +247,7 @@ lmf_status lmf_tokens_read_mem(const char *data, size_t size, const char *name, 
 lmf_status lmf_tokens_read_file(const char *path, const lmf_vocab *v, const lmf_read_opts *opts,
                                 lmf_tokens *out) {
     lmf_filebuf fb;
-    lmf_status s = lmf_file_read(path, &fb);
+    lmf_status s = lmf_file_map(path, &fb);
     if (s) {
         memset(out, 0, sizeof *out);
         return s;

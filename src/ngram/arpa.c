@@ -62,6 +62,10 @@ lmf_status lmf_ngram_write_arpa(const lmf_ngram *m, const char *path) {
                 prob = m->uni_prob[e];
                 bo = m->uni_backoff[e];
             } else {
+                if (e + 16 < total) { /* the lookups are independent: prefetch ahead */
+                    uint64_t k2 = lmf_ngram_key(m->seed, t->ids + (e + 16) * (uint64_t)n, n);
+                    __builtin_prefetch(&t->slots[lmf_slot_home(k2, t->nslots)]);
+                }
                 const lmf_ngram_slot *sl = lmf_ngram_find(t, lmf_ngram_key(m->seed, g, n));
                 if (!sl) {
                     s = lmf_error(LMF_ERR_DATA, "%s: n-gram list and table disagree (damaged model)", path);

@@ -54,51 +54,59 @@ uint64_t lmf_ngram_count(const lmf_ngram *m, int n) {
     return m->tab[n].count;
 }
 
-/* Sorts count n-grams of n word ids (ids[e*n .. e*n+n)) lexicographically:
- * LSD radix sort of an index permutation (returned in *perm_out: sorted
- * position -> old index), 16 bits per pass, skipping
- * passes whose digit is zero everywhere (the high halves, for vocabularies
- * under 65,536 words). */
-static lmf_status sort_ids(uint32_t *ids, uint64_t count, int n, uint32_t **perm_out) {
+/* Sorts count n-grams of n word ids (ids[e*n .. e*n+n)) lexicographically
+ * and returns the permutation in *perm_out (sorted position -> old index).
+ * LSD radix sort over whole records {ids, old index}, so every pass reads
+ * sequentially; one 16-bit digit per word when every id is below 65,536
+ * (maxid), two otherwise. */
+static lmf_status sort_ids(uint32_t *ids, uint64_t count, int n, uint32_t maxid, uint32_t **perm_out) {
     *perm_out = NULL;
-    uint32_t *perm = (uint32_t *)lmf_malloc((count ? count : 1) * sizeof *perm);
-    uint32_t *tmp = (uint32_t *)lmf_malloc((count ? count : 1) * sizeof *tmp);
+    size_t w = (size_t)n + 1; /* record width in words */
+    uint64_t c1 = count ? count : 1;
+    uint32_t *a = (uint32_t *)lmf_malloc(c1 * w * sizeof *a);
+    uint32_t *b = (uint32_t *)lmf_malloc(c1 * w * sizeof *b);
     uint32_t *hist = (uint32_t *)lmf_malloc(65536 * sizeof *hist);
-    uint32_t *out = (uint32_t *)lmf_malloc((count ? count : 1) * (uint64_t)n * sizeof *out);
-    if (!perm || !tmp || !hist || !out) {
-        lmf_free(perm);
-        lmf_free(tmp);
+    uint32_t *perm = (uint32_t *)lmf_malloc(c1 * sizeof *perm);
+    if (!a || !b || !hist || !perm) {
+        lmf_free(a);
+        lmf_free(b);
         lmf_free(hist);
-        lmf_free(out);
+        lmf_free(perm);
         return lmf_error(LMF_ERR_NOMEM, "out of memory sorting %d-grams", n);
     }
-    for (uint64_t e = 0; e < count; e++) perm[e] = (uint32_t)e;
+    for (uint64_t e = 0; e < count; e++) {
+        memcpy(a + e * w, ids + e * n, (size_t)n * sizeof *a);
+        a[e * w + n] = (uint32_t)e;
+    }
+    int digits = maxid < 65536 ? 1 : 2;
     for (int j = n - 1; j >= 0; j--) {
-        for (int shift = 0; shift < 32; shift += 16) {
+        for (int d = 0; d < digits; d++) {
+            int shift = 16 * d;
             memset(hist, 0, 65536 * sizeof *hist);
-            for (uint64_t e = 0; e < count; e++) hist[(ids[(uint64_t)perm[e] * n + j] >> shift) & 0xffff]++;
-            if (hist[0] == count) continue; /* digit is zero everywhere */
+            for (uint64_t e = 0; e < count; e++) hist[(a[e * w + j] >> shift) & 0xffff]++;
             uint32_t sum = 0;
-            for (int d = 0; d < 65536; d++) {
-                uint32_t c = hist[d];
-                hist[d] = sum;
+            for (int x = 0; x < 65536; x++) {
+                uint32_t c = hist[x];
+                hist[x] = sum;
                 sum += c;
             }
             for (uint64_t e = 0; e < count; e++) {
-                uint32_t p = perm[e];
-                tmp[hist[(ids[(uint64_t)p * n + j] >> shift) & 0xffff]++] = p;
+                const uint32_t *r = a + e * w;
+                memcpy(b + (uint64_t)hist[(r[j] >> shift) & 0xffff]++ * w, r, w * sizeof *r);
             }
-            uint32_t *x = perm;
-            perm = tmp;
-            tmp = x;
+            uint32_t *x = a;
+            a = b;
+            b = x;
         }
     }
-    for (uint64_t e = 0; e < count; e++) memcpy(out + e * n, ids + (uint64_t)perm[e] * n, (size_t)n * sizeof *out);
-    memcpy(ids, out, count * (uint64_t)n * sizeof *out);
-    *perm_out = perm;
-    lmf_free(tmp);
+    for (uint64_t e = 0; e < count; e++) {
+        memcpy(ids + e * n, a + e * w, (size_t)n * sizeof *a);
+        perm[e] = a[e * w + n];
+    }
+    lmf_free(a);
+    lmf_free(b);
     lmf_free(hist);
-    lmf_free(out);
+    *perm_out = perm;
     return LMF_OK;
 }
 
@@ -115,7 +123,7 @@ lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t 
     /* id lists in prefix order (by word id), as SRILM and KenLM write them
      * (IRSTLM refuses ARPA files whose n-grams are not grouped this way);
      * sorting first also makes the table layout independent of input order */
-    for (int n = 2; n <= m->order && !s; n++) s = sort_ids(m->tab[n].ids, m->tab[n].count, n, &perm[n]);
+    for (int n = 2; n <= m->order && !s; n++) s = sort_ids(m->tab[n].ids, m->tab[n].count, n, (uint32_t)lmf_vocab_size(m->vocab), &perm[n]);
     int collided = 1;
     for (int attempt = 0; attempt < 8 && collided && !s; attempt++) {
         collided = 0;

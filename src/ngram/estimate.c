@@ -213,6 +213,9 @@ lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts_in
         uint64_t line_len = 0;
         for (uint64_t i = 0; i < ntok && !s; i++) {
             uint64_t hist = line_len; /* words before tok[i] on its line */
+            if (i + 8 < ntok && i + 8 >= (uint64_t)N) /* prefetch a window ahead (a guess near line starts) */
+                __builtin_prefetch(&tab[N].index[lmf_slot_home(lmf_ngram_key(CSEED, tok + i + 8 - (N - 1), N),
+                                                               tab[N].nslots)]);
             if (hist + 2 > (uint64_t)N) {
                 ctab_add(&tab[N], tok + i - (N - 1), 1);
             } else if (hist + 2 == (uint64_t)N) {
@@ -250,7 +253,12 @@ lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts_in
                 s = lmf_error(LMF_ERR_NOMEM, "out of memory counting %d-grams", n);
                 break;
             }
-            for (uint64_t e = 0; e < hi->count; e++) suf[n + 1][e] = ctab_add(&tab[n], hi->ids + e * (n + 1) + 1, 1);
+            for (uint64_t e = 0; e < hi->count; e++) {
+                if (e + 8 < hi->count)
+                    __builtin_prefetch(&tab[n].index[lmf_slot_home(
+                        lmf_ngram_key(CSEED, hi->ids + (e + 8) * (n + 1) + 1, n), tab[n].nslots)]);
+                suf[n + 1][e] = ctab_add(&tab[n], hi->ids + e * (n + 1) + 1, 1);
+            }
         }
     }
     lmf_free(tok);
@@ -355,6 +363,9 @@ lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts_in
         } else {
             for (uint64_t e = 0; e < t->count; e++) {
                 const uint32_t *g = t->ids + e * n;
+                if (n > 2 && e + 8 < t->count)
+                    __builtin_prefetch(&tab[n - 1].index[lmf_slot_home(
+                        lmf_ngram_key(CSEED, t->ids + (e + 8) * n, n - 1), tab[n - 1].nslots)]);
                 int64_t c = n == 2 ? (int64_t)g[0] : ctab_find(&tab[n - 1], g);
                 LMF_ASSERT(c >= 0);
                 ctx[e] = (uint32_t)c;

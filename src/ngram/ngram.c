@@ -140,6 +140,11 @@ lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t 
                 break;
             }
             for (uint64_t e = 0; e < t->count; e++) {
+                if (e + 16 < t->count) { /* independent inserts: prefetch ahead */
+                    uint64_t k2 = lmf_ngram_key(m->seed, t->ids + (e + 16) * (uint64_t)n, n);
+                    __builtin_prefetch(&t->slots[lmf_slot_home(k2, t->nslots)], 1);
+                    __builtin_prefetch(&probs[n][perm[n][e + 16]]);
+                }
                 const uint32_t *g = t->ids + e * (uint64_t)n;
                 uint64_t key = lmf_ngram_key(m->seed, g, n);
                 uint64_t i = lmf_slot_home(key, t->nslots);

@@ -50,6 +50,17 @@ python3 -c "import json,sys; p=json.load(open('$TMP/a.json'))['ppl']; sys.exit(0
 "$LMF" ppl "$TMP/m3.lmfb" "$DATA/brown-mini.test.txt" --per-token --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["tokens"])==d["summary"]["tokens"]' \
   || fail "--per-token --json"
 
+# gzip-compressed ARPA and text are read transparently; a truncated .gz is an error
+gzip -c "$TMP/m3.arpa" >"$TMP/m3.arpa.gz"
+"$LMF" ppl "$TMP/m3.arpa.gz" "$DATA/brown-mini.test.txt" --json >"$TMP/gz.json" || fail "ppl on .arpa.gz"
+cmp -s "$TMP/a.json" <(sed 's/m3.arpa.gz/m3.arpa/' "$TMP/gz.json") || fail "gzip ARPA scores differ"
+head -c 20000 "$TMP/m3.arpa.gz" >"$TMP/cut.arpa.gz"
+expect_rc 1 "truncated gzip" "$LMF" ppl "$TMP/cut.arpa.gz" "$DATA/brown-mini.test.txt"
+expect_err "cut.arpa.gz: the gzip data ends early"
+gzip -c "$DATA/brown-mini.train.txt" >"$TMP/train.txt.gz"
+expect_rc 0 "train on gzip text" "$LMF" ngram train -q --order 3 "$TMP/train.txt.gz" -o "$TMP/gz3.lmfb"
+cmp -s "$TMP/gz3.lmfb" "$TMP/m3.lmfb" || fail "training on gzip text gives a different model"
+
 # bad inputs: clear message naming the file, non-zero exit, no output file left behind
 printf 'a b\nc \xff d\n' >"$TMP/bad.txt"
 expect_rc 1 "invalid utf-8" "$LMF" ngram train "$TMP/bad.txt" -o "$TMP/bad.arpa"

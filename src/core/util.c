@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 uint64_t lmf_hash_bytes(const void *p, size_t n, uint64_t seed) {
     const unsigned char *s = (const unsigned char *)p;
@@ -83,10 +84,62 @@ lmf_status lmf_file_read(const char *path, lmf_filebuf *out) {
     return LMF_OK;
 }
 
+/* Decompresses a whole gzip file (zlib, also concatenated members). */
+static lmf_status gunzip_file(const char *path, lmf_filebuf *out) {
+    gzFile gz = gzopen(path, "rb");
+    if (!gz) return lmf_error(LMF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    gzbuffer(gz, 1 << 17);
+    size_t cap = 1 << 20, len = 0;
+    char *buf = (char *)lmf_malloc(cap);
+    lmf_status s = buf ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "%s: out of memory decompressing", path);
+    while (!s) {
+        if (cap - len < (1 << 16)) {
+            char *nb = (char *)lmf_realloc(buf, cap * 2);
+            if (!nb) {
+                s = lmf_error(LMF_ERR_NOMEM, "%s: out of memory decompressing (%zu bytes so far)", path, len);
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        int got = gzread(gz, buf + len, (unsigned)(cap - len - 1));
+        if (got < 0) {
+            int zerr;
+            const char *msg = gzerror(gz, &zerr);
+            s = lmf_error(LMF_ERR_FORMAT, "%s: corrupt gzip data after %zu bytes (%s); fetch the file again", path,
+                          len, msg);
+            break;
+        }
+        if (got == 0) {
+            int zerr = Z_OK;
+            gzerror(gz, &zerr);
+            if (zerr != Z_OK || !gzeof(gz))
+                s = lmf_error(LMF_ERR_FORMAT, "%s: the gzip data ends early (truncated file?); fetch it again", path);
+            break;
+        }
+        len += (size_t)got;
+    }
+    gzclose(gz);
+    if (s) {
+        lmf_free(buf);
+        return s;
+    }
+    buf[len] = 0;
+    out->data = buf;
+    out->size = len;
+    out->mapped = 0;
+    return LMF_OK;
+}
+
 lmf_status lmf_file_map(const char *path, lmf_filebuf *out) {
     memset(out, 0, sizeof *out);
     int fd = open(path, O_RDONLY);
     if (fd < 0) return lmf_error(LMF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char magic[2];
+    if (pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+        close(fd);
+        return gunzip_file(path, out);
+    }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
         close(fd);

@@ -39,7 +39,8 @@ typedef struct lmf_filebuf {
 lmf_status lmf_file_read(const char *path, lmf_filebuf *out);
 /* Like lmf_file_read, but maps a regular file read-only instead of copying
  * it (no NUL terminator then: use data[0..size)).  Pipes and other special
- * files are read as with lmf_file_read. */
+ * files are read as with lmf_file_read; gzip files (by their magic bytes)
+ * are decompressed into memory. */
 lmf_status lmf_file_map(const char *path, lmf_filebuf *out);
 void lmf_filebuf_free(lmf_filebuf *fb);
 

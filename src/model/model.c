@@ -107,9 +107,7 @@ lmf_status lmf_model_load(const char *path, lmf_model **out) {
     lmf_status s;
     if (got >= 8 && !memcmp(head, LMF_NGRAM_MAGIC, 8)) {
         s = lmf_ngram_load_binary(path, NULL, &ng);
-    } else if (got >= 8 && !memcmp(head, "\x1f\x8b", 2)) {
-        return lmf_error(LMF_ERR_UNSUPPORTED, "%s: gzip-compressed; decompress it first (gunzip)", path);
-    } else {
+    } else { /* ARPA, plain or gzip-compressed */
         s = lmf_ngram_read_arpa(path, NULL, &ng);
     }
     if (s) return s;

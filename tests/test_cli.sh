@@ -31,6 +31,8 @@ expect_rc 0 "train arpa" "$LMF" ngram train --order 3 "$DATA/brown-mini.train.tx
 expect_rc 0 "train binary" "$LMF" ngram train -q --order 3 "$DATA/brown-mini.train.txt" -o "$TMP/m3.lmfb"
 expect_rc 0 "convert" "$LMF" ngram convert "$TMP/m3.arpa" -o "$TMP/m3b.lmfb"
 cmp -s "$TMP/m3.lmfb" "$TMP/m3b.lmfb" || fail "binary from training differs from binary converted from ARPA"
+expect_rc 0 "convert back" "$LMF" ngram convert "$TMP/m3.lmfb" -o "$TMP/m3c.arpa"
+cmp -s "$TMP/m3.arpa" "$TMP/m3c.arpa" || fail "ARPA written while training differs from ARPA written from the model"
 "$LMF" ppl "$TMP/m3.arpa" "$DATA/brown-mini.test.txt" --json >"$TMP/a.json" || fail "ppl arpa"
 "$LMF" ppl "$TMP/m3.lmfb" "$DATA/brown-mini.test.txt" --json >"$TMP/b.json" || fail "ppl binary"
 python3 - "$TMP/a.json" "$TMP/b.json" <<'PY' || fail "ppl --json content"

@@ -106,26 +106,19 @@ static int cmd_train(int argc, char **argv) {
     int binary;
     if (lmf_ngram_output_format(outp, format, &binary)) return cli_usage_error("ngram train", "%s", lmf_last_error());
     double t0 = now_s();
-    lmf_ngram *m;
     lmf_ngram_train_info info;
-    if (lmf_ngram_train(text, &o, &m, &info)) return cli_fail();
+    if (lmf_ngram_train_save(text, &o, outp, format, &info)) return cli_fail();
     double t1 = now_s();
-    if (lmf_ngram_save(m, outp, format)) {
-        lmf_ngram_free(m);
-        return cli_fail();
-    }
-    double t2 = now_s();
     if (!quiet) {
-        fprintf(stderr, "lmfuse: %s: %llu lines, %llu tokens, %d words in vocabulary\n", text,
+        fprintf(stderr, "lmfuse: %s: %llu lines, %llu tokens, %llu words in vocabulary\n", text,
                 (unsigned long long)info.lines, (unsigned long long)info.tokens,
-                (int)lmf_vocab_size(lmf_ngram_vocab(m)));
+                (unsigned long long)info.ngrams[0] - 1);
         for (int n = 1; n <= o.order; n++)
-            fprintf(stderr, "  %d-grams: %10llu   discounts %.4f %.4f %.4f%s\n", n,
-                    (unsigned long long)lmf_ngram_count(m, n), info.discount[n - 1][0], info.discount[n - 1][1],
-                    info.discount[n - 1][2], info.used_fallback[n - 1] ? " (fallback)" : "");
-        fprintf(stderr, "lmfuse: estimated in %.2f s, wrote %s in %.2f s\n", t1 - t0, outp, t2 - t1);
+            fprintf(stderr, "  %d-grams: %10llu   discounts %.4f %.4f %.4f%s\n", n, (unsigned long long)info.ngrams[n - 1],
+                    info.discount[n - 1][0], info.discount[n - 1][1], info.discount[n - 1][2],
+                    info.used_fallback[n - 1] ? " (fallback)" : "");
+        fprintf(stderr, "lmfuse: estimated and wrote %s in %.2f s\n", outp, t1 - t0);
     }
-    lmf_ngram_free(m);
     return 0;
 }
 

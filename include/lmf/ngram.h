@@ -41,6 +41,7 @@ typedef struct lmf_ngram_train_info {
     uint64_t lines;
     double discount[LMF_NGRAM_MAX_ORDER][3]; /* D1, D2, D3+ per order */
     int used_fallback[LMF_NGRAM_MAX_ORDER];  /* 1 where the fallback discounts were used */
+    uint64_t ngrams[LMF_NGRAM_MAX_ORDER];    /* n-grams in the model per order (after pruning) */
 } lmf_ngram_train_info;
 
 /* Estimates an interpolated modified Kneser-Ney model from a text file (one
@@ -49,6 +50,11 @@ typedef struct lmf_ngram_train_info {
  * info may be NULL.  *out is NULL on error. */
 lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts, lmf_ngram **out,
                            lmf_ngram_train_info *info);
+
+/* Estimates and writes in one go (format as in lmf_ngram_save).  For ARPA
+ * output no hash tables are built, which saves time and memory. */
+lmf_status lmf_ngram_train_save(const char *path, const lmf_ngram_train_opts *opts, const char *out_path,
+                                const char *format, lmf_ngram_train_info *info);
 
 /* ---- files ---- */
 typedef struct lmf_ngram_load_opts {

@@ -37,42 +37,47 @@ static size_t line_room(const lmf_ngram *m, const uint32_t *g, int n) {
     return r;
 }
 
-lmf_status lmf_ngram_write_arpa(const lmf_ngram *m, const char *path) {
-    for (int n = 2; n <= m->order; n++)
-        if (m->tab[n].count && !m->tab[n].ids)
-            return lmf_error(LMF_ERR_UNSUPPORTED, "%s: this model was loaded without n-gram lists; cannot write ARPA",
-                             path);
+/* Values from the model's hash tables (prefetching a few entries ahead,
+ * since the lookups are independent). */
+static int values_from_tables(const lmf_ngram *m, int n, uint64_t e, float *prob, float *bo) {
+    const lmf_ngram_table *t = &m->tab[n];
+    if (e + 16 < t->count) {
+        uint64_t k2 = lmf_ngram_key(m->seed, t->ids + (e + 16) * (uint64_t)n, n);
+        __builtin_prefetch(&t->slots[lmf_slot_home(k2, t->nslots)]);
+    }
+    const lmf_ngram_slot *sl = lmf_ngram_find(t, lmf_ngram_key(m->seed, t->ids + e * (uint64_t)n, n));
+    if (!sl) return 0;
+    *prob = sl->prob;
+    *bo = sl->backoff;
+    return 1;
+}
+
+lmf_status lmf_ngram_write_arpa_lists(const lmf_ngram *m, const lmf_ngram_lists *L, const char *path) {
     lmf_outfile of;
     lmf_status s = lmf_outfile_open(&of, path);
     if (s) return s;
     lmf_buf b = {0};
     int32_t V = lmf_vocab_size(m->vocab);
     fprintf(of.fp, "\\data\\\n");
-    for (int n = 1; n <= m->order; n++)
-        fprintf(of.fp, "ngram %d=%llu\n", n, (unsigned long long)lmf_ngram_count(m, n));
+    fprintf(of.fp, "ngram 1=%llu\n", (unsigned long long)V + 1);
+    for (int n = 2; n <= m->order; n++) fprintf(of.fp, "ngram %d=%llu\n", n, (unsigned long long)L->count[n]);
     for (int n = 1; n <= m->order && !s; n++) {
         fprintf(of.fp, "\n\\%d-grams:\n", n);
-        const lmf_ngram_table *t = &m->tab[n];
-        uint64_t total = n == 1 ? (uint64_t)V + 1 : t->count;
+        uint64_t total = n == 1 ? (uint64_t)V + 1 : L->count[n];
         for (uint64_t e = 0; e < total && !s; e++) {
             uint32_t w1 = (uint32_t)e;
-            const uint32_t *g = n == 1 ? &w1 : t->ids + e * (uint64_t)n;
-            float prob, bo;
+            const uint32_t *g = n == 1 ? &w1 : L->ids[n] + e * (uint64_t)n;
+            float prob, bo = 0.0f;
             if (n == 1) {
                 prob = m->uni_prob[e];
                 bo = m->uni_backoff[e];
-            } else {
-                if (e + 16 < total) { /* the lookups are independent: prefetch ahead */
-                    uint64_t k2 = lmf_ngram_key(m->seed, t->ids + (e + 16) * (uint64_t)n, n);
-                    __builtin_prefetch(&t->slots[lmf_slot_home(k2, t->nslots)]);
-                }
-                const lmf_ngram_slot *sl = lmf_ngram_find(t, lmf_ngram_key(m->seed, g, n));
-                if (!sl) {
-                    s = lmf_error(LMF_ERR_DATA, "%s: n-gram list and table disagree (damaged model)", path);
-                    break;
-                }
-                prob = sl->prob;
-                bo = sl->backoff;
+            } else if (L->prob[n]) {
+                uint32_t k = L->perm[n] ? L->perm[n][e] : (uint32_t)e;
+                prob = L->prob[n][k];
+                if (L->backoff[n]) bo = L->backoff[n][k];
+            } else if (!values_from_tables(m, n, e, &prob, &bo)) {
+                s = lmf_error(LMF_ERR_DATA, "%s: n-gram list and table disagree (damaged model)", path);
+                break;
             }
             if ((s = lmf_buf_reserve(&b, line_room(m, g, n)))) break;
             b.len = (size_t)(put_line(b.p + b.len, m, prob, g, n, n < m->order, bo) - b.p);
@@ -91,6 +96,19 @@ lmf_status lmf_ngram_write_arpa(const lmf_ngram *m, const char *path) {
     }
     fprintf(of.fp, "\n\\end\\\n");
     return lmf_outfile_commit(&of);
+}
+
+lmf_status lmf_ngram_write_arpa(const lmf_ngram *m, const char *path) {
+    lmf_ngram_lists L;
+    memset(&L, 0, sizeof L);
+    for (int n = 2; n <= m->order; n++) {
+        if (m->tab[n].count && !m->tab[n].ids)
+            return lmf_error(LMF_ERR_UNSUPPORTED, "%s: this model was loaded without n-gram lists; cannot write ARPA",
+                             path);
+        L.ids[n] = m->tab[n].ids;
+        L.count[n] = m->tab[n].count;
+    }
+    return lmf_ngram_write_arpa_lists(m, &L, path);
 }
 
 /* ---------------- reading ---------------- */

@@ -122,8 +122,12 @@ static int discounts(const uint64_t cc[5], const double fb[3], double d[4]) {
 
 static inline double disc(const double d[4], uint32_t a) { return d[a >= 3 ? 3 : a]; }
 
-lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts_in, lmf_ngram **out,
-                           lmf_ngram_train_info *info) {
+/* Estimation proper: fills *out with a model shell (vocabulary and
+ * unigrams, no tables yet) and L with the n-gram lists of orders >= 2
+ * (unsorted; prob/backoff aligned with ids; caller frees both). */
+static lmf_status estimate(const char *path, const lmf_ngram_train_opts *opts_in, lmf_ngram **out,
+                           lmf_ngram_train_info *info, lmf_ngram_lists *L) {
+    memset(L, 0, sizeof *L);
     lmf_ngram_train_opts opts;
     if (opts_in)
         opts = *opts_in;
@@ -436,18 +440,76 @@ lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts_in
         lmf_free(pruned[n]);
         lmf_free(suf[n]);
     }
-    if (!s) s = lmf_ngram_build_tables(m, ids, counts, pout, bout);
-    for (int n = 0; n <= N; n++) {
-        ctab_free(&tab[n]);
-        lmf_free(ids[n]);
-        lmf_free(pout[n]);
-        lmf_free(bout[n]);
-    }
+    for (int n = 0; n <= N; n++) ctab_free(&tab[n]);
     lmf_vocab_free(vocab);
+    if (s) {
+        for (int n = 0; n <= N; n++) {
+            lmf_free(ids[n]);
+            lmf_free(pout[n]);
+            lmf_free(bout[n]);
+        }
+        lmf_ngram_free(m);
+        return s;
+    }
+    info->ngrams[0] = (uint64_t)V + 1;
+    for (int n = 2; n <= N; n++) {
+        info->ngrams[n - 1] = counts[n];
+        L->ids[n] = ids[n];
+        L->count[n] = counts[n];
+        L->prob[n] = pout[n];
+        L->backoff[n] = bout[n];
+    }
+    *out = m;
+    return LMF_OK;
+}
+
+static void lists_free(lmf_ngram_lists *L) {
+    for (int n = 0; n <= LMF_NGRAM_MAX_ORDER; n++) {
+        lmf_free(L->ids[n]);
+        lmf_free(L->prob[n]);
+        lmf_free(L->backoff[n]);
+        lmf_free(L->perm[n]);
+    }
+    memset(L, 0, sizeof *L);
+}
+
+lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts, lmf_ngram **out,
+                           lmf_ngram_train_info *info) {
+    lmf_ngram_lists L;
+    lmf_ngram *m;
+    *out = NULL;
+    lmf_status s = estimate(path, opts, &m, info, &L);
+    if (s) return s;
+    s = lmf_ngram_build_tables(m, L.ids, L.count, L.prob, L.backoff); /* takes L.ids */
+    lists_free(&L);
     if (s) {
         lmf_ngram_free(m);
         return s;
     }
     *out = m;
     return LMF_OK;
+}
+
+lmf_status lmf_ngram_train_save(const char *path, const lmf_ngram_train_opts *opts, const char *out_path,
+                                const char *format, lmf_ngram_train_info *info) {
+    int binary;
+    lmf_status s = lmf_ngram_output_format(out_path, format, &binary);
+    if (s) return s;
+    if (binary) {
+        lmf_ngram *m;
+        if ((s = lmf_ngram_train(path, opts, &m, info))) return s;
+        s = lmf_ngram_write_binary(m, out_path);
+        lmf_ngram_free(m);
+        return s;
+    }
+    /* ARPA needs no hash tables: sort the lists and write them */
+    lmf_ngram_lists L;
+    lmf_ngram *m;
+    if ((s = estimate(path, opts, &m, info, &L))) return s;
+    uint32_t maxid = (uint32_t)lmf_vocab_size(m->vocab);
+    for (int n = 2; n <= m->order && !s; n++) s = lmf_ngram_sort_ids(L.ids[n], L.count[n], n, maxid, &L.perm[n]);
+    if (!s) s = lmf_ngram_write_arpa_lists(m, &L, out_path);
+    lists_free(&L);
+    lmf_ngram_free(m);
+    return s;
 }

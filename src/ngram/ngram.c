@@ -59,7 +59,7 @@ uint64_t lmf_ngram_count(const lmf_ngram *m, int n) {
  * LSD radix sort over whole records {ids, old index}, so every pass reads
  * sequentially; one 16-bit digit per word when every id is below 65,536
  * (maxid), two otherwise. */
-static lmf_status sort_ids(uint32_t *ids, uint64_t count, int n, uint32_t maxid, uint32_t **perm_out) {
+lmf_status lmf_ngram_sort_ids(uint32_t *ids, uint64_t count, int n, uint32_t maxid, uint32_t **perm_out) {
     *perm_out = NULL;
     size_t w = (size_t)n + 1; /* record width in words */
     uint64_t c1 = count ? count : 1;
@@ -123,7 +123,7 @@ lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t 
     /* id lists in prefix order (by word id), as SRILM and KenLM write them
      * (IRSTLM refuses ARPA files whose n-grams are not grouped this way);
      * sorting first also makes the table layout independent of input order */
-    for (int n = 2; n <= m->order && !s; n++) s = sort_ids(m->tab[n].ids, m->tab[n].count, n, (uint32_t)lmf_vocab_size(m->vocab), &perm[n]);
+    for (int n = 2; n <= m->order && !s; n++) s = lmf_ngram_sort_ids(m->tab[n].ids, m->tab[n].count, n, (uint32_t)lmf_vocab_size(m->vocab), &perm[n]);
     int collided = 1;
     for (int attempt = 0; attempt < 8 && collided && !s; attempt++) {
         collided = 0;

@@ -83,6 +83,23 @@ static inline const lmf_ngram_slot *lmf_ngram_find(const lmf_ngram_table *t, uin
     return NULL;
 }
 
+/* N-gram lists for ARPA output: per order n >= 2, count[n] n-grams of n
+ * word ids, sorted; values either from prob/backoff (log10, indexed through
+ * perm when perm is non-NULL) or, when prob[n] is NULL, from the model's
+ * tables. */
+typedef struct lmf_ngram_lists {
+    uint32_t *ids[LMF_NGRAM_MAX_ORDER + 1];
+    uint64_t count[LMF_NGRAM_MAX_ORDER + 1];
+    float *prob[LMF_NGRAM_MAX_ORDER + 1];
+    float *backoff[LMF_NGRAM_MAX_ORDER + 1];
+    uint32_t *perm[LMF_NGRAM_MAX_ORDER + 1];
+} lmf_ngram_lists;
+/* Writes ARPA from m's vocabulary and unigrams and the lists L. */
+lmf_status lmf_ngram_write_arpa_lists(const lmf_ngram *m, const lmf_ngram_lists *L, const char *path);
+/* Sorts count n-grams (n ids each) in place by word ids; *perm_out receives
+ * sorted position -> old index (caller frees).  maxid bounds the ids. */
+lmf_status lmf_ngram_sort_ids(uint32_t *ids, uint64_t count, int n, uint32_t maxid, uint32_t **perm_out);
+
 /* Allocates an empty model shell for `vocab` (taken over) and `order`. */
 lmf_ngram *lmf_ngram_alloc(lmf_vocab *vocab, int order);
 /* Builds tables tab[n].slots from per-order id lists and values.  probs and

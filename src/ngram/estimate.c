@@ -480,7 +480,7 @@ lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts, l
     *out = NULL;
     lmf_status s = estimate(path, opts, &m, info, &L);
     if (s) return s;
-    s = lmf_ngram_build_tables(m, L.ids, L.count, L.prob, L.backoff); /* takes L.ids */
+    s = lmf_ngram_build_tables(m, L.ids, L.count, L.prob, L.backoff); /* takes the lists */
     lists_free(&L);
     if (s) {
         lmf_ngram_free(m);

@@ -110,79 +110,113 @@ lmf_status lmf_ngram_sort_ids(uint32_t *ids, uint64_t count, int n, uint32_t max
     return LMF_OK;
 }
 
-lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t counts[],
-                                  float *const probs[], float *const backoffs[]) {
+/* "a b c" for messages. */
+static void ngram_text(const lmf_ngram *m, const uint32_t *g, int n, lmf_buf *b) {
+    for (int j = 0; j < n; j++) {
+        size_t wl;
+        const char *w = lmf_vocab_word(m->vocab, (int32_t)g[j], &wl);
+        if (j) lmf_buf_append(b, " ", 1);
+        lmf_buf_append(b, w, wl);
+    }
+    lmf_buf_append(b, "", 1);
+}
+
+/* Fills order n's table with seed m->seed, from values prob/bo (indexed
+ * through perm) or, when old is non-NULL, from old's slots keyed with
+ * old_seed.  The table is replaced only on success.  Returns 0, 1 on a
+ * key collision, -1 on out of memory. */
+static int fill_table(lmf_ngram *m, int n, const float *prob, const float *bo, const uint32_t *perm,
+                      const lmf_ngram_table *old, uint64_t old_seed) {
+    lmf_ngram_table *t = &m->tab[n];
+    uint64_t ns = lmf_ngram_nslots(t->count);
+    lmf_ngram_slot *slots = (lmf_ngram_slot *)lmf_calloc(ns, sizeof *slots);
+    if (!slots) return -1;
+    for (uint64_t e = 0; e < t->count; e++) {
+        if (e + 16 < t->count) { /* independent inserts: prefetch ahead */
+            uint64_t k2 = lmf_ngram_key(m->seed, t->ids + (e + 16) * (uint64_t)n, n);
+            __builtin_prefetch(&slots[lmf_slot_home(k2, ns)], 1);
+            if (!old) __builtin_prefetch(&prob[perm[e + 16]]);
+        }
+        const uint32_t *g = t->ids + e * (uint64_t)n;
+        uint64_t key = lmf_ngram_key(m->seed, g, n);
+        uint64_t i = lmf_slot_home(key, ns);
+        while (slots[i].key && slots[i].key != key)
+            if (++i == ns) i = 0;
+        if (slots[i].key == key) {
+            lmf_free(slots);
+            return 1;
+        }
+        slots[i].key = key;
+        if (old) {
+            const lmf_ngram_slot *o = lmf_ngram_find(old, lmf_ngram_key(old_seed, g, n));
+            LMF_ASSERT(o);
+            slots[i].prob = o->prob;
+            slots[i].backoff = o->backoff;
+        } else {
+            slots[i].prob = prob[perm[e]];
+            slots[i].backoff = bo ? bo[perm[e]] : 0.0f;
+        }
+    }
+    lmf_free(t->slots);
+    t->slots = slots;
+    t->nslots = ns;
+    return 0;
+}
+
+lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t counts[], float *probs[],
+                                  float *backoffs[]) {
     for (int n = 2; n <= m->order; n++) {
         m->tab[n].ids = ids[n];
         ids[n] = NULL;
         m->tab[n].count = counts[n];
     }
-    uint32_t *owner[LMF_NGRAM_MAX_ORDER + 1] = {0}; /* slot -> entry */
-    uint32_t *perm[LMF_NGRAM_MAX_ORDER + 1] = {0};  /* sorted entry -> caller's index */
+    uint32_t *perm[LMF_NGRAM_MAX_ORDER + 1] = {0}; /* sorted entry -> caller's index */
     lmf_status s = LMF_OK;
     /* id lists in prefix order (by word id), as SRILM and KenLM write them
-     * (IRSTLM refuses ARPA files whose n-grams are not grouped this way);
-     * sorting first also makes the table layout independent of input order */
-    for (int n = 2; n <= m->order && !s; n++) s = lmf_ngram_sort_ids(m->tab[n].ids, m->tab[n].count, n, (uint32_t)lmf_vocab_size(m->vocab), &perm[n]);
-    int collided = 1;
-    for (int attempt = 0; attempt < 8 && collided && !s; attempt++) {
-        collided = 0;
-        for (int n = 2; n <= m->order && !collided && !s; n++) {
-            lmf_ngram_table *t = &m->tab[n];
-            lmf_free(t->slots);
-            lmf_free(owner[n]);
-            t->nslots = lmf_ngram_nslots(t->count);
-            t->slots = (lmf_ngram_slot *)lmf_calloc(t->nslots, sizeof *t->slots);
-            owner[n] = (uint32_t *)lmf_malloc(t->nslots * sizeof(uint32_t));
-            if (!t->slots || !owner[n]) {
-                s = lmf_error(LMF_ERR_NOMEM, "out of memory building the %d-gram table (%llu entries)", n,
-                              (unsigned long long)t->count);
-                break;
-            }
-            for (uint64_t e = 0; e < t->count; e++) {
-                if (e + 16 < t->count) { /* independent inserts: prefetch ahead */
-                    uint64_t k2 = lmf_ngram_key(m->seed, t->ids + (e + 16) * (uint64_t)n, n);
-                    __builtin_prefetch(&t->slots[lmf_slot_home(k2, t->nslots)], 1);
-                    __builtin_prefetch(&probs[n][perm[n][e + 16]]);
-                }
-                const uint32_t *g = t->ids + e * (uint64_t)n;
-                uint64_t key = lmf_ngram_key(m->seed, g, n);
-                uint64_t i = lmf_slot_home(key, t->nslots);
-                while (t->slots[i].key && t->slots[i].key != key)
-                    if (++i == t->nslots) i = 0;
-                if (t->slots[i].key == key) {
-                    const uint32_t *o = t->ids + (uint64_t)owner[n][i] * n;
-                    if (!memcmp(o, g, (size_t)n * sizeof *g)) {
-                        lmf_buf b = {0};
-                        for (int j = 0; j < n; j++) {
-                            size_t wl;
-                            const char *w = lmf_vocab_word(m->vocab, (int32_t)g[j], &wl);
-                            if (j) lmf_buf_append(&b, " ", 1);
-                            lmf_buf_append(&b, w, wl);
-                        }
-                        lmf_buf_append(&b, "", 1);
-                        s = lmf_error(LMF_ERR_FORMAT, "duplicate %d-gram \"%s\" (entries %llu and %llu of the \\%d-grams: section)", n,
-                                      b.p ? b.p : "", (unsigned long long)perm[n][owner[n][i]] + 1,
-                                      (unsigned long long)perm[n][e] + 1, n);
-                        lmf_buf_free(&b);
-                    } else {
-                        collided = 1;
-                        m->seed = lmf_mix64(m->seed + 1);
-                    }
-                    break;
-                }
-                t->slots[i].key = key;
-                t->slots[i].prob = probs[n][perm[n][e]];
-                t->slots[i].backoff = backoffs[n] ? backoffs[n][perm[n][e]] : 0.0f;
-                owner[n][i] = (uint32_t)e;
-            }
+     * (IRSTLM refuses ARPA files whose n-grams are not grouped this way).
+     * Sorting first also makes the table layout independent of the input
+     * order, and puts duplicates next to each other. */
+    for (int n = 2; n <= m->order && !s; n++) {
+        lmf_ngram_table *t = &m->tab[n];
+        s = lmf_ngram_sort_ids(t->ids, t->count, n, (uint32_t)lmf_vocab_size(m->vocab), &perm[n]);
+        for (uint64_t e = 1; e < t->count && !s; e++) {
+            const uint32_t *g = t->ids + e * (uint64_t)n;
+            if (memcmp(g - n, g, (size_t)n * sizeof *g)) continue;
+            lmf_buf b = {0};
+            ngram_text(m, g, n, &b);
+            uint64_t a = perm[n][e - 1], c = perm[n][e];
+            s = lmf_error(LMF_ERR_FORMAT, "duplicate %d-gram \"%s\" (entries %llu and %llu of the \\%d-grams: section)",
+                          n, b.p ? b.p : "", (unsigned long long)(a < c ? a : c) + 1,
+                          (unsigned long long)(a < c ? c : a) + 1, n);
+            lmf_buf_free(&b);
         }
     }
-    if (!s && collided) s = lmf_error(LMF_ERR_DATA, "could not build collision-free n-gram hash tables");
-    for (int n = 0; n <= LMF_NGRAM_MAX_ORDER; n++) {
-        lmf_free(owner[n]);
+    /* Orders are built one at a time, freeing each order's values as soon
+     * as its table holds them.  n-grams are unique now, so equal keys are
+     * hash collisions: then the seed changes and the finished orders are
+     * re-keyed from their own tables. */
+    uint64_t tseed[LMF_NGRAM_MAX_ORDER + 1] = {0};
+    for (int n = 2; n <= m->order && !s; n++) {
+        int r = 1;
+        for (int attempt = 0; attempt < 8 && r == 1; attempt++) {
+            r = fill_table(m, n, probs[n], backoffs[n], perm[n], NULL, 0);
+            for (int k = 2; k < n && r == 0; k++)
+                if (tseed[k] != m->seed && (r = fill_table(m, k, NULL, NULL, NULL, &m->tab[k], tseed[k])) == 0)
+                    tseed[k] = m->seed;
+            if (r == 1) m->seed = lmf_mix64(m->seed + 1);
+        }
+        if (r < 0) s = lmf_error(LMF_ERR_NOMEM, "out of memory building the %d-gram table (%llu entries)", n,
+                                 (unsigned long long)m->tab[n].count);
+        else if (r == 1) s = lmf_error(LMF_ERR_DATA, "could not build collision-free n-gram hash tables");
+        tseed[n] = m->seed;
         lmf_free(perm[n]);
+        perm[n] = NULL;
+        lmf_free(probs[n]);
+        probs[n] = NULL;
+        lmf_free(backoffs[n]);
+        backoffs[n] = NULL;
     }
+    for (int n = 0; n <= LMF_NGRAM_MAX_ORDER; n++) lmf_free(perm[n]);
     return s;
 }
 

@@ -102,12 +102,14 @@ lmf_status lmf_ngram_sort_ids(uint32_t *ids, uint64_t count, int n, uint32_t max
 
 /* Allocates an empty model shell for `vocab` (taken over) and `order`. */
 lmf_ngram *lmf_ngram_alloc(lmf_vocab *vocab, int order);
-/* Builds tables tab[n].slots from per-order id lists and values.  probs and
- * backoffs are arrays (index n) of count floats each, for n >= 2; ids[n] are
- * taken over.  On a key collision the seed is changed and all orders are
- * rebuilt. */
-lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t counts[],
-                                  float *const probs[], float *const backoffs[]);
+/* Builds tables tab[n].slots from per-order id lists and values, for n >= 2:
+ * ids[n] (counts[n] n-grams of n word ids), probs[n] and backoffs[n]
+ * (counts[n] log10 floats each; backoffs[n] may be NULL).  Takes all three
+ * over (sets them NULL): values are freed as soon as their order is built.
+ * The lists end up sorted by word ids.  A duplicate n-gram is an
+ * LMF_ERR_FORMAT error; a key collision changes the seed. */
+lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t counts[], float *probs[],
+                                  float *backoffs[]);
 /* Sets -0.0 on every context whose backoff is +0.0 (needs the id lists). */
 void lmf_ngram_mark_contexts(lmf_ngram *m);
 /* Number of hash slots for `count` entries. */

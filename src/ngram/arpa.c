@@ -263,6 +263,7 @@ static void fill_inserted(lmf_ngram *m, uint32_t *const ins[], const uint64_t ni
             const uint32_t *g = ins[k] + e * k;
             /* p(g[k-1] | g[0..k-1)) = bo(g[0..k-1)) + p(g[k-1] | g[1..k-1)) */
             lmf_ngram_ctx ctx;
+            memset(&ctx, 0, sizeof ctx);
             ctx.len = k - 2;
             for (int j = 0; j < k - 2; j++) {
                 ctx.words[j] = (int32_t)g[k - 2 - j];

@@ -240,6 +240,7 @@ void lmf_ngram_mark_contexts(lmf_ngram *m) {
 
 void lmf_ngram_ctx_begin(const lmf_ngram *m, lmf_ngram_ctx *ctx) {
     int32_t bos = lmf_vocab_size(m->vocab);
+    memset(ctx, 0, sizeof *ctx);
     ctx->len = m->order > 1 ? 1 : 0;
     ctx->words[0] = bos;
     ctx->backoff[0] = m->uni_backoff[bos];
@@ -263,7 +264,7 @@ static inline void ng_keys(const lmf_ngram *m, const lmf_ngram_ctx *in, int32_t 
 static inline float ng_score_keys(const lmf_ngram *m, const lmf_ngram_ctx *in, int32_t w, const uint64_t *keys,
                                   lmf_ngram_ctx *out, int *matched) {
     float lp = m->uni_prob[w];
-    float bo[LMF_NGRAM_MAX_ORDER];
+    float bo[LMF_NGRAM_MAX_ORDER] = {0};
     bo[0] = m->uni_backoff[w];
     int found = 1;
     int len = in->len;
@@ -281,11 +282,12 @@ static inline float ng_score_keys(const lmf_ngram *m, const lmf_ngram_ctx *in, i
     /* drop words that can neither extend a later match nor add a backoff:
      * a +0.0 backoff marks an n-gram that is no context (see ngram_impl.h) */
     while (nlen > 0 && lmf_ngram_is_leaf(bo[nlen - 1])) nlen--;
-    if (out) {
-        int32_t words[LMF_NGRAM_MAX_ORDER];
+    if (out) { /* fixed-size copies (no memcpy calls); out may alias in */
+        enum { C = LMF_NGRAM_MAX_ORDER - 1 };
+        int32_t words[C];
         words[0] = w;
-        for (int j = 1; j < nlen; j++) words[j] = in->words[j - 1];
-        for (int j = 0; j < nlen; j++) {
+        for (int j = 1; j < C; j++) words[j] = in->words[j - 1];
+        for (int j = 0; j < C; j++) {
             out->words[j] = words[j];
             out->backoff[j] = bo[j];
         }

@@ -51,7 +51,23 @@ lmf_status lmf_vocab_grow(lmf_vocab *v, int32_t need) {
     return LMF_OK;
 }
 
-static uint64_t tok_hash(const char *tok, size_t len) { return lmf_hash_bytes(tok, len, HASH_SEED); }
+/* Token hash; words are short, so up to 16 bytes are gathered without
+ * library calls (the hot path of text reading). */
+static inline uint64_t tok_hash(const char *tok, size_t len) {
+    if (len > 16) return lmf_hash_bytes(tok, len, HASH_SEED);
+    const unsigned char *p = (const unsigned char *)tok;
+    uint64_t a = 0, b = 0;
+    size_t i = 0;
+    for (; i < len && i < 8; i++) a |= (uint64_t)p[i] << (8 * i);
+    for (; i < len; i++) b |= (uint64_t)p[i] << (8 * (i - 8));
+    return lmf_mix64(a ^ lmf_mix64(b ^ HASH_SEED ^ ((uint64_t)len << 56)));
+}
+
+static inline int same_bytes(const char *a, const char *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
 
 static lmf_status rehash(lmf_vocab *v, uint64_t nslots) {
     int32_t *slots = (int32_t *)lmf_malloc(nslots * sizeof *slots);
@@ -110,7 +126,7 @@ static inline int32_t find_hashed(const lmf_vocab *v, const char *tok, size_t le
     for (;;) {
         int32_t id = v->slots[h];
         if (id < 0) return -1;
-        if (v->len[id] == len && !memcmp(v->strs.p + v->off[id], tok, len)) return id;
+        if (v->len[id] == len && same_bytes(v->strs.p + v->off[id], tok, len)) return id;
         h = (h + 1) & mask;
     }
 }

@@ -49,6 +49,8 @@ python3 -c "import json,sys; p=json.load(open('$TMP/a.json'))['ppl']; sys.exit(0
 "$LMF" ppl "$TMP/m3.lmfb" "$DATA/brown-mini.test.txt" --per-token >"$TMP/pt.tsv" || fail "per-token"
 [ "$(grep -c $'\t' "$TMP/pt.tsv")" = "$(python3 -c "import json; print(json.load(open('$TMP/a.json'))['tokens'])")" ] \
   || fail "--per-token prints one line per token"
+awk -F'\t' '$4 == 1 && $2 == "<unk>"' "$TMP/pt.tsv" | grep -q . && fail "--per-token prints OOVs as <unk> instead of as written"
+awk -F'\t' '$4 == 1' "$TMP/pt.tsv" | grep -q . || fail "--per-token shows no OOVs"
 "$LMF" ppl "$TMP/m3.lmfb" "$DATA/brown-mini.test.txt" --per-token --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["tokens"])==d["summary"]["tokens"]' \
   || fail "--per-token --json"
 

@@ -97,6 +97,11 @@ static void test_read(void) {
     lmf_tokens_free(&t);
     lmf_read_opts ro;
     lmf_read_opts_init(&ro);
+    ro.keep_oov_text = 1;
+    CHECK(lmf_tokens_read_mem(text, strlen(text), "mem", v, &ro, &t) == LMF_OK);
+    CHECK(t.oov_text && !strcmp(t.oov_text, "bird"));
+    lmf_tokens_free(&t);
+    ro.keep_oov_text = 0;
     ro.skip_empty = 1;
     CHECK(lmf_tokens_read_mem(text, strlen(text), "mem", v, &ro, &t) == LMF_OK && t.n == 7);
     lmf_tokens_free(&t);

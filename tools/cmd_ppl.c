@@ -19,8 +19,8 @@ static void help(FILE *fp) {
             "\n"
             "options:\n"
             "  --json            one JSON object on stdout\n"
-            "  --per-token       each token with its log10 probability (TSV: line, word,\n"
-            "                    log10 p, oov flag) before the summary\n"
+            "  --per-token       each token with its log10 probability (TSV: line, token as\n"
+            "                    written, log10 p, oov flag) before the summary\n"
             "  --no-utf8-check   accept text that is not valid UTF-8\n");
 }
 
@@ -64,6 +64,7 @@ int lmf_cmd_ppl(int argc, char **argv) {
         }
     }
     if (!model || !text) return cli_usage_error("ppl", "need MODEL and TEXT");
+    ro.keep_oov_text = per_token;
     lmf_model *m;
     if (lmf_model_load(model, &m)) return cli_fail();
     lmf_tokens t;
@@ -88,11 +89,17 @@ int lmf_cmd_ppl(int argc, char **argv) {
     const double L10 = 2.302585092994045684;
     const lmf_vocab *v = lmf_model_vocab(m);
     if (per_token) {
-        /* OOVs print as <unk>, the token they were scored as */
+        /* OOVs print as written (they were scored as <unk>) */
         size_t line = 1;
+        const char *oovw = t.oov_text;
         for (size_t i = 0; i < t.n; i++) {
             size_t wl;
             const char *w = lmf_vocab_word(v, t.ids[i], &wl);
+            if (t.oov[i] && oovw) {
+                w = oovw;
+                wl = strlen(oovw);
+                oovw += wl + 1;
+            }
             if (json) {
                 if (i == 0) printf("{\"tokens\":[");
                 printf("%s{\"line\":%zu,\"token\":", i ? "," : "", line);

@@ -84,12 +84,15 @@ typedef struct lmf_tokens {
     size_t lines;      /* number of lines (== number of LMF_EOS) */
     size_t n_oov;      /* tokens not in the vocabulary */
     size_t n_unk;      /* literal <unk> tokens in the text */
+    char *oov_text;    /* with lmf_read_opts.keep_oov_text: the n_oov OOV strings as written,
+                          each NUL-terminated, in text order (else NULL) */
 } lmf_tokens;
 
 typedef struct lmf_read_opts {
     int utf8_check;     /* default 1 */
     size_t max_line;    /* default 1<<24 bytes */
     int skip_empty;     /* skip lines with no tokens (default 0: they give a lone </s>) */
+    int keep_oov_text;  /* keep the OOV strings in lmf_tokens.oov_text (default 0) */
 } lmf_read_opts;
 void lmf_read_opts_init(lmf_read_opts *o);
 

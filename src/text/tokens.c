@@ -168,6 +168,7 @@ void lmf_tokens_free(lmf_tokens *t) {
     if (!t) return;
     lmf_free(t->ids);
     lmf_free(t->oov);
+    lmf_free(t->oov_text);
     memset(t, 0, sizeof *t);
 }
 
@@ -196,6 +197,7 @@ lmf_status lmf_tokens_read_mem(const char *data, size_t size, const char *name, 
     lmf_tokenizer_init(&tz, data, size, name, v->mode, opts->max_line);
     const char *tok = NULL;
     size_t len = 0, n = 0, line_tokens = 0;
+    lmf_buf oovs = {0};
     int r;
     while ((r = lmf_tokenizer_next(&tz, &tok, &len)) > 0) {
         if (n + 1 >= cap) {
@@ -204,6 +206,7 @@ lmf_status lmf_tokens_read_mem(const char *data, size_t size, const char *name, 
             if (ni) out->ids = ni;
             uint8_t *no = ni ? (uint8_t *)lmf_realloc(out->oov, ncap) : NULL;
             if (!no) {
+                lmf_buf_free(&oovs);
                 lmf_tokens_free(out);
                 return lmf_error(LMF_ERR_NOMEM, "%s: out of memory for %zu tokens", name, ncap);
             }
@@ -224,8 +227,14 @@ lmf_status lmf_tokens_read_mem(const char *data, size_t size, const char *name, 
             id = LMF_UNK;
             oov = 1;
             out->n_oov++;
+            if (opts->keep_oov_text && (lmf_buf_append(&oovs, tok, len) || lmf_buf_append(&oovs, "", 1))) {
+                lmf_buf_free(&oovs);
+                lmf_tokens_free(out);
+                return lmf_error(LMF_ERR_NOMEM, "%s: out of memory", name);
+            }
         } else if (id >= LMF_EOS) {
             if (id == v->n || id == LMF_EOS) {
+                lmf_buf_free(&oovs);
                 lmf_tokens_free(out);
                 return lmf_text_reserved_error(name, tz.line, tok, len);
             }
@@ -237,10 +246,12 @@ lmf_status lmf_tokens_read_mem(const char *data, size_t size, const char *name, 
         line_tokens++;
     }
     if (r < 0) {
+        lmf_buf_free(&oovs);
         lmf_tokens_free(out);
         return LMF_ERR_FORMAT;
     }
     out->n = n;
+    out->oov_text = oovs.p; /* NULL when there were none or they were not kept */
     return LMF_OK;
 }
 

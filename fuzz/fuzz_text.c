@@ -1,5 +1,6 @@
-/* libFuzzer target: the text reader (vocabulary building and token mapping
- * in every token mode) on arbitrary bytes. */
+/* libFuzzer target: the text readers (vocabulary building and token mapping
+ * in every token mode, and the n-gram trainer) on arbitrary bytes. */
+#include "lmf/ngram.h"
 #include "lmf/text.h"
 
 #include <stdio.h>
@@ -29,5 +30,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             lmf_vocab_free(v);
         }
     }
+    /* the n-gram trainer reads text its own way: fuzz it too */
+    lmf_ngram_train_opts to;
+    lmf_ngram_train_opts_init(&to);
+    to.order = 1 + (int)(size % 4);
+    to.max_line = 64;
+    to.utf8_check = (size & 1) == 0;
+    lmf_ngram *m = NULL;
+    if (lmf_ngram_train(path, &to, &m, NULL) == LMF_OK) lmf_ngram_free(m);
     return 0;
 }

@@ -184,6 +184,16 @@ static void test_prune_and_fallback(void) {
     if (t) check_sums(lmf_ngram_model(t), tmp_path("tiny.txt"), 1);
     lmf_ngram_free(t);
 
+    /* only empty lines: valid (every line is a lone </s>) */
+    char *blank = malloc(5000);
+    memset(blank, '\n', 5000);
+    write_file(tmp_path("blank.txt"), blank, 5000);
+    free(blank);
+    CHECK_MSG(lmf_ngram_train(tmp_path("blank.txt"), NULL, &t, &info) == LMF_OK, "%s", lmf_last_error());
+    CHECK(t && info.tokens == 5000 && info.lines == 5000);
+    if (t) check_sums(lmf_ngram_model(t), tmp_path("tiny.txt"), 1);
+    lmf_ngram_free(t);
+
     /* empty text and bad order are clear errors */
     write_file(tmp_path("empty.txt"), "", 0);
     CHECK(lmf_ngram_train(tmp_path("empty.txt"), NULL, &t, NULL) == LMF_ERR_DATA && t == NULL);

@@ -154,7 +154,7 @@ static lmf_status estimate(const char *path, const lmf_ngram_train_opts *opts_in
         return s;
     }
     lmf_vocab *vocab = lmf_vocab_new(LMF_TOK_WORD);
-    uint64_t tcap = fb.size / 2 + 16, ntok = 0, lines = 0;
+    uint64_t tcap = fb.size + 2, ntok = 0, lines = 0; /* every token uses >= 1 byte, but a last unended line */
     uint32_t *tok = (uint32_t *)lmf_malloc(tcap * sizeof *tok);
     if (!vocab || !tok) {
         lmf_filebuf_free(&fb);
@@ -184,7 +184,7 @@ static lmf_status estimate(const char *path, const lmf_ngram_train_opts *opts_in
                     break;
                 }
             }
-            LMF_ASSERT(ntok < tcap); /* a token takes >= 1 byte plus a separator or line end */
+            LMF_ASSERT(ntok < tcap);
             tok[ntok++] = (uint32_t)id;
         }
         if (r < 0) s = LMF_ERR_FORMAT;

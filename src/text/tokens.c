@@ -184,7 +184,7 @@ lmf_status lmf_tokens_read_mem(const char *data, size_t size, const char *name, 
     if (s) return s;
     size_t cap = 1024;
     if (v->mode == LMF_TOK_WORD)
-        cap = size / 2 + 16; /* a bound (token + separator); untouched pages cost nothing */
+        cap = size / 2 + 16; /* enough unless most lines are empty; grows otherwise */
     else
         cap = size + 16;
     out->ids = (int32_t *)lmf_malloc(cap * sizeof *out->ids);

@@ -56,6 +56,17 @@ static lmf_status ctab_init(ctab *t, int n, uint64_t cap) {
     return LMF_OK;
 }
 
+/* Gives back the unused tail of ids/cnt once the order is complete (the
+ * hash index keeps its size). */
+static void ctab_shrink(ctab *t) {
+    uint64_t c = t->count ? t->count : 1;
+    uint32_t *ids = (uint32_t *)lmf_realloc(t->ids, c * (uint64_t)t->n * sizeof *ids);
+    if (ids) t->ids = ids;
+    uint32_t *cnt = (uint32_t *)lmf_realloc(t->cnt, c * sizeof *cnt);
+    if (cnt) t->cnt = cnt;
+    if (ids && cnt) t->cap = c; /* no further adds: ctab_add checks count < cap */
+}
+
 static void ctab_free(ctab *t) {
     lmf_free(t->ids);
     lmf_free(t->cnt);
@@ -232,6 +243,10 @@ static lmf_status estimate(const char *path, const lmf_ngram_train_opts *opts_in
             }
             line_len = tok[i] == LMF_EOS ? 0 : line_len + 1;
         }
+        /* the top order is complete: its hash index is not needed again */
+        lmf_free(tab[N].index);
+        tab[N].index = NULL;
+        ctab_shrink(&tab[N]);
         /* derive lower orders */
         for (int n = N - 1; n >= 1 && !s; n--) {
             ctab *hi = &tab[n + 1];
@@ -263,6 +278,7 @@ static lmf_status estimate(const char *path, const lmf_ngram_train_opts *opts_in
                         lmf_ngram_key(CSEED, hi->ids + (e + 8) * (n + 1) + 1, n), tab[n].nslots)]);
                 suf[n + 1][e] = ctab_add(&tab[n], hi->ids + e * (n + 1) + 1, 1);
             }
+            ctab_shrink(&tab[n]);
         }
     }
     lmf_free(tok);
@@ -356,8 +372,8 @@ static lmf_status estimate(const char *path, const lmf_ngram_train_opts *opts_in
     for (int n = 2; n <= N && !s; n++) {
         ctab *t = &tab[n];
         uint64_t nctx = n == 2 ? (uint64_t)V + 1 : tab[n - 1].count;
-        double *cden = (double *)lmf_calloc(nctx, sizeof *cden);
-        double *cnum = (double *)lmf_calloc(nctx, sizeof *cnum);
+        uint32_t *cden = (uint32_t *)lmf_calloc(nctx, sizeof *cden); /* sum of counts after the context */
+        double *cnum = (double *)lmf_calloc(nctx, sizeof *cnum);     /* discounted (or pruned) mass */
         uint32_t *ctx = (uint32_t *)lmf_malloc(t->count * sizeof *ctx);
         plin[n] = (float *)lmf_malloc(t->count * sizeof(float));
         pout[n] = (float *)lmf_malloc(t->count * sizeof(float));
@@ -382,14 +398,14 @@ static lmf_status estimate(const char *path, const lmf_ngram_train_opts *opts_in
                 const uint32_t *g = t->ids + e * n;
                 uint32_t c = ctx[e], a = t->cnt[e];
                 double lower = n == 2 ? plin[1][g[1]] : plin[n - 1][suf[n][e]];
-                double p = (a - disc(D[n], a)) / cden[c] + cnum[c] / cden[c] * lower;
+                double p = (a - disc(D[n], a)) / cden[c] + cnum[c] / (double)cden[c] * lower;
                 plin[n][e] = (float)p;
                 pout[n][e] = (float)log10(p);
             }
             /* backoffs of the contexts (order n-1) */
             for (uint64_t c = 0; c < nctx; c++) {
                 if (cden[c] <= 0) continue;
-                float b = (float)log10(cnum[c] / cden[c]);
+                float b = (float)log10(cnum[c] / (double)cden[c]);
                 if (b == 0.0f) b = -0.0f; /* still a context (see lmf_ngram_is_leaf) */
                 if (n == 2)
                     m->uni_backoff[c] = b;
@@ -402,6 +418,8 @@ static lmf_status estimate(const char *path, const lmf_ngram_train_opts *opts_in
         lmf_free(ctx);
         lmf_free(suf[n]);
         suf[n] = NULL;
+        lmf_free(t->cnt); /* order n's counts are used up */
+        t->cnt = NULL;
         /* order n-1 is complete: its linear probs and hash index are no longer needed */
         lmf_free(plin[n - 1]);
         plin[n - 1] = NULL;

@@ -33,6 +33,17 @@ char *lmf_strdup(const char *s) {
     return d;
 }
 
+char *lmf_path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = (char *)lmf_malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    size_t k = a;
+    if (a && dir[a - 1] != '/') p[k++] = '/';
+    memcpy(p + k, name, b + 1);
+    return p;
+}
+
 lmf_status lmf_file_read(const char *path, lmf_filebuf *out) {
     out->data = NULL;
     out->size = 0;

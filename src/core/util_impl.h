@@ -77,5 +77,7 @@ static inline uint64_t lmf_pow2_ceil(uint64_t x) {
 }
 
 char *lmf_strdup(const char *s);
+/* "dir/name" (one '/' between them), malloc'd; NULL on out of memory. */
+char *lmf_path_join(const char *dir, const char *name);
 
 #endif

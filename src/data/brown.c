@@ -72,17 +72,6 @@ static void corpus_free(corpus *c) {
     memset(c, 0, sizeof *c);
 }
 
-static char *path_join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = (char *)lmf_malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, dir, a);
-    size_t k = a;
-    if (a && dir[a - 1] != '/') p[k++] = '/';
-    memcpy(p + k, name, b + 1);
-    return p;
-}
-
 static lmf_status list_files(corpus *c, const char *dir) {
     DIR *d = opendir(dir);
     if (!d)
@@ -258,7 +247,7 @@ static lmf_status write_split(const corpus *c, size_t p0, size_t p1, uint64_t mi
         st->lines++;
     }
     char *path = NULL;
-    if (!s && !(path = path_join(out_dir, name))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s && !(path = lmf_path_join(out_dir, name))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s) {
         lmf_md5_ctx m;
         unsigned char d[16];
@@ -300,7 +289,7 @@ lmf_status lmf_data_brown_split(const char *package_dir, const char *out_dir, co
     if (!s && !(c.files = (lmf_filebuf *)lmf_calloc(c.nnames, sizeof *c.files)))
         s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < c.nnames && !s; i++) {
-        char *path = path_join(package_dir, c.names[i]);
+        char *path = lmf_path_join(package_dir, c.names[i]);
         if (!path) {
             s = lmf_error(LMF_ERR_NOMEM, "out of memory");
             break;

@@ -32,17 +32,6 @@ const lmf_dataset_info *lmf_dataset_find(const char *name) {
 
 const lmf_dataset_info *lmf_dataset_at(int i) { return i >= 0 && i < NDATASETS ? &datasets[i] : NULL; }
 
-static char *path_join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = (char *)lmf_malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, dir, a);
-    size_t k = a;
-    if (a && dir[a - 1] != '/') p[k++] = '/';
-    memcpy(p + k, name, b + 1);
-    return p;
-}
-
 lmf_status lmf_data_mkdirs(const char *path) {
     if (!path || !*path) return lmf_error(LMF_ERR_ARG, "empty directory name");
     char *p = lmf_strdup(path);
@@ -305,9 +294,9 @@ lmf_status lmf_data_fetch(const char *name, const char *dir, lmf_fetch_result *r
     if (!dir || !*dir) return lmf_error(LMF_ERR_ARG, "data fetch: empty directory name");
 
     lmf_status s = LMF_OK;
-    res->dataset_dir = path_join(dir, info->name);
-    if (res->dataset_dir) res->tarball_path = path_join(res->dataset_dir, info->tarball);
-    if (res->tarball_path) res->package_dir = path_join(res->dataset_dir, "package");
+    res->dataset_dir = lmf_path_join(dir, info->name);
+    if (res->dataset_dir) res->tarball_path = lmf_path_join(res->dataset_dir, info->tarball);
+    if (res->tarball_path) res->package_dir = lmf_path_join(res->dataset_dir, "package");
     if (!res->package_dir) {
         s = lmf_error(LMF_ERR_NOMEM, "out of memory");
         goto fail;

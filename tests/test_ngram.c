@@ -301,6 +301,47 @@ static void test_missing_context(void) {
     lmf_model_free(m);
 }
 
+/* ARPA numbers are parsed exactly as strtof parses them (the reader has a
+ * fast path for plain decimals). */
+static void test_arpa_numbers(void) {
+    enum { K = 20000 };
+    static char vals[K][40];
+    uint64_t rng = 7;
+    for (int i = 0; i < K; i++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        double x = -(double)(rng >> 11) / 9007199254740992.0 * (i % 3 == 0 ? 99.0 : 7.0);
+        int digits = 1 + (int)((rng >> 5) % 17); /* 1..17 significant digits */
+        snprintf(vals[i], sizeof vals[i], i % 7 == 0 ? "%.*e" : "%.*g", digits, x);
+        if (i == 0) snprintf(vals[i], sizeof vals[i], "-99");
+        if (i == 1) snprintf(vals[i], sizeof vals[i], "-0.0000001192092896");
+        if (i == 2) snprintf(vals[i], sizeof vals[i], "-1.000000059604644775390625"); /* a float midpoint */
+        if (i == 3) snprintf(vals[i], sizeof vals[i], "-.5");
+    }
+    FILE *fp = fopen(tmp_path("nums.arpa"), "w");
+    fprintf(fp, "\\data\\\nngram 1=%d\n\n\\1-grams:\n", K);
+    for (int i = 0; i < K; i++) fprintf(fp, "%s\tw%d\n", vals[i], i);
+    fprintf(fp, "\n\\end\\\n");
+    fclose(fp);
+    lmf_ngram *m;
+    lmf_status s = lmf_ngram_read_arpa(tmp_path("nums.arpa"), NULL, &m);
+    CHECK_MSG(s == LMF_OK, "%s", lmf_last_error());
+    if (s) return;
+    const lmf_vocab *v = lmf_ngram_vocab(m);
+    lmf_ngram_ctx ctx;
+    lmf_ngram_ctx_begin(m, &ctx);
+    int bad = 0;
+    for (int i = 0; i < K; i++) {
+        char w[16];
+        int wl = snprintf(w, sizeof w, "w%d", i);
+        float got = lmf_ngram_score_word(m, &ctx, lmf_vocab_find(v, w, (size_t)wl), NULL, NULL);
+        float want = strtof(vals[i], NULL);
+        if (memcmp(&got, &want, sizeof got) && bad++ < 5)
+            fprintf(stderr, "%s parsed as %.9g, strtof gives %.9g\n", vals[i], (double)got, (double)want);
+    }
+    CHECK(bad == 0);
+    lmf_ngram_free(m);
+}
+
 /* Malformed ARPA files: each must fail with LMF_ERR_FORMAT and a message
  * naming the problem (and the line where there is one). */
 static void test_bad_arpa(void) {
@@ -427,6 +468,7 @@ int main(void) {
     test_prune_and_fallback();
     test_hand_arpa();
     test_missing_context();
+    test_arpa_numbers();
     test_bad_arpa();
     test_bad_binary();
     test_alloc_failures();

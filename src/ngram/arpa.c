@@ -157,7 +157,51 @@ static int split_fields(const char *s, size_t n, const char **f, size_t *fl, int
     return k;
 }
 
+/* Fast path for plain decimals ("-1.2345678"): at most 15 significant
+ * digits and 22 after the point, so the integer and the power of ten are
+ * exact doubles and their quotient is correctly rounded; rounding that to
+ * float is then correct too unless the double falls exactly on a midpoint
+ * between two floats (double rounding), which is left to strtof.  Returns 0
+ * when the text is not such a number. */
+static int fast_float(const char *s, size_t n, float *out) {
+    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    size_t i = 0;
+    int neg = 0;
+    if (i < n && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
+    uint64_t mant = 0;
+    int digits = 0, frac = -1, any = 0;
+    for (; i < n; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9') {
+            any = 1;
+            if (mant == 0 && c == '0') { /* leading zeros do not count */
+                if (frac >= 0) frac++;
+                continue;
+            }
+            if (++digits > 15) return 0;
+            mant = mant * 10 + (uint64_t)(c - '0');
+            if (frac >= 0) frac++;
+        } else if (c == '.' && frac < 0) {
+            frac = 0;
+        } else {
+            return 0;
+        }
+    }
+    if (!any || frac > 22) return 0;
+    double d = (double)mant / p10[frac > 0 ? frac : 0];
+    if (neg) d = -d;
+    float f = (float)d;
+    if ((double)f != d) {
+        float g = nextafterf(f, d > (double)f ? INFINITY : -INFINITY);
+        if (d == ((double)f + (double)g) * 0.5) return 0;
+    }
+    *out = f;
+    return 1;
+}
+
 static int parse_float(const char *s, size_t n, float *out) {
+    if (fast_float(s, n, out)) return 1;
     char buf[64];
     if (n == 0 || n >= sizeof buf) return 0;
     memcpy(buf, s, n);
@@ -275,6 +319,25 @@ static void fill_inserted(lmf_ngram *m, uint32_t *const ins[], const uint64_t ni
             sl->prob = p;
         }
     }
+}
+
+/* Whether some n-gram lacks its context or suffix in the tables. */
+static int has_missing(const lmf_ngram *m) {
+    for (int n = 3; n <= m->order; n++) {
+        const lmf_ngram_table *t = &m->tab[n], *lo = &m->tab[n - 1];
+        for (uint64_t e = 0; e < t->count; e++) {
+            const uint32_t *g = t->ids + e * (uint64_t)n;
+            if (e + 16 < t->count) {
+                const uint32_t *h = g + 16 * n;
+                __builtin_prefetch(&lo->slots[lmf_slot_home(lmf_ngram_key(m->seed, h, n - 1), lo->nslots)]);
+                __builtin_prefetch(&lo->slots[lmf_slot_home(lmf_ngram_key(m->seed, h + 1, n - 1), lo->nslots)]);
+            }
+            if (!lmf_ngram_find(lo, lmf_ngram_key(m->seed, g, n - 1)) ||
+                !lmf_ngram_find(lo, lmf_ngram_key(m->seed, g + 1, n - 1)))
+                return 1;
+        }
+    }
+    return 0;
 }
 
 #define FAIL(...) lmf_error(LMF_ERR_FORMAT, __VA_ARGS__)
@@ -529,6 +592,8 @@ lmf_status lmf_ngram_read_arpa(const char *path, const lmf_ngram_load_opts *opts
             goto done;
         }
 
+    lmf_filebuf_free(&fb); /* everything needed is copied out: drop the text before building */
+
     /* unigrams into dense arrays */
     int32_t V = lmf_vocab_size(vocab);
     m = lmf_ngram_alloc(vocab, order);
@@ -563,26 +628,51 @@ lmf_status lmf_ngram_read_arpa(const char *path, const lmf_ngram_load_opts *opts
         m->uni_prob[V] = -99.0f;
         m->uni_backoff[V] = 0;
     }
-    memcpy(orig, counts, sizeof orig);
-    s = insert_missing(order, ids, probs, bos, counts);
-    if (!s) {
-        uint64_t added = 0;
-        for (int n = 2; n <= order; n++) added += counts[n] - orig[n];
-        if (added)
-            lmf_log(LMF_LOG_INFO, "%s: inserted %llu missing context/suffix n-grams (backoff 0; scores unchanged)",
-                    path, (unsigned long long)added);
-        /* keep the inserted n-grams: the table builder reorders the lists */
+    /* Build, then check that every n-gram's context and suffix exist (a
+     * lookup each).  Only files that lack some (pruned models) take the
+     * slow path: lists and values back out of the tables, insert, rebuild. */
+    s = lmf_ngram_build_tables(m, ids, counts, probs, bos);
+    if (!s && has_missing(m)) {
         for (int n = 2; n <= order && !s; n++) {
+            lmf_ngram_table *t = &m->tab[n];
+            ids[n] = t->ids;
+            t->ids = NULL;
+            probs[n] = (float *)lmf_malloc((counts[n] ? counts[n] : 1) * sizeof(float));
+            bos[n] = (float *)lmf_malloc((counts[n] ? counts[n] : 1) * sizeof(float));
+            if (!probs[n] || !bos[n]) {
+                s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+                break;
+            }
+            for (uint64_t e = 0; e < counts[n]; e++) {
+                const lmf_ngram_slot *sl = lmf_ngram_find(t, lmf_ngram_key(m->seed, ids[n] + e * n, n));
+                LMF_ASSERT(sl);
+                probs[n][e] = sl->prob;
+                bos[n][e] = sl->backoff;
+            }
+            lmf_free(t->slots);
+            t->slots = NULL;
+            t->nslots = 0;
+            t->count = 0;
+        }
+        memcpy(orig, counts, sizeof orig);
+        if (!s) s = insert_missing(order, ids, probs, bos, counts);
+        uint64_t added = 0;
+        for (int n = 2; n <= order && !s; n++) {
+            added += counts[n] - orig[n];
+            /* keep the inserted n-grams: the table builder reorders the lists */
             nins[n] = counts[n] - orig[n];
             if (!nins[n]) continue;
             ins[n] = (uint32_t *)lmf_malloc(nins[n] * n * sizeof(uint32_t));
             if (!ins[n]) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
             else memcpy(ins[n], ids[n] + orig[n] * n, nins[n] * n * sizeof(uint32_t));
         }
+        if (!s)
+            lmf_log(LMF_LOG_INFO, "%s: inserted %llu missing context/suffix n-grams (backoff 0; scores unchanged)",
+                    path, (unsigned long long)added);
         if (!s) s = lmf_ngram_build_tables(m, ids, counts, probs, bos);
         if (!s) fill_inserted(m, ins, nins);
-        if (!s) lmf_ngram_mark_contexts(m);
     }
+    if (!s) lmf_ngram_mark_contexts(m);
     if (s) {
         /* name the file (duplicate n-gram messages come from the table builder) */
         char msg[1024];

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what lmfuse needs on Debian 12, only where missing.
-#   scripts/deps.sh build   compiler, cmake, zlib, cJSON, npm (data fetch), python3
+#   scripts/deps.sh build   compiler, cmake, zlib, cJSON, OpenBLAS, npm (data fetch), python3
 #   scripts/deps.sh test    + clang and libFuzzer, irstlm (peer tests)
 #   scripts/deps.sh bench   + irstlm, hyperfine, GNU time
 # Each need is "command-or-file:debian-package"; present commands are kept
 # (npm from NodeSource, say), missing ones are installed with apt-get.
 set -euo pipefail
 need=(gcc:build-essential make:build-essential cmake:cmake npm:npm python3:python3 tar:tar
-      /usr/include/zlib.h:zlib1g-dev /usr/include/cjson/cJSON.h:libcjson-dev)
+      /usr/include/zlib.h:zlib1g-dev /usr/include/cjson/cJSON.h:libcjson-dev
+      /usr/lib/x86_64-linux-gnu/libopenblas.so:libopenblas-dev)
 case "${1:-build}" in
   build) ;;
   test) need+=(clang:clang /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev

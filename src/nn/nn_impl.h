@@ -1,0 +1,34 @@
+/* Private: neural-network kernels (src/nn/ops.c, src/nn/ops_t.h).  Every
+ * element-wise kernel exists for float (_f32) and double (_f64); the double
+ * versions let the tests check every backward against central finite
+ * differences in double precision, and the float versions against them. */
+#ifndef LMF_NN_IMPL_H
+#define LMF_NN_IMPL_H
+
+#include "lmf/common.h"
+
+#define LMF_OPS_DECL(T, S)                                                                                   \
+    void lmf_matmul_forward_naive##S(T *out, const T *in, const T *w, const T *bias, int B, int Ni, int O);   \
+    void lmf_matmul_backward_naive##S(T *din, T *dw, T *dbias, const T *dout, const T *in, const T *w, int B, \
+                                      int Ni, int O);                                                         \
+    void lmf_rnn_forward##S(T *h, const T *gi, const T *gh, int B, int H);                                   \
+    void lmf_rnn_backward##S(T *dpre, const T *dh, const T *h, int B, int H);                                \
+    void lmf_lstm_forward##S(T *h, T *c, T *act, T *tc, const T *gi, const T *gh, const T *c_prev, int B,     \
+                             int H);                                                                         \
+    void lmf_lstm_backward##S(T *dpre, T *dc_prev, const T *dh, const T *dc, const T *act, const T *tc,       \
+                              const T *c_prev, int B, int H);                                                \
+    void lmf_gru_forward##S(T *h, T *act, const T *gi, const T *gh, const T *h_prev, int B, int H);          \
+    void lmf_gru_backward##S(T *dgi, T *dgh, T *dh_prev, const T *dh, const T *act, const T *gh,             \
+                             const T *h_prev, int B, int H);                                                 \
+    void lmf_xent_forward##S(T *loss, T *prob, const T *logits, const int32_t *target, int B, int V);        \
+    void lmf_xent_backward##S(T *dlogits, const T *dloss, const T *prob, const int32_t *target, int B, int V);
+
+LMF_OPS_DECL(float, _f32)
+LMF_OPS_DECL(double, _f64)
+
+/* The fast float matmul (OpenBLAS sgemm), same contract as the naive one. */
+void lmf_matmul_forward_f32(float *out, const float *in, const float *w, const float *bias, int B, int Ni, int O);
+void lmf_matmul_backward_f32(float *din, float *dw, float *dbias, const float *dout, const float *in,
+                             const float *w, int B, int Ni, int O);
+
+#endif

@@ -1,0 +1,169 @@
+/* Neural-network kernels, written once for a scalar type T and included by
+ * ops.c for float (suffix _f32, the training and inference type) and double
+ * (suffix _f64, used by the tests for central finite differences).
+ *
+ * Conventions (llm.c style): outputs first, inputs const, shapes in the
+ * comments, row-major; backward kernels ACCUMULATE into their gradient
+ * outputs (the caller zeroes them).  Gate layouts and equations are those of
+ * PyTorch's nn.RNN / nn.LSTM / nn.GRU, both bias vectors included: the
+ * caller computes gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh with the
+ * matmul kernel, these kernels do the element-wise part.
+ *
+ * Expects: T, SFX(name) (appends the suffix). */
+
+/* out[B,O] = in[B,I] W[O,I]^T + bias[O] (bias may be NULL); naive reference. */
+void SFX(lmf_matmul_forward_naive)(T *out, const T *in, const T *w, const T *bias, int B, int Ni, int O) {
+    for (int b = 0; b < B; b++)
+        for (int o = 0; o < O; o++) {
+            T acc = bias ? bias[o] : 0;
+            for (int i = 0; i < Ni; i++) acc += in[(size_t)b * Ni + i] * w[(size_t)o * Ni + i];
+            out[(size_t)b * O + o] = acc;
+        }
+}
+
+/* din[B,I] += dout W; dw[O,I] += dout^T in; dbias[O] += sum_b dout (any
+ * gradient pointer may be NULL); naive reference. */
+void SFX(lmf_matmul_backward_naive)(T *din, T *dw, T *dbias, const T *dout, const T *in, const T *w, int B,
+                                            int Ni, int O) {
+    for (int b = 0; b < B; b++)
+        for (int o = 0; o < O; o++) {
+            T g = dout[(size_t)b * O + o];
+            if (dbias) dbias[o] += g;
+            for (int i = 0; i < Ni; i++) {
+                if (din) din[(size_t)b * Ni + i] += g * w[(size_t)o * Ni + i];
+                if (dw) dw[(size_t)o * Ni + i] += g * in[(size_t)b * Ni + i];
+            }
+        }
+}
+
+static inline T SFX(sigm)(T x) { return (T)1 / ((T)1 + EXP(-x)); }
+
+/* Elman RNN (tanh): h[B,H] = tanh(gi + gh). */
+void SFX(lmf_rnn_forward)(T *h, const T *gi, const T *gh, int B, int H) {
+    for (size_t k = 0; k < (size_t)B * H; k++) h[k] = TANH(gi[k] + gh[k]);
+}
+/* dpre[B,H] += dh * (1 - h^2): the gradient of both gi and gh. */
+void SFX(lmf_rnn_backward)(T *dpre, const T *dh, const T *h, int B, int H) {
+    for (size_t k = 0; k < (size_t)B * H; k++) dpre[k] += dh[k] * ((T)1 - h[k] * h[k]);
+}
+
+/* LSTM, gates i, f, g, o (PyTorch order): pre = gi + gh [B,4H];
+ * i = s(pre_i), f = s(pre_f), g = tanh(pre_g), o = s(pre_o);
+ * c = f c_prev + i g, h = o tanh(c).  act[B,4H] keeps i, f, g, o and
+ * tc[B,H] keeps tanh(c) for the backward pass. */
+void SFX(lmf_lstm_forward)(T *h, T *c, T *act, T *tc, const T *gi, const T *gh, const T *c_prev, int B,
+                                   int H) {
+    for (int b = 0; b < B; b++) {
+        const T *pi = gi + (size_t)b * 4 * H, *ph = gh + (size_t)b * 4 * H;
+        T *a = act + (size_t)b * 4 * H;
+        for (int j = 0; j < H; j++) {
+            T ii = SFX(sigm)(pi[j] + ph[j]);
+            T ff = SFX(sigm)(pi[H + j] + ph[H + j]);
+            T gg = TANH(pi[2 * H + j] + ph[2 * H + j]);
+            T oo = SFX(sigm)(pi[3 * H + j] + ph[3 * H + j]);
+            size_t k = (size_t)b * H + j;
+            T cc = ff * c_prev[k] + ii * gg;
+            T t = TANH(cc);
+            a[j] = ii;
+            a[H + j] = ff;
+            a[2 * H + j] = gg;
+            a[3 * H + j] = oo;
+            c[k] = cc;
+            tc[k] = t;
+            h[k] = oo * t;
+        }
+    }
+}
+
+/* Given dh[B,H] (into h) and dc[B,H] (into c from later steps), accumulates
+ * dpre[B,4H] (the gradient of gi and of gh) and dc_prev[B,H]. */
+void SFX(lmf_lstm_backward)(T *dpre, T *dc_prev, const T *dh, const T *dc, const T *act, const T *tc,
+                                    const T *c_prev, int B, int H) {
+    for (int b = 0; b < B; b++) {
+        const T *a = act + (size_t)b * 4 * H;
+        T *d = dpre + (size_t)b * 4 * H;
+        for (int j = 0; j < H; j++) {
+            size_t k = (size_t)b * H + j;
+            T ii = a[j], ff = a[H + j], gg = a[2 * H + j], oo = a[3 * H + j], t = tc[k];
+            T dct = dc[k] + dh[k] * oo * ((T)1 - t * t);
+            d[j] += dct * gg * ii * ((T)1 - ii);
+            d[H + j] += dct * c_prev[k] * ff * ((T)1 - ff);
+            d[2 * H + j] += dct * ii * ((T)1 - gg * gg);
+            d[3 * H + j] += dh[k] * t * oo * ((T)1 - oo);
+            dc_prev[k] += dct * ff;
+        }
+    }
+}
+
+/* GRU, gates r, z, n (PyTorch order), gi = x W_ih^T + b_ih and
+ * gh = h_prev W_hh^T + b_hh [B,3H]:
+ * r = s(gi_r + gh_r), z = s(gi_z + gh_z), n = tanh(gi_n + r gh_n),
+ * h = (1 - z) n + z h_prev.  act[B,3H] keeps r, z, n. */
+void SFX(lmf_gru_forward)(T *h, T *act, const T *gi, const T *gh, const T *h_prev, int B, int H) {
+    for (int b = 0; b < B; b++) {
+        const T *pi = gi + (size_t)b * 3 * H, *ph = gh + (size_t)b * 3 * H;
+        T *a = act + (size_t)b * 3 * H;
+        for (int j = 0; j < H; j++) {
+            size_t k = (size_t)b * H + j;
+            T r = SFX(sigm)(pi[j] + ph[j]);
+            T z = SFX(sigm)(pi[H + j] + ph[H + j]);
+            T n = TANH(pi[2 * H + j] + r * ph[2 * H + j]);
+            a[j] = r;
+            a[H + j] = z;
+            a[2 * H + j] = n;
+            h[k] = ((T)1 - z) * n + z * h_prev[k];
+        }
+    }
+}
+
+/* Accumulates dgi[B,3H], dgh[B,3H] and dh_prev[B,H] (the direct path
+ * through z h_prev; the path through gh is the caller's matmul backward). */
+void SFX(lmf_gru_backward)(T *dgi, T *dgh, T *dh_prev, const T *dh, const T *act, const T *gh,
+                                   const T *h_prev, int B, int H) {
+    for (int b = 0; b < B; b++) {
+        const T *a = act + (size_t)b * 3 * H, *ph = gh + (size_t)b * 3 * H;
+        T *di = dgi + (size_t)b * 3 * H, *dg = dgh + (size_t)b * 3 * H;
+        for (int j = 0; j < H; j++) {
+            size_t k = (size_t)b * H + j;
+            T r = a[j], z = a[H + j], n = a[2 * H + j], g = dh[k];
+            T dn = g * ((T)1 - z) * ((T)1 - n * n); /* into the tanh's argument */
+            T dz = g * (h_prev[k] - n) * z * ((T)1 - z);
+            T dr = dn * ph[2 * H + j] * r * ((T)1 - r);
+            di[j] += dr;
+            dg[j] += dr;
+            di[H + j] += dz;
+            dg[H + j] += dz;
+            di[2 * H + j] += dn;
+            dg[2 * H + j] += dn * r;
+            dh_prev[k] += g * z;
+        }
+    }
+}
+
+/* Cross-entropy: loss[b] = -log softmax(logits[b])[target[b]] (natural
+ * log; log-sum-exp subtracts the true max); prob[B,V] keeps the softmax. */
+void SFX(lmf_xent_forward)(T *loss, T *prob, const T *logits, const int32_t *target, int B, int V) {
+    for (int b = 0; b < B; b++) {
+        const T *z = logits + (size_t)b * V;
+        T *p = prob + (size_t)b * V;
+        T mx = z[0];
+        for (int v = 1; v < V; v++)
+            if (z[v] > mx) mx = z[v];
+        T sum = 0;
+        for (int v = 0; v < V; v++) {
+            p[v] = EXP(z[v] - mx);
+            sum += p[v];
+        }
+        for (int v = 0; v < V; v++) p[v] /= sum;
+        loss[b] = -(z[target[b]] - mx - LOG(sum));
+    }
+}
+
+/* dlogits[B,V] += dloss[b] * (prob - onehot(target)). */
+void SFX(lmf_xent_backward)(T *dlogits, const T *dloss, const T *prob, const int32_t *target, int B, int V) {
+    for (int b = 0; b < B; b++) {
+        T *d = dlogits + (size_t)b * V;
+        const T *p = prob + (size_t)b * V;
+        for (int v = 0; v < V; v++) d[v] += dloss[b] * (p[v] - (v == target[b]));
+    }
+}

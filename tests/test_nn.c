@@ -5,6 +5,7 @@
 #include "test.h"
 
 #include "../src/nn/nn_impl.h"
+#include "lmf/io.h"
 
 #include <stdint.h>
 
@@ -189,7 +190,82 @@ static void test_xent(void) {
     free(c.z), free(c.r), free(dz);
 }
 
+/* ---- against PyTorch (tests/data/cells.safetensors, dev/gen_cell_fixtures.py) ---- */
+static const lmf_safetensors *cells;
+static float *get(const char *kind, const char *what, size_t *n) {
+    char name[64];
+    snprintf(name, sizeof name, "%s.%s", kind, what);
+    const lmf_st_tensor *t = lmf_st_find(cells, name);
+    CHECK_MSG(t != NULL, "fixture lacks %s", name);
+    if (!t) exit(1);
+    float *f = malloc(t->numel * sizeof *f);
+    lmf_st_to_f32(t, f);
+    if (n) *n = t->numel;
+    return f;
+}
+static void expect(const char *kind, const char *what, const float *got) {
+    size_t n;
+    float *want = get(kind, what, &n);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs(got[i] - want[i]) / (1e-5 + 1e-4 * fabs(want[i]));
+        if (err > worst) worst = err;
+    }
+    CHECK_MSG(worst <= 1.0, "%s %s differs from PyTorch (worst %.3g of tolerance)", kind, what, worst);
+    free(want);
+}
+
+static void test_cells_vs_torch(void) {
+    lmf_safetensors *st;
+    lmf_status s = lmf_st_open(tdata("cells.safetensors"), &st);
+    CHECK_MSG(s == LMF_OK, "%s", lmf_last_error());
+    if (s) return;
+    cells = st;
+    const char *kinds[] = {"rnn", "lstm", "gru"};
+    for (int k = 0; k < 3; k++) {
+        const char *kd = kinds[k];
+        int G = k == 0 ? 1 : k == 1 ? 4 : 3; /* gates */
+        size_t nx;
+        float *x = get(kd, "x", &nx), *h0 = get(kd, "h0", NULL), *rh = get(kd, "r_h", NULL);
+        float *wih = get(kd, "weight_ih", NULL), *whh = get(kd, "weight_hh", NULL);
+        float *bih = get(kd, "bias_ih", NULL), *bhh = get(kd, "bias_hh", NULL);
+        const int Bt = 3, It = 5, Ht = 4, GH = G * Ht;
+        float gi[3 * 16], gh[3 * 16], h1[12], act[3 * 16], dgi[3 * 16] = {0}, dgh[3 * 16] = {0};
+        float dx[15] = {0}, dh0[12] = {0}, dwih[16 * 5] = {0}, dwhh[16 * 4] = {0}, dbih[16] = {0}, dbhh[16] = {0};
+        lmf_matmul_forward_f32(gi, x, wih, bih, Bt, It, GH);
+        lmf_matmul_forward_f32(gh, h0, whh, bhh, Bt, Ht, GH);
+        if (k == 0) {
+            lmf_rnn_forward_f32(h1, gi, gh, Bt, Ht);
+            lmf_rnn_backward_f32(dgi, rh, h1, Bt, Ht);
+            memcpy(dgh, dgi, sizeof dgi);
+        } else if (k == 1) {
+            float *c0 = get(kd, "c0", NULL), *rc = get(kd, "r_c", NULL), c1[12], tc[12], dc0[12] = {0};
+            lmf_lstm_forward_f32(h1, c1, act, tc, gi, gh, c0, Bt, Ht);
+            expect(kd, "c1", c1);
+            lmf_lstm_backward_f32(dgi, dc0, rh, rc, act, tc, c0, Bt, Ht);
+            memcpy(dgh, dgi, sizeof dgi);
+            expect(kd, "grad.c0", dc0);
+            free(c0), free(rc);
+        } else {
+            lmf_gru_forward_f32(h1, act, gi, gh, h0, Bt, Ht);
+            lmf_gru_backward_f32(dgi, dgh, dh0, rh, act, gh, h0, Bt, Ht);
+        }
+        expect(kd, "h1", h1);
+        lmf_matmul_backward_f32(dx, dwih, dbih, dgi, x, wih, Bt, It, GH);
+        lmf_matmul_backward_f32(dh0, dwhh, dbhh, dgh, h0, whh, Bt, Ht, GH);
+        expect(kd, "grad.x", dx);
+        expect(kd, "grad.h0", dh0);
+        expect(kd, "grad.weight_ih", dwih);
+        expect(kd, "grad.weight_hh", dwhh);
+        expect(kd, "grad.bias_ih", dbih);
+        expect(kd, "grad.bias_hh", dbhh);
+        free(x), free(h0), free(rh), free(wih), free(whh), free(bih), free(bhh);
+    }
+    lmf_st_close(st);
+}
+
 int main(void) {
+    test_cells_vs_torch();
     test_lstm();
     test_gru();
     test_rnn();

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""PyTorch reference values for lmfuse's recurrent cells.
+
+Runs one step of torch.nn.RNNCell (tanh), LSTMCell and GRUCell (the cells
+behind nn.RNN / nn.LSTM / nn.GRU: same equations, gate order and two bias
+vectors) on random inputs, with loss = sum(h * r_h) (+ sum(c * r_c) for the
+LSTM), and stores inputs, weights, outputs and gradients in
+tests/data/cells.safetensors (written with json + struct).
+
+usage: /usr/bin/python3 dev/gen_cell_fixtures.py   (needs Debian's python3-torch)
+"""
+import json
+import struct
+
+import torch
+
+torch.manual_seed(20261123)
+B, I, H = 3, 5, 4
+out = {}
+
+
+def put(name, t):
+    out[name] = t.detach().contiguous().to(torch.float32)
+
+
+for kind in ("rnn", "lstm", "gru"):
+    cell = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell}[kind](I, H)
+    x = torch.randn(B, I, requires_grad=True)
+    h0 = torch.randn(B, H, requires_grad=True)
+    rh = torch.randn(B, H)
+    if kind == "lstm":
+        c0 = torch.randn(B, H, requires_grad=True)
+        rc = torch.randn(B, H)
+        h1, c1 = cell(x, (h0, c0))
+        loss = (h1 * rh).sum() + (c1 * rc).sum()
+    else:
+        h1 = cell(x, h0)
+        loss = (h1 * rh).sum()
+    loss.backward()
+    for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        p = getattr(cell, n)
+        put(f"{kind}.{n}", p)
+        put(f"{kind}.grad.{n}", p.grad)
+    put(f"{kind}.x", x)
+    put(f"{kind}.h0", h0)
+    put(f"{kind}.r_h", rh)
+    put(f"{kind}.h1", h1)
+    put(f"{kind}.grad.x", x.grad)
+    put(f"{kind}.grad.h0", h0.grad)
+    if kind == "lstm":
+        put("lstm.c0", c0)
+        put("lstm.r_c", rc)
+        put("lstm.c1", c1)
+        put("lstm.grad.c0", c0.grad)
+
+header, data = {"__metadata__": {"generator": "dev/gen_cell_fixtures.py", "torch": torch.__version__}}, b""
+for name in sorted(out):
+    t = out[name]
+    raw = struct.pack("<%df" % t.numel(), *t.flatten().tolist())
+    header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [len(data), len(data) + len(raw)]}
+    data += raw
+js = json.dumps(header, separators=(",", ":")).encode()
+js += b" " * (-len(js) % 8)
+with open("tests/data/cells.safetensors", "wb") as f:
+    f.write(struct.pack("<Q", len(js)) + js + data)
+print("wrote tests/data/cells.safetensors:", len(out), "tensors")

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""PyTorch reference values for lmfuse's recurrent cells.
+"""PyTorch reference values for lmfuse's neural kernels.
 
 Runs one step of torch.nn.RNNCell (tanh), LSTMCell and GRUCell (the cells
 behind nn.RNN / nn.LSTM / nn.GRU: same equations, gate order and two bias
 vectors) on random inputs, with loss = sum(h * r_h) (+ sum(c * r_c) for the
-LSTM), and stores inputs, weights, outputs and gradients in
+LSTM), then LayerNorm, exact GELU and three AdamW steps, and stores inputs, weights, outputs and gradients in
 tests/data/cells.safetensors (written with json + struct).
 
 usage: /usr/bin/python3 dev/gen_cell_fixtures.py   (needs Debian's python3-torch)
@@ -52,6 +52,33 @@ for kind in ("rnn", "lstm", "gru"):
         put("lstm.r_c", rc)
         put("lstm.c1", c1)
         put("lstm.grad.c0", c0.grad)
+
+# LayerNorm (C = 6, eps 1e-5) and exact GELU, loss = sum(y * r)
+x = torch.randn(B, 6, requires_grad=True)
+ln = torch.nn.LayerNorm(6)
+with torch.no_grad():
+    ln.weight.copy_(torch.randn(6))
+    ln.bias.copy_(torch.randn(6))
+r = torch.randn(B, 6)
+(ln(x) * r).sum().backward()
+put("ln.x", x), put("ln.weight", ln.weight), put("ln.bias", ln.bias), put("ln.r", r)
+put("ln.y", ln(x)), put("ln.grad.x", x.grad), put("ln.grad.weight", ln.weight.grad), put("ln.grad.bias", ln.bias.grad)
+x = torch.randn(B, 6, requires_grad=True) * 3
+x.retain_grad()
+y = torch.nn.GELU()(x)
+(y * r).sum().backward()
+put("gelu.x", x), put("gelu.y", y), put("gelu.grad.x", x.grad)
+
+# three AdamW steps (lr 2e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0.01)
+p0 = torch.randn(10)
+p = p0.clone().requires_grad_(True)
+opt = torch.optim.AdamW([p], lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+grads = torch.randn(3, 10)
+for t in range(3):
+    opt.zero_grad()
+    p.grad = grads[t].clone()
+    opt.step()
+put("adamw.p0", p0), put("adamw.grads", grads), put("adamw.p3", p)
 
 header, data = {"__metadata__": {"generator": "dev/gen_cell_fixtures.py", "torch": torch.__version__}}, b""
 for name in sorted(out):

@@ -261,7 +261,75 @@ static void test_cells_vs_torch(void) {
         expect(kd, "grad.bias_hh", dbhh);
         free(x), free(h0), free(rh), free(wih), free(whh), free(bih), free(bhh);
     }
+    /* LayerNorm */
+    float *x = get("ln", "x", NULL), *w = get("ln", "weight", NULL), *b = get("ln", "bias", NULL),
+          *r = get("ln", "r", NULL);
+    float y[18], mean[3], rstd[3], dx[18] = {0}, dw[6] = {0}, db[6] = {0};
+    lmf_layernorm_forward_f32(y, mean, rstd, x, w, b, 3, 6, 1e-5f);
+    expect("ln", "y", y);
+    lmf_layernorm_backward_f32(dx, dw, db, r, x, w, mean, rstd, 3, 6);
+    expect("ln", "grad.x", dx);
+    expect("ln", "grad.weight", dw);
+    expect("ln", "grad.bias", db);
+    free(x), free(w), free(b);
+    /* GELU (r is LayerNorm's r: the generator reuses it) */
+    x = get("gelu", "x", NULL);
+    float gx[18] = {0};
+    lmf_gelu_forward_f32(y, x, 18);
+    expect("gelu", "y", y);
+    lmf_gelu_backward_f32(gx, r, x, 18);
+    expect("gelu", "grad.x", gx);
+    free(x), free(r);
+    /* AdamW */
+    float *p = get("adamw", "p0", NULL), *g = get("adamw", "grads", NULL), m[10] = {0}, v[10] = {0};
+    for (int t = 1; t <= 3; t++) lmf_adamw_step(p, m, v, g + 10 * (t - 1), 10, 2e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, t);
+    expect("adamw", "p3", p);
+    free(p), free(g);
     lmf_st_close(st);
+}
+
+/* ---- LayerNorm, GELU: finite differences ---- */
+typedef struct {
+    double *x, *w, *b, *r;
+} ln_ctx;
+static double ln_loss(void *p) {
+    ln_ctx *c = p;
+    double y[B * O], mean[B], rstd[B];
+    lmf_layernorm_forward_f64(y, mean, rstd, c->x, c->w, c->b, B, O, 1e-5);
+    return dot(y, c->r, B * O);
+}
+static double gelu_loss(void *p) {
+    ln_ctx *c = p;
+    double y[B * O];
+    lmf_gelu_forward_f64(y, c->x, B * O);
+    return dot(y, c->r, B * O);
+}
+static void test_layernorm_gelu(void) {
+    ln_ctx c = {rvec(B * O, 2), rvec(O, 1), rvec(O, 1), rvec(B * O, 1)};
+    double y[B * O], mean[B], rstd[B];
+    lmf_layernorm_forward_f64(y, mean, rstd, c.x, c.w, c.b, B, O, 1e-5);
+    double *dx = zvec(B * O), *dw = zvec(O), *db = zvec(O);
+    lmf_layernorm_backward_f64(dx, dw, db, c.r, c.x, c.w, mean, rstd, B, O);
+    check_grad("layernorm d/x", c.x, dx, B * O, ln_loss, &c);
+    check_grad("layernorm d/w", c.w, dw, O, ln_loss, &c);
+    check_grad("layernorm d/b", c.b, db, O, ln_loss, &c);
+    double *gx = zvec(B * O);
+    lmf_gelu_backward_f64(gx, c.r, c.x, B * O);
+    check_grad("gelu d/x", c.x, gx, B * O, gelu_loss, &c);
+    /* embedding: backward scatters to the looked-up rows (a repeated id accumulates) */
+    double table[4 * 2] = {1, 2, 3, 4, 5, 6, 7, 8}, out[3 * 2], dt[4 * 2] = {0}, go[3 * 2] = {1, 1, 2, 2, 3, 3};
+    int32_t ids[3] = {2, 0, 2};
+    lmf_embed_forward_f64(out, table, ids, 3, 2);
+    CHECK(out[0] == 5 && out[2] == 1 && out[5] == 6);
+    lmf_embed_backward_f64(dt, go, ids, 3, 2);
+    CHECK(dt[4] == 4 && dt[5] == 4 && dt[0] == 2 && dt[2] == 0);
+    /* gradient clipping */
+    float g1[2] = {3, 0}, g2[1] = {4};
+    float *gs[2] = {g1, g2};
+    size_t ns[2] = {2, 1};
+    CHECK(fabsf(lmf_clip_grad_norm(gs, ns, 2, 1.0f) - 5.0f) < 1e-6f);
+    CHECK(fabsf(g1[0] - 0.6f) < 1e-6f && fabsf(g2[0] - 0.8f) < 1e-6f);
+    free(c.x), free(c.w), free(c.b), free(c.r), free(dx), free(dw), free(db), free(gx);
 }
 
 int main(void) {
@@ -271,5 +339,6 @@ int main(void) {
     test_rnn();
     test_matmul();
     test_xent();
+    test_layernorm_gelu();
     TEST_MAIN_END();
 }

@@ -21,7 +21,15 @@
     void lmf_gru_backward##S(T *dgi, T *dgh, T *dh_prev, const T *dh, const T *act, const T *gh,             \
                              const T *h_prev, int B, int H);                                                 \
     void lmf_xent_forward##S(T *loss, T *prob, const T *logits, const int32_t *target, int B, int V);        \
-    void lmf_xent_backward##S(T *dlogits, const T *dloss, const T *prob, const int32_t *target, int B, int V);
+    void lmf_xent_backward##S(T *dlogits, const T *dloss, const T *prob, const int32_t *target, int B, int V);    \
+    void lmf_layernorm_forward##S(T *y, T *mean, T *rstd, const T *x, const T *w, const T *b, int B, int C,      \
+                                  T eps);                                                                      \
+    void lmf_layernorm_backward##S(T *dx, T *dw, T *db, const T *dy, const T *x, const T *w, const T *mean,    \
+                                   const T *rstd, int B, int C);                                               \
+    void lmf_gelu_forward##S(T *y, const T *x, size_t n);                                                      \
+    void lmf_gelu_backward##S(T *dx, const T *dy, const T *x, size_t n);                                       \
+    void lmf_embed_forward##S(T *out, const T *table, const int32_t *ids, int B, int C);                       \
+    void lmf_embed_backward##S(T *dtable, const T *dout, const int32_t *ids, int B, int C);
 
 LMF_OPS_DECL(float, _f32)
 LMF_OPS_DECL(double, _f64)
@@ -30,5 +38,14 @@ LMF_OPS_DECL(double, _f64)
 void lmf_matmul_forward_f32(float *out, const float *in, const float *w, const float *bias, int B, int Ni, int O);
 void lmf_matmul_backward_f32(float *din, float *dw, float *dbias, const float *dout, const float *in,
                              const float *w, int B, int Ni, int O);
+
+/* One AdamW step as torch.optim.AdamW (decoupled weight decay, bias
+ * correction; t is the 1-based step number). */
+void lmf_adamw_step(float *p, float *m, float *v, const float *g, size_t n, float lr, float beta1, float beta2,
+                    float eps, float weight_decay, int64_t t);
+/* Scales the gradients (count arrays g[k] of n[k] floats) so that their
+ * global L2 norm is at most max_norm (torch.nn.utils.clip_grad_norm_);
+ * returns the norm before clipping. */
+float lmf_clip_grad_norm(float *const *g, const size_t *n, int count, float max_norm);
 
 #endif

@@ -167,3 +167,64 @@ void SFX(lmf_xent_backward)(T *dlogits, const T *dloss, const T *prob, const int
         for (int v = 0; v < V; v++) d[v] += dloss[b] * (p[v] - (v == target[b]));
     }
 }
+
+/* LayerNorm over the last dimension: y[B,C] = (x - mean) * rstd * w + b,
+ * rstd = 1/sqrt(var + eps) (biased variance, as PyTorch); mean[B] and
+ * rstd[B] are kept for the backward pass. */
+void SFX(lmf_layernorm_forward)(T *y, T *mean, T *rstd, const T *x, const T *w, const T *b, int B, int C, T eps) {
+    for (int r = 0; r < B; r++) {
+        const T *xr = x + (size_t)r * C;
+        T m = 0, v = 0;
+        for (int i = 0; i < C; i++) m += xr[i];
+        m /= C;
+        for (int i = 0; i < C; i++) v += (xr[i] - m) * (xr[i] - m);
+        v /= C;
+        T s = (T)1 / SQRT(v + eps);
+        for (int i = 0; i < C; i++) y[(size_t)r * C + i] = (xr[i] - m) * s * w[i] + b[i];
+        mean[r] = m;
+        rstd[r] = s;
+    }
+}
+
+/* dx[B,C] += ..., dw[C] += dy * xhat, db[C] += dy. */
+void SFX(lmf_layernorm_backward)(T *dx, T *dw, T *db, const T *dy, const T *x, const T *w, const T *mean,
+                                  const T *rstd, int B, int C) {
+    for (int r = 0; r < B; r++) {
+        const T *xr = x + (size_t)r * C, *g = dy + (size_t)r * C;
+        T m1 = 0, m2 = 0; /* means of dxhat and dxhat * xhat */
+        for (int i = 0; i < C; i++) {
+            T xh = (xr[i] - mean[r]) * rstd[r], dxh = g[i] * w[i];
+            m1 += dxh;
+            m2 += dxh * xh;
+            dw[i] += g[i] * xh;
+            db[i] += g[i];
+        }
+        m1 /= C;
+        m2 /= C;
+        for (int i = 0; i < C; i++) {
+            T xh = (xr[i] - mean[r]) * rstd[r], dxh = g[i] * w[i];
+            dx[(size_t)r * C + i] += rstd[r] * (dxh - m1 - xh * m2);
+        }
+    }
+}
+
+/* GELU, exact (erf) form as PyTorch's nn.GELU(): y = x/2 (1 + erf(x/sqrt 2)). */
+void SFX(lmf_gelu_forward)(T *y, const T *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = (T)0.5 * x[i] * ((T)1 + ERF(x[i] * (T)0.70710678118654752440));
+}
+void SFX(lmf_gelu_backward)(T *dx, const T *dy, const T *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        T cdf = (T)0.5 * ((T)1 + ERF(x[i] * (T)0.70710678118654752440));
+        T pdf = EXP((T)-0.5 * x[i] * x[i]) * (T)0.39894228040143267794;
+        dx[i] += dy[i] * (cdf + x[i] * pdf);
+    }
+}
+
+/* Embedding: out[B,C] = table[ids[b]]; backward dtable[ids[b]] += dout[b]. */
+void SFX(lmf_embed_forward)(T *out, const T *table, const int32_t *ids, int B, int C) {
+    for (int b = 0; b < B; b++) memcpy(out + (size_t)b * C, table + (size_t)ids[b] * C, (size_t)C * sizeof(T));
+}
+void SFX(lmf_embed_backward)(T *dtable, const T *dout, const int32_t *ids, int B, int C) {
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < C; i++) dtable[(size_t)ids[b] * C + i] += dout[(size_t)b * C + i];
+}

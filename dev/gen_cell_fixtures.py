@@ -80,6 +80,21 @@ for t in range(3):
     opt.step()
 put("adamw.p0", p0), put("adamw.grads", grads), put("adamw.p3", p)
 
+# causal self-attention, B=2, T=5, C=8, 2 heads; qkv is the input, loss = sum(out * r)
+Bq, T, C, NH = 2, 5, 8, 2
+hs = C // NH
+qkv = torch.randn(Bq, T, 3 * C, requires_grad=True)
+q, k, v = qkv.split(C, dim=2)
+q = q.view(Bq, T, NH, hs).transpose(1, 2)
+k = k.view(Bq, T, NH, hs).transpose(1, 2)
+v = v.view(Bq, T, NH, hs).transpose(1, 2)
+att = (q @ k.transpose(-2, -1)) / hs ** 0.5
+att = att.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf")).softmax(-1)
+o = (att @ v).transpose(1, 2).reshape(Bq, T, C)
+r = torch.randn(Bq, T, C)
+(o * r).sum().backward()
+put("attn.qkv", qkv), put("attn.r", r), put("attn.out", o), put("attn.grad.qkv", qkv.grad)
+
 header, data = {"__metadata__": {"generator": "dev/gen_cell_fixtures.py", "torch": torch.__version__}}, b""
 for name in sorted(out):
     t = out[name]

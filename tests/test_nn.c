@@ -280,12 +280,47 @@ static void test_cells_vs_torch(void) {
     lmf_gelu_backward_f32(gx, r, x, 18);
     expect("gelu", "grad.x", gx);
     free(x), free(r);
+    /* causal attention */
+    float *qkv = get("attn", "qkv", NULL), *ar = get("attn", "r", NULL), ao[2 * 5 * 8], aatt[2 * 2 * 5 * 5];
+    float dqkv[2 * 5 * 24] = {0};
+    lmf_attention_forward_f32(ao, aatt, qkv, 2, 5, 8, 2);
+    expect("attn", "out", ao);
+    lmf_attention_backward_f32(dqkv, ar, qkv, aatt, 2, 5, 8, 2);
+    expect("attn", "grad.qkv", dqkv);
+    free(qkv), free(ar);
     /* AdamW */
     float *p = get("adamw", "p0", NULL), *g = get("adamw", "grads", NULL), m[10] = {0}, v[10] = {0};
     for (int t = 1; t <= 3; t++) lmf_adamw_step(p, m, v, g + 10 * (t - 1), 10, 2e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, t);
     expect("adamw", "p3", p);
     free(p), free(g);
     lmf_st_close(st);
+}
+
+/* ---- attention: finite differences ---- */
+enum { AB = 2, AT = 4, AC = 6, AH = 2 };
+typedef struct {
+    double *qkv, *r;
+} at_ctx;
+static double at_loss(void *p) {
+    at_ctx *c = p;
+    double out[AB * AT * AC], att[AB * AH * AT * AT];
+    lmf_attention_forward_f64(out, att, c->qkv, AB, AT, AC, AH);
+    return dot(out, c->r, AB * AT * AC);
+}
+static void test_attention(void) {
+    at_ctx c = {rvec(AB * AT * 3 * AC, 1.5), rvec(AB * AT * AC, 1)};
+    double out[AB * AT * AC], att[AB * AH * AT * AT];
+    lmf_attention_forward_f64(out, att, c.qkv, AB, AT, AC, AH);
+    double *d = zvec(AB * AT * 3 * AC);
+    lmf_attention_backward_f64(d, c.r, c.qkv, att, AB, AT, AC, AH);
+    check_grad("attention d/qkv", c.qkv, d, AB * AT * 3 * AC, at_loss, &c);
+    /* causality: the first output does not depend on later positions */
+    double keep = out[0];
+    c.qkv[3 * AC * 2] += 1.0; /* position 2's q */
+    c.qkv[3 * AC * 2 + AC] += 1.0; /* its k */
+    lmf_attention_forward_f64(out, att, c.qkv, AB, AT, AC, AH);
+    CHECK(out[0] == keep);
+    free(c.qkv), free(c.r), free(d);
 }
 
 /* ---- LayerNorm, GELU: finite differences ---- */
@@ -340,5 +375,6 @@ int main(void) {
     test_matmul();
     test_xent();
     test_layernorm_gelu();
+    test_attention();
     TEST_MAIN_END();
 }

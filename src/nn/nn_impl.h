@@ -29,7 +29,10 @@
     void lmf_gelu_forward##S(T *y, const T *x, size_t n);                                                      \
     void lmf_gelu_backward##S(T *dx, const T *dy, const T *x, size_t n);                                       \
     void lmf_embed_forward##S(T *out, const T *table, const int32_t *ids, int B, int C);                       \
-    void lmf_embed_backward##S(T *dtable, const T *dout, const int32_t *ids, int B, int C);
+    void lmf_embed_backward##S(T *dtable, const T *dout, const int32_t *ids, int B, int C);                    \
+    void lmf_attention_forward##S(T *out, T *att, const T *qkv, int B, int Tn, int C, int NH);                 \
+    void lmf_attention_backward##S(T *dqkv, const T *dout, const T *qkv, const T *att, int B, int Tn, int C,   \
+                                   int NH);
 
 LMF_OPS_DECL(float, _f32)
 LMF_OPS_DECL(double, _f64)

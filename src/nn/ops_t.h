@@ -228,3 +228,77 @@ void SFX(lmf_embed_backward)(T *dtable, const T *dout, const int32_t *ids, int B
     for (int b = 0; b < B; b++)
         for (int i = 0; i < C; i++) dtable[(size_t)ids[b] * C + i] += dout[(size_t)b * C + i];
 }
+
+/* Causal multi-head self-attention (naive reference).  qkv[B,T,3C] holds
+ * q, k, v (each C = NH * hs, head h in columns h*hs ..); position t attends
+ * to 0..t.  out[B,T,C]; att[B,NH,T,T] keeps the probabilities (zero above
+ * the diagonal) for the backward pass. */
+void SFX(lmf_attention_forward)(T *out, T *att, const T *qkv, int B, int Tn, int C, int NH) {
+    int hs = C / NH;
+    T scale = (T)1 / SQRT((T)hs);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < Tn; t++) {
+                const T *q = qkv + ((size_t)b * Tn + t) * 3 * C + h * hs;
+                T *a = att + (((size_t)b * NH + h) * Tn + t) * Tn;
+                T mx = -INFINITY;
+                for (int u = 0; u <= t; u++) {
+                    const T *k = qkv + ((size_t)b * Tn + u) * 3 * C + C + h * hs;
+                    T s = 0;
+                    for (int i = 0; i < hs; i++) s += q[i] * k[i];
+                    a[u] = s * scale;
+                    if (a[u] > mx) mx = a[u];
+                }
+                T sum = 0;
+                for (int u = 0; u <= t; u++) {
+                    a[u] = EXP(a[u] - mx);
+                    sum += a[u];
+                }
+                for (int u = 0; u <= t; u++) a[u] /= sum;
+                for (int u = t + 1; u < Tn; u++) a[u] = 0;
+                T *o = out + ((size_t)b * Tn + t) * C + h * hs;
+                for (int i = 0; i < hs; i++) o[i] = 0;
+                for (int u = 0; u <= t; u++) {
+                    const T *v = qkv + ((size_t)b * Tn + u) * 3 * C + 2 * C + h * hs;
+                    for (int i = 0; i < hs; i++) o[i] += a[u] * v[i];
+                }
+            }
+}
+
+/* dqkv[B,T,3C] += the gradient of qkv given dout[B,T,C]. */
+void SFX(lmf_attention_backward)(T *dqkv, const T *dout, const T *qkv, const T *att, int B, int Tn, int C, int NH) {
+    int hs = C / NH;
+    T scale = (T)1 / SQRT((T)hs);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < Tn; t++) {
+                const T *a = att + (((size_t)b * NH + h) * Tn + t) * Tn;
+                const T *go = dout + ((size_t)b * Tn + t) * C + h * hs;
+                const T *q = qkv + ((size_t)b * Tn + t) * 3 * C + h * hs;
+                T *dq = dqkv + ((size_t)b * Tn + t) * 3 * C + h * hs;
+                /* datt[u] = dout . v_u, and dv_u += att[u] dout */
+                T dsum = 0;
+                for (int u = 0; u <= t; u++) {
+                    const T *v = qkv + ((size_t)b * Tn + u) * 3 * C + 2 * C + h * hs;
+                    T *dv = dqkv + ((size_t)b * Tn + u) * 3 * C + 2 * C + h * hs;
+                    T d = 0;
+                    for (int i = 0; i < hs; i++) {
+                        d += go[i] * v[i];
+                        dv[i] += a[u] * go[i];
+                    }
+                    dsum += a[u] * d;
+                }
+                for (int u = 0; u <= t; u++) {
+                    const T *v = qkv + ((size_t)b * Tn + u) * 3 * C + 2 * C + h * hs;
+                    const T *k = qkv + ((size_t)b * Tn + u) * 3 * C + C + h * hs;
+                    T *dk = dqkv + ((size_t)b * Tn + u) * 3 * C + C + h * hs;
+                    T d = 0;
+                    for (int i = 0; i < hs; i++) d += go[i] * v[i];
+                    T dpre = a[u] * (d - dsum) * scale; /* through the softmax and the scale */
+                    for (int i = 0; i < hs; i++) {
+                        dq[i] += dpre * k[i];
+                        dk[i] += dpre * q[i];
+                    }
+                }
+            }
+}

@@ -6,6 +6,7 @@
 
 #include "../src/nn/nn_impl.h"
 #include "lmf/io.h"
+#include "lmf/nn.h"
 
 #include <stdint.h>
 
@@ -367,7 +368,58 @@ static void test_layernorm_gelu(void) {
     free(c.x), free(c.w), free(c.b), free(c.r), free(dx), free(dw), free(db), free(gx);
 }
 
+/* ---- whole recurrent models against PyTorch (dev/gen_rnnlm_fixtures.py) ---- */
+static void test_rnnlm(void) {
+    const char *archs[] = {"rnn", "lstm", "gru"};
+    for (int a = 0; a < 3; a++) {
+        char path[128], exp_name[128];
+        snprintf(path, sizeof path, "rnnlm_%s.safetensors", archs[a]);
+        snprintf(exp_name, sizeof exp_name, "rnnlm_%s.expected", archs[a]);
+        lmf_model *m;
+        lmf_status s = lmf_model_load(tdata(path), &m);
+        CHECK_MSG(s == LMF_OK, "%s", lmf_last_error());
+        if (s) continue;
+        lmf_tokens t;
+        CHECK(lmf_tokens_read_file(tdata("rnnlm.txt"), lmf_model_vocab(m), NULL, &t) == LMF_OK);
+        float *lp = malloc(t.n * sizeof *lp), *lp2 = malloc(t.n * sizeof *lp2);
+        CHECK(lmf_model_score(m, NULL, t.ids, t.n, lp) == LMF_OK);
+        FILE *fp = fopen(tdata(exp_name), "r");
+        double worst = 0;
+        size_t k = 0;
+        double want;
+        while (fp && fscanf(fp, "%lf", &want) == 1 && k < t.n) {
+            worst = fmax(worst, fabs(lp[k] - want));
+            k++;
+        }
+        if (fp) fclose(fp);
+        CHECK_MSG(k == t.n && worst < 2e-5, "%s: %zu of %zu tokens, worst |log p - PyTorch| %.3g", archs[a], k, t.n,
+                  worst);
+        /* chunked scoring with a carried state equals one call; distributions sum to 1 */
+        lmf_state *st = lmf_state_new(m);
+        size_t half = t.n / 2;
+        CHECK(lmf_model_score(m, st, t.ids, half, lp2) == LMF_OK);
+        CHECK(lmf_model_score(m, st, t.ids + half, t.n - half, lp2 + half) == LMF_OK);
+        CHECK(!memcmp(lp, lp2, t.n * sizeof *lp));
+        int32_t nv = lmf_vocab_size(lmf_model_vocab(m));
+        float *d = malloc((size_t)nv * sizeof *d);
+        CHECK(lmf_model_next(m, st, d) == LMF_OK);
+        double sum = 0;
+        for (int32_t v = 0; v < nv; v++) sum += exp((double)d[v]);
+        CHECK_CLOSE(sum, 1.0, 1e-5, 0);
+        lmf_state_free(m, st);
+        free(d), free(lp), free(lp2);
+        lmf_tokens_free(&t);
+        lmf_model_free(m);
+    }
+    /* files that are not models of this kind */
+    lmf_model *m = NULL;
+    CHECK(lmf_nn_load(tdata("tiny.safetensors"), &m) == LMF_ERR_FORMAT && !m);
+    CHECK(strstr(lmf_last_error(), "lmfuse.vocab") != NULL); /* it says lstm but has no vocabulary */
+    CHECK(lmf_nn_load(tdata("cells.safetensors"), &m) == LMF_ERR_FORMAT && !m);
+}
+
 int main(void) {
+    test_rnnlm();
     test_cells_vs_torch();
     test_lstm();
     test_gru();

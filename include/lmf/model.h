@@ -25,7 +25,7 @@ typedef struct lmf_model lmf_model;
 typedef struct lmf_state lmf_state;
 
 /* Loads any model file lmfuse knows: ARPA (plain or gzip-compressed),
- * lmfuse binary n-gram (.lmfb).  The type is detected from the file's first
+ * lmfuse binary n-gram (.lmfb), recurrent models in safetensors (lmf/nn.h).  The type is detected from the file's first
  * bytes.  *out is NULL on error (message names the file and line). */
 lmf_status lmf_model_load(const char *path, lmf_model **out);
 void lmf_model_free(lmf_model *m);

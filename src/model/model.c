@@ -1,6 +1,7 @@
 /* Model interface dispatch and generic fallbacks. */
 #include "model_impl.h"
 #include "lmf/ngram.h"
+#include "lmf/nn.h"
 #include "../core/util_impl.h"
 
 #include <string.h>
@@ -105,6 +106,10 @@ lmf_status lmf_model_load(const char *path, lmf_model **out) {
     fclose(fp);
     lmf_ngram *ng = NULL;
     lmf_status s;
+    /* safetensors: an 8-byte little-endian header length, then '{' */
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0 && got >= 9; i--) hl = (hl << 8) | (unsigned char)head[i];
+    if (got >= 9 && head[8] == '{' && hl > 1 && hl < ((uint64_t)100 << 20)) return lmf_nn_load(path, out);
     if (got >= 8 && !memcmp(head, LMF_NGRAM_MAGIC, 8)) {
         s = lmf_ngram_load_binary(path, NULL, &ng);
     } else { /* ARPA, plain or gzip-compressed */

@@ -1,0 +1,328 @@
+/* Recurrent word language models (Elman RNN, LSTM, GRU) behind the model
+ * interface: loading from PyTorch-style safetensors (see include/lmf/nn.h)
+ * and inference.  Training comes with the training loop. */
+#include "lmf/nn.h"
+#include "lmf/io.h"
+#include "nn_impl.h"
+#include "../model/model_impl.h"
+#include "../core/util_impl.h"
+#include "../text/text_impl.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <string.h>
+
+enum { ARCH_RNN = 0, ARCH_LSTM, ARCH_GRU };
+static const char *arch_name[] = {"rnn", "lstm", "gru"};
+static const int arch_gates[] = {1, 4, 3};
+
+#define MAX_LAYERS 16
+
+typedef struct rnnlm {
+    lmf_model base; /* must be first */
+    lmf_vocab *vocab;
+    int arch, L, E, H, V, G;
+    float *block; /* every parameter */
+    float *emb;   /* [V,E] */
+    float *wih[MAX_LAYERS], *whh[MAX_LAYERS], *bih[MAX_LAYERS], *bhh[MAX_LAYERS];
+    float *dec_w; /* [V,H], may point at emb when tied */
+    float *dec_b; /* [V] */
+    int tied;
+} rnnlm;
+
+struct lmf_state {
+    float *h, *c;           /* [L,H] hidden (and LSTM cell) after the tokens read so far */
+    float *gi, *gh, *act;   /* [G*H] scratch */
+    float *tmp, *tc;        /* [H] scratch */
+    float *logits;          /* [V] scratch */
+};
+
+static const lmf_model_ops rnnlm_ops;
+
+/* One step: reads token tok, updates h (and c). */
+static void step(const rnnlm *m, lmf_state *s, int32_t tok) {
+    const float *x = m->emb + (size_t)tok * m->E;
+    int H = m->H, GH = m->G * m->H;
+    for (int l = 0; l < m->L; l++) {
+        float *h = s->h + (size_t)l * H, *c = s->c + (size_t)l * H;
+        int in = l == 0 ? m->E : H;
+        lmf_matmul_forward_f32(s->gi, x, m->wih[l], m->bih[l], 1, in, GH);
+        lmf_matmul_forward_f32(s->gh, h, m->whh[l], m->bhh[l], 1, H, GH);
+        if (m->arch == ARCH_RNN) {
+            lmf_rnn_forward_f32(h, s->gi, s->gh, 1, H);
+        } else if (m->arch == ARCH_LSTM) {
+            memcpy(s->tmp, c, (size_t)H * sizeof *c);
+            lmf_lstm_forward_f32(h, c, s->act, s->tc, s->gi, s->gh, s->tmp, 1, H);
+        } else {
+            memcpy(s->tmp, h, (size_t)H * sizeof *h);
+            lmf_gru_forward_f32(h, s->act, s->gi, s->gh, s->tmp, 1, H);
+        }
+        x = h;
+    }
+}
+
+/* logits of the next token from the top layer; returns log-sum-exp. */
+static double next_logits(const rnnlm *m, const lmf_state *s) {
+    const float *top = s->h + (size_t)(m->L - 1) * m->H;
+    lmf_matmul_forward_f32(s->logits, top, m->dec_w, m->dec_b, 1, m->H, m->V);
+    float mx = s->logits[0];
+    for (int v = 1; v < m->V; v++)
+        if (s->logits[v] > mx) mx = s->logits[v];
+    double sum = 0;
+    for (int v = 0; v < m->V; v++) sum += exp((double)(s->logits[v] - mx));
+    return (double)mx + log(sum);
+}
+
+static void st_reset(const lmf_model *mm, lmf_state *s) {
+    const rnnlm *m = (const rnnlm *)mm;
+    memset(s->h, 0, (size_t)m->L * m->H * sizeof(float));
+    memset(s->c, 0, (size_t)m->L * m->H * sizeof(float));
+    step(m, s, LMF_EOS); /* a stream starts as if after an end of line */
+}
+
+static lmf_state *st_new(const lmf_model *mm) {
+    const rnnlm *m = (const rnnlm *)mm;
+    size_t LH = (size_t)m->L * m->H, GH = (size_t)m->G * m->H;
+    lmf_state *s = (lmf_state *)lmf_calloc(1, sizeof *s);
+    float *buf = s ? (float *)lmf_calloc(2 * LH + 3 * GH + 2 * (size_t)m->H + (size_t)m->V, sizeof(float)) : NULL;
+    if (!buf) {
+        lmf_free(s);
+        return NULL;
+    }
+    s->h = buf;
+    s->c = s->h + LH;
+    s->gi = s->c + LH;
+    s->gh = s->gi + GH;
+    s->act = s->gh + GH;
+    s->tmp = s->act + GH;
+    s->tc = s->tmp + m->H;
+    s->logits = s->tc + m->H;
+    st_reset(mm, s);
+    return s;
+}
+
+static void st_free(const lmf_model *mm, lmf_state *s) {
+    (void)mm;
+    if (!s) return;
+    lmf_free(s->h);
+    lmf_free(s);
+}
+
+static lmf_status st_copy(const lmf_model *mm, lmf_state *d, const lmf_state *s) {
+    const rnnlm *m = (const rnnlm *)mm;
+    memcpy(d->h, s->h, 2 * (size_t)m->L * m->H * sizeof(float));
+    return LMF_OK;
+}
+
+static lmf_status nn_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
+    step((const rnnlm *)mm, s, tok);
+    return LMF_OK;
+}
+
+static lmf_status nn_next(lmf_model *mm, const lmf_state *s, float *logp) {
+    const rnnlm *m = (const rnnlm *)mm;
+    double lse = next_logits(m, s);
+    for (int v = 0; v < m->V; v++) logp[v] = (float)((double)s->logits[v] - lse);
+    return LMF_OK;
+}
+
+static lmf_status nn_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp) {
+    const rnnlm *m = (const rnnlm *)mm;
+    for (size_t i = 0; i < n; i++) {
+        double lse = next_logits(m, s);
+        logp[i] = (float)((double)s->logits[tok[i]] - lse);
+        step(m, s, tok[i]);
+    }
+    return LMF_OK;
+}
+
+static void nn_describe(const lmf_model *mm, char *buf, size_t n) {
+    const rnnlm *m = (const rnnlm *)mm;
+    snprintf(buf, n, "%s, %d layer%s x %d, embedding %d, %d tokens%s", arch_name[m->arch], m->L, m->L > 1 ? "s" : "",
+             m->H, m->E, m->V, m->tied ? ", tied" : "");
+}
+
+static void nn_free(lmf_model *mm) {
+    rnnlm *m = (rnnlm *)mm;
+    lmf_vocab_free(m->vocab);
+    lmf_free(m->block);
+    lmf_free(m);
+}
+
+static const lmf_model_ops rnnlm_ops = {
+    .kind = "rnnlm",
+    .free = nn_free,
+    .describe = nn_describe,
+    .state_new = st_new,
+    .state_free = st_free,
+    .state_reset = st_reset,
+    .state_copy = st_copy,
+    .feed = nn_feed,
+    .next = nn_next,
+    .score = nn_score,
+};
+
+/* ---------------- loading ---------------- */
+
+#define BAD(...) lmf_error(LMF_ERR_FORMAT, __VA_ARGS__)
+
+/* Finds a float tensor of the given shape (ndim dims; -1 = any). */
+static lmf_status need(const lmf_safetensors *st, const char *path, const char *name, int ndim, int64_t d0,
+                       int64_t d1, const lmf_st_tensor **out) {
+    const lmf_st_tensor *t = lmf_st_find(st, name);
+    if (!t) return BAD("%s: tensor \"%s\" is missing (see include/lmf/nn.h for the layout)", path, name);
+    if (t->ndim != ndim || (d0 >= 0 && t->shape[0] != d0) || (ndim > 1 && d1 >= 0 && t->shape[1] != d1))
+        return BAD("%s: tensor \"%s\" has shape [%lld%s%lld], expected [%lld%s%lld]", path, name,
+                   (long long)(t->ndim > 0 ? t->shape[0] : 0), t->ndim > 1 ? ", " : "",
+                   (long long)(t->ndim > 1 ? t->shape[1] : 0), (long long)d0, ndim > 1 ? ", " : "",
+                   (long long)(ndim > 1 ? d1 : 0));
+    if (t->dtype != LMF_DT_F32 && t->dtype != LMF_DT_F16 && t->dtype != LMF_DT_BF16 && t->dtype != LMF_DT_F64)
+        return BAD("%s: tensor \"%s\" is %s, expected floating point", path, name, lmf_dtype_name(t->dtype));
+    *out = t;
+    return LMF_OK;
+}
+
+static lmf_status load_vocab(const lmf_safetensors *st, const char *path, lmf_vocab **out) {
+    const char *js = lmf_st_meta(st, "lmfuse.vocab");
+    const char *mode_s = lmf_st_meta(st, "lmfuse.token_mode");
+    int mode = mode_s ? lmf_token_mode_parse(mode_s) : LMF_TOK_WORD;
+    if (!js) return BAD("%s: metadata \"lmfuse.vocab\" (a JSON array of tokens) is missing", path);
+    if (mode < 0) return BAD("%s: unknown lmfuse.token_mode \"%s\"", path, mode_s);
+    cJSON *arr = cJSON_Parse(js);
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 2) {
+        cJSON_Delete(arr);
+        return BAD("%s: metadata \"lmfuse.vocab\" is not a JSON array of at least 2 tokens", path);
+    }
+    lmf_vocab *v = lmf_vocab_new((lmf_token_mode)mode);
+    lmf_status s = v ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    int i = 0;
+    for (cJSON *e = arr->child; e && !s; e = e->next, i++) {
+        if (!cJSON_IsString(e)) {
+            s = BAD("%s: lmfuse.vocab entry %d is not a string", path, i);
+            break;
+        }
+        const char *w = e->valuestring;
+        size_t wl = strlen(w);
+        if (i < 2) {
+            if (strcmp(w, i ? "</s>" : "<unk>")) s = BAD("%s: lmfuse.vocab entry %d must be %s", path, i, i ? "</s>" : "<unk>");
+            continue;
+        }
+        int32_t before = lmf_vocab_size(v), id = lmf_vocab_add(v, w, wl);
+        if (id < 0) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        else if (id != before) s = BAD("%s: lmfuse.vocab entry %d (\"%s\") is a duplicate or reserved token", path, i, w);
+    }
+    cJSON_Delete(arr);
+    if (s) {
+        lmf_vocab_free(v);
+        return s;
+    }
+    *out = v;
+    return LMF_OK;
+}
+
+lmf_status lmf_nn_load(const char *path, lmf_model **out) {
+    *out = NULL;
+    lmf_safetensors *st;
+    lmf_status s = lmf_st_open(path, &st);
+    if (s) return s;
+    rnnlm *m = (rnnlm *)lmf_calloc(1, sizeof *m);
+    if (!m) {
+        lmf_st_close(st);
+        return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    }
+    m->base.ops = &rnnlm_ops;
+    const char *arch = lmf_st_meta(st, "lmfuse.arch");
+    m->arch = -1;
+    for (int a = 0; a < 3; a++)
+        if (arch && !strcmp(arch, arch_name[a])) m->arch = a;
+    if (m->arch < 0)
+        s = BAD("%s: metadata \"lmfuse.arch\" is %s%s%s; expected rnn, lstm or gru", path, arch ? "\"" : "",
+                arch ? arch : "missing", arch ? "\"" : "");
+    if (!s) s = load_vocab(st, path, &m->vocab);
+    const lmf_st_tensor *emb = NULL, *wih[MAX_LAYERS], *whh[MAX_LAYERS], *bih[MAX_LAYERS], *bhh[MAX_LAYERS];
+    const lmf_st_tensor *dw = NULL, *db = NULL;
+    if (!s) {
+        m->base.vocab = m->vocab;
+        m->V = lmf_vocab_size(m->vocab);
+        m->G = arch_gates[m->arch];
+        s = need(st, path, "encoder.weight", 2, m->V, -1, &emb);
+    }
+    if (!s) {
+        m->E = (int)emb->shape[1];
+        const lmf_st_tensor *w0 = lmf_st_find(st, "rnn.weight_hh_l0");
+        if (!w0 || w0->ndim != 2 || w0->shape[0] % m->G || w0->shape[0] / m->G != w0->shape[1])
+            s = BAD("%s: \"rnn.weight_hh_l0\" missing or not [%d*H, H] for a %s", path, m->G, arch_name[m->arch]);
+        else
+            m->H = (int)w0->shape[1];
+    }
+    char name[64];
+    for (int l = 0; !s; l++) {
+        snprintf(name, sizeof name, "rnn.weight_ih_l%d", l);
+        if (!lmf_st_find(st, name)) {
+            if (l == 0) s = BAD("%s: tensor \"rnn.weight_ih_l0\" is missing", path);
+            break;
+        }
+        if (l == MAX_LAYERS) {
+            s = BAD("%s: more than %d layers", path, MAX_LAYERS);
+            break;
+        }
+        int64_t GH = (int64_t)m->G * m->H;
+        s = need(st, path, name, 2, GH, l ? m->H : m->E, &wih[l]);
+        snprintf(name, sizeof name, "rnn.weight_hh_l%d", l);
+        if (!s) s = need(st, path, name, 2, GH, m->H, &whh[l]);
+        snprintf(name, sizeof name, "rnn.bias_ih_l%d", l);
+        if (!s) s = need(st, path, name, 1, GH, -1, &bih[l]);
+        snprintf(name, sizeof name, "rnn.bias_hh_l%d", l);
+        if (!s) s = need(st, path, name, 1, GH, -1, &bhh[l]);
+        if (!s) m->L = l + 1;
+    }
+    if (!s) {
+        if (lmf_st_find(st, "decoder.weight")) {
+            s = need(st, path, "decoder.weight", 2, m->V, m->H, &dw);
+        } else if (m->E != m->H) {
+            s = BAD("%s: no \"decoder.weight\", and the embedding (%d) cannot be tied to hidden size %d", path, m->E,
+                    m->H);
+        } else {
+            m->tied = 1;
+        }
+    }
+    if (!s && lmf_st_find(st, "decoder.bias")) s = need(st, path, "decoder.bias", 1, m->V, -1, &db);
+    if (!s) { /* one block for every parameter */
+        size_t GH = (size_t)m->G * m->H, n = (size_t)m->V * m->E + (size_t)m->V + (m->tied ? 0 : (size_t)m->V * m->H);
+        for (int l = 0; l < m->L; l++) n += GH * ((l ? m->H : m->E) + m->H + 2);
+        m->block = (float *)lmf_calloc(n, sizeof(float));
+        if (!m->block) s = lmf_error(LMF_ERR_NOMEM, "%s: out of memory for %zu parameters", path, n);
+        float *p = m->block;
+        if (!s) {
+            m->emb = p;
+            p += (size_t)m->V * m->E;
+            lmf_st_to_f32(emb, m->emb);
+            for (int l = 0; l < m->L; l++) {
+                size_t in = l ? (size_t)m->H : (size_t)m->E;
+                m->wih[l] = p, p += GH * in;
+                m->whh[l] = p, p += GH * m->H;
+                m->bih[l] = p, p += GH;
+                m->bhh[l] = p, p += GH;
+                lmf_st_to_f32(wih[l], m->wih[l]);
+                lmf_st_to_f32(whh[l], m->whh[l]);
+                lmf_st_to_f32(bih[l], m->bih[l]);
+                lmf_st_to_f32(bhh[l], m->bhh[l]);
+            }
+            m->dec_b = p, p += m->V;
+            if (db) lmf_st_to_f32(db, m->dec_b);
+            if (m->tied) {
+                m->dec_w = m->emb;
+            } else {
+                m->dec_w = p, p += (size_t)m->V * m->H;
+                lmf_st_to_f32(dw, m->dec_w);
+            }
+        }
+    }
+    lmf_st_close(st);
+    if (s) {
+        nn_free(&m->base);
+        return s;
+    }
+    *out = &m->base;
+    return LMF_OK;
+}

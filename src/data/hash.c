@@ -65,6 +65,47 @@ static void sha256_block(uint32_t h[8], const unsigned char *p) {
     h[7] += k;
 }
 
+/* ------------------------------------- shared Merkle-Damgard plumbing */
+
+typedef void (*block_fn)(uint32_t *h, const unsigned char *p);
+
+/* Feeds n bytes through 64-byte blocks, keeping a partial block in buf. */
+static void md_update(uint32_t *h, uint64_t *nbytes, unsigned char *buf, size_t *buflen, const unsigned char *p,
+                      size_t n, block_fn block) {
+    *nbytes += n;
+    if (*buflen) {
+        size_t take = 64 - *buflen;
+        if (take > n) take = n;
+        memcpy(buf + *buflen, p, take);
+        *buflen += take;
+        p += take;
+        n -= take;
+        if (*buflen < 64) return;
+        block(h, buf);
+        *buflen = 0;
+    }
+    while (n >= 64) {
+        block(h, p);
+        p += 64;
+        n -= 64;
+    }
+    memcpy(buf, p, n);
+    *buflen = n;
+}
+
+/* The final padding: 0x80, zeros, and the bit length (big-endian for
+ * SHA-256, little-endian for MD5) ending a block. */
+static void md_pad(uint32_t *h, uint64_t *nbytes, unsigned char *buf, size_t *buflen, block_fn block, int big_endian) {
+    uint64_t bits = *nbytes * 8;
+    unsigned char pad[72];
+    size_t padlen = (*buflen < 56 ? 56 : 120) - *buflen; /* 1..64 bytes of 0x80 00.. */
+    memset(pad, 0, sizeof pad);
+    pad[0] = 0x80;
+    for (int i = 0; i < 8; i++) pad[padlen + i] = (unsigned char)(bits >> (big_endian ? 56 - 8 * i : 8 * i));
+    md_update(h, nbytes, buf, buflen, pad, padlen + 8, block);
+    LMF_ASSERT(*buflen == 0);
+}
+
 void lmf_sha256_init(lmf_sha256_ctx *c) {
     static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -74,37 +115,11 @@ void lmf_sha256_init(lmf_sha256_ctx *c) {
 }
 
 void lmf_sha256_update(lmf_sha256_ctx *c, const void *data, size_t n) {
-    const unsigned char *p = (const unsigned char *)data;
-    c->nbytes += n;
-    if (c->buflen) {
-        size_t take = 64 - c->buflen;
-        if (take > n) take = n;
-        memcpy(c->buf + c->buflen, p, take);
-        c->buflen += take;
-        p += take;
-        n -= take;
-        if (c->buflen < 64) return;
-        sha256_block(c->h, c->buf);
-        c->buflen = 0;
-    }
-    while (n >= 64) {
-        sha256_block(c->h, p);
-        p += 64;
-        n -= 64;
-    }
-    memcpy(c->buf, p, n);
-    c->buflen = n;
+    md_update(c->h, &c->nbytes, c->buf, &c->buflen, (const unsigned char *)data, n, sha256_block);
 }
 
 void lmf_sha256_final(lmf_sha256_ctx *c, unsigned char out[32]) {
-    uint64_t bits = c->nbytes * 8;
-    unsigned char pad[72];
-    size_t padlen = (c->buflen < 56 ? 56 : 120) - c->buflen; /* 1..64 bytes of 0x80 00.. */
-    memset(pad, 0, sizeof pad);
-    pad[0] = 0x80;
-    for (int i = 0; i < 8; i++) pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i)); /* big-endian */
-    lmf_sha256_update(c, pad, padlen + 8);
-    LMF_ASSERT(c->buflen == 0);
+    md_pad(c->h, &c->nbytes, c->buf, &c->buflen, sha256_block, 1);
     for (int i = 0; i < 8; i++) {
         out[4 * i] = (unsigned char)(c->h[i] >> 24);
         out[4 * i + 1] = (unsigned char)(c->h[i] >> 16);
@@ -179,37 +194,11 @@ void lmf_md5_init(lmf_md5_ctx *c) {
 }
 
 void lmf_md5_update(lmf_md5_ctx *c, const void *data, size_t n) {
-    const unsigned char *p = (const unsigned char *)data;
-    c->nbytes += n;
-    if (c->buflen) {
-        size_t take = 64 - c->buflen;
-        if (take > n) take = n;
-        memcpy(c->buf + c->buflen, p, take);
-        c->buflen += take;
-        p += take;
-        n -= take;
-        if (c->buflen < 64) return;
-        md5_block(c->h, c->buf);
-        c->buflen = 0;
-    }
-    while (n >= 64) {
-        md5_block(c->h, p);
-        p += 64;
-        n -= 64;
-    }
-    memcpy(c->buf, p, n);
-    c->buflen = n;
+    md_update(c->h, &c->nbytes, c->buf, &c->buflen, (const unsigned char *)data, n, md5_block);
 }
 
 void lmf_md5_final(lmf_md5_ctx *c, unsigned char out[16]) {
-    uint64_t bits = c->nbytes * 8;
-    unsigned char pad[72];
-    size_t padlen = (c->buflen < 56 ? 56 : 120) - c->buflen;
-    memset(pad, 0, sizeof pad);
-    pad[0] = 0x80;
-    for (int i = 0; i < 8; i++) pad[padlen + i] = (unsigned char)(bits >> (8 * i)); /* little-endian */
-    lmf_md5_update(c, pad, padlen + 8);
-    LMF_ASSERT(c->buflen == 0);
+    md_pad(c->h, &c->nbytes, c->buf, &c->buflen, md5_block, 0);
     for (int i = 0; i < 4; i++) {
         out[4 * i] = (unsigned char)c->h[i];
         out[4 * i + 1] = (unsigned char)(c->h[i] >> 8);

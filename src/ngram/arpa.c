@@ -358,7 +358,6 @@ lmf_status lmf_ngram_read_arpa(const char *path, const lmf_ngram_load_opts *opts
     uint32_t *ids[LMF_NGRAM_MAX_ORDER + 1] = {0};
     float *probs[LMF_NGRAM_MAX_ORDER + 1] = {0}, *bos[LMF_NGRAM_MAX_ORDER + 1] = {0};
     uint64_t got[LMF_NGRAM_MAX_ORDER + 1] = {0};
-    size_t sec_line[LMF_NGRAM_MAX_ORDER + 1] = {0};
     int32_t *uni_id = NULL;
     float *uni_p = NULL, *uni_b = NULL;
     uint64_t orig[LMF_NGRAM_MAX_ORDER + 1];
@@ -485,12 +484,8 @@ lmf_status lmf_ngram_read_arpa(const char *path, const lmf_ngram_load_opts *opts
                          o);
                 goto done;
             }
-            if (cur == 1) {
-                /* vocabulary is complete: <s> gets id V */
-            }
             seen[o] = 1;
             cur = o;
-            sec_line[o] = r.line;
             continue;
         }
         if (!cur) {
@@ -692,7 +687,6 @@ done:
     lmf_free(uni_b);
     lmf_vocab_free(vocab);
     lmf_filebuf_free(&fb);
-    (void)sec_line;
     if (s) {
         lmf_ngram_free(m);
         return s;

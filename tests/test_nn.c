@@ -406,6 +406,19 @@ static void test_rnnlm(void) {
         double sum = 0;
         for (int32_t v = 0; v < nv; v++) sum += exp((double)d[v]);
         CHECK_CLOSE(sum, 1.0, 1e-5, 0);
+        /* a stream spanning several scoring chunks agrees with token-at-a-time scoring */
+        size_t rep = 4 * t.n;
+        int32_t *ids = malloc(rep * sizeof *ids);
+        float *a1 = malloc(rep * sizeof *a1), *a2 = malloc(rep * sizeof *a2);
+        for (size_t i = 0; i < rep; i++) ids[i] = t.ids[i % t.n];
+        CHECK(lmf_model_score(m, NULL, ids, rep, a1) == LMF_OK);
+        lmf_state_reset(m, st);
+        for (size_t i = 0; i < rep; i++) CHECK(lmf_model_score(m, st, ids + i, 1, a2 + i) == LMF_OK);
+        double wd = 0;
+        for (size_t i = 0; i < rep; i++) wd = fmax(wd, fabs(a1[i] - a2[i]));
+        CHECK_MSG(wd < 1e-5, "%s: chunked and token-at-a-time scoring differ by %.3g", archs[a], wd);
+        for (size_t i = 0; i < t.n; i++) CHECK_CLOSE(a1[i], lp[i], 1e-6, 0);
+        free(ids), free(a1), free(a2);
         lmf_state_free(m, st);
         free(d), free(lp), free(lp2);
         lmf_tokens_free(&t);

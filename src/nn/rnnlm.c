@@ -39,25 +39,29 @@ struct lmf_state {
 
 static const lmf_model_ops rnnlm_ops;
 
+/* One recurrent step of layer l from a precomputed input projection gi. */
+static void layer_step(const rnnlm *m, lmf_state *s, int l, const float *gi) {
+    int H = m->H;
+    float *h = s->h + (size_t)l * H, *c = s->c + (size_t)l * H;
+    lmf_matmul_forward_f32(s->gh, h, m->whh[l], m->bhh[l], 1, H, m->G * H);
+    if (m->arch == ARCH_RNN) {
+        lmf_rnn_forward_f32(h, gi, s->gh, 1, H);
+    } else if (m->arch == ARCH_LSTM) {
+        memcpy(s->tmp, c, (size_t)H * sizeof *c);
+        lmf_lstm_forward_f32(h, c, s->act, s->tc, gi, s->gh, s->tmp, 1, H);
+    } else {
+        memcpy(s->tmp, h, (size_t)H * sizeof *h);
+        lmf_gru_forward_f32(h, s->act, gi, s->gh, s->tmp, 1, H);
+    }
+}
+
 /* One step: reads token tok, updates h (and c). */
 static void step(const rnnlm *m, lmf_state *s, int32_t tok) {
     const float *x = m->emb + (size_t)tok * m->E;
-    int H = m->H, GH = m->G * m->H;
     for (int l = 0; l < m->L; l++) {
-        float *h = s->h + (size_t)l * H, *c = s->c + (size_t)l * H;
-        int in = l == 0 ? m->E : H;
-        lmf_matmul_forward_f32(s->gi, x, m->wih[l], m->bih[l], 1, in, GH);
-        lmf_matmul_forward_f32(s->gh, h, m->whh[l], m->bhh[l], 1, H, GH);
-        if (m->arch == ARCH_RNN) {
-            lmf_rnn_forward_f32(h, s->gi, s->gh, 1, H);
-        } else if (m->arch == ARCH_LSTM) {
-            memcpy(s->tmp, c, (size_t)H * sizeof *c);
-            lmf_lstm_forward_f32(h, c, s->act, s->tc, s->gi, s->gh, s->tmp, 1, H);
-        } else {
-            memcpy(s->tmp, h, (size_t)H * sizeof *h);
-            lmf_gru_forward_f32(h, s->act, s->gi, s->gh, s->tmp, 1, H);
-        }
-        x = h;
+        lmf_matmul_forward_f32(s->gi, x, m->wih[l], m->bih[l], 1, l ? m->H : m->E, m->G * m->H);
+        layer_step(m, s, l, s->gi);
+        x = s->h + (size_t)l * m->H;
     }
 }
 
@@ -126,13 +130,48 @@ static lmf_status nn_next(lmf_model *mm, const lmf_state *s, float *logp) {
     return LMF_OK;
 }
 
+/* Scoring runs a chunk of positions layer by layer: each layer's input
+ * projection for the whole chunk is one matrix product, only the recurrent
+ * product is per step, and the output layer is one product for the chunk. */
+#define CHUNK 64
+
 static lmf_status nn_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp) {
     const rnnlm *m = (const rnnlm *)mm;
-    for (size_t i = 0; i < n; i++) {
-        double lse = next_logits(m, s);
-        logp[i] = (float)((double)s->logits[tok[i]] - lse);
-        step(m, s, tok[i]);
+    if (n == 0) return LMF_OK;
+    size_t H = (size_t)m->H, GH = (size_t)m->G * m->H, V = (size_t)m->V;
+    size_t cw = n < CHUNK ? n : CHUNK, D = m->E > m->H ? (size_t)m->E : H;
+    float *buf = (float *)lmf_malloc(cw * (2 * D + GH + H + V) * sizeof(float));
+    if (!buf) return lmf_error(LMF_ERR_NOMEM, "out of memory scoring (chunk of %zu positions)", cw);
+    float *X = buf, *Y = X + cw * D, *GI = Y + cw * D, *P = GI + cw * GH, *LG = P + cw * H;
+    for (size_t p0 = 0; p0 < n; p0 += cw) {
+        int k = (int)(n - p0 < cw ? n - p0 : cw);
+        /* predictions use the top state before each token */
+        memcpy(P, s->h + (size_t)(m->L - 1) * H, H * sizeof *P);
+        lmf_embed_forward_f32(X, m->emb, tok + p0, k, m->E);
+        for (int l = 0; l < m->L; l++) {
+            lmf_matmul_forward_f32(GI, X, m->wih[l], m->bih[l], k, l ? m->H : m->E, (int)GH);
+            for (int t = 0; t < k; t++) {
+                layer_step(m, s, l, GI + (size_t)t * GH);
+                memcpy(Y + (size_t)t * H, s->h + (size_t)l * H, H * sizeof *Y);
+            }
+            float *x = X;
+            X = Y;
+            Y = x;
+        }
+        /* X now holds the top state after each token of the chunk */
+        memcpy(P + H, X, (size_t)(k - 1) * H * sizeof *P);
+        lmf_matmul_forward_f32(LG, P, m->dec_w, m->dec_b, k, m->H, m->V);
+        for (int t = 0; t < k; t++) {
+            const float *z = LG + (size_t)t * V;
+            float mx = z[0];
+            for (size_t v = 1; v < V; v++)
+                if (z[v] > mx) mx = z[v];
+            double sum = 0;
+            for (size_t v = 0; v < V; v++) sum += exp((double)(z[v] - mx));
+            logp[p0 + t] = (float)((double)z[tok[p0 + t]] - mx - log(sum));
+        }
     }
+    lmf_free(buf);
     return LMF_OK;
 }
 

@@ -6,6 +6,39 @@
 #define LMF_NN_IMPL_H
 
 #include "lmf/common.h"
+#include "lmf/io.h"
+#include "lmf/model.h"
+#include "lmf/text.h"
+
+#define LMF_NN_MAX_LAYERS 16
+enum { LMF_ARCH_RNN = 0, LMF_ARCH_LSTM, LMF_ARCH_GRU, LMF_ARCH_TRANSFORMER, LMF_ARCH_COUNT };
+extern const char *const lmf_arch_names[LMF_ARCH_COUNT];
+int lmf_arch_parse(const char *s); /* -1 if unknown */
+
+/* A recurrent word model: embedding [V,E], L layers of G*H gates
+ * (G = 1 rnn, 4 lstm, 3 gru), output layer [V,H] (the embedding when tied)
+ * plus bias [V]. */
+typedef struct lmf_rnn_cfg {
+    int arch, L, E, H, V, tied;
+} lmf_rnn_cfg;
+typedef struct lmf_rnn_params {
+    float *emb, *wih[LMF_NN_MAX_LAYERS], *whh[LMF_NN_MAX_LAYERS], *bih[LMF_NN_MAX_LAYERS], *bhh[LMF_NN_MAX_LAYERS];
+    float *dec_w, *dec_b;
+} lmf_rnn_params;
+/* The parameters laid out in one block: returns the float count, and with
+ * p sets each pointer into base (emb, per layer wih whh bih bhh, dec_b,
+ * dec_w unless tied). */
+size_t lmf_rnn_layout(const lmf_rnn_cfg *c, float *base, lmf_rnn_params *p);
+/* A model over borrowed parameters and vocabulary (both must outlive it). */
+lmf_status lmf_rnn_wrap(const lmf_rnn_cfg *c, float *block, const lmf_vocab *v, lmf_model **out);
+/* Adds the parameters under PyTorch's names, and lmfuse.arch. */
+lmf_status lmf_rnn_add_tensors(lmf_st_writer *w, const lmf_rnn_cfg *c, const lmf_rnn_params *p);
+/* The vocabulary as a JSON array (lmfuse.vocab); free with cJSON_free.
+ * NULL on out of memory. */
+char *lmf_vocab_json(const lmf_vocab *v);
+/* The vocabulary of a model file (metadata lmfuse.vocab and
+ * lmfuse.token_mode). */
+lmf_status lmf_nn_load_vocab(const lmf_safetensors *st, const char *path, lmf_vocab **out);
 
 #define LMF_OPS_DECL(T, S)                                                                                   \
     void lmf_matmul_forward_naive##S(T *out, const T *in, const T *w, const T *bias, int B, int Ni, int O);   \

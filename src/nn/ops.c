@@ -77,3 +77,91 @@ float lmf_clip_grad_norm(float *const *g, const size_t *n, int count, float max_
             for (size_t i = 0; i < n[k]; i++) g[k][i] *= coef;
     return norm;
 }
+
+/* ---------------- training helpers (net.h) ---------------- */
+#include "net.h"
+
+void lmf_dropout_mask(float *mask, size_t n, float p, uint64_t key) {
+    uint32_t thresh = (uint32_t)((double)p * 4294967296.0 > 4294967295.0 ? 4294967295.0 : (double)p * 4294967296.0);
+    float keep = 1.0f / (1.0f - p);
+    uint64_t k = lmf_mix64(key);
+    for (size_t i = 0; i < n; i += 2) { /* one 64-bit hash gives two draws */
+        uint64_t r = lmf_mix64(k ^ (uint64_t)i);
+        mask[i] = (uint32_t)r < thresh ? 0.0f : keep;
+        if (i + 1 < n) mask[i + 1] = (uint32_t)(r >> 32) < thresh ? 0.0f : keep;
+    }
+}
+
+/* e^x for x <= 0 (arguments below -87 give e^-87): range reduction
+ * x = k ln2 + r, |r| <= ln2/2, and a degree-7 Taylor polynomial; relative
+ * error below 2e-7.  Written without branches so that the loops using it
+ * vectorise. */
+static inline float exp_nonpos(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float r = x - k * 0.693145751953125f;
+    r = r - k * 1.428606765330187045e-06f;
+    float q = 1.0f / 5040;
+    q = q * r + 1.0f / 720;
+    q = q * r + 1.0f / 120;
+    q = q * r + 1.0f / 24;
+    q = q * r + 1.0f / 6;
+    q = q * r + 0.5f;
+    q = q * r + 1.0f;
+    q = q * r + 1.0f;
+    uint32_t bits = (uint32_t)((int32_t)k + 127) << 23;
+    float sc;
+    memcpy(&sc, &bits, sizeof sc);
+    return q * sc;
+}
+
+#define LANES 16
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define LMF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define LMF_CLONES
+#endif
+
+LMF_CLONES
+static double softmax_row(float *z, int32_t y, int V, float scale) {
+    float mx[LANES], sm[LANES];
+    for (int j = 0; j < LANES; j++) mx[j] = -INFINITY, sm[j] = 0.0f;
+    int V16 = V - V % LANES;
+    for (int v = 0; v < V16; v += LANES)
+        for (int j = 0; j < LANES; j++) mx[j] = z[v + j] > mx[j] ? z[v + j] : mx[j];
+    float m = -INFINITY;
+    for (int j = 0; j < LANES; j++) m = mx[j] > m ? mx[j] : m;
+    for (int v = V16; v < V; v++) m = z[v] > m ? z[v] : m;
+    float zy = z[y];
+    for (int v = 0; v < V16; v += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float e = exp_nonpos(z[v + j] - m);
+            z[v + j] = e;
+            sm[j] += e;
+        }
+    double sum = 0;
+    for (int v = V16; v < V; v++) {
+        z[v] = exp_nonpos(z[v] - m);
+        sum += z[v];
+    }
+    for (int j = 0; j < LANES; j++) sum += sm[j];
+    float f = (float)(scale / sum);
+    for (int v = 0; v < V; v++) z[v] *= f;
+    z[y] -= scale;
+    return log(sum) + (double)m - (double)zy;
+}
+
+double lmf_softmax_xent_f32(float *z, const int32_t *y, int N, int V, float scale) {
+    double nll = 0;
+    for (int r = 0; r < N; r++) nll += softmax_row(z + (size_t)r * V, y[r], V, scale);
+    return nll;
+}
+
+LMF_CLONES
+void lmf_colsum_add(float *out, const float *d, int N, int V) {
+    for (int r = 0; r < N; r++) {
+        const float *row = d + (size_t)r * V;
+        for (int v = 0; v < V; v++) out[v] += row[v];
+    }
+}

@@ -12,22 +12,15 @@
 #include <math.h>
 #include <string.h>
 
-enum { ARCH_RNN = 0, ARCH_LSTM, ARCH_GRU };
-static const char *arch_name[] = {"rnn", "lstm", "gru"};
 static const int arch_gates[] = {1, 4, 3};
-
-#define MAX_LAYERS 16
 
 typedef struct rnnlm {
     lmf_model base; /* must be first */
-    lmf_vocab *vocab;
-    int arch, L, E, H, V, G;
-    float *block; /* every parameter */
-    float *emb;   /* [V,E] */
-    float *wih[MAX_LAYERS], *whh[MAX_LAYERS], *bih[MAX_LAYERS], *bhh[MAX_LAYERS];
-    float *dec_w; /* [V,H], may point at emb when tied */
-    float *dec_b; /* [V] */
-    int tied;
+    lmf_vocab *vocab; /* owned unless borrowed */
+    lmf_rnn_cfg cfg;
+    int G, borrowed;
+    float *block; /* every parameter; owned unless borrowed */
+    lmf_rnn_params p;
 } rnnlm;
 
 struct lmf_state {
@@ -41,12 +34,12 @@ static const lmf_model_ops rnnlm_ops;
 
 /* One recurrent step of layer l from a precomputed input projection gi. */
 static void layer_step(const rnnlm *m, lmf_state *s, int l, const float *gi) {
-    int H = m->H;
+    int H = m->cfg.H;
     float *h = s->h + (size_t)l * H, *c = s->c + (size_t)l * H;
-    lmf_matmul_forward_f32(s->gh, h, m->whh[l], m->bhh[l], 1, H, m->G * H);
-    if (m->arch == ARCH_RNN) {
+    lmf_matmul_forward_f32(s->gh, h, m->p.whh[l], m->p.bhh[l], 1, H, m->G * H);
+    if (m->cfg.arch == LMF_ARCH_RNN) {
         lmf_rnn_forward_f32(h, gi, s->gh, 1, H);
-    } else if (m->arch == ARCH_LSTM) {
+    } else if (m->cfg.arch == LMF_ARCH_LSTM) {
         memcpy(s->tmp, c, (size_t)H * sizeof *c);
         lmf_lstm_forward_f32(h, c, s->act, s->tc, gi, s->gh, s->tmp, 1, H);
     } else {
@@ -57,38 +50,38 @@ static void layer_step(const rnnlm *m, lmf_state *s, int l, const float *gi) {
 
 /* One step: reads token tok, updates h (and c). */
 static void step(const rnnlm *m, lmf_state *s, int32_t tok) {
-    const float *x = m->emb + (size_t)tok * m->E;
-    for (int l = 0; l < m->L; l++) {
-        lmf_matmul_forward_f32(s->gi, x, m->wih[l], m->bih[l], 1, l ? m->H : m->E, m->G * m->H);
+    const float *x = m->p.emb + (size_t)tok * m->cfg.E;
+    for (int l = 0; l < m->cfg.L; l++) {
+        lmf_matmul_forward_f32(s->gi, x, m->p.wih[l], m->p.bih[l], 1, l ? m->cfg.H : m->cfg.E, m->G * m->cfg.H);
         layer_step(m, s, l, s->gi);
-        x = s->h + (size_t)l * m->H;
+        x = s->h + (size_t)l * m->cfg.H;
     }
 }
 
 /* logits of the next token from the top layer; returns log-sum-exp. */
 static double next_logits(const rnnlm *m, const lmf_state *s) {
-    const float *top = s->h + (size_t)(m->L - 1) * m->H;
-    lmf_matmul_forward_f32(s->logits, top, m->dec_w, m->dec_b, 1, m->H, m->V);
+    const float *top = s->h + (size_t)(m->cfg.L - 1) * m->cfg.H;
+    lmf_matmul_forward_f32(s->logits, top, m->p.dec_w, m->p.dec_b, 1, m->cfg.H, m->cfg.V);
     float mx = s->logits[0];
-    for (int v = 1; v < m->V; v++)
+    for (int v = 1; v < m->cfg.V; v++)
         if (s->logits[v] > mx) mx = s->logits[v];
     double sum = 0;
-    for (int v = 0; v < m->V; v++) sum += exp((double)(s->logits[v] - mx));
+    for (int v = 0; v < m->cfg.V; v++) sum += exp((double)(s->logits[v] - mx));
     return (double)mx + log(sum);
 }
 
 static void st_reset(const lmf_model *mm, lmf_state *s) {
     const rnnlm *m = (const rnnlm *)mm;
-    memset(s->h, 0, (size_t)m->L * m->H * sizeof(float));
-    memset(s->c, 0, (size_t)m->L * m->H * sizeof(float));
+    memset(s->h, 0, (size_t)m->cfg.L * m->cfg.H * sizeof(float));
+    memset(s->c, 0, (size_t)m->cfg.L * m->cfg.H * sizeof(float));
     step(m, s, LMF_EOS); /* a stream starts as if after an end of line */
 }
 
 static lmf_state *st_new(const lmf_model *mm) {
     const rnnlm *m = (const rnnlm *)mm;
-    size_t LH = (size_t)m->L * m->H, GH = (size_t)m->G * m->H;
+    size_t LH = (size_t)m->cfg.L * m->cfg.H, GH = (size_t)m->G * m->cfg.H;
     lmf_state *s = (lmf_state *)lmf_calloc(1, sizeof *s);
-    float *buf = s ? (float *)lmf_calloc(2 * LH + 3 * GH + 2 * (size_t)m->H + (size_t)m->V, sizeof(float)) : NULL;
+    float *buf = s ? (float *)lmf_calloc(2 * LH + 3 * GH + 2 * (size_t)m->cfg.H + (size_t)m->cfg.V, sizeof(float)) : NULL;
     if (!buf) {
         lmf_free(s);
         return NULL;
@@ -99,8 +92,8 @@ static lmf_state *st_new(const lmf_model *mm) {
     s->gh = s->gi + GH;
     s->act = s->gh + GH;
     s->tmp = s->act + GH;
-    s->tc = s->tmp + m->H;
-    s->logits = s->tc + m->H;
+    s->tc = s->tmp + m->cfg.H;
+    s->logits = s->tc + m->cfg.H;
     st_reset(mm, s);
     return s;
 }
@@ -114,7 +107,7 @@ static void st_free(const lmf_model *mm, lmf_state *s) {
 
 static lmf_status st_copy(const lmf_model *mm, lmf_state *d, const lmf_state *s) {
     const rnnlm *m = (const rnnlm *)mm;
-    memcpy(d->h, s->h, 2 * (size_t)m->L * m->H * sizeof(float));
+    memcpy(d->h, s->h, 2 * (size_t)m->cfg.L * m->cfg.H * sizeof(float));
     return LMF_OK;
 }
 
@@ -126,7 +119,7 @@ static lmf_status nn_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
 static lmf_status nn_next(lmf_model *mm, const lmf_state *s, float *logp) {
     const rnnlm *m = (const rnnlm *)mm;
     double lse = next_logits(m, s);
-    for (int v = 0; v < m->V; v++) logp[v] = (float)((double)s->logits[v] - lse);
+    for (int v = 0; v < m->cfg.V; v++) logp[v] = (float)((double)s->logits[v] - lse);
     return LMF_OK;
 }
 
@@ -138,18 +131,18 @@ static lmf_status nn_next(lmf_model *mm, const lmf_state *s, float *logp) {
 static lmf_status nn_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp) {
     const rnnlm *m = (const rnnlm *)mm;
     if (n == 0) return LMF_OK;
-    size_t H = (size_t)m->H, GH = (size_t)m->G * m->H, V = (size_t)m->V;
-    size_t cw = n < CHUNK ? n : CHUNK, D = m->E > m->H ? (size_t)m->E : H;
+    size_t H = (size_t)m->cfg.H, GH = (size_t)m->G * m->cfg.H, V = (size_t)m->cfg.V;
+    size_t cw = n < CHUNK ? n : CHUNK, D = m->cfg.E > m->cfg.H ? (size_t)m->cfg.E : H;
     float *buf = (float *)lmf_malloc(cw * (2 * D + GH + H + V) * sizeof(float));
     if (!buf) return lmf_error(LMF_ERR_NOMEM, "out of memory scoring (chunk of %zu positions)", cw);
     float *X = buf, *Y = X + cw * D, *GI = Y + cw * D, *P = GI + cw * GH, *LG = P + cw * H;
     for (size_t p0 = 0; p0 < n; p0 += cw) {
         int k = (int)(n - p0 < cw ? n - p0 : cw);
         /* predictions use the top state before each token */
-        memcpy(P, s->h + (size_t)(m->L - 1) * H, H * sizeof *P);
-        lmf_embed_forward_f32(X, m->emb, tok + p0, k, m->E);
-        for (int l = 0; l < m->L; l++) {
-            lmf_matmul_forward_f32(GI, X, m->wih[l], m->bih[l], k, l ? m->H : m->E, (int)GH);
+        memcpy(P, s->h + (size_t)(m->cfg.L - 1) * H, H * sizeof *P);
+        lmf_embed_forward_f32(X, m->p.emb, tok + p0, k, m->cfg.E);
+        for (int l = 0; l < m->cfg.L; l++) {
+            lmf_matmul_forward_f32(GI, X, m->p.wih[l], m->p.bih[l], k, l ? m->cfg.H : m->cfg.E, (int)GH);
             for (int t = 0; t < k; t++) {
                 layer_step(m, s, l, GI + (size_t)t * GH);
                 memcpy(Y + (size_t)t * H, s->h + (size_t)l * H, H * sizeof *Y);
@@ -160,7 +153,7 @@ static lmf_status nn_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size
         }
         /* X now holds the top state after each token of the chunk */
         memcpy(P + H, X, (size_t)(k - 1) * H * sizeof *P);
-        lmf_matmul_forward_f32(LG, P, m->dec_w, m->dec_b, k, m->H, m->V);
+        lmf_matmul_forward_f32(LG, P, m->p.dec_w, m->p.dec_b, k, m->cfg.H, m->cfg.V);
         for (int t = 0; t < k; t++) {
             const float *z = LG + (size_t)t * V;
             float mx = z[0];
@@ -177,14 +170,16 @@ static lmf_status nn_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size
 
 static void nn_describe(const lmf_model *mm, char *buf, size_t n) {
     const rnnlm *m = (const rnnlm *)mm;
-    snprintf(buf, n, "%s, %d layer%s x %d, embedding %d, %d tokens%s", arch_name[m->arch], m->L, m->L > 1 ? "s" : "",
-             m->H, m->E, m->V, m->tied ? ", tied" : "");
+    snprintf(buf, n, "%s, %d layer%s x %d, embedding %d, %d tokens%s", lmf_arch_names[m->cfg.arch], m->cfg.L, m->cfg.L > 1 ? "s" : "",
+             m->cfg.H, m->cfg.E, m->cfg.V, m->cfg.tied ? ", tied" : "");
 }
 
 static void nn_free(lmf_model *mm) {
     rnnlm *m = (rnnlm *)mm;
-    lmf_vocab_free(m->vocab);
-    lmf_free(m->block);
+    if (!m->borrowed) {
+        lmf_vocab_free(m->vocab);
+        lmf_free(m->block);
+    }
     lmf_free(m);
 }
 
@@ -221,7 +216,7 @@ static lmf_status need(const lmf_safetensors *st, const char *path, const char *
     return LMF_OK;
 }
 
-static lmf_status load_vocab(const lmf_safetensors *st, const char *path, lmf_vocab **out) {
+lmf_status lmf_nn_load_vocab(const lmf_safetensors *st, const char *path, lmf_vocab **out) {
     const char *js = lmf_st_meta(st, "lmfuse.vocab");
     const char *mode_s = lmf_st_meta(st, "lmfuse.token_mode");
     int mode = mode_s ? lmf_token_mode_parse(mode_s) : LMF_TOK_WORD;
@@ -271,28 +266,28 @@ lmf_status lmf_nn_load(const char *path, lmf_model **out) {
     }
     m->base.ops = &rnnlm_ops;
     const char *arch = lmf_st_meta(st, "lmfuse.arch");
-    m->arch = -1;
+    m->cfg.arch = -1;
     for (int a = 0; a < 3; a++)
-        if (arch && !strcmp(arch, arch_name[a])) m->arch = a;
-    if (m->arch < 0)
+        if (arch && !strcmp(arch, lmf_arch_names[a])) m->cfg.arch = a;
+    if (m->cfg.arch < 0)
         s = BAD("%s: metadata \"lmfuse.arch\" is %s%s%s; expected rnn, lstm or gru", path, arch ? "\"" : "",
                 arch ? arch : "missing", arch ? "\"" : "");
-    if (!s) s = load_vocab(st, path, &m->vocab);
-    const lmf_st_tensor *emb = NULL, *wih[MAX_LAYERS], *whh[MAX_LAYERS], *bih[MAX_LAYERS], *bhh[MAX_LAYERS];
+    if (!s) s = lmf_nn_load_vocab(st, path, &m->vocab);
+    const lmf_st_tensor *emb = NULL, *wih[LMF_NN_MAX_LAYERS], *whh[LMF_NN_MAX_LAYERS], *bih[LMF_NN_MAX_LAYERS], *bhh[LMF_NN_MAX_LAYERS];
     const lmf_st_tensor *dw = NULL, *db = NULL;
     if (!s) {
         m->base.vocab = m->vocab;
-        m->V = lmf_vocab_size(m->vocab);
-        m->G = arch_gates[m->arch];
-        s = need(st, path, "encoder.weight", 2, m->V, -1, &emb);
+        m->cfg.V = lmf_vocab_size(m->vocab);
+        m->G = arch_gates[m->cfg.arch];
+        s = need(st, path, "encoder.weight", 2, m->cfg.V, -1, &emb);
     }
     if (!s) {
-        m->E = (int)emb->shape[1];
+        m->cfg.E = (int)emb->shape[1];
         const lmf_st_tensor *w0 = lmf_st_find(st, "rnn.weight_hh_l0");
         if (!w0 || w0->ndim != 2 || w0->shape[0] % m->G || w0->shape[0] / m->G != w0->shape[1])
-            s = BAD("%s: \"rnn.weight_hh_l0\" missing or not [%d*H, H] for a %s", path, m->G, arch_name[m->arch]);
+            s = BAD("%s: \"rnn.weight_hh_l0\" missing or not [%d*H, H] for a %s", path, m->G, lmf_arch_names[m->cfg.arch]);
         else
-            m->H = (int)w0->shape[1];
+            m->cfg.H = (int)w0->shape[1];
     }
     char name[64];
     for (int l = 0; !s; l++) {
@@ -301,61 +296,47 @@ lmf_status lmf_nn_load(const char *path, lmf_model **out) {
             if (l == 0) s = BAD("%s: tensor \"rnn.weight_ih_l0\" is missing", path);
             break;
         }
-        if (l == MAX_LAYERS) {
-            s = BAD("%s: more than %d layers", path, MAX_LAYERS);
+        if (l == LMF_NN_MAX_LAYERS) {
+            s = BAD("%s: more than %d layers", path, LMF_NN_MAX_LAYERS);
             break;
         }
-        int64_t GH = (int64_t)m->G * m->H;
-        s = need(st, path, name, 2, GH, l ? m->H : m->E, &wih[l]);
+        int64_t GH = (int64_t)m->G * m->cfg.H;
+        s = need(st, path, name, 2, GH, l ? m->cfg.H : m->cfg.E, &wih[l]);
         snprintf(name, sizeof name, "rnn.weight_hh_l%d", l);
-        if (!s) s = need(st, path, name, 2, GH, m->H, &whh[l]);
+        if (!s) s = need(st, path, name, 2, GH, m->cfg.H, &whh[l]);
         snprintf(name, sizeof name, "rnn.bias_ih_l%d", l);
         if (!s) s = need(st, path, name, 1, GH, -1, &bih[l]);
         snprintf(name, sizeof name, "rnn.bias_hh_l%d", l);
         if (!s) s = need(st, path, name, 1, GH, -1, &bhh[l]);
-        if (!s) m->L = l + 1;
+        if (!s) m->cfg.L = l + 1;
     }
     if (!s) {
         if (lmf_st_find(st, "decoder.weight")) {
-            s = need(st, path, "decoder.weight", 2, m->V, m->H, &dw);
-        } else if (m->E != m->H) {
-            s = BAD("%s: no \"decoder.weight\", and the embedding (%d) cannot be tied to hidden size %d", path, m->E,
-                    m->H);
+            s = need(st, path, "decoder.weight", 2, m->cfg.V, m->cfg.H, &dw);
+        } else if (m->cfg.E != m->cfg.H) {
+            s = BAD("%s: no \"decoder.weight\", and the embedding (%d) cannot be tied to hidden size %d", path, m->cfg.E,
+                    m->cfg.H);
         } else {
-            m->tied = 1;
+            m->cfg.tied = 1;
         }
     }
-    if (!s && lmf_st_find(st, "decoder.bias")) s = need(st, path, "decoder.bias", 1, m->V, -1, &db);
+    if (!s && lmf_st_find(st, "decoder.bias")) s = need(st, path, "decoder.bias", 1, m->cfg.V, -1, &db);
     if (!s) { /* one block for every parameter */
-        size_t GH = (size_t)m->G * m->H, n = (size_t)m->V * m->E + (size_t)m->V + (m->tied ? 0 : (size_t)m->V * m->H);
-        for (int l = 0; l < m->L; l++) n += GH * ((l ? m->H : m->E) + m->H + 2);
+        size_t n = lmf_rnn_layout(&m->cfg, NULL, NULL);
         m->block = (float *)lmf_calloc(n, sizeof(float));
         if (!m->block) s = lmf_error(LMF_ERR_NOMEM, "%s: out of memory for %zu parameters", path, n);
-        float *p = m->block;
-        if (!s) {
-            m->emb = p;
-            p += (size_t)m->V * m->E;
-            lmf_st_to_f32(emb, m->emb);
-            for (int l = 0; l < m->L; l++) {
-                size_t in = l ? (size_t)m->H : (size_t)m->E;
-                m->wih[l] = p, p += GH * in;
-                m->whh[l] = p, p += GH * m->H;
-                m->bih[l] = p, p += GH;
-                m->bhh[l] = p, p += GH;
-                lmf_st_to_f32(wih[l], m->wih[l]);
-                lmf_st_to_f32(whh[l], m->whh[l]);
-                lmf_st_to_f32(bih[l], m->bih[l]);
-                lmf_st_to_f32(bhh[l], m->bhh[l]);
-            }
-            m->dec_b = p, p += m->V;
-            if (db) lmf_st_to_f32(db, m->dec_b);
-            if (m->tied) {
-                m->dec_w = m->emb;
-            } else {
-                m->dec_w = p, p += (size_t)m->V * m->H;
-                lmf_st_to_f32(dw, m->dec_w);
-            }
+    }
+    if (!s) {
+        lmf_rnn_layout(&m->cfg, m->block, &m->p);
+        lmf_st_to_f32(emb, m->p.emb);
+        for (int l = 0; l < m->cfg.L; l++) {
+            lmf_st_to_f32(wih[l], m->p.wih[l]);
+            lmf_st_to_f32(whh[l], m->p.whh[l]);
+            lmf_st_to_f32(bih[l], m->p.bih[l]);
+            lmf_st_to_f32(bhh[l], m->p.bhh[l]);
         }
+        if (db) lmf_st_to_f32(db, m->p.dec_b);
+        if (dw) lmf_st_to_f32(dw, m->p.dec_w);
     }
     lmf_st_close(st);
     if (s) {
@@ -364,4 +345,96 @@ lmf_status lmf_nn_load(const char *path, lmf_model **out) {
     }
     *out = &m->base;
     return LMF_OK;
+}
+
+/* ---------------- layout, borrowed models, saving ---------------- */
+
+const char *const lmf_arch_names[LMF_ARCH_COUNT] = {"rnn", "lstm", "gru", "transformer"};
+
+int lmf_arch_parse(const char *s) {
+    for (int a = 0; a < LMF_ARCH_COUNT; a++)
+        if (s && !strcmp(s, lmf_arch_names[a])) return a;
+    return -1;
+}
+
+size_t lmf_rnn_layout(const lmf_rnn_cfg *c, float *base, lmf_rnn_params *p) {
+    size_t G = (size_t)arch_gates[c->arch], GH = G * c->H, n = 0;
+#define TAKE(field, count)                      \
+    do {                                        \
+        if (p) field = base + n;                \
+        n += (count);                           \
+    } while (0)
+    TAKE(p->emb, (size_t)c->V * c->E);
+    for (int l = 0; l < c->L; l++) {
+        TAKE(p->wih[l], GH * (l ? c->H : c->E));
+        TAKE(p->whh[l], GH * c->H);
+        TAKE(p->bih[l], GH);
+        TAKE(p->bhh[l], GH);
+    }
+    TAKE(p->dec_b, (size_t)c->V);
+    if (c->tied) {
+        if (p) p->dec_w = p->emb;
+    } else {
+        TAKE(p->dec_w, (size_t)c->V * c->H);
+    }
+#undef TAKE
+    return n;
+}
+
+lmf_status lmf_rnn_wrap(const lmf_rnn_cfg *c, float *block, const lmf_vocab *v, lmf_model **out) {
+    rnnlm *m = (rnnlm *)lmf_calloc(1, sizeof *m);
+    if (!m) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    m->base.ops = &rnnlm_ops;
+    m->base.vocab = v;
+    m->vocab = (lmf_vocab *)v;
+    m->cfg = *c;
+    m->G = arch_gates[c->arch];
+    m->borrowed = 1;
+    m->block = block;
+    lmf_rnn_layout(c, block, &m->p);
+    *out = &m->base;
+    return LMF_OK;
+}
+
+char *lmf_vocab_json(const lmf_vocab *v) {
+    cJSON *arr = cJSON_CreateArray();
+    int32_t n = lmf_vocab_size(v);
+    for (int32_t i = 0; arr && i < n; i++) {
+        size_t len;
+        const char *w = lmf_vocab_word(v, i, &len);
+        cJSON *e = cJSON_CreateString(w);
+        if (!e || !cJSON_AddItemToArray(arr, e)) {
+            cJSON_Delete(e);
+            cJSON_Delete(arr);
+            arr = NULL;
+        }
+    }
+    char *js = arr ? cJSON_PrintUnformatted(arr) : NULL;
+    cJSON_Delete(arr);
+    if (!js) lmf_error(LMF_ERR_NOMEM, "out of memory writing the vocabulary");
+    return js; /* free with cJSON_free */
+}
+
+lmf_status lmf_rnn_add_tensors(lmf_st_writer *w, const lmf_rnn_cfg *c, const lmf_rnn_params *p) {
+    int64_t GH = (int64_t)arch_gates[c->arch] * c->H, sh[2];
+    char name[64];
+    lmf_status s;
+#define ADD2(nm, ptr, d0, d1) (sh[0] = (d0), sh[1] = (d1), lmf_st_add(w, nm, LMF_DT_F32, 2, sh, ptr))
+#define ADD1(nm, ptr, d0) (sh[0] = (d0), lmf_st_add(w, nm, LMF_DT_F32, 1, sh, ptr))
+    if ((s = ADD2("encoder.weight", p->emb, c->V, c->E))) return s;
+    for (int l = 0; l < c->L; l++) {
+        snprintf(name, sizeof name, "rnn.weight_ih_l%d", l);
+        if ((s = ADD2(name, p->wih[l], GH, l ? c->H : c->E))) return s;
+        snprintf(name, sizeof name, "rnn.weight_hh_l%d", l);
+        if ((s = ADD2(name, p->whh[l], GH, c->H))) return s;
+        snprintf(name, sizeof name, "rnn.bias_ih_l%d", l);
+        if ((s = ADD1(name, p->bih[l], GH))) return s;
+        snprintf(name, sizeof name, "rnn.bias_hh_l%d", l);
+        if ((s = ADD1(name, p->bhh[l], GH))) return s;
+    }
+    if (!c->tied && (s = ADD2("decoder.weight", p->dec_w, c->V, c->H))) return s;
+    if ((s = ADD1("decoder.bias", p->dec_b, c->V))) return s;
+#undef ADD1
+#undef ADD2
+    return lmf_st_set_meta(w, "lmfuse.arch", lmf_arch_names[c->arch]);
 }

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""PyTorch reference for lmfuse's training loop: 10 optimizer steps of a
+small recurrent model, from the same initial weights, on the same data.
+
+For each architecture (rnn, lstm tied, gru) this writes
+  tests/data/train_<arch>_init.safetensors   initial weights + lmfuse metadata
+  tests/data/train_<arch>.expected           per step: loss, gradient norm
+The data is tests/data/train-tiny.txt laid out as `lmfuse train` lays it
+out: one stream (</s>, then every line's words followed by </s>) cut into
+B columns, windows of BPTT steps, hidden state carried across windows.
+Vocabulary as `lmfuse vocab build`: <unk>, </s>, then words by decreasing
+count, ties by first appearance.  Adam (betas 0.9/0.999, eps 1e-8), constant
+lr, gradient-norm clipping, no dropout, mean cross-entropy per window.
+
+usage: /usr/bin/python3 dev/gen_train_fixtures.py   (needs Debian's python3-torch)
+"""
+import json
+import struct
+
+import torch
+
+B, BPTT, E, H, L, LR, CLIP, STEPS = 4, 8, 16, 16, 2, 5e-3, 0.25, 10
+lines = [l.split() for l in open("tests/data/train-tiny.txt", encoding="utf-8")]
+count, first = {}, {}
+for line in lines:
+    for w in line:
+        if w == "<unk>":
+            continue
+        count[w] = count.get(w, 0) + 1
+        first.setdefault(w, len(first))
+words = sorted(count, key=lambda w: (-count[w], first[w]))
+vocab = ["<unk>", "</s>"] + words
+index = {w: i for i, w in enumerate(vocab)}
+stream = [1] + [i for line in lines for i in [index.get(w, 0) for w in line] + [1]]
+cols = len(stream) // B
+data = torch.tensor(stream[: cols * B]).view(B, cols).t().contiguous()
+assert cols - 1 >= STEPS * BPTT
+
+
+def save(path, tensors, meta):
+    header, blob = {"__metadata__": meta}, b""
+    for name, t in tensors.items():
+        raw = t.detach().contiguous().float().numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [len(blob), len(blob) + len(raw)]}
+        blob += raw
+    js = json.dumps(header, separators=(",", ":")).encode()
+    js += b" " * (-len(js) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(js)) + js + blob)
+
+
+class Net(torch.nn.Module):
+    def __init__(self, arch, tied):
+        super().__init__()
+        self.encoder = torch.nn.Embedding(len(vocab), E)
+        self.rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[arch](E, H, L)
+        self.decoder = torch.nn.Linear(H, len(vocab))
+        torch.nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
+        torch.nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+        torch.nn.init.uniform_(self.decoder.bias, -0.1, 0.1)
+        if tied:
+            self.decoder.weight = self.encoder.weight
+
+    def forward(self, x, h):
+        out, h = self.rnn(self.encoder(x), h)
+        return self.decoder(out), h
+
+
+torch.manual_seed(11)
+for arch in ("rnn", "lstm", "gru"):
+    tied = arch == "lstm"
+    net = Net(arch, tied)
+    sd = dict(net.state_dict())
+    if tied:
+        del sd["decoder.weight"]
+    save(f"tests/data/train_{arch}_init.safetensors", sd,
+         {"lmfuse.arch": arch, "lmfuse.vocab": json.dumps(vocab), "generator": "dev/gen_train_fixtures.py"})
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    z = torch.zeros(L, B, H)
+    h = (z, z.clone()) if arch == "lstm" else z
+    with open(f"tests/data/train_{arch}.expected", "w") as f:
+        f.write(f"# {arch} tied={int(tied)} B={B} bptt={BPTT} emb={E} hidden={H} layers={L} lr={LR} clip={CLIP}\n")
+        for step in range(STEPS):
+            x, y = data[step * BPTT: (step + 1) * BPTT], data[step * BPTT + 1: (step + 1) * BPTT + 1]
+            h = tuple(t.detach() for t in h) if arch == "lstm" else h.detach()
+            opt.zero_grad()
+            logits, h = net(x, h)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, len(vocab)), y.reshape(-1))
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(net.parameters(), CLIP)
+            opt.step()
+            f.write(f"{step + 1}\t{loss.item():.9g}\t{norm.item():.9g}\n")
+    print(arch, "vocab", len(vocab), "cols", cols)

@@ -1,0 +1,79 @@
+/* lmfuse training: neural word language models trained on a text file.
+ *
+ * The training text is one token stream (every line's tokens followed by
+ * </s>, the whole stream preceded by one </s>), cut into `batch` equal
+ * columns.  Each step reads a window of `bptt` tokens of every column
+ * (recurrent models carry their hidden state from window to window and
+ * reset it at each epoch start).  The loss of a step is the summed
+ * cross-entropy of its window divided by batch * bptt, so a short last
+ * window weighs in proportion to its tokens.  AdamW (decoupled weight
+ * decay), gradient-norm clipping, linear warm-up, then cosine decay or
+ * reduce-on-plateau.  Validation after every epoch keeps the best model in
+ * `out`; a checkpoint (weights, optimizer, carried state, progress) is
+ * written every `checkpoint_every` steps and after each epoch, and
+ * `resume` continues one: with the same thread count the resumed run ends
+ * with exactly the weights of an uninterrupted run.
+ */
+#ifndef LMF_TRAIN_H
+#define LMF_TRAIN_H
+
+#include "lmf/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lmf_train_opts {
+    const char *arch;        /* "rnn", "lstm", "gru" (default "lstm") */
+    int layers;              /* default 2 */
+    int hidden;              /* default 256 */
+    int emb;                 /* default 256 */
+    int tied;                /* tie input and output embeddings (needs emb == hidden); default 0 */
+    float dropout;           /* default 0.2 */
+    int batch;               /* default 32 */
+    int bptt;                /* default 35 */
+    int epochs;              /* default 3 */
+    int threads;             /* BLAS threads; default 1 */
+    uint64_t seed;           /* default 1 */
+    double lr;               /* peak learning rate; default 2e-3 */
+    double lr_min;           /* cosine floor; default 0 */
+    double clip;             /* max gradient norm, 0 = off; default 0.25 */
+    double weight_decay;     /* AdamW; default 0 */
+    double beta1, beta2, eps; /* default 0.9, 0.999, 1e-8 */
+    int warmup;              /* linear warm-up steps; default 0 */
+    const char *schedule;    /* "cosine" (default), "plateau" or "constant" */
+    double plateau_factor;   /* lr multiplier when validation does not improve; default 0.25 */
+    int patience;            /* stop after this many epochs without improvement; 0 = never; default 0 */
+    const char *train, *valid; /* text files (valid may be NULL: no validation, last epoch kept) */
+    const char *vocab;       /* vocabulary file (lmfuse vocab build); NULL = every token of train */
+    const char *out;         /* best model (safetensors) */
+    const char *checkpoint;  /* default: out + ".ckpt" */
+    const char *resume;      /* checkpoint to continue (its settings win) */
+    const char *init;        /* optional model file to start from (same architecture and sizes) */
+    int checkpoint_every;    /* steps; default 500; 0 = only after epochs */
+    int64_t max_steps;       /* stop after this many steps in all (0 = no limit) */
+    const char *loss_log;    /* optional TSV: step, window loss, gradient norm, learning rate */
+    double log_seconds;      /* progress line interval on stderr; default 10; < 0 = quiet */
+} lmf_train_opts;
+
+void lmf_train_opts_init(lmf_train_opts *o);
+
+/* Result of a run. */
+typedef struct lmf_train_result {
+    int epochs_done;
+    int64_t steps;
+    double best_valid_ppl; /* 0 without validation */
+    int best_epoch;
+    double seconds;        /* training time (this process) */
+    double tokens_per_s;   /* training throughput (this process, excluding validation) */
+} lmf_train_result;
+
+/* Trains a model as described above.  Errors (bad options, unreadable
+ * data, divergence) are reported through lmf_last_error(); on divergence
+ * the last good checkpoint and the best model stay as they were. */
+lmf_status lmf_train(const lmf_train_opts *o, lmf_train_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,66 @@
+/* Private: a trainable network as the training loop (train.c) sees it.
+ *
+ * A net owns one block of parameters and one of gradients with the same
+ * layout, so that the optimizer, gradient clipping and checkpoints treat
+ * every architecture alike.  It trains on windows of B streams x T steps
+ * (time-major: row t*B + b) and carries what it keeps across windows
+ * (recurrent hidden state) itself; checkpoints save it. */
+#ifndef LMF_NET_H
+#define LMF_NET_H
+
+#include "nn_impl.h"
+#include "../core/util_impl.h"
+
+typedef struct lmf_net_cfg {
+    int arch;
+    int L, E, H, V, tied;
+    int heads, ff, ctx; /* Transformer */
+    float dropout;
+    int B, T; /* streams per window, steps per window */
+} lmf_net_cfg;
+
+#define LMF_NET_MAX_PARTS (2 * LMF_NN_MAX_LAYERS)
+
+typedef struct lmf_net lmf_net;
+typedef struct lmf_net_ops {
+    /* Forward and backward over one window of T <= cfg.T steps: x and y
+     * hold T*B ids (time-major).  Gradients of scale * (sum of the
+     * window's negative log-likelihoods) are added to net->grad; the sum
+     * itself goes to *nll.  drop_key selects the dropout masks (0: no
+     * dropout, as in evaluation). */
+    lmf_status (*window)(lmf_net *n, const int32_t *x, const int32_t *y, int T, float scale, uint64_t drop_key,
+                         double *nll);
+    /* An inference model over the current parameters (borrowed). */
+    lmf_status (*wrap)(lmf_net *n, const lmf_vocab *v, lmf_model **out);
+    /* Adds the parameters to a writer under their file names. */
+    lmf_status (*add_tensors)(lmf_net *n, lmf_st_writer *w);
+    /* Reads the parameters from a model file of the same shape. */
+    lmf_status (*load_tensors)(lmf_net *n, const lmf_safetensors *st, const char *path);
+    /* The state carried across windows (zeroed at an epoch start, saved in
+     * checkpoints): sets up to LMF_NET_MAX_PARTS arrays, returns the count. */
+    int (*state_parts)(lmf_net *n, float **parts, size_t *sizes);
+    void (*free)(lmf_net *n);
+} lmf_net_ops;
+
+struct lmf_net {
+    const lmf_net_ops *ops;
+    lmf_net_cfg cfg;
+    float *param, *grad;
+    size_t n_param;
+};
+
+/* Creates a net with freshly initialised parameters (from seed) and
+ * zero gradients and state. */
+lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out);
+
+/* ---- shared helpers (train_util in rnn_train.c) ---- */
+/* Dropout multipliers: mask[i] = 0 with probability p, else 1/(1-p),
+ * a pure function of (key, i) so that a resumed run draws the same masks. */
+void lmf_dropout_mask(float *mask, size_t n, float p, uint64_t key);
+/* Row-wise softmax cross-entropy in place: z[N,V] logits become
+ * scale * (softmax - onehot(y)); returns the sum of -ln softmax[y]. */
+double lmf_softmax_xent_f32(float *z, const int32_t *y, int N, int V, float scale);
+/* out[V] += column sums of d[N,V]. */
+void lmf_colsum_add(float *out, const float *d, int N, int V);
+
+#endif

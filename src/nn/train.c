@@ -1,0 +1,601 @@
+/* The training loop (lmf/train.h): data layout, optimizer, schedule,
+ * validation, checkpoints and resume.  Architectures plug in through
+ * lmf_net (net.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "lmf/train.h"
+#include "lmf/eval.h"
+#include "net.h"
+
+#include <cblas.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void lmf_train_opts_init(lmf_train_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->arch = "lstm";
+    o->layers = 2;
+    o->hidden = 256;
+    o->emb = 256;
+    o->dropout = 0.2f;
+    o->batch = 32;
+    o->bptt = 35;
+    o->epochs = 3;
+    o->threads = 1;
+    o->seed = 1;
+    o->lr = 2e-3;
+    o->clip = 0.25;
+    o->beta1 = 0.9;
+    o->beta2 = 0.999;
+    o->eps = 1e-8;
+    o->schedule = "cosine";
+    o->plateau_factor = 0.25;
+    o->checkpoint_every = 500;
+    o->log_seconds = 10;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void fmt_dur(char *b, size_t n, double s) {
+    if (s < 0 || !isfinite(s)) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(b, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else if (t >= 60)
+        snprintf(b, n, "%ldm%02lds", t / 60, t % 60);
+    else
+        snprintf(b, n, "%lds", t);
+}
+
+/* Progress that a resumed run continues from. */
+typedef struct progress {
+    int64_t step;     /* optimizer steps done */
+    int epoch;        /* current epoch, 0-based */
+    int64_t window;   /* next window of the epoch */
+    double lr_scale;  /* plateau multiplier */
+    double best_valid;
+    int best_epoch, bad_epochs;
+    double epoch_nll;
+    int64_t epoch_tokens;
+} progress;
+
+typedef struct trainer {
+    lmf_train_opts o;
+    char *strs[8]; /* strings owned after a resume */
+    lmf_net *net;
+    lmf_vocab *vocab;
+    lmf_tokens train, valid;
+    int32_t *data; /* [cols, B] time-major */
+    int64_t cols, windows;
+    uint64_t data_hash;
+    float *m, *v;
+    progress pg;
+    char *ckpt_path;
+    FILE *loss_log;
+} trainer;
+
+/* ---------------- settings <-> JSON ---------------- */
+
+/* The settings; with_run adds what only a checkpoint needs (paths, limits). */
+static cJSON *opts_json(const trainer *tr, int with_run) {
+    const lmf_train_opts *o = &tr->o;
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddStringToObject(j, "arch", o->arch);
+    cJSON_AddNumberToObject(j, "layers", o->layers);
+    cJSON_AddNumberToObject(j, "hidden", o->hidden);
+    cJSON_AddNumberToObject(j, "emb", o->emb);
+    cJSON_AddBoolToObject(j, "tied", o->tied);
+    cJSON_AddNumberToObject(j, "dropout", o->dropout);
+    cJSON_AddNumberToObject(j, "batch", o->batch);
+    cJSON_AddNumberToObject(j, "bptt", o->bptt);
+    cJSON_AddNumberToObject(j, "epochs", o->epochs);
+    cJSON_AddNumberToObject(j, "threads", o->threads);
+    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(j, "lr", o->lr);
+    cJSON_AddNumberToObject(j, "lr_min", o->lr_min);
+    cJSON_AddNumberToObject(j, "clip", o->clip);
+    cJSON_AddNumberToObject(j, "weight_decay", o->weight_decay);
+    cJSON_AddNumberToObject(j, "beta1", o->beta1);
+    cJSON_AddNumberToObject(j, "beta2", o->beta2);
+    cJSON_AddNumberToObject(j, "eps", o->eps);
+    cJSON_AddNumberToObject(j, "warmup", o->warmup);
+    cJSON_AddStringToObject(j, "schedule", o->schedule);
+    cJSON_AddNumberToObject(j, "plateau_factor", o->plateau_factor);
+    cJSON_AddNumberToObject(j, "patience", o->patience);
+    if (!with_run) return j;
+    cJSON_AddStringToObject(j, "train", o->train);
+    if (o->valid) cJSON_AddStringToObject(j, "valid", o->valid);
+    cJSON_AddStringToObject(j, "out", o->out);
+    cJSON_AddNumberToObject(j, "checkpoint_every", o->checkpoint_every);
+    cJSON_AddNumberToObject(j, "max_steps", (double)o->max_steps);
+    if (o->loss_log) cJSON_AddStringToObject(j, "loss_log", o->loss_log);
+    return j;
+}
+
+static cJSON *progress_json(const trainer *tr) {
+    const progress *p = &tr->pg;
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddNumberToObject(j, "step", (double)p->step);
+    cJSON_AddNumberToObject(j, "epoch", p->epoch);
+    cJSON_AddNumberToObject(j, "window", (double)p->window);
+    cJSON_AddNumberToObject(j, "lr_scale", p->lr_scale);
+    cJSON_AddNumberToObject(j, "best_valid", p->best_valid);
+    cJSON_AddNumberToObject(j, "best_epoch", p->best_epoch);
+    cJSON_AddNumberToObject(j, "bad_epochs", p->bad_epochs);
+    cJSON_AddNumberToObject(j, "epoch_nll", p->epoch_nll);
+    cJSON_AddNumberToObject(j, "epoch_tokens", (double)p->epoch_tokens);
+    char h[32];
+    snprintf(h, sizeof h, "%016llx", (unsigned long long)tr->data_hash);
+    cJSON_AddStringToObject(j, "train_hash", h);
+    return j;
+}
+
+static double jnum(const cJSON *j, const char *k, double dflt) {
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, k);
+    return cJSON_IsNumber(e) ? e->valuedouble : dflt;
+}
+
+/* Copies a string setting out of the checkpoint JSON (owned by tr). */
+static const char *jstr(trainer *tr, const cJSON *j, const char *k, const char *dflt) {
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, k);
+    if (!cJSON_IsString(e)) return dflt;
+    for (int i = 0; i < 8; i++)
+        if (!tr->strs[i]) return tr->strs[i] = lmf_strdup(e->valuestring);
+    return dflt;
+}
+
+/* ---------------- files ---------------- */
+
+static lmf_status write_model(trainer *tr, const char *path, int with_training_state) {
+    lmf_st_writer *w = lmf_st_writer_new();
+    if (!w) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    lmf_status s = tr->net->ops->add_tensors(tr->net, w);
+    char *vj = s ? NULL : lmf_vocab_json(tr->vocab);
+    if (!s && !vj) s = LMF_ERR_NOMEM;
+    if (!s) s = lmf_st_set_meta(w, "lmfuse.vocab", vj);
+    if (!s) s = lmf_st_set_meta(w, "lmfuse.token_mode", lmf_token_mode_name(lmf_vocab_mode(tr->vocab)));
+    cJSON *oj = opts_json(tr, with_training_state), *pj = with_training_state ? progress_json(tr) : NULL;
+    char *ojs = oj ? cJSON_PrintUnformatted(oj) : NULL, *pjs = pj ? cJSON_PrintUnformatted(pj) : NULL;
+    if (!s && (!ojs || (with_training_state && !pjs))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s) s = lmf_st_set_meta(w, "lmfuse.train", ojs);
+    float *parts[LMF_NET_MAX_PARTS];
+    size_t sizes[LMF_NET_MAX_PARTS];
+    if (!s && with_training_state) {
+        s = lmf_st_set_meta(w, "lmfuse.progress", pjs);
+        int64_t sh[1] = {(int64_t)tr->net->n_param};
+        if (!s) s = lmf_st_add(w, "train.adam_m", LMF_DT_F32, 1, sh, tr->m);
+        if (!s) s = lmf_st_add(w, "train.adam_v", LMF_DT_F32, 1, sh, tr->v);
+        int k = tr->net->ops->state_parts(tr->net, parts, sizes);
+        for (int i = 0; i < k && !s; i++) {
+            char nm[48];
+            snprintf(nm, sizeof nm, "train.state.%d", i);
+            sh[0] = (int64_t)sizes[i];
+            s = lmf_st_add(w, nm, LMF_DT_F32, 1, sh, parts[i]);
+        }
+    }
+    if (!s) s = lmf_st_write(w, path);
+    cJSON_free(vj);
+    cJSON_free(ojs);
+    cJSON_free(pjs);
+    cJSON_Delete(oj);
+    cJSON_Delete(pj);
+    lmf_st_writer_free(w);
+    return s;
+}
+
+static lmf_status read_training_state(trainer *tr, const lmf_safetensors *st, const char *path) {
+    float *parts[LMF_NET_MAX_PARTS];
+    size_t sizes[LMF_NET_MAX_PARTS];
+    int k = tr->net->ops->state_parts(tr->net, parts, sizes);
+    const char *nm[2] = {"train.adam_m", "train.adam_v"};
+    float *dst[2] = {tr->m, tr->v};
+    for (int i = 0; i < 2; i++) {
+        const lmf_st_tensor *t = lmf_st_find(st, nm[i]);
+        if (!t || t->ndim != 1 || (uint64_t)t->shape[0] != tr->net->n_param || t->dtype != LMF_DT_F32)
+            return lmf_error(LMF_ERR_FORMAT, "%s: not a training checkpoint (tensor \"%s\" missing or mis-shaped)",
+                             path, nm[i]);
+        lmf_st_to_f32(t, dst[i]);
+    }
+    for (int i = 0; i < k; i++) {
+        char n[48];
+        snprintf(n, sizeof n, "train.state.%d", i);
+        const lmf_st_tensor *t = lmf_st_find(st, n);
+        if (!t || t->ndim != 1 || (uint64_t)t->shape[0] != sizes[i] || t->dtype != LMF_DT_F32)
+            return lmf_error(LMF_ERR_FORMAT, "%s: checkpoint tensor \"%s\" missing or mis-shaped", path, n);
+        lmf_st_to_f32(t, parts[i]);
+    }
+    return LMF_OK;
+}
+
+/* Reads the settings, vocabulary and progress of a checkpoint. */
+static lmf_status resume_settings(trainer *tr, const lmf_safetensors *st, const char *path) {
+    const char *tj = lmf_st_meta(st, "lmfuse.train"), *pj = lmf_st_meta(st, "lmfuse.progress");
+    if (!tj || !pj)
+        return lmf_error(LMF_ERR_FORMAT,
+                         "%s: not a training checkpoint (no lmfuse.train/lmfuse.progress metadata); "
+                         "to start from a model's weights use --init",
+                         path);
+    cJSON *j = cJSON_Parse(tj), *p = cJSON_Parse(pj);
+    lmf_status s = LMF_OK;
+    if (!cJSON_IsObject(j) || !cJSON_IsObject(p)) {
+        s = lmf_error(LMF_ERR_FORMAT, "%s: checkpoint metadata is not valid JSON", path);
+    } else {
+        lmf_train_opts *o = &tr->o;
+        int threads = o->threads;
+        double log_s = o->log_seconds;
+        const char *resume = o->resume, *ck = o->checkpoint;
+        lmf_train_opts_init(o);
+        o->threads = threads;
+        o->log_seconds = log_s;
+        o->resume = resume;
+        o->checkpoint = ck ? ck : resume;
+        o->arch = jstr(tr, j, "arch", "?");
+        o->layers = (int)jnum(j, "layers", 0);
+        o->hidden = (int)jnum(j, "hidden", 0);
+        o->emb = (int)jnum(j, "emb", 0);
+        o->tied = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "tied"));
+        o->dropout = (float)jnum(j, "dropout", 0);
+        o->batch = (int)jnum(j, "batch", 0);
+        o->bptt = (int)jnum(j, "bptt", 0);
+        o->epochs = (int)jnum(j, "epochs", 0);
+        o->seed = (uint64_t)jnum(j, "seed", 1);
+        o->lr = jnum(j, "lr", 0);
+        o->lr_min = jnum(j, "lr_min", 0);
+        o->clip = jnum(j, "clip", 0);
+        o->weight_decay = jnum(j, "weight_decay", 0);
+        o->beta1 = jnum(j, "beta1", 0.9);
+        o->beta2 = jnum(j, "beta2", 0.999);
+        o->eps = jnum(j, "eps", 1e-8);
+        o->warmup = (int)jnum(j, "warmup", 0);
+        o->schedule = jstr(tr, j, "schedule", "cosine");
+        o->plateau_factor = jnum(j, "plateau_factor", 0.25);
+        o->patience = (int)jnum(j, "patience", 0);
+        o->train = jstr(tr, j, "train", NULL);
+        o->valid = jstr(tr, j, "valid", NULL);
+        o->vocab = NULL; /* the checkpoint carries the vocabulary */
+        o->out = jstr(tr, j, "out", NULL);
+        o->checkpoint_every = (int)jnum(j, "checkpoint_every", 500);
+        o->max_steps = (int64_t)jnum(j, "max_steps", 0);
+        o->loss_log = jstr(tr, j, "loss_log", NULL);
+        if (!o->train || !o->out) s = lmf_error(LMF_ERR_FORMAT, "%s: checkpoint settings lack train/out", path);
+        progress *g = &tr->pg;
+        g->step = (int64_t)jnum(p, "step", 0);
+        g->epoch = (int)jnum(p, "epoch", 0);
+        g->window = (int64_t)jnum(p, "window", 0);
+        g->lr_scale = jnum(p, "lr_scale", 1);
+        g->best_valid = jnum(p, "best_valid", 0);
+        g->best_epoch = (int)jnum(p, "best_epoch", 0);
+        g->bad_epochs = (int)jnum(p, "bad_epochs", 0);
+        g->epoch_nll = jnum(p, "epoch_nll", 0);
+        g->epoch_tokens = (int64_t)jnum(p, "epoch_tokens", 0);
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(p, "train_hash");
+        tr->data_hash = cJSON_IsString(h) ? strtoull(h->valuestring, NULL, 16) : 0;
+    }
+    cJSON_Delete(j);
+    cJSON_Delete(p);
+    if (!s) s = lmf_nn_load_vocab(st, path, &tr->vocab);
+    return s;
+}
+
+/* ---------------- checks ---------------- */
+
+static lmf_status check_opts(const lmf_train_opts *o, int *arch) {
+#define NEED(cond, ...)                                    \
+    do {                                                   \
+        if (!(cond)) return lmf_error(LMF_ERR_ARG, __VA_ARGS__); \
+    } while (0)
+    *arch = lmf_arch_parse(o->arch);
+    NEED(*arch >= 0 && *arch != LMF_ARCH_TRANSFORMER, "unknown --arch \"%s\" (rnn, lstm or gru)", o->arch);
+    NEED(o->layers >= 1 && o->layers <= LMF_NN_MAX_LAYERS, "--layers must be 1..%d (got %d)", LMF_NN_MAX_LAYERS,
+         o->layers);
+    NEED(o->hidden >= 1 && o->hidden <= 65536, "--hidden must be 1..65536 (got %d)", o->hidden);
+    NEED(o->emb >= 1 && o->emb <= 65536, "--emb must be 1..65536 (got %d)", o->emb);
+    NEED(!o->tied || o->emb == o->hidden, "--tied needs --emb equal to --hidden (got %d and %d)", o->emb, o->hidden);
+    NEED(o->dropout >= 0 && o->dropout < 1, "--dropout must be in [0, 1) (got %g)", o->dropout);
+    NEED(o->batch >= 1 && o->batch <= 65536, "--batch must be 1..65536 (got %d)", o->batch);
+    NEED(o->bptt >= 1 && o->bptt <= 65536, "--bptt must be 1..65536 (got %d)", o->bptt);
+    NEED(o->epochs >= 1, "--epochs must be at least 1 (got %d)", o->epochs);
+    NEED(o->threads >= 1 && o->threads <= 1024, "--threads must be 1..1024 (got %d)", o->threads);
+    NEED(o->lr > 0 && isfinite(o->lr), "--lr must be positive (got %g)", o->lr);
+    NEED(o->lr_min >= 0 && o->lr_min <= o->lr, "--lr-min must be in [0, lr] (got %g)", o->lr_min);
+    NEED(o->clip >= 0, "--clip must be >= 0 (got %g)", o->clip);
+    NEED(o->weight_decay >= 0, "--weight-decay must be >= 0 (got %g)", o->weight_decay);
+    NEED(o->beta1 >= 0 && o->beta1 < 1 && o->beta2 >= 0 && o->beta2 < 1 && o->eps > 0, "bad Adam betas or eps");
+    NEED(o->warmup >= 0, "--warmup must be >= 0");
+    NEED(!strcmp(o->schedule, "cosine") || !strcmp(o->schedule, "plateau") || !strcmp(o->schedule, "constant"),
+         "unknown --schedule \"%s\" (cosine, plateau or constant)", o->schedule);
+    NEED(o->plateau_factor > 0 && o->plateau_factor <= 1, "--plateau-factor must be in (0, 1]");
+    NEED(o->patience >= 0 && o->checkpoint_every >= 0 && o->max_steps >= 0, "negative --patience/--checkpoint-every/--max-steps");
+    NEED(o->train && o->out, "training needs --train and -o");
+#undef NEED
+    return LMF_OK;
+}
+
+/* Refuses configurations whose activations cannot fit in memory. */
+static lmf_status check_memory(const lmf_train_opts *o, int V, int arch) {
+    double B = o->batch, T = o->bptt, H = o->hidden, E = o->emb, G = arch == LMF_ARCH_LSTM ? 4 : arch == LMF_ARCH_GRU ? 3 : 1;
+    double floats = B * T * (V + 2 * (E > H ? E : H) + E * 2 + o->layers * (G * H * 4 + H * 5)) +
+                    4.0 * ((double)V * (E + H) + o->layers * G * H * (E + 2 * H));
+    double bytes = floats * 4;
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    double phys = pages > 0 && psz > 0 ? (double)pages * (double)psz : 0;
+    if (phys > 0 && bytes > 0.8 * phys)
+        return lmf_error(LMF_ERR_ARG,
+                         "this configuration needs about %.1f GB for training (batch %d x bptt %d x vocabulary %d "
+                         "logits, weights, optimizer), more than this machine's %.1f GB allow; lower --batch or --bptt",
+                         bytes / 1e9, o->batch, o->bptt, V, phys / 1e9);
+    return LMF_OK;
+}
+
+/* ---------------- the loop ---------------- */
+
+static double lr_at(const trainer *tr, int64_t step, int64_t total) {
+    const lmf_train_opts *o = &tr->o;
+    if (step < o->warmup) return o->lr * (double)(step + 1) / (double)o->warmup;
+    if (!strcmp(o->schedule, "cosine")) {
+        double span = (double)(total - o->warmup), x = span > 0 ? (double)(step - o->warmup) / span : 1;
+        if (x > 1) x = 1;
+        return o->lr_min + 0.5 * (o->lr - o->lr_min) * (1 + cos(3.14159265358979323846 * x));
+    }
+    if (!strcmp(o->schedule, "plateau")) return o->lr * tr->pg.lr_scale;
+    return o->lr;
+}
+
+static lmf_status validate(trainer *tr, double *ppl) {
+    lmf_model *m;
+    lmf_status s = tr->net->ops->wrap(tr->net, tr->vocab, &m);
+    if (s) return s;
+    lmf_ppl r;
+    s = lmf_eval_ppl(m, &tr->valid, NULL, &r);
+    lmf_model_free(m);
+    *ppl = r.ppl;
+    return s;
+}
+
+static void trainer_free(trainer *tr) {
+    if (tr->net) tr->net->ops->free(tr->net);
+    lmf_vocab_free(tr->vocab);
+    lmf_tokens_free(&tr->train);
+    lmf_tokens_free(&tr->valid);
+    lmf_free(tr->data);
+    lmf_free(tr->m);
+    lmf_free(tr->v);
+    lmf_free(tr->ckpt_path);
+    if (tr->loss_log) fclose(tr->loss_log);
+    for (int i = 0; i < 8; i++) lmf_free(tr->strs[i]);
+}
+
+static lmf_status setup(trainer *tr, lmf_safetensors **resume_st) {
+    lmf_status s;
+    *resume_st = NULL;
+    tr->pg.lr_scale = 1;
+    if (tr->o.resume) {
+        if ((s = lmf_st_open(tr->o.resume, resume_st))) return s;
+        if ((s = resume_settings(tr, *resume_st, tr->o.resume))) return s;
+    }
+    int arch;
+    if ((s = check_opts(&tr->o, &arch))) return s;
+    const lmf_train_opts *o = &tr->o;
+    if (!tr->vocab) {
+        if (o->vocab) {
+            s = lmf_vocab_load(o->vocab, &tr->vocab);
+        } else {
+            lmf_vocab_opts vo;
+            lmf_vocab_opts_init(&vo);
+            s = lmf_vocab_build_file(o->train, &vo, &tr->vocab);
+        }
+        if (s) return s;
+    }
+    lmf_read_opts ro;
+    lmf_read_opts_init(&ro);
+    if ((s = lmf_tokens_read_file(o->train, tr->vocab, &ro, &tr->train))) return s;
+    if (o->valid && (s = lmf_tokens_read_file(o->valid, tr->vocab, &ro, &tr->valid))) return s;
+    int V = lmf_vocab_size(tr->vocab);
+    if ((s = check_memory(o, V, arch))) return s;
+
+    /* the stream: </s>, then the text; cut into B columns, time-major */
+    int64_t S = (int64_t)tr->train.n + 1, B = o->batch;
+    tr->cols = S / B;
+    if (tr->cols < 2)
+        return lmf_error(LMF_ERR_DATA, "%s: %lld tokens are too few for --batch %d (need at least %lld)", o->train,
+                         (long long)S - 1, o->batch, (long long)(2 * B - 1));
+    tr->windows = (tr->cols - 1 + o->bptt - 1) / o->bptt;
+    tr->data = (int32_t *)lmf_malloc((size_t)(tr->cols * B) * sizeof(int32_t));
+    if (!tr->data) return lmf_error(LMF_ERR_NOMEM, "out of memory for %lld training tokens", (long long)S);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < tr->cols; i++) {
+            int64_t k = b * tr->cols + i;
+            tr->data[i * B + b] = k == 0 ? LMF_EOS : tr->train.ids[k - 1];
+        }
+    uint64_t h = lmf_hash_bytes(tr->data, (size_t)(tr->cols * B) * sizeof(int32_t), (uint64_t)V);
+    if (tr->o.resume && tr->data_hash && h != tr->data_hash)
+        return lmf_error(LMF_ERR_DATA,
+                         "%s: the training text differs from the one checkpoint %s was trained on; "
+                         "resume with the same data",
+                         o->train, o->resume);
+    tr->data_hash = h;
+
+    lmf_net_cfg nc = {arch, o->layers, o->emb, o->hidden, V, o->tied, 0, 0, 0, o->dropout, o->batch, o->bptt};
+    if ((s = lmf_rnn_net_new(&nc, o->seed, &tr->net))) return s;
+    tr->m = (float *)lmf_calloc(tr->net->n_param, sizeof(float));
+    tr->v = (float *)lmf_calloc(tr->net->n_param, sizeof(float));
+    if (!tr->m || !tr->v) return lmf_error(LMF_ERR_NOMEM, "out of memory for the optimizer state");
+    if (*resume_st) {
+        if ((s = tr->net->ops->load_tensors(tr->net, *resume_st, o->resume))) return s;
+        if ((s = read_training_state(tr, *resume_st, o->resume))) return s;
+    } else if (o->init) {
+        lmf_safetensors *st;
+        if ((s = lmf_st_open(o->init, &st))) return s;
+        lmf_vocab *iv = NULL;
+        s = lmf_nn_load_vocab(st, o->init, &iv);
+        if (!s && !lmf_vocab_equal(iv, tr->vocab))
+            s = lmf_error(LMF_ERR_DATA, "%s: its vocabulary (%d tokens) differs from the training vocabulary (%d)",
+                          o->init, lmf_vocab_size(iv), V);
+        if (!s) s = tr->net->ops->load_tensors(tr->net, st, o->init);
+        lmf_vocab_free(iv);
+        lmf_st_close(st);
+        if (s) return s;
+    }
+    tr->ckpt_path = o->checkpoint ? lmf_strdup(o->checkpoint) : NULL;
+    if (!tr->ckpt_path) {
+        size_t n = strlen(o->out);
+        tr->ckpt_path = (char *)lmf_malloc(n + 6);
+        if (tr->ckpt_path) memcpy(tr->ckpt_path, o->out, n), memcpy(tr->ckpt_path + n, ".ckpt", 6);
+    }
+    if (!tr->ckpt_path) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (o->loss_log) {
+        tr->loss_log = fopen(o->loss_log, o->resume ? "a" : "w");
+        if (!tr->loss_log) return lmf_error(LMF_ERR_IO, "%s: cannot open for writing", o->loss_log);
+    }
+    openblas_set_num_threads(o->threads);
+    return LMF_OK;
+}
+
+static void zero_state(lmf_net *net) {
+    float *parts[LMF_NET_MAX_PARTS];
+    size_t sizes[LMF_NET_MAX_PARTS];
+    int k = net->ops->state_parts(net, parts, sizes);
+    for (int i = 0; i < k; i++) memset(parts[i], 0, sizes[i] * sizeof(float));
+}
+
+static lmf_status run(trainer *tr, lmf_train_result *res) {
+    const lmf_train_opts *o = &tr->o;
+    lmf_net *net = tr->net;
+    progress *g = &tr->pg;
+    const int B = o->batch;
+    int64_t total = (int64_t)o->epochs * tr->windows;
+    if (o->max_steps && o->max_steps < total) total = o->max_steps;
+    const char *an = o->arch;
+    lmf_log(LMF_LOG_INFO, "%s: %zu parameters, %d tokens in the vocabulary, %lld training tokens in %d columns x %lld; "
+                          "%lld steps per epoch",
+            an, net->n_param, lmf_vocab_size(tr->vocab), (long long)tr->train.n, B, (long long)tr->cols,
+            (long long)tr->windows);
+    double t_start = now_s(), t_log = t_start, t_train = 0;
+    int64_t tok_done = 0, step0 = g->step;
+    lmf_status s = LMF_OK;
+    int stop = 0;
+    while (!stop && g->epoch < o->epochs) {
+        while (g->window < tr->windows) {
+            if (o->max_steps && g->step >= o->max_steps) {
+                stop = 1;
+                break;
+            }
+            double t0 = now_s();
+            int64_t r0 = g->window * o->bptt;
+            int T = (int)(tr->cols - 1 - r0 < o->bptt ? tr->cols - 1 - r0 : o->bptt);
+            const int32_t *x = tr->data + r0 * B, *y = x + B;
+            memset(net->grad, 0, net->n_param * sizeof(float));
+            uint64_t key = o->dropout > 0 ? (lmf_mix64(o->seed * 0x9e3779b97f4a7c15ULL + (uint64_t)g->step + 1) | 1) : 0;
+            double nll;
+            if ((s = net->ops->window(net, x, y, T, 1.0f / ((float)B * (float)o->bptt), key, &nll))) return s;
+            float *gp = net->grad;
+            size_t gn = net->n_param;
+            float norm = lmf_clip_grad_norm(&gp, &gn, 1, o->clip > 0 ? (float)o->clip : INFINITY);
+            if (!isfinite(nll) || !isfinite(norm))
+                return lmf_error(LMF_ERR_DATA,
+                                 "training diverged at step %lld (epoch %d): loss %g, gradient norm %g; nothing was "
+                                 "written after the last good checkpoint (%s) and best model (%s); lower --lr or "
+                                 "--clip and --resume or restart",
+                                 (long long)g->step + 1, g->epoch + 1, nll / ((double)T * B), (double)norm,
+                                 tr->ckpt_path, o->out);
+            double lr = lr_at(tr, g->step, total);
+            g->step++;
+            lmf_adamw_step(net->param, tr->m, tr->v, net->grad, net->n_param, (float)lr, (float)o->beta1,
+                           (float)o->beta2, (float)o->eps, (float)o->weight_decay, g->step);
+            g->window++;
+            g->epoch_nll += nll;
+            g->epoch_tokens += (int64_t)T * B;
+            tok_done += (int64_t)T * B;
+            double t1 = now_s();
+            t_train += t1 - t0;
+            if (tr->loss_log)
+                fprintf(tr->loss_log, "%lld\t%.9g\t%.9g\t%.9g\n", (long long)g->step, nll / ((double)T * B),
+                        (double)norm, lr);
+            if (o->log_seconds >= 0 && (t1 - t_log >= o->log_seconds || g->window == tr->windows)) {
+                t_log = t1;
+                double tps = tok_done / (t_train > 0 ? t_train : 1e-9);
+                char eta[32];
+                fmt_dur(eta, sizeof eta, (double)(total - g->step) * (double)B * o->bptt / tps);
+                fprintf(stderr,
+                        "[%s] epoch %d/%d step %lld/%lld (%.1f%%) loss %.4f ppl %.2f lr %.2e |g| %.3f %.0f tok/s ETA %s\n",
+                        an, g->epoch + 1, o->epochs, (long long)g->window, (long long)tr->windows,
+                        100.0 * (double)g->window / (double)tr->windows, g->epoch_nll / (double)g->epoch_tokens,
+                        exp(g->epoch_nll / (double)g->epoch_tokens), lr, (double)norm, tps, eta);
+            }
+            if (o->checkpoint_every && g->step % o->checkpoint_every == 0 && g->window < tr->windows &&
+                (s = write_model(tr, tr->ckpt_path, 1)))
+                return s;
+        }
+        if (stop) break;
+        /* end of an epoch */
+        double vppl = 0;
+        int improved = 1;
+        if (o->valid) {
+            double tv = now_s();
+            if ((s = validate(tr, &vppl))) return s;
+            improved = g->best_valid == 0 || vppl < g->best_valid;
+            if (o->log_seconds >= 0)
+                fprintf(stderr, "[%s] epoch %d done: train ppl %.2f, valid ppl %.2f%s (%.1fs validation)\n", an,
+                        g->epoch + 1, exp(g->epoch_nll / (double)g->epoch_tokens), vppl,
+                        improved ? " (best so far)" : "", now_s() - tv);
+            if (!isfinite(vppl))
+                return lmf_error(LMF_ERR_DATA, "validation perplexity is %g after epoch %d; best model %s kept", vppl,
+                                 g->epoch + 1, o->out);
+        }
+        if (improved) {
+            g->best_valid = vppl;
+            g->best_epoch = g->epoch + 1;
+            g->bad_epochs = 0;
+            if ((s = write_model(tr, o->out, 0))) return s;
+        } else {
+            g->bad_epochs++;
+            g->lr_scale *= o->plateau_factor;
+        }
+        g->epoch++;
+        g->window = 0;
+        g->epoch_nll = 0;
+        g->epoch_tokens = 0;
+        zero_state(net);
+        if (o->patience && g->bad_epochs >= o->patience) {
+            if (o->log_seconds >= 0)
+                fprintf(stderr, "[%s] stopping early: no improvement for %d epochs\n", an, g->bad_epochs);
+            stop = 1;
+        }
+        if ((s = write_model(tr, tr->ckpt_path, 1))) return s;
+    }
+    if (stop && g->window > 0 && (s = write_model(tr, tr->ckpt_path, 1))) return s;
+    if (g->best_epoch == 0 && (s = write_model(tr, o->out, 0))) return s; /* stopped before any epoch ended */
+    if (res) {
+        res->epochs_done = g->epoch;
+        res->steps = g->step;
+        res->best_valid_ppl = g->best_valid;
+        res->best_epoch = g->best_epoch;
+        res->seconds = now_s() - t_start;
+        res->tokens_per_s = t_train > 0 ? (double)tok_done / t_train : 0;
+    }
+    (void)step0;
+    return LMF_OK;
+}
+
+lmf_status lmf_train(const lmf_train_opts *o, lmf_train_result *res) {
+    trainer tr;
+    memset(&tr, 0, sizeof tr);
+    tr.o = *o;
+    if (res) memset(res, 0, sizeof *res);
+    lmf_safetensors *st = NULL;
+    lmf_status s = setup(&tr, &st);
+    lmf_st_close(st);
+    if (!s) s = run(&tr, res);
+    trainer_free(&tr);
+    return s;
+}

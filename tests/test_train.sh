@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Training tests: PyTorch agreement over 10 steps, determinism, SIGKILL and
+# resume, divergence, bad options and files.
+# usage: test_train.sh LMFUSE DATA_DIR TMP_DIR
+set -u
+LMF=$(realpath "$1") DATA=$(realpath "$2") TMP=$3/train
+rm -rf "$TMP" && mkdir -p "$TMP"
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+expect_rc() { # expected_rc description command...
+  local want=$1 what=$2; shift 2
+  "$@" >"$TMP/out" 2>"$TMP/err"; local rc=$?
+  [ "$rc" = "$want" ] || fail "$what: exit $rc, expected $want ($(head -c 400 "$TMP/err"))"
+}
+expect_err() { grep -q -- "$1" "$TMP/err" || fail "stderr lacks \"$1\": $(head -c 400 "$TMP/err")"; }
+
+# 1. Ten steps from PyTorch's initial weights give PyTorch's losses and
+#    gradient norms (dev/gen_train_fixtures.py: Adam, clipping, carried state).
+for a in rnn lstm gru; do
+  tied=; [ $a = lstm ] && tied=--tied
+  expect_rc 0 "train $a from PyTorch init" "$LMF" train --arch $a $tied --layers 2 --hidden 16 --emb 16 \
+    --dropout 0 --batch 4 --bptt 8 --lr 5e-3 --clip 0.25 --schedule constant --train "$DATA/train-tiny.txt" \
+    --init "$DATA/train_${a}_init.safetensors" -o "$TMP/pt_$a.safetensors" --max-steps 10 \
+    --loss-log "$TMP/pt_$a.tsv" -q
+  paste <(grep -v '^#' "$DATA/train_$a.expected") "$TMP/pt_$a.tsv" | awk -v a=$a '
+    function rel(x, y) { d = x - y; if (d < 0) d = -d; return d / (y < 0 ? -y : y) }
+    { n++; if ($1 != $4 || rel($5, $2) > 2e-6 || rel($6, $3) > 2e-5) { bad++; print a " step " $1 ": loss " $5 " vs " $2 ", norm " $6 " vs " $3 } }
+    END { if (n != 10 || bad) { print a ": " n " steps, " bad+0 " differ from PyTorch"; exit 1 } }' >&2 ||
+    fail "$a: training steps differ from PyTorch's"
+done
+
+# 2. A trained model scores through the model interface; the valid ppl that
+#    training reports is what `lmfuse ppl` gives.
+common=(--arch gru --layers 1 --hidden 24 --emb 16 --dropout 0.3 --batch 4 --bptt 10 --epochs 2
+  --train "$DATA/train-tiny.txt" --valid "$DATA/train-tiny.txt" --checkpoint-every 7 --log-every 0)
+expect_rc 0 "train gru" "$LMF" train "${common[@]}" -o "$TMP/g1.safetensors"
+vp=$(grep -o 'valid ppl [0-9.]*' "$TMP/err" | tail -1 | cut -d' ' -f3)
+best=$(grep -o 'best valid ppl [0-9.]*' "$TMP/err" | cut -d' ' -f4)
+"$LMF" ppl "$TMP/g1.safetensors" "$DATA/train-tiny.txt" --json >"$TMP/p.json" || fail "ppl of trained model"
+python3 -c "import json,sys; p=json.load(open('$TMP/p.json'))['ppl']; sys.exit(abs(p-float('$best'))>0.01*max(p,1))" ||
+  fail "lmfuse ppl ($(cat "$TMP/p.json")) differs from training's best valid ppl $best"
+[ -n "$vp" ] || fail "no validation line in the progress output"
+grep -q 'tok/s' "$TMP/err" || fail "no progress line with tok/s"
+grep -q 'ETA' "$TMP/err" || fail "no progress line with ETA"
+
+# 3. Same seed, same threads: identical weights; another seed: different.
+expect_rc 0 "train gru again" "$LMF" train "${common[@]}" -o "$TMP/g2.safetensors"
+cmp -s "$TMP/g1.safetensors" "$TMP/g2.safetensors" || fail "two runs with the same seed differ"
+expect_rc 0 "train gru seed 2" "$LMF" train "${common[@]}" --seed 2 -o "$TMP/g3.safetensors"
+cmp -s "$TMP/g1.safetensors" "$TMP/g3.safetensors" && fail "runs with different seeds are identical"
+
+# 4. SIGKILL, then --resume: the same final weights as an uninterrupted run.
+#    Both runs use the same relative paths (the settings are stored).
+long=(--arch lstm --layers 2 --hidden 32 --emb 32 --tied --dropout 0.2 --batch 8 --bptt 12 --epochs 3
+  --train "$DATA/brown-mini.train.txt" --valid "$DATA/brown-mini.valid.txt" --checkpoint-every 5 -q
+  -o m.safetensors --loss-log loss.tsv)
+mkdir -p "$TMP/a" "$TMP/b"
+(cd "$TMP/a" && "$LMF" train "${long[@]}") || fail "uninterrupted run"
+(cd "$TMP/b" && exec "$LMF" train "${long[@]}") &
+pid=$!
+for _ in $(seq 1 2000); do [ -f "$TMP/b/m.safetensors.ckpt" ] && break; sleep 0.01; done
+sleep 0.3
+if kill -0 $pid 2>/dev/null; then
+  kill -9 $pid
+  wait $pid 2>/dev/null
+  killed_at=$(wc -l <"$TMP/b/loss.tsv")
+  (cd "$TMP/b" && "$LMF" train --resume m.safetensors.ckpt -q) || fail "resume after SIGKILL"
+  cmp -s "$TMP/a/m.safetensors" "$TMP/b/m.safetensors" ||
+    fail "best model after kill (at step $killed_at) and resume differs from the uninterrupted run's"
+  cmp -s "$TMP/a/m.safetensors.ckpt" "$TMP/b/m.safetensors.ckpt" ||
+    fail "final checkpoint after kill and resume differs from the uninterrupted run's"
+else
+  wait $pid
+  fail "the run to be killed finished before the kill; make it longer"
+fi
+
+# 5. Divergence is detected and reported; the last good checkpoint stays.
+expect_rc 1 "diverging run" "$LMF" train --arch rnn --layers 1 --hidden 8 --emb 8 --batch 2 --bptt 4 --lr 1e38 \
+  --clip 0 --schedule constant --train "$DATA/train-tiny.txt" --checkpoint-every 1 -o "$TMP/nan.safetensors" -q
+expect_err "diverged at step"
+[ -f "$TMP/nan.safetensors.ckpt" ] || fail "no checkpoint kept after divergence"
+"$LMF" train --resume "$TMP/nan.safetensors.ckpt" --max-steps 1 -q 2>/dev/null # must not crash either way
+[ $? -le 1 ] || fail "resuming a diverged run crashed"
+
+# 6. Bad options and files: clear errors, nothing written.
+t=(--train "$DATA/train-tiny.txt" -o "$TMP/bad.safetensors" -q)
+expect_rc 1 "unknown arch" "$LMF" train --arch xlstm "${t[@]}"; expect_err 'unknown --arch "xlstm"'
+expect_rc 1 "zero layers" "$LMF" train --layers 0 "${t[@]}"; expect_err "layers must be 1"
+expect_rc 1 "tied sizes" "$LMF" train --tied --emb 8 --hidden 16 "${t[@]}"; expect_err "tied needs --emb equal"
+expect_rc 1 "dropout 1" "$LMF" train --dropout 1 "${t[@]}"; expect_err "dropout must be in"
+expect_rc 1 "too much memory" "$LMF" train --batch 60000 --bptt 60000 "${t[@]}"; expect_err "more than this machine"
+expect_rc 1 "batch too large for text" "$LMF" train --batch 5000 "${t[@]}"; expect_err "too few for --batch"
+expect_rc 2 "bad number" "$LMF" train --lr fast "${t[@]}"; expect_err 'bad value "fast" for --lr'
+expect_rc 2 "no output" "$LMF" train --train "$DATA/train-tiny.txt"; expect_err "required"
+expect_rc 1 "missing train" "$LMF" train --train "$TMP/nope.txt" -o "$TMP/bad.safetensors" -q; expect_err "nope.txt"
+[ -e "$TMP/bad.safetensors" ] && fail "a failed run left an output file"
+expect_rc 1 "init with another vocabulary" "$LMF" train --arch rnn --layers 2 --hidden 16 --emb 16 \
+  --train "$DATA/brown-mini.train.txt" --init "$DATA/train_rnn_init.safetensors" -o "$TMP/bad.safetensors" -q
+expect_err "vocabulary"
+expect_rc 1 "init with other sizes" "$LMF" train --arch rnn --layers 2 --hidden 32 --emb 16 \
+  --train "$DATA/train-tiny.txt" --init "$DATA/train_rnn_init.safetensors" -o "$TMP/bad.safetensors" -q
+expect_err "needs shape"
+expect_rc 1 "resume a model, not a checkpoint" "$LMF" train --resume "$TMP/g1.safetensors" -q
+expect_err "not a training checkpoint"
+head -c 3000 "$TMP/a/m.safetensors.ckpt" >"$TMP/trunc.ckpt"
+expect_rc 1 "truncated checkpoint" "$LMF" train --resume "$TMP/trunc.ckpt" -q
+expect_err "trunc.ckpt"
+head -c 5000 "$TMP/g1.safetensors" >"$TMP/trunc.safetensors"
+expect_rc 1 "truncated model" "$LMF" ppl "$TMP/trunc.safetensors" "$DATA/train-tiny.txt"
+expect_err "trunc.safetensors"
+[ -e "$TMP/bad.safetensors" ] && fail "a failed run left an output file"
+
+[ $fails = 0 ] && echo "all training tests passed"
+exit $((fails > 0))

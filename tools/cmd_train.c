@@ -1,0 +1,138 @@
+/* lmfuse train: neural language models (lmf/train.h). */
+#include "cli.h"
+#include "lmf/train.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void help(FILE *fp) {
+    lmf_train_opts d;
+    lmf_train_opts_init(&d);
+    fprintf(fp,
+            "usage: lmfuse train --arch A --train TEXT [--valid TEXT] -o MODEL.safetensors [options]\n"
+            "       lmfuse train --resume CHECKPOINT [--threads N]\n"
+            "\n"
+            "Trains a neural word language model.  The vocabulary is every token of the\n"
+            "training text (or --vocab FILE).  The best model by validation perplexity is\n"
+            "written to MODEL; a checkpoint (MODEL.ckpt) is written every --checkpoint-every\n"
+            "steps and after each epoch, and --resume continues it exactly.\n"
+            "\n"
+            "model:\n"
+            "  --arch A            rnn | lstm | gru (default %s)\n"
+            "  --layers N          (default %d)\n"
+            "  --hidden N          hidden size (default %d)\n"
+            "  --emb N             embedding size (default %d)\n"
+            "  --tied              tie input and output embeddings (needs --emb = --hidden)\n"
+            "  --dropout P         on embeddings, between layers and on the output (default %g)\n"
+            "training:\n"
+            "  --batch N           parallel streams (default %d)\n"
+            "  --bptt N            steps per window (default %d)\n"
+            "  --epochs N          (default %d)\n"
+            "  --lr X              peak learning rate (default %g)\n"
+            "  --lr-min X          cosine floor (default %g)\n"
+            "  --schedule S        cosine | plateau | constant (default %s)\n"
+            "  --warmup N          linear warm-up steps (default %d)\n"
+            "  --plateau-factor X  lr multiplier after an epoch without improvement (default %g)\n"
+            "  --patience N        stop after N epochs without improvement (default %d = never)\n"
+            "  --clip X            gradient-norm clipping, 0 = off (default %g)\n"
+            "  --weight-decay X    AdamW decoupled weight decay (default %g)\n"
+            "  --beta1 X, --beta2 X, --adam-eps X  (defaults %g, %g, %g)\n"
+            "  --threads N         BLAS threads; the same seed and thread count give the\n"
+            "                      same weights (default %d)\n"
+            "  --seed N            (default %llu)\n"
+            "files:\n"
+            "  --train FILE, --valid FILE, --vocab FILE\n"
+            "  -o, --output FILE   best model (safetensors)\n"
+            "  --checkpoint FILE   (default MODEL.ckpt)\n"
+            "  --checkpoint-every N  steps (default %d; 0 = after epochs only)\n"
+            "  --resume FILE       continue a checkpoint (its settings are used)\n"
+            "  --init FILE         start from a model's weights (same sizes and vocabulary)\n"
+            "  --max-steps N       stop after N steps in all (default: no limit)\n"
+            "  --loss-log FILE     per step: step, loss, gradient norm, learning rate (TSV)\n"
+            "  --log-every SECONDS progress line interval (default %g)\n"
+            "  -q, --quiet         no progress\n",
+            d.arch, d.layers, d.hidden, d.emb, d.dropout, d.batch, d.bptt, d.epochs, d.lr, d.lr_min, d.schedule,
+            d.warmup, d.plateau_factor, d.patience, d.clip, d.weight_decay, d.beta1, d.beta2, d.eps, d.threads,
+            (unsigned long long)d.seed, d.checkpoint_every, d.log_seconds);
+}
+
+typedef struct {
+    const char *name;
+    char kind; /* i int, d double, f float, s string, u u64, I int64 */
+    void *dst;
+} opt;
+
+int lmf_cmd_train(int argc, char **argv) {
+    lmf_train_opts o;
+    lmf_train_opts_init(&o);
+    int64_t max_steps = 0;
+    const opt table[] = {
+        {"--arch", 's', &o.arch},           {"--layers", 'i', &o.layers},
+        {"--hidden", 'i', &o.hidden},       {"--emb", 'i', &o.emb},
+        {"--dropout", 'f', &o.dropout},     {"--batch", 'i', &o.batch},
+        {"--bptt", 'i', &o.bptt},           {"--epochs", 'i', &o.epochs},
+        {"--lr", 'd', &o.lr},               {"--lr-min", 'd', &o.lr_min},
+        {"--schedule", 's', &o.schedule},   {"--warmup", 'i', &o.warmup},
+        {"--plateau-factor", 'd', &o.plateau_factor}, {"--patience", 'i', &o.patience},
+        {"--clip", 'd', &o.clip},           {"--weight-decay", 'd', &o.weight_decay},
+        {"--beta1", 'd', &o.beta1},         {"--beta2", 'd', &o.beta2},
+        {"--adam-eps", 'd', &o.eps},        {"--threads", 'i', &o.threads},
+        {"--seed", 'u', &o.seed},           {"--train", 's', &o.train},
+        {"--valid", 's', &o.valid},         {"--vocab", 's', &o.vocab},
+        {"--output", 's', &o.out},          {"-o", 's', &o.out},
+        {"--checkpoint", 's', &o.checkpoint}, {"--checkpoint-every", 'i', &o.checkpoint_every},
+        {"--resume", 's', &o.resume},       {"--init", 's', &o.init},
+        {"--max-steps", 'I', &max_steps},   {"--loss-log", 's', &o.loss_log},
+        {"--log-every", 'd', &o.log_seconds},
+    };
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            help(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--tied")) {
+            o.tied = 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+            o.log_seconds = -1;
+            continue;
+        }
+        int found = 0;
+        for (size_t k = 0; k < sizeof table / sizeof *table && !found; k++) {
+            int missing = 0;
+            const char *v = cli_opt_value(argc, argv, &i, table[k].name, &missing);
+            if (missing) return cli_usage_error("train", "%s needs a value", table[k].name);
+            if (!v) continue;
+            found = 1;
+            int ok = 1;
+            double dv;
+            uint64_t uv;
+            switch (table[k].kind) {
+            case 's': *(const char **)table[k].dst = v; break;
+            case 'i': ok = cli_parse_int(v, (int *)table[k].dst); break;
+            case 'd': ok = cli_parse_double(v, (double *)table[k].dst); break;
+            case 'f':
+                ok = cli_parse_double(v, &dv);
+                *(float *)table[k].dst = (float)dv;
+                break;
+            case 'u': ok = cli_parse_u64(v, (uint64_t *)table[k].dst); break;
+            case 'I':
+                ok = cli_parse_u64(v, &uv) && uv < ((uint64_t)1 << 62);
+                *(int64_t *)table[k].dst = (int64_t)uv;
+                break;
+            }
+            if (!ok) return cli_usage_error("train", "bad value \"%s\" for %s", v, table[k].name);
+        }
+        if (!found) return cli_usage_error("train", "unknown option \"%s\"", argv[i]);
+    }
+    o.max_steps = max_steps;
+    if (!o.resume && (!o.train || !o.out)) return cli_usage_error("train", "--train and -o are required");
+    lmf_train_result r;
+    if (lmf_train(&o, &r)) return cli_fail();
+    if (o.log_seconds >= 0)
+        fprintf(stderr, "trained %d epoch%s, %lld steps, %.0f tokens/s; best valid ppl %.2f (epoch %d)\n",
+                r.epochs_done, r.epochs_done == 1 ? "" : "s", (long long)r.steps, r.tokens_per_s, r.best_valid_ppl,
+                r.best_epoch);
+    return 0;
+}

@@ -9,7 +9,10 @@
  * caller computes gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh with the
  * matmul kernel, these kernels do the element-wise part.
  *
- * Expects: T, SFX(name) (appends the suffix). */
+ * Expects: T, SFX(name) (appends the suffix), EXP, TANH, LOG, SQRT, ERF
+ * (libm), CELL_EXP and CELL_TANH (the activations of the recurrent cells:
+ * libm for double, branch-free vectorisable versions for float) and
+ * KERNEL (attributes for the hot element-wise kernels). */
 
 /* out[B,O] = in[B,I] W[O,I]^T + bias[O] (bias may be NULL); naive reference. */
 void SFX(lmf_matmul_forward_naive)(T *out, const T *in, const T *w, const T *bias, int B, int Ni, int O) {
@@ -36,13 +39,15 @@ void SFX(lmf_matmul_backward_naive)(T *din, T *dw, T *dbias, const T *dout, cons
         }
 }
 
-static inline T SFX(sigm)(T x) { return (T)1 / ((T)1 + EXP(-x)); }
+static inline T SFX(sigm)(T x) { return (T)1 / ((T)1 + CELL_EXP(-x)); }
 
 /* Elman RNN (tanh): h[B,H] = tanh(gi + gh). */
+KERNEL
 void SFX(lmf_rnn_forward)(T *h, const T *gi, const T *gh, int B, int H) {
-    for (size_t k = 0; k < (size_t)B * H; k++) h[k] = TANH(gi[k] + gh[k]);
+    for (size_t k = 0; k < (size_t)B * H; k++) h[k] = CELL_TANH(gi[k] + gh[k]);
 }
 /* dpre[B,H] += dh * (1 - h^2): the gradient of both gi and gh. */
+KERNEL
 void SFX(lmf_rnn_backward)(T *dpre, const T *dh, const T *h, int B, int H) {
     for (size_t k = 0; k < (size_t)B * H; k++) dpre[k] += dh[k] * ((T)1 - h[k] * h[k]);
 }
@@ -51,32 +56,28 @@ void SFX(lmf_rnn_backward)(T *dpre, const T *dh, const T *h, int B, int H) {
  * i = s(pre_i), f = s(pre_f), g = tanh(pre_g), o = s(pre_o);
  * c = f c_prev + i g, h = o tanh(c).  act[B,4H] keeps i, f, g, o and
  * tc[B,H] keeps tanh(c) for the backward pass. */
+KERNEL
 void SFX(lmf_lstm_forward)(T *h, T *c, T *act, T *tc, const T *gi, const T *gh, const T *c_prev, int B,
                                    int H) {
+    /* pass by pass over contiguous rows, so that each loop vectorises */
     for (int b = 0; b < B; b++) {
         const T *pi = gi + (size_t)b * 4 * H, *ph = gh + (size_t)b * 4 * H;
         T *a = act + (size_t)b * 4 * H;
-        for (int j = 0; j < H; j++) {
-            T ii = SFX(sigm)(pi[j] + ph[j]);
-            T ff = SFX(sigm)(pi[H + j] + ph[H + j]);
-            T gg = TANH(pi[2 * H + j] + ph[2 * H + j]);
-            T oo = SFX(sigm)(pi[3 * H + j] + ph[3 * H + j]);
-            size_t k = (size_t)b * H + j;
-            T cc = ff * c_prev[k] + ii * gg;
-            T t = TANH(cc);
-            a[j] = ii;
-            a[H + j] = ff;
-            a[2 * H + j] = gg;
-            a[3 * H + j] = oo;
-            c[k] = cc;
-            tc[k] = t;
-            h[k] = oo * t;
-        }
+        for (int k = 0; k < 4 * H; k++) a[k] = pi[k] + ph[k];
+        for (int k = 0; k < 2 * H; k++) a[k] = SFX(sigm)(a[k]);
+        for (int k = 2 * H; k < 3 * H; k++) a[k] = CELL_TANH(a[k]);
+        for (int k = 3 * H; k < 4 * H; k++) a[k] = SFX(sigm)(a[k]);
+        const T *ii = a, *ff = a + H, *gg = a + 2 * H;
+        const size_t o = (size_t)b * H;
+        for (int j = 0; j < H; j++) c[o + j] = ff[j] * c_prev[o + j] + ii[j] * gg[j];
+        for (int j = 0; j < H; j++) tc[o + j] = CELL_TANH(c[o + j]);
+        for (int j = 0; j < H; j++) h[o + j] = a[3 * H + j] * tc[o + j];
     }
 }
 
 /* Given dh[B,H] (into h) and dc[B,H] (into c from later steps), accumulates
  * dpre[B,4H] (the gradient of gi and of gh) and dc_prev[B,H]. */
+KERNEL
 void SFX(lmf_lstm_backward)(T *dpre, T *dc_prev, const T *dh, const T *dc, const T *act, const T *tc,
                                     const T *c_prev, int B, int H) {
     for (int b = 0; b < B; b++) {
@@ -99,25 +100,21 @@ void SFX(lmf_lstm_backward)(T *dpre, T *dc_prev, const T *dh, const T *dc, const
  * gh = h_prev W_hh^T + b_hh [B,3H]:
  * r = s(gi_r + gh_r), z = s(gi_z + gh_z), n = tanh(gi_n + r gh_n),
  * h = (1 - z) n + z h_prev.  act[B,3H] keeps r, z, n. */
+KERNEL
 void SFX(lmf_gru_forward)(T *h, T *act, const T *gi, const T *gh, const T *h_prev, int B, int H) {
     for (int b = 0; b < B; b++) {
         const T *pi = gi + (size_t)b * 3 * H, *ph = gh + (size_t)b * 3 * H;
         T *a = act + (size_t)b * 3 * H;
-        for (int j = 0; j < H; j++) {
-            size_t k = (size_t)b * H + j;
-            T r = SFX(sigm)(pi[j] + ph[j]);
-            T z = SFX(sigm)(pi[H + j] + ph[H + j]);
-            T n = TANH(pi[2 * H + j] + r * ph[2 * H + j]);
-            a[j] = r;
-            a[H + j] = z;
-            a[2 * H + j] = n;
-            h[k] = ((T)1 - z) * n + z * h_prev[k];
-        }
+        for (int k = 0; k < 2 * H; k++) a[k] = SFX(sigm)(pi[k] + ph[k]);
+        for (int j = 0; j < H; j++) a[2 * H + j] = CELL_TANH(pi[2 * H + j] + a[j] * ph[2 * H + j]);
+        const size_t o = (size_t)b * H;
+        for (int j = 0; j < H; j++) h[o + j] = ((T)1 - a[H + j]) * a[2 * H + j] + a[H + j] * h_prev[o + j];
     }
 }
 
 /* Accumulates dgi[B,3H], dgh[B,3H] and dh_prev[B,H] (the direct path
  * through z h_prev; the path through gh is the caller's matmul backward). */
+KERNEL
 void SFX(lmf_gru_backward)(T *dgi, T *dgh, T *dh_prev, const T *dh, const T *act, const T *gh,
                                    const T *h_prev, int B, int H) {
     for (int b = 0; b < B; b++) {

@@ -9,6 +9,8 @@ PyTorch gives every token of tests/data/rnnlm.txt to
 tests/data/rnnlm_<arch>.expected.  The stream fed to PyTorch starts with an
 end-of-line token and has one after every line (the lmfuse convention).
 The lstm model has tied embeddings (decoder.weight left out of the file).
+A Transformer (dev/torch_tf.py, context 6, tied) is scored the way lmfuse
+reads a stream through its window (sliding, stride 3).
 
 usage: /usr/bin/python3 dev/gen_rnnlm_fixtures.py   (needs Debian's python3-torch)
 """
@@ -17,6 +19,8 @@ import random
 import struct
 
 import torch
+
+from torch_tf import TinyGPT, sliding_logprobs
 
 torch.manual_seed(7)
 random.seed(7)
@@ -73,3 +77,18 @@ for arch in ("rnn", "lstm", "gru"):
         for t, y in enumerate(ids[1:]):
             f.write(f"{logp[t, y].item():.9g}\n")
     print(arch, "done")
+
+torch.manual_seed(8)
+ctx = 6
+gpt = TinyGPT(V, 8, 2, 12, ctx, 2, tied=True).eval()
+for p in gpt.parameters():
+    torch.nn.init.uniform_(p, -0.5, 0.5)
+sd = dict(gpt.state_dict())
+del sd["head.weight"]
+save("tests/data/rnnlm_transformer.safetensors", sd,
+     {"lmfuse.arch": "transformer", "lmfuse.heads": "2", "lmfuse.vocab": json.dumps(vocab),
+      "generator": "dev/gen_rnnlm_fixtures.py"})
+with open("tests/data/rnnlm_transformer.expected", "w") as f:
+    for lp in sliding_logprobs(gpt, ids, ctx):
+        f.write(f"{lp:.9g}\n")
+print("transformer done")

@@ -2,7 +2,8 @@
 """PyTorch reference for lmfuse's training loop: 10 optimizer steps of a
 small recurrent model, from the same initial weights, on the same data.
 
-For each architecture (rnn, lstm tied, gru) this writes
+For each architecture (rnn, lstm tied, gru, transformer tied: dev/torch_tf.py,
+width 16, 2 heads, ff 32, context 8 = the window) this writes
   tests/data/train_<arch>_init.safetensors   initial weights + lmfuse metadata
   tests/data/train_<arch>.expected           per step: loss, gradient norm
 The data is tests/data/train-tiny.txt laid out as `lmfuse train` lays it
@@ -18,6 +19,8 @@ import json
 import struct
 
 import torch
+
+from torch_tf import TinyGPT
 
 B, BPTT, E, H, L, LR, CLIP, STEPS = 4, 8, 16, 16, 2, 5e-3, 0.25, 10
 lines = [l.split() for l in open("tests/data/train-tiny.txt", encoding="utf-8")]
@@ -91,3 +94,26 @@ for arch in ("rnn", "lstm", "gru"):
             opt.step()
             f.write(f"{step + 1}\t{loss.item():.9g}\t{norm.item():.9g}\n")
     print(arch, "vocab", len(vocab), "cols", cols)
+
+torch.manual_seed(12)
+net = TinyGPT(len(vocab), E, 2, 32, BPTT, L, tied=True)
+for name, p in net.named_parameters():
+    torch.nn.init.normal_(p, 0.0, 0.1) if p.dim() == 2 else torch.nn.init.uniform_(p, -0.1, 0.1)
+sd = dict(net.state_dict())
+del sd["head.weight"]
+save("tests/data/train_transformer_init.safetensors", sd,
+     {"lmfuse.arch": "transformer", "lmfuse.heads": "2", "lmfuse.vocab": json.dumps(vocab),
+      "generator": "dev/gen_train_fixtures.py"})
+opt = torch.optim.Adam(net.parameters(), lr=LR)
+with open("tests/data/train_transformer.expected", "w") as f:
+    f.write(f"# transformer tied=1 B={B} ctx={BPTT} width={E} heads=2 ff=32 layers={L} lr={LR} clip={CLIP}\n")
+    for step in range(STEPS):
+        x, y = data[step * BPTT: (step + 1) * BPTT], data[step * BPTT + 1: (step + 1) * BPTT + 1]
+        opt.zero_grad()
+        logits = net(x.t())
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, len(vocab)), y.t().reshape(-1))
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(net.parameters(), CLIP)
+        opt.step()
+        f.write(f"{step + 1}\t{loss.item():.9g}\t{norm.item():.9g}\n")
+print("transformer done")

@@ -368,10 +368,11 @@ static void test_layernorm_gelu(void) {
     free(c.x), free(c.w), free(c.b), free(c.r), free(dx), free(dw), free(db), free(gx);
 }
 
-/* ---- whole recurrent models against PyTorch (dev/gen_rnnlm_fixtures.py) ---- */
+/* ---- whole models against PyTorch (dev/gen_rnnlm_fixtures.py); the Transformer
+ * through its sliding window ---- */
 static void test_rnnlm(void) {
-    const char *archs[] = {"rnn", "lstm", "gru"};
-    for (int a = 0; a < 3; a++) {
+    const char *archs[] = {"rnn", "lstm", "gru", "transformer"};
+    for (int a = 0; a < 4; a++) {
         char path[128], exp_name[128];
         snprintf(path, sizeof path, "rnnlm_%s.safetensors", archs[a]);
         snprintf(exp_name, sizeof exp_name, "rnnlm_%s.expected", archs[a]);

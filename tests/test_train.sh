@@ -16,9 +16,10 @@ expect_err() { grep -q -- "$1" "$TMP/err" || fail "stderr lacks \"$1\": $(head -
 
 # 1. Ten steps from PyTorch's initial weights give PyTorch's losses and
 #    gradient norms (dev/gen_train_fixtures.py: Adam, clipping, carried state).
-for a in rnn lstm gru; do
-  tied=; [ $a = lstm ] && tied=--tied
-  expect_rc 0 "train $a from PyTorch init" "$LMF" train --arch $a $tied --layers 2 --hidden 16 --emb 16 \
+for a in rnn lstm gru transformer; do
+  extra=; [ $a = lstm ] && extra=--tied
+  [ $a = transformer ] && extra="--tied --heads 2 --ff 32 --ctx 8"
+  expect_rc 0 "train $a from PyTorch init" "$LMF" train --arch $a $extra --layers 2 --hidden 16 --emb 16 \
     --dropout 0 --batch 4 --bptt 8 --lr 5e-3 --clip 0.25 --schedule constant --train "$DATA/train-tiny.txt" \
     --init "$DATA/train_${a}_init.safetensors" -o "$TMP/pt_$a.safetensors" --max-steps 10 \
     --loss-log "$TMP/pt_$a.tsv" -q
@@ -90,6 +91,10 @@ expect_rc 1 "tied sizes" "$LMF" train --tied --emb 8 --hidden 16 "${t[@]}"; expe
 expect_rc 1 "dropout 1" "$LMF" train --dropout 1 "${t[@]}"; expect_err "dropout must be in"
 expect_rc 1 "too much memory" "$LMF" train --batch 60000 --bptt 60000 "${t[@]}"; expect_err "more than this machine"
 expect_rc 1 "batch too large for text" "$LMF" train --batch 5000 "${t[@]}"; expect_err "too few for --batch"
+expect_rc 1 "heads do not divide" "$LMF" train --arch transformer --hidden 30 --emb 30 --heads 4 "${t[@]}"
+expect_err "must divide"
+expect_rc 1 "context beyond memory" "$LMF" train --arch transformer --ctx 60000 --batch 64 "${t[@]}"
+expect_err "more than this machine"
 expect_rc 2 "bad number" "$LMF" train --lr fast "${t[@]}"; expect_err 'bad value "fast" for --lr'
 expect_rc 2 "no output" "$LMF" train --train "$DATA/train-tiny.txt"; expect_err "required"
 expect_rc 1 "missing train" "$LMF" train --train "$TMP/nope.txt" -o "$TMP/bad.safetensors" -q; expect_err "nope.txt"

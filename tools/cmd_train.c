@@ -18,15 +18,18 @@ static void help(FILE *fp) {
             "steps and after each epoch, and --resume continues it exactly.\n"
             "\n"
             "model:\n"
-            "  --arch A            rnn | lstm | gru (default %s)\n"
+            "  --arch A            rnn | lstm | gru | transformer (default %s)\n"
             "  --layers N          (default %d)\n"
             "  --hidden N          hidden size (default %d)\n"
             "  --emb N             embedding size (default %d)\n"
             "  --tied              tie input and output embeddings (needs --emb = --hidden)\n"
             "  --dropout P         on embeddings, between layers and on the output (default %g)\n"
+            "  --heads N           transformer: attention heads (default %d)\n"
+            "  --ff N              transformer: MLP width (default 4 x hidden)\n"
+            "  --ctx N             transformer: context, also the training window (default %d)\n"
             "training:\n"
             "  --batch N           parallel streams (default %d)\n"
-            "  --bptt N            steps per window (default %d)\n"
+            "  --bptt N            steps per window, recurrent models (default %d)\n"
             "  --epochs N          (default %d)\n"
             "  --lr X              peak learning rate (default %g)\n"
             "  --lr-min X          cosine floor (default %g)\n"
@@ -51,7 +54,7 @@ static void help(FILE *fp) {
             "  --loss-log FILE     per step: step, loss, gradient norm, learning rate (TSV)\n"
             "  --log-every SECONDS progress line interval (default %g)\n"
             "  -q, --quiet         no progress\n",
-            d.arch, d.layers, d.hidden, d.emb, d.dropout, d.batch, d.bptt, d.epochs, d.lr, d.lr_min, d.schedule,
+            d.arch, d.layers, d.hidden, d.emb, d.dropout, d.heads, d.ctx, d.batch, d.bptt, d.epochs, d.lr, d.lr_min, d.schedule,
             d.warmup, d.plateau_factor, d.patience, d.clip, d.weight_decay, d.beta1, d.beta2, d.eps, d.threads,
             (unsigned long long)d.seed, d.checkpoint_every, d.log_seconds);
 }
@@ -69,7 +72,8 @@ int lmf_cmd_train(int argc, char **argv) {
     const opt table[] = {
         {"--arch", 's', &o.arch},           {"--layers", 'i', &o.layers},
         {"--hidden", 'i', &o.hidden},       {"--emb", 'i', &o.emb},
-        {"--dropout", 'f', &o.dropout},     {"--batch", 'i', &o.batch},
+        {"--dropout", 'f', &o.dropout},     {"--heads", 'i', &o.heads},
+        {"--ff", 'i', &o.ff},               {"--ctx", 'i', &o.ctx},     {"--batch", 'i', &o.batch},
         {"--bptt", 'i', &o.bptt},           {"--epochs", 'i', &o.epochs},
         {"--lr", 'd', &o.lr},               {"--lr-min", 'd', &o.lr_min},
         {"--schedule", 's', &o.schedule},   {"--warmup", 'i', &o.warmup},

@@ -17,7 +17,7 @@ static const subcommand commands[] = {
     {"data", lmf_cmd_data, "fetch and prepare corpora (data fetch brown|spam)"},
     {"vocab", lmf_cmd_vocab, "build a vocabulary from text (vocab build)"},
     {"ngram", lmf_cmd_ngram, "estimate Kneser-Ney n-gram models, convert ARPA <-> binary"},
-    {"train", lmf_cmd_train, "train neural language models (rnn, lstm, gru)"},
+    {"train", lmf_cmd_train, "train neural language models (rnn, lstm, gru, transformer)"},
     {"ppl", lmf_cmd_ppl, "perplexity of a model on a text file"},
 };
 

@@ -24,12 +24,14 @@ extern "C" {
 #endif
 
 typedef struct lmf_train_opts {
-    const char *arch;        /* "rnn", "lstm", "gru" (default "lstm") */
+    const char *arch;        /* "rnn", "lstm", "gru", "transformer" (default "lstm") */
     int layers;              /* default 2 */
     int hidden;              /* default 256 */
     int emb;                 /* default 256 */
     int tied;                /* tie input and output embeddings (needs emb == hidden); default 0 */
     float dropout;           /* default 0.2 */
+    int heads, ff, ctx;      /* transformer: attention heads (4), MLP width (4 * hidden), context = training
+                                window (64; replaces bptt) */
     int batch;               /* default 32 */
     int bptt;                /* default 35 */
     int epochs;              /* default 3 */

@@ -52,6 +52,7 @@ struct lmf_net {
 /* Creates a net with freshly initialised parameters (from seed) and
  * zero gradients and state. */
 lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out);
+lmf_status lmf_tf_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out);
 
 /* ---- shared helpers (train_util in rnn_train.c) ---- */
 /* Dropout multipliers: mask[i] = 0 with probability p, else 1/(1-p),

@@ -38,6 +38,7 @@ lmf_status lmf_rnn_add_tensors(lmf_st_writer *w, const lmf_rnn_cfg *c, const lmf
 char *lmf_vocab_json(const lmf_vocab *v);
 /* The vocabulary of a model file (metadata lmfuse.vocab and
  * lmfuse.token_mode). */
+lmf_status lmf_tf_load(const lmf_safetensors *st, const char *path, lmf_model **out);
 lmf_status lmf_nn_load_vocab(const lmf_safetensors *st, const char *path, lmf_vocab **out);
 
 #define LMF_OPS_DECL(T, S)                                                                                   \

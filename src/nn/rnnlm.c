@@ -259,6 +259,12 @@ lmf_status lmf_nn_load(const char *path, lmf_model **out) {
     lmf_safetensors *st;
     lmf_status s = lmf_st_open(path, &st);
     if (s) return s;
+    const char *a0 = lmf_st_meta(st, "lmfuse.arch");
+    if (a0 && !strcmp(a0, "transformer")) {
+        s = lmf_tf_load(st, path, out);
+        lmf_st_close(st);
+        return s;
+    }
     rnnlm *m = (rnnlm *)lmf_calloc(1, sizeof *m);
     if (!m) {
         lmf_st_close(st);
@@ -270,7 +276,7 @@ lmf_status lmf_nn_load(const char *path, lmf_model **out) {
     for (int a = 0; a < 3; a++)
         if (arch && !strcmp(arch, lmf_arch_names[a])) m->cfg.arch = a;
     if (m->cfg.arch < 0)
-        s = BAD("%s: metadata \"lmfuse.arch\" is %s%s%s; expected rnn, lstm or gru", path, arch ? "\"" : "",
+        s = BAD("%s: metadata \"lmfuse.arch\" is %s%s%s; expected rnn, lstm, gru or transformer", path, arch ? "\"" : "",
                 arch ? arch : "missing", arch ? "\"" : "");
     if (!s) s = lmf_nn_load_vocab(st, path, &m->vocab);
     const lmf_st_tensor *emb = NULL, *wih[LMF_NN_MAX_LAYERS], *whh[LMF_NN_MAX_LAYERS], *bih[LMF_NN_MAX_LAYERS], *bhh[LMF_NN_MAX_LAYERS];

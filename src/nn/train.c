@@ -22,6 +22,8 @@ void lmf_train_opts_init(lmf_train_opts *o) {
     o->hidden = 256;
     o->emb = 256;
     o->dropout = 0.2f;
+    o->heads = 4;
+    o->ctx = 64;
     o->batch = 32;
     o->bptt = 35;
     o->epochs = 3;
@@ -95,6 +97,11 @@ static cJSON *opts_json(const trainer *tr, int with_run) {
     cJSON_AddNumberToObject(j, "emb", o->emb);
     cJSON_AddBoolToObject(j, "tied", o->tied);
     cJSON_AddNumberToObject(j, "dropout", o->dropout);
+    if (!strcmp(o->arch, "transformer")) {
+        cJSON_AddNumberToObject(j, "heads", o->heads);
+        cJSON_AddNumberToObject(j, "ff", o->ff);
+        cJSON_AddNumberToObject(j, "ctx", o->ctx);
+    }
     cJSON_AddNumberToObject(j, "batch", o->batch);
     cJSON_AddNumberToObject(j, "bptt", o->bptt);
     cJSON_AddNumberToObject(j, "epochs", o->epochs);
@@ -245,6 +252,9 @@ static lmf_status resume_settings(trainer *tr, const lmf_safetensors *st, const 
         o->emb = (int)jnum(j, "emb", 0);
         o->tied = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "tied"));
         o->dropout = (float)jnum(j, "dropout", 0);
+        o->heads = (int)jnum(j, "heads", 4);
+        o->ff = (int)jnum(j, "ff", 0);
+        o->ctx = (int)jnum(j, "ctx", 64);
         o->batch = (int)jnum(j, "batch", 0);
         o->bptt = (int)jnum(j, "bptt", 0);
         o->epochs = (int)jnum(j, "epochs", 0);
@@ -295,7 +305,7 @@ static lmf_status check_opts(const lmf_train_opts *o, int *arch) {
         if (!(cond)) return lmf_error(LMF_ERR_ARG, __VA_ARGS__); \
     } while (0)
     *arch = lmf_arch_parse(o->arch);
-    NEED(*arch >= 0 && *arch != LMF_ARCH_TRANSFORMER, "unknown --arch \"%s\" (rnn, lstm or gru)", o->arch);
+    NEED(*arch >= 0, "unknown --arch \"%s\" (rnn, lstm, gru or transformer)", o->arch);
     NEED(o->layers >= 1 && o->layers <= LMF_NN_MAX_LAYERS, "--layers must be 1..%d (got %d)", LMF_NN_MAX_LAYERS,
          o->layers);
     NEED(o->hidden >= 1 && o->hidden <= 65536, "--hidden must be 1..65536 (got %d)", o->hidden);
@@ -326,6 +336,9 @@ static lmf_status check_memory(const lmf_train_opts *o, int V, int arch) {
     double B = o->batch, T = o->bptt, H = o->hidden, E = o->emb, G = arch == LMF_ARCH_LSTM ? 4 : arch == LMF_ARCH_GRU ? 3 : 1;
     double floats = B * T * (V + 2 * (E > H ? E : H) + E * 2 + o->layers * (G * H * 4 + H * 5)) +
                     4.0 * ((double)V * (E + H) + o->layers * G * H * (E + 2 * H));
+    if (arch == LMF_ARCH_TRANSFORMER)
+        floats = B * T * (V + 12.0 * H + o->layers * (12.0 * H + 3.0 * o->ff + o->heads * T)) +
+                 4.0 * ((double)V * H * 2 + T * H + o->layers * (12.0 * H * H));
     double bytes = floats * 4;
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     double phys = pages > 0 && psz > 0 ? (double)pages * (double)psz : 0;
@@ -385,6 +398,11 @@ static lmf_status setup(trainer *tr, lmf_safetensors **resume_st) {
     }
     int arch;
     if ((s = check_opts(&tr->o, &arch))) return s;
+    if (arch == LMF_ARCH_TRANSFORMER) {
+        if (tr->o.ff == 0) tr->o.ff = 4 * tr->o.hidden;
+        if (tr->o.ctx < 1 || tr->o.ctx > 65536) return lmf_error(LMF_ERR_ARG, "--ctx must be 1..65536 (got %d)", tr->o.ctx);
+        tr->o.bptt = tr->o.ctx; /* a training window is one context */
+    }
     const lmf_train_opts *o = &tr->o;
     if (!tr->vocab) {
         if (o->vocab) {
@@ -425,8 +443,9 @@ static lmf_status setup(trainer *tr, lmf_safetensors **resume_st) {
                          o->train, o->resume);
     tr->data_hash = h;
 
-    lmf_net_cfg nc = {arch, o->layers, o->emb, o->hidden, V, o->tied, 0, 0, 0, o->dropout, o->batch, o->bptt};
-    if ((s = lmf_rnn_net_new(&nc, o->seed, &tr->net))) return s;
+    lmf_net_cfg nc = {arch, o->layers, o->emb, o->hidden, V, o->tied, o->heads, o->ff, o->ctx, o->dropout, o->batch, o->bptt};
+    s = arch == LMF_ARCH_TRANSFORMER ? lmf_tf_net_new(&nc, o->seed, &tr->net) : lmf_rnn_net_new(&nc, o->seed, &tr->net);
+    if (s) return s;
     tr->m = (float *)lmf_calloc(tr->net->n_param, sizeof(float));
     tr->v = (float *)lmf_calloc(tr->net->n_param, sizeof(float));
     if (!tr->m || !tr->v) return lmf_error(LMF_ERR_NOMEM, "out of memory for the optimizer state");

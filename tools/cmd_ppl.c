@@ -21,6 +21,7 @@ static void help(FILE *fp) {
             "  --json            one JSON object on stdout\n"
             "  --per-token       each token with its log10 probability (TSV: line, token as\n"
             "                    written, log10 p, oov flag) before the summary\n"
+            "  --threads N       BLAS threads for neural models (default 1)\n"
             "  --no-utf8-check   accept text that is not valid UTF-8\n");
 }
 
@@ -40,7 +41,7 @@ static void json_str(FILE *fp, const char *s, size_t n) {
 
 int lmf_cmd_ppl(int argc, char **argv) {
     const char *model = NULL, *text = NULL;
-    int json = 0, per_token = 0;
+    int json = 0, per_token = 0, threads = 1;
     lmf_read_opts ro;
     lmf_read_opts_init(&ro);
     for (int i = 1; i < argc; i++) {
@@ -53,6 +54,11 @@ int lmf_cmd_ppl(int argc, char **argv) {
             per_token = 1;
         } else if (!strcmp(argv[i], "--no-utf8-check")) {
             ro.utf8_check = 0;
+        } else if (!strncmp(argv[i], "--threads", 9)) {
+            int missing = 0;
+            const char *v = cli_opt_value(argc, argv, &i, "--threads", &missing);
+            if (!v || !cli_parse_int(v, &threads) || threads < 1 || threads > 1024)
+                return cli_usage_error("ppl", "--threads takes a number 1..1024");
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("ppl", "unknown option %s", argv[i]);
         } else if (!model) {
@@ -65,6 +71,7 @@ int lmf_cmd_ppl(int argc, char **argv) {
     }
     if (!model || !text) return cli_usage_error("ppl", "need MODEL and TEXT");
     ro.keep_oov_text = per_token;
+    lmf_set_threads(threads);
     lmf_model *m;
     if (lmf_model_load(model, &m)) return cli_fail();
     lmf_tokens t;

@@ -50,6 +50,10 @@ typedef void (*lmf_log_fn)(lmf_log_level level, const char *msg, void *ctx);
  * to stderr) and the minimum level passed to it.  Not thread-safe: call at
  * start-up. */
 void lmf_set_log(lmf_log_fn fn, void *ctx, lmf_log_level min_level);
+
+/* Threads for the matrix products of neural models (OpenBLAS); the
+ * library's default is OpenBLAS's own (all cores). */
+void lmf_set_threads(int n);
 void lmf_log(lmf_log_level level, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

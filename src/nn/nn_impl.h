@@ -76,6 +76,9 @@ void lmf_matmul_forward_f32(float *out, const float *in, const float *w, const f
 void lmf_matmul_backward_f32(float *din, float *dw, float *dbias, const float *dout, const float *in,
                              const float *w, int B, int Ni, int O);
 
+/* ln sum_v e^{z[v]} (max-shifted, vectorised; relative error ~1e-7). */
+double lmf_logsumexp_f32(const float *z, int V);
+
 /* One AdamW step as torch.optim.AdamW (decoupled weight decay, bias
  * correction; t is the 1-based step number). */
 void lmf_adamw_step(float *p, float *m, float *v, const float *g, size_t n, float lr, float beta1, float beta2,

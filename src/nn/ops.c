@@ -80,6 +80,8 @@ static inline float tanh_fast(float x) {
 #undef SQRT
 #undef ERF
 
+void lmf_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+
 void lmf_matmul_forward_f32(float *out, const float *in, const float *w, const float *bias, int B, int Ni, int O) {
     if (bias) {
         for (int b = 0; b < B; b++) memcpy(out + (size_t)b * O, bias, (size_t)O * sizeof *out);
@@ -189,4 +191,22 @@ void lmf_colsum_add(float *out, const float *d, int N, int V) {
         const float *row = d + (size_t)r * V;
         for (int v = 0; v < V; v++) out[v] += row[v];
     }
+}
+
+LMF_CLONES
+double lmf_logsumexp_f32(const float *z, int V) {
+    float mx[LANES], sm[LANES];
+    for (int j = 0; j < LANES; j++) mx[j] = -INFINITY, sm[j] = 0.0f;
+    int V16 = V - V % LANES;
+    for (int v = 0; v < V16; v += LANES)
+        for (int j = 0; j < LANES; j++) mx[j] = z[v + j] > mx[j] ? z[v + j] : mx[j];
+    float m = -INFINITY;
+    for (int j = 0; j < LANES; j++) m = mx[j] > m ? mx[j] : m;
+    for (int v = V16; v < V; v++) m = z[v] > m ? z[v] : m;
+    for (int v = 0; v < V16; v += LANES)
+        for (int j = 0; j < LANES; j++) sm[j] += exp_fast(z[v + j] - m);
+    double sum = 0;
+    for (int v = V16; v < V; v++) sum += exp_fast(z[v] - m);
+    for (int j = 0; j < LANES; j++) sum += sm[j];
+    return (double)m + log(sum);
 }

@@ -62,12 +62,7 @@ static void step(const rnnlm *m, lmf_state *s, int32_t tok) {
 static double next_logits(const rnnlm *m, const lmf_state *s) {
     const float *top = s->h + (size_t)(m->cfg.L - 1) * m->cfg.H;
     lmf_matmul_forward_f32(s->logits, top, m->p.dec_w, m->p.dec_b, 1, m->cfg.H, m->cfg.V);
-    float mx = s->logits[0];
-    for (int v = 1; v < m->cfg.V; v++)
-        if (s->logits[v] > mx) mx = s->logits[v];
-    double sum = 0;
-    for (int v = 0; v < m->cfg.V; v++) sum += exp((double)(s->logits[v] - mx));
-    return (double)mx + log(sum);
+    return lmf_logsumexp_f32(s->logits, m->cfg.V);
 }
 
 static void st_reset(const lmf_model *mm, lmf_state *s) {
@@ -126,7 +121,7 @@ static lmf_status nn_next(lmf_model *mm, const lmf_state *s, float *logp) {
 /* Scoring runs a chunk of positions layer by layer: each layer's input
  * projection for the whole chunk is one matrix product, only the recurrent
  * product is per step, and the output layer is one product for the chunk. */
-#define CHUNK 64
+#define CHUNK 256
 
 static lmf_status nn_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp) {
     const rnnlm *m = (const rnnlm *)mm;
@@ -156,12 +151,7 @@ static lmf_status nn_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size
         lmf_matmul_forward_f32(LG, P, m->p.dec_w, m->p.dec_b, k, m->cfg.H, m->cfg.V);
         for (int t = 0; t < k; t++) {
             const float *z = LG + (size_t)t * V;
-            float mx = z[0];
-            for (size_t v = 1; v < V; v++)
-                if (z[v] > mx) mx = z[v];
-            double sum = 0;
-            for (size_t v = 0; v < V; v++) sum += exp((double)(z[v] - mx));
-            logp[p0 + t] = (float)((double)z[tok[p0 + t]] - mx - log(sum));
+            logp[p0 + t] = (float)((double)z[tok[p0 + t]] - lmf_logsumexp_f32(z, (int)V));
         }
     }
     lmf_free(buf);

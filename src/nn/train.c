@@ -476,7 +476,7 @@ static lmf_status setup(trainer *tr, lmf_safetensors **resume_st) {
         tr->loss_log = fopen(o->loss_log, o->resume ? "a" : "w");
         if (!tr->loss_log) return lmf_error(LMF_ERR_IO, "%s: cannot open for writing", o->loss_log);
     }
-    openblas_set_num_threads(o->threads);
+    lmf_set_threads(o->threads);
     return LMF_OK;
 }
 

@@ -301,14 +301,6 @@ static lmf_status tf_state_copy(const lmf_model *mm, lmf_state *dst, const lmf_s
     return LMF_OK;
 }
 
-static double row_logsumexp(const float *z, int V) {
-    float mx = z[0];
-    for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-    double sum = 0;
-    for (int v = 0; v < V; v++) sum += exp((double)(z[v] - mx));
-    return (double)mx + log(sum);
-}
-
 static lmf_status tf_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
     const tflm *m = (const tflm *)mm;
     if (s->w == m->c.ctx) tf_slide(m, s);
@@ -319,7 +311,7 @@ static lmf_status tf_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
 static lmf_status tf_next(lmf_model *mm, const lmf_state *s, float *logp) {
     const tflm *m = (const tflm *)mm;
     linear(logp, s->last, m->p.headw, m->p.headb, 1, m->c.d, m->c.V);
-    double lse = row_logsumexp(logp, m->c.V);
+    double lse = lmf_logsumexp_f32(logp, m->c.V);
     for (int v = 0; v < m->c.V; v++) logp[v] = (float)((double)logp[v] - lse);
     return LMF_OK;
 }
@@ -340,7 +332,7 @@ static lmf_status tf_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size
         linear(LG, P, m->p.headw, m->p.headb, k, d, V);
         for (int t = 0; t < k; t++) {
             const float *z = LG + (size_t)t * V;
-            logp[p0 + t] = (float)((double)z[tok[p0 + t]] - row_logsumexp(z, V));
+            logp[p0 + t] = (float)((double)z[tok[p0 + t]] - lmf_logsumexp_f32(z, V));
         }
         p0 += (size_t)k;
     }

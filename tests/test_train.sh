@@ -115,5 +115,29 @@ expect_rc 1 "truncated model" "$LMF" ppl "$TMP/trunc.safetensors" "$DATA/train-t
 expect_err "trunc.safetensors"
 [ -e "$TMP/bad.safetensors" ] && fail "a failed run left an output file"
 
+# 7. PyTorch state dicts in and out (dev/gen_convert_fixtures.py): module named
+#    lstm, tied weights stored twice, <unk>/<eos> in the middle of the vocabulary.
+expect_rc 0 "convert from pytorch" "$LMF" convert --from pytorch "$DATA/pt_lstm.safetensors" \
+  --vocab "$DATA/pt_lstm.vocab.txt" -o "$TMP/c.safetensors"
+"$LMF" ppl "$TMP/c.safetensors" "$DATA/rnnlm.txt" --per-token | awk -F'\t' 'NF == 4 { print $3 * log(10) }' >"$TMP/c.lp"
+paste "$TMP/c.lp" "$DATA/pt_lstm.expected" | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d; n++ }
+  END { if (n != 43 || m > 2e-5) { print n " tokens, worst |ln p - PyTorch| " m; exit 1 } }' >&2 ||
+  fail "converted PyTorch model does not score as PyTorch"
+expect_rc 0 "convert to pytorch" "$LMF" convert --to pytorch "$TMP/c.safetensors" -o "$TMP/c_pt.safetensors"
+expect_rc 0 "and back" "$LMF" convert --from pytorch "$TMP/c_pt.safetensors" --vocab "$TMP/c_pt.safetensors.vocab.txt" \
+  -o "$TMP/c2.safetensors"
+[ "$("$LMF" ppl "$TMP/c.safetensors" "$DATA/rnnlm.txt")" = "$("$LMF" ppl "$TMP/c2.safetensors" "$DATA/rnnlm.txt")" ] ||
+  fail "round trip through a PyTorch state dict changes perplexity"
+head -5 "$DATA/pt_lstm.vocab.txt" >"$TMP/short.vocab"
+expect_rc 1 "vocab of the wrong size" "$LMF" convert --from pytorch "$DATA/pt_lstm.safetensors" --vocab "$TMP/short.vocab" -o "$TMP/bad.safetensors"
+expect_err "lists 5 tokens"
+grep -v '<unk>' "$DATA/pt_lstm.vocab.txt" >"$TMP/nounk.vocab"; echo extra >>"$TMP/nounk.vocab"
+expect_rc 1 "vocab without <unk>" "$LMF" convert --from pytorch "$DATA/pt_lstm.safetensors" --vocab "$TMP/nounk.vocab" -o "$TMP/bad.safetensors"
+expect_err "needs <unk>"
+expect_rc 1 "no vocabulary" "$LMF" convert --from pytorch "$DATA/pt_lstm.safetensors" -o "$TMP/bad.safetensors"
+expect_err "give the tokens with --vocab"
+expect_rc 2 "no direction" "$LMF" convert "$DATA/pt_lstm.safetensors" -o "$TMP/bad.safetensors"
+[ -e "$TMP/bad.safetensors" ] && fail "a failed conversion left an output file"
+
 [ $fails = 0 ] && echo "all training tests passed"
 exit $((fails > 0))

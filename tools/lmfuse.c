@@ -18,6 +18,7 @@ static const subcommand commands[] = {
     {"vocab", lmf_cmd_vocab, "build a vocabulary from text (vocab build)"},
     {"ngram", lmf_cmd_ngram, "estimate Kneser-Ney n-gram models, convert ARPA <-> binary"},
     {"train", lmf_cmd_train, "train neural language models (rnn, lstm, gru, transformer)"},
+    {"convert", lmf_cmd_convert, "neural models from and to PyTorch state dicts"},
     {"ppl", lmf_cmd_ppl, "perplexity of a model on a text file"},
 };
 

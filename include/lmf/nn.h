@@ -15,6 +15,12 @@
  *     lmfuse.token_mode  "word" (default), "char" or "byte"
  * (layers, sizes and tying are read from the tensor shapes).
  *
+ * Transformers (lmfuse.arch "transformer", plus lmfuse.heads) use the
+ * tensor names of src/nn/transformer.c's header comment (tok_emb.weight,
+ * pos_emb.weight, blocks.{l}.{ln1,qkv,proj,ln2,fc,out}.{weight,bias},
+ * ln_f.*, head.weight unless tied, head.bias); they read a stream through a
+ * sliding window of their context (stride ctx/2).
+ *
  * Stream convention: a recurrent model reads one continuous token stream
  * and carries its hidden state across lines; a fresh state has read a
  * single </s> from zero hidden state, so the first token of a text is
@@ -31,7 +37,7 @@
 extern "C" {
 #endif
 
-/* Loads a recurrent model from a safetensors file.  *out is NULL on error
+/* Loads a recurrent model or a Transformer from a safetensors file.  *out is NULL on error
  * (message names the file and the missing or mis-shaped tensor). */
 lmf_status lmf_nn_load(const char *path, lmf_model **out);
 

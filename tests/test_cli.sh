@@ -4,18 +4,11 @@
 set -u
 LMF=$1 DATA=$2 TMP=$3/cli
 rm -rf "$TMP" && mkdir -p "$TMP"
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect_rc() { # expected_rc description command...
-  local want=$1 what=$2; shift 2
-  "$@" >"$TMP/out" 2>"$TMP/err"; local rc=$?
-  [ "$rc" = "$want" ] || fail "$what: exit $rc, expected $want ($(head -c 300 "$TMP/err"))"
-}
-expect_err() { grep -q -- "$1" "$TMP/err" || fail "stderr lacks \"$1\": $(head -c 300 "$TMP/err")"; }
+. "$(dirname "$0")/testlib.sh"
 
 # help on every command, with defaults shown
 expect_rc 0 "help" "$LMF" --help
-for c in "ngram train" "ngram convert" "ppl" "vocab build" "data"; do
+for c in "ngram train" "ngram convert" "ppl" "vocab build" "data" "train" "convert"; do
   expect_rc 0 "$c --help" $LMF $c --help
 done
 $LMF ngram train --help | grep -q "default 5" || fail "ngram train --help does not show the default order"

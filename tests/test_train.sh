@@ -5,14 +5,7 @@
 set -u
 LMF=$(realpath "$1") DATA=$(realpath "$2") TMP=$3/train
 rm -rf "$TMP" && mkdir -p "$TMP"
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect_rc() { # expected_rc description command...
-  local want=$1 what=$2; shift 2
-  "$@" >"$TMP/out" 2>"$TMP/err"; local rc=$?
-  [ "$rc" = "$want" ] || fail "$what: exit $rc, expected $want ($(head -c 400 "$TMP/err"))"
-}
-expect_err() { grep -q -- "$1" "$TMP/err" || fail "stderr lacks \"$1\": $(head -c 400 "$TMP/err")"; }
+. "$(dirname "$0")/testlib.sh"
 
 # 1. Ten steps from PyTorch's initial weights give PyTorch's losses and
 #    gradient norms (dev/gen_train_fixtures.py: Adam, clipping, carried state).

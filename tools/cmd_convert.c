@@ -268,10 +268,12 @@ done:
 
 static int to_pytorch(const char *in, const char *out) {
     lmf_model *m;
-    if (lmf_model_load(in, &m)) return cli_fail(); /* checks that it is a complete model */
-    lmf_model_free(m);
+    if (lmf_model_load(in, &m)) return cli_fail(); /* checks that it is a complete model; gives the tokens */
     lmf_safetensors *st;
-    if (lmf_st_open(in, &st)) return cli_fail();
+    if (lmf_st_open(in, &st)) {
+        lmf_model_free(m);
+        return cli_fail();
+    }
     lmf_st_writer *w = lmf_st_writer_new();
     int rc = 1;
     const char *arch = lmf_st_meta(st, "lmfuse.arch");
@@ -294,29 +296,28 @@ static int to_pytorch(const char *in, const char *out) {
         rc = cli_fail();
     } else {
         /* the token list, one per line, for the PyTorch side */
-        const lmf_vocab *v = NULL;
-        lmf_model *mm;
-        if (!lmf_model_load(in, &mm)) {
-            v = lmf_model_vocab(mm);
-            size_t n = strlen(out);
-            char *vp = (char *)malloc(n + 16);
-            if (vp) {
-                snprintf(vp, n + 16, "%s.vocab.txt", out);
-                FILE *fp = fopen(vp, "w");
-                for (int32_t i = 0; fp && i < lmf_vocab_size(v); i++) {
-                    size_t l;
-                    fprintf(fp, "%s\n", lmf_vocab_word(v, i, &l));
-                }
-                if (fp) fclose(fp);
-                fprintf(stderr, "wrote %s and %s\n", out, vp);
-                free(vp);
-            }
-            lmf_model_free(mm);
+        const lmf_vocab *v = lmf_model_vocab(m);
+        size_t n = strlen(out);
+        char *vp = (char *)malloc(n + 16);
+        FILE *fp = NULL;
+        if (vp) snprintf(vp, n + 16, "%s.vocab.txt", out), fp = fopen(vp, "w");
+        for (int32_t i = 0; fp && i < lmf_vocab_size(v); i++) {
+            size_t l;
+            fprintf(fp, "%s\n", lmf_vocab_word(v, i, &l));
         }
+        if (!fp || fclose(fp)) {
+            fprintf(stderr, "lmfuse convert: cannot write %s\n", vp ? vp : "the token list");
+            free(vp);
+            goto end;
+        }
+        fprintf(stderr, "wrote %s and %s\n", out, vp);
+        free(vp);
         rc = 0;
     }
+end:
     lmf_st_writer_free(w);
     lmf_st_close(st);
+    lmf_model_free(m);
     return rc;
 }
 

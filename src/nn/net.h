@@ -11,6 +11,8 @@
 #include "nn_impl.h"
 #include "../core/util_impl.h"
 
+#include <cblas.h>
+
 typedef struct lmf_net_cfg {
     int arch;
     int L, E, H, V, tied;
@@ -53,6 +55,11 @@ struct lmf_net {
  * zero gradients and state. */
 lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out);
 lmf_status lmf_tf_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out);
+
+/* Row-major SGEMM, C = A' B' + beta C, A' = A or A^T (ta), B' likewise. */
+#define LMF_GEMM(ta, tb, M, Nn, K, A, lda, Bm, ldb, beta, C, ldc)                                                 \
+    cblas_sgemm(CblasRowMajor, (ta) ? CblasTrans : CblasNoTrans, (tb) ? CblasTrans : CblasNoTrans, M, Nn, K, 1.0f, \
+                A, lda, Bm, ldb, beta, C, ldc)
 
 /* ---- shared helpers (train_util in rnn_train.c) ---- */
 /* Dropout multipliers: mask[i] = 0 with probability p, else 1/(1-p),

@@ -150,8 +150,17 @@ void lmf_dropout_mask(float *mask, size_t n, float p, uint64_t key) {
 
 #define LANES 16
 
-LMF_CLONES
-static double softmax_row(float *z, int32_t y, int V, float scale) {
+#if defined(__GNUC__)
+#define LMF_INLINE inline __attribute__((always_inline))
+#else
+#define LMF_INLINE inline
+#endif
+
+/* Returns sum_v e^{z[v] - max} and sets *max; with out, also writes each
+ * e^{z[v] - max} there (out may be z).  Lanes of independent partial maxima
+ * and sums let GCC vectorise without reassociating; always inlined, so it
+ * is compiled for the target of each caller's clone. */
+static LMF_INLINE double exp_sum(float *out, const float *z, int V, float *max) {
     float mx[LANES], sm[LANES];
     for (int j = 0; j < LANES; j++) mx[j] = -INFINITY, sm[j] = 0.0f;
     int V16 = V - V % LANES;
@@ -160,19 +169,27 @@ static double softmax_row(float *z, int32_t y, int V, float scale) {
     float m = -INFINITY;
     for (int j = 0; j < LANES; j++) m = mx[j] > m ? mx[j] : m;
     for (int v = V16; v < V; v++) m = z[v] > m ? z[v] : m;
-    float zy = z[y];
     for (int v = 0; v < V16; v += LANES)
         for (int j = 0; j < LANES; j++) {
             float e = exp_fast(z[v + j] - m);
-            z[v + j] = e;
+            if (out) out[v + j] = e;
             sm[j] += e;
         }
     double sum = 0;
     for (int v = V16; v < V; v++) {
-        z[v] = exp_fast(z[v] - m);
-        sum += z[v];
+        float e = exp_fast(z[v] - m);
+        if (out) out[v] = e;
+        sum += e;
     }
     for (int j = 0; j < LANES; j++) sum += sm[j];
+    *max = m;
+    return sum;
+}
+
+LMF_CLONES
+static double softmax_row(float *z, int32_t y, int V, float scale) {
+    float zy = z[y], m;
+    double sum = exp_sum(z, z, V, &m);
     float f = (float)(scale / sum);
     for (int v = 0; v < V; v++) z[v] *= f;
     z[y] -= scale;
@@ -195,18 +212,7 @@ void lmf_colsum_add(float *out, const float *d, int N, int V) {
 
 LMF_CLONES
 double lmf_logsumexp_f32(const float *z, int V) {
-    float mx[LANES], sm[LANES];
-    for (int j = 0; j < LANES; j++) mx[j] = -INFINITY, sm[j] = 0.0f;
-    int V16 = V - V % LANES;
-    for (int v = 0; v < V16; v += LANES)
-        for (int j = 0; j < LANES; j++) mx[j] = z[v + j] > mx[j] ? z[v + j] : mx[j];
-    float m = -INFINITY;
-    for (int j = 0; j < LANES; j++) m = mx[j] > m ? mx[j] : m;
-    for (int v = V16; v < V; v++) m = z[v] > m ? z[v] : m;
-    for (int v = 0; v < V16; v += LANES)
-        for (int j = 0; j < LANES; j++) sm[j] += exp_fast(z[v + j] - m);
-    double sum = 0;
-    for (int v = V16; v < V; v++) sum += exp_fast(z[v] - m);
-    for (int j = 0; j < LANES; j++) sum += sm[j];
+    float m;
+    double sum = exp_sum(NULL, z, V, &m);
     return (double)m + log(sum);
 }

@@ -33,14 +33,6 @@ typedef struct rnn_net {
     float *arena;
 } rnn_net;
 
-#define GEMM(ta, tb, M, Nn, K, A, lda, Bm, ldb, beta, C, ldc)                                                   \
-    cblas_sgemm(CblasRowMajor, (ta) ? CblasTrans : CblasNoTrans, (tb) ? CblasTrans : CblasNoTrans, M, Nn, K, 1.0f, \
-                A, lda, Bm, ldb, beta, C, ldc)
-
-static void add_bias_rows(float *out, const float *bias, int N, int C) {
-    for (int r = 0; r < N; r++) memcpy(out + (size_t)r * C, bias, (size_t)C * sizeof *out);
-}
-
 static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, int T, float scale, uint64_t key,
                              double *nll) {
     rnn_net *n = (rnn_net *)nn;
@@ -58,13 +50,11 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
     for (int l = 0; l < L; l++) {
         const int in = l ? H : E;
         float *hs = n->HS[l], *cs = n->CS[l];
-        add_bias_rows(n->GI[l], n->P.bih[l], N, GH);
-        GEMM(0, 1, N, GH, in, n->X[l], in, n->P.wih[l], in, 1.0f, n->GI[l], GH);
+        lmf_matmul_forward_f32(n->GI[l], n->X[l], n->P.wih[l], n->P.bih[l], N, in, GH);
         for (int t = 0; t < T; t++) {
             float *gh = c->arch == LMF_ARCH_GRU ? n->GHS[l] + (size_t)t * B * GH : n->gh;
             const float *hp = hs + t * BH;
-            add_bias_rows(gh, n->P.bhh[l], B, GH);
-            GEMM(0, 1, B, GH, H, hp, H, n->P.whh[l], H, 1.0f, gh, GH);
+            lmf_matmul_forward_f32(gh, hp, n->P.whh[l], n->P.bhh[l], B, H, GH);
             const float *gi = n->GI[l] + (size_t)t * B * GH;
             float *h = hs + (t + 1) * BH;
             if (c->arch == LMF_ARCH_RNN)
@@ -84,8 +74,7 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
     }
     /* output layer and loss */
     float *top = n->X[L];
-    add_bias_rows(n->logits, n->P.dec_b, N, V);
-    GEMM(0, 1, N, V, H, top, H, n->P.dec_w, H, 1.0f, n->logits, V);
+    lmf_matmul_forward_f32(n->logits, top, n->P.dec_w, n->P.dec_b, N, H, V);
     double loss = lmf_softmax_xent_f32(n->logits, y, N, V, scale);
     if (!isfinite(loss)) {
         *nll = loss;
@@ -95,8 +84,8 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
 
     /* ---- backward ---- */
     lmf_colsum_add(n->D.dec_b, n->logits, N, V);
-    GEMM(1, 0, V, H, N, n->logits, V, top, H, 1.0f, n->D.dec_w, H);
-    GEMM(0, 0, N, H, V, n->logits, V, n->P.dec_w, H, 0.0f, n->dY, H);
+    LMF_GEMM(1, 0, V, H, N, n->logits, V, top, H, 1.0f, n->D.dec_w, H);
+    LMF_GEMM(0, 0, N, H, V, n->logits, V, n->P.dec_w, H, 0.0f, n->dY, H);
     for (int l = L - 1; l >= 0; l--) {
         const int in = l ? H : E;
         float *hs = n->HS[l], *cs = n->CS[l], *dY = n->dY;
@@ -113,9 +102,9 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
             for (size_t i = 0; i < BH; i++) dh[i] = dyt[i] + n->dtmp[i];
             float *dgi = dGI + (size_t)t * B * GH, *dgh = dGH + (size_t)t * B * GH;
             const float *h = hs + (t + 1) * BH, *hp = hs + t * BH;
+            memset(n->dtmp, 0, BH * sizeof *dh); /* dh into h_{t-1}, rebuilt below */
             if (c->arch == LMF_ARCH_RNN) {
                 lmf_rnn_backward_f32(dgi, dh, h, B, H);
-                memset(n->dtmp, 0, BH * sizeof *dh);
             } else if (c->arch == LMF_ARCH_LSTM) {
                 memset(dc2, 0, BH * sizeof *dc2);
                 lmf_lstm_backward_f32(dgi, dc2, dh, dc, n->ACT[l] + (size_t)t * B * GH, n->TC[l] + t * BH,
@@ -123,23 +112,21 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
                 float *sw = dc;
                 dc = dc2;
                 dc2 = sw;
-                memset(n->dtmp, 0, BH * sizeof *dh);
             } else {
-                memset(n->dtmp, 0, BH * sizeof *dh);
                 lmf_gru_backward_f32(dgi, dgh, n->dtmp, dh, n->ACT[l] + (size_t)t * B * GH,
                                      n->GHS[l] + (size_t)t * B * GH, hp, B, H);
             }
-            if (t > 0) GEMM(0, 0, B, H, GH, dgh, GH, n->P.whh[l], H, 1.0f, n->dtmp, H);
+            if (t > 0) LMF_GEMM(0, 0, B, H, GH, dgh, GH, n->P.whh[l], H, 1.0f, n->dtmp, H);
         }
         n->dc = dc;
         n->dc2 = dc2;
         /* weight gradients for the whole window */
-        GEMM(1, 0, GH, H, N, dGH, GH, hs, H, 1.0f, n->D.whh[l], H);
+        LMF_GEMM(1, 0, GH, H, N, dGH, GH, hs, H, 1.0f, n->D.whh[l], H);
         lmf_colsum_add(n->D.bhh[l], dGH, N, GH);
         lmf_colsum_add(n->D.bih[l], dGI, N, GH);
-        GEMM(1, 0, GH, in, N, dGI, GH, n->X[l], in, 1.0f, n->D.wih[l], in);
+        LMF_GEMM(1, 0, GH, in, N, dGI, GH, n->X[l], in, 1.0f, n->D.wih[l], in);
         /* gradient into this layer's input */
-        GEMM(0, 0, N, in, GH, dGI, GH, n->P.wih[l], in, 0.0f, n->dX, in);
+        LMF_GEMM(0, 0, N, in, GH, dGI, GH, n->P.wih[l], in, 0.0f, n->dX, in);
         float *sw = n->dX;
         n->dX = n->dY;
         n->dY = sw;

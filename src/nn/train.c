@@ -500,7 +500,7 @@ static lmf_status run(trainer *tr, lmf_train_result *res) {
             an, net->n_param, lmf_vocab_size(tr->vocab), (long long)tr->train.n, B, (long long)tr->cols,
             (long long)tr->windows);
     double t_start = now_s(), t_log = t_start, t_train = 0;
-    int64_t tok_done = 0, step0 = g->step;
+    int64_t tok_done = 0;
     lmf_status s = LMF_OK;
     int stop = 0;
     while (!stop && g->epoch < o->epochs) {
@@ -602,7 +602,6 @@ static lmf_status run(trainer *tr, lmf_train_result *res) {
         res->seconds = now_s() - t_start;
         res->tokens_per_s = t_train > 0 ? (double)tok_done / t_train : 0;
     }
-    (void)step0;
     return LMF_OK;
 }
 

@@ -97,20 +97,6 @@ static size_t tf_layout(const tf_cfg *c, float *base, tf_params *p) {
     return n;
 }
 
-#define GEMM(ta, tb, M, Nn, K, A, lda, Bm, ldb, beta, C, ldc)                                                   \
-    cblas_sgemm(CblasRowMajor, (ta) ? CblasTrans : CblasNoTrans, (tb) ? CblasTrans : CblasNoTrans, M, Nn, K, 1.0f, \
-                A, lda, Bm, ldb, beta, C, ldc)
-
-static void add_bias_rows(float *out, const float *bias, int N, int C) {
-    for (int r = 0; r < N; r++) memcpy(out + (size_t)r * C, bias, (size_t)C * sizeof *out);
-}
-
-/* out[N,O] = in[N,In] W[O,In]^T + b */
-static void linear(float *out, const float *in, const float *w, const float *b, int N, int In, int O) {
-    add_bias_rows(out, b, N, O);
-    GEMM(0, 1, N, O, In, in, In, w, In, 1.0f, out, O);
-}
-
 /* ---------------- attention with BLAS, per sequence and head ----------------
  * qkv [B*T, 3d] (q, k, v; head h in columns h*hs..), out [B*T, d],
  * att [B, NH, T, T] probabilities (zero above the diagonal). */
@@ -199,7 +185,7 @@ static void tf_extend(const tflm *m, lmf_state *s, const int32_t *tok, int n, fl
     }
     for (int l = 0; l < c->L; l++) {
         lmf_layernorm_forward_f32(s->a, s->mean, s->rstd, s->x, p->ln1w[l], p->ln1b[l], n, d, 1e-5f);
-        linear(s->qkv, s->a, p->qkvw[l], p->qkvb[l], n, d, 3 * d);
+        lmf_matmul_forward_f32(s->qkv, s->a, p->qkvw[l], p->qkvb[l], n, d, 3 * d);
         float *K = s->kc + (size_t)l * c->ctx * d, *Vv = s->vc + (size_t)l * c->ctx * d;
         for (int i = 0; i < n; i++) {
             memcpy(K + (size_t)(w + i) * d, s->qkv + (size_t)i * 3 * d + d, (size_t)d * sizeof(float));
@@ -223,13 +209,13 @@ static void tf_extend(const tflm *m, lmf_state *s, const int32_t *tok, int n, fl
                         s->y + h * hs, d);
         }
         /* x += proj(y) */
-        GEMM(0, 1, n, d, d, s->y, d, p->projw[l], d, 1.0f, s->x, d);
+        LMF_GEMM(0, 1, n, d, d, s->y, d, p->projw[l], d, 1.0f, s->x, d);
         for (int i = 0; i < n; i++)
             for (int j = 0; j < d; j++) s->x[(size_t)i * d + j] += p->projb[l][j];
         lmf_layernorm_forward_f32(s->a, s->mean, s->rstd, s->x, p->ln2w[l], p->ln2b[l], n, d, 1e-5f);
-        linear(s->f, s->a, p->fcw[l], p->fcb[l], n, d, c->ff);
+        lmf_matmul_forward_f32(s->f, s->a, p->fcw[l], p->fcb[l], n, d, c->ff);
         lmf_gelu_forward_f32(s->f, s->f, (size_t)n * c->ff);
-        GEMM(0, 1, n, d, c->ff, s->f, c->ff, p->outw[l], c->ff, 1.0f, s->x, d);
+        LMF_GEMM(0, 1, n, d, c->ff, s->f, c->ff, p->outw[l], c->ff, 1.0f, s->x, d);
         for (int i = 0; i < n; i++)
             for (int j = 0; j < d; j++) s->x[(size_t)i * d + j] += p->outb[l][j];
     }
@@ -310,7 +296,7 @@ static lmf_status tf_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
 
 static lmf_status tf_next(lmf_model *mm, const lmf_state *s, float *logp) {
     const tflm *m = (const tflm *)mm;
-    linear(logp, s->last, m->p.headw, m->p.headb, 1, m->c.d, m->c.V);
+    lmf_matmul_forward_f32(logp, s->last, m->p.headw, m->p.headb, 1, m->c.d, m->c.V);
     double lse = lmf_logsumexp_f32(logp, m->c.V);
     for (int v = 0; v < m->c.V; v++) logp[v] = (float)((double)logp[v] - lse);
     return LMF_OK;
@@ -329,7 +315,7 @@ static lmf_status tf_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size
         tf_extend(m, s, tok + p0, k, Z);
         memcpy(P + d, Z, (size_t)(k - 1) * d * sizeof(float));
         memcpy(s->last, Z + (size_t)(k - 1) * d, (size_t)d * sizeof(float));
-        linear(LG, P, m->p.headw, m->p.headb, k, d, V);
+        lmf_matmul_forward_f32(LG, P, m->p.headw, m->p.headb, k, d, V);
         for (int t = 0; t < k; t++) {
             const float *z = LG + (size_t)t * V;
             logp[p0 + t] = (float)((double)z[tok[p0 + t]] - lmf_logsumexp_f32(z, V));
@@ -505,30 +491,30 @@ static lmf_status tf_window(lmf_net *nn, const int32_t *x, const int32_t *y, int
     for (int l = 0; l < c->L; l++) {
         float *xi = n->X[l], *xo = n->X[l + 1];
         lmf_layernorm_forward_f32(n->A1[l], n->m1[l], n->r1[l], xi, P->ln1w[l], P->ln1b[l], N, d, 1e-5f);
-        linear(n->QKV[l], n->A1[l], P->qkvw[l], P->qkvb[l], N, d, 3 * d);
+        lmf_matmul_forward_f32(n->QKV[l], n->A1[l], P->qkvw[l], P->qkvb[l], N, d, 3 * d);
         attn_forward(n->Y[l], n->ATT[l], n->QKV[l], B, T, d, NH);
         float *x1 = n->X1[l];
-        linear(x1, n->Y[l], P->projw[l], P->projb[l], N, d, d);
+        lmf_matmul_forward_f32(x1, n->Y[l], P->projw[l], P->projb[l], N, d, d);
         if (p > 0) dropout_apply(x1, n->k1[l], Nd, p, key * 64 + 1 + 2 * (uint64_t)l);
         for (size_t i = 0; i < Nd; i++) x1[i] += xi[i];
         lmf_layernorm_forward_f32(n->A2[l], n->m2[l], n->r2[l], x1, P->ln2w[l], P->ln2b[l], N, d, 1e-5f);
-        linear(n->F[l], n->A2[l], P->fcw[l], P->fcb[l], N, d, ff);
+        lmf_matmul_forward_f32(n->F[l], n->A2[l], P->fcw[l], P->fcb[l], N, d, ff);
         lmf_gelu_forward_f32(n->G[l], n->F[l], (size_t)N * ff);
-        linear(xo, n->G[l], P->outw[l], P->outb[l], N, ff, d);
+        lmf_matmul_forward_f32(xo, n->G[l], P->outw[l], P->outb[l], N, ff, d);
         if (p > 0) dropout_apply(xo, n->k2[l], Nd, p, key * 64 + 2 + 2 * (uint64_t)l);
         for (size_t i = 0; i < Nd; i++) xo[i] += x1[i];
     }
     float *xl = n->X[c->L];
     lmf_layernorm_forward_f32(n->Z, n->mf, n->rf, xl, P->lnfw, P->lnfb, N, d, 1e-5f);
-    linear(n->logits, n->Z, P->headw, P->headb, N, d, V);
+    lmf_matmul_forward_f32(n->logits, n->Z, P->headw, P->headb, N, d, V);
     *nll = lmf_softmax_xent_f32(n->logits, n->yb, N, V, scale);
     if (!isfinite(*nll)) return LMF_OK;
 
     /* ---- backward ---- */
     lmf_colsum_add(D->headb, n->logits, N, V);
-    GEMM(1, 0, V, d, N, n->logits, V, n->Z, d, 1.0f, D->headw, d);
+    LMF_GEMM(1, 0, V, d, N, n->logits, V, n->Z, d, 1.0f, D->headw, d);
     float *dZ = n->dA;
-    GEMM(0, 0, N, d, V, n->logits, V, P->headw, d, 0.0f, dZ, d);
+    LMF_GEMM(0, 0, N, d, V, n->logits, V, P->headw, d, 0.0f, dZ, d);
     memset(n->dX, 0, Nd * sizeof(float));
     lmf_layernorm_backward_f32(n->dX, D->lnfw, D->lnfb, dZ, xl, P->lnfw, n->mf, n->rf, N, d);
     for (int l = c->L - 1; l >= 0; l--) {
@@ -536,16 +522,16 @@ static lmf_status tf_window(lmf_net *nn, const int32_t *x, const int32_t *y, int
         float *dO = n->dY;
         for (size_t i = 0; i < Nd; i++) dO[i] = p > 0 ? n->dX[i] * n->k2[l][i] : n->dX[i];
         lmf_colsum_add(D->outb[l], dO, N, d);
-        GEMM(1, 0, d, ff, N, dO, d, n->G[l], ff, 1.0f, D->outw[l], ff);
+        LMF_GEMM(1, 0, d, ff, N, dO, d, n->G[l], ff, 1.0f, D->outw[l], ff);
         float *dG = n->dF;
-        GEMM(0, 0, N, ff, d, dO, d, P->outw[l], ff, 0.0f, dG, ff);
+        LMF_GEMM(0, 0, N, ff, d, dO, d, P->outw[l], ff, 0.0f, dG, ff);
         /* gelu backward in place: dF = dG * gelu'(F) */
         float *dFt = n->G[l]; /* G is no longer needed: reuse it for dF */
         memset(dFt, 0, (size_t)N * ff * sizeof(float));
         lmf_gelu_backward_f32(dFt, dG, n->F[l], (size_t)N * ff);
         lmf_colsum_add(D->fcb[l], dFt, N, ff);
-        GEMM(1, 0, ff, d, N, dFt, ff, n->A2[l], d, 1.0f, D->fcw[l], d);
-        GEMM(0, 0, N, d, ff, dFt, ff, P->fcw[l], d, 0.0f, n->dA, d);
+        LMF_GEMM(1, 0, ff, d, N, dFt, ff, n->A2[l], d, 1.0f, D->fcw[l], d);
+        LMF_GEMM(0, 0, N, d, ff, dFt, ff, P->fcw[l], d, 0.0f, n->dA, d);
         memcpy(n->dX1, n->dX, Nd * sizeof(float));
         lmf_layernorm_backward_f32(n->dX1, D->ln2w[l], D->ln2b[l], n->dA, n->X1[l], P->ln2w[l], n->m2[l], n->r2[l], N,
                                    d);
@@ -553,13 +539,13 @@ static lmf_status tf_window(lmf_net *nn, const int32_t *x, const int32_t *y, int
         float *dPj = n->dY;
         for (size_t i = 0; i < Nd; i++) dPj[i] = p > 0 ? n->dX1[i] * n->k1[l][i] : n->dX1[i];
         lmf_colsum_add(D->projb[l], dPj, N, d);
-        GEMM(1, 0, d, d, N, dPj, d, n->Y[l], d, 1.0f, D->projw[l], d);
+        LMF_GEMM(1, 0, d, d, N, dPj, d, n->Y[l], d, 1.0f, D->projw[l], d);
         float *dYa = n->dA;
-        GEMM(0, 0, N, d, d, dPj, d, P->projw[l], d, 0.0f, dYa, d);
+        LMF_GEMM(0, 0, N, d, d, dPj, d, P->projw[l], d, 0.0f, dYa, d);
         attn_backward(n->dQKV, n->dp, dYa, n->QKV[l], n->ATT[l], B, T, d, NH);
         lmf_colsum_add(D->qkvb[l], n->dQKV, N, 3 * d);
-        GEMM(1, 0, 3 * d, d, N, n->dQKV, 3 * d, n->A1[l], d, 1.0f, D->qkvw[l], d);
-        GEMM(0, 0, N, d, 3 * d, n->dQKV, 3 * d, P->qkvw[l], d, 0.0f, n->dA, d);
+        LMF_GEMM(1, 0, 3 * d, d, N, n->dQKV, 3 * d, n->A1[l], d, 1.0f, D->qkvw[l], d);
+        LMF_GEMM(0, 0, N, d, 3 * d, n->dQKV, 3 * d, P->qkvw[l], d, 0.0f, n->dA, d);
         memcpy(n->dX, n->dX1, Nd * sizeof(float));
         lmf_layernorm_backward_f32(n->dX, D->ln1w[l], D->ln1b[l], n->dA, n->X[l], P->ln1w[l], n->m1[l], n->r1[l], N,
                                    d);

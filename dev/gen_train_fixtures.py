@@ -3,7 +3,8 @@
 small recurrent model, from the same initial weights, on the same data.
 
 For each architecture (rnn, lstm tied, gru, transformer tied: dev/torch_tf.py,
-width 16, 2 heads, ff 32, context 8 = the window) this writes
+width 16, 2 heads, ff 32, context 8 = the window; and lstm_cls, a tied LSTM
+with a class-factored output layer over CLASSES frequency classes) this writes
   tests/data/train_<arch>_init.safetensors   initial weights + lmfuse metadata
   tests/data/train_<arch>.expected           per step: loss, gradient norm
 The data is tests/data/train-tiny.txt laid out as `lmfuse train` lays it
@@ -16,6 +17,7 @@ lr, gradient-norm clipping, no dropout, mean cross-entropy per window.
 usage: /usr/bin/python3 dev/gen_train_fixtures.py   (needs Debian's python3-torch)
 """
 import json
+import math
 import struct
 
 import torch
@@ -117,3 +119,53 @@ with open("tests/data/train_transformer.expected", "w") as f:
         opt.step()
         f.write(f"{step + 1}\t{loss.item():.9g}\t{norm.item():.9g}\n")
 print("transformer done")
+
+
+# A tied LSTM whose output layer is class-factored: p(w|h) = p(c|h) p(w|c,h),
+# classes = id ranges of about equal sqrt-frequency mass (as lmfuse makes
+# them from the training counts), the word softmax restricted to the class.
+CLASSES = 6
+cnt = [0] * len(vocab)
+for i in stream[1:]:
+    cnt[i] += 1
+total, cum, start = sum(math.sqrt(c) for c in cnt), 0.0, [0]
+for v in range(len(vocab)):
+    if len(start) >= CLASSES:
+        break
+    cum += math.sqrt(cnt[v])
+    if len(vocab) - (v + 1) == CLASSES - len(start) or cum >= total * len(start) / CLASSES:
+        start.append(v + 1)
+start.append(len(vocab))
+cls_of = torch.tensor([k for k in range(CLASSES) for _ in range(start[k + 1] - start[k])])
+
+torch.manual_seed(13)
+net = Net("lstm", True)
+net.cls = torch.nn.Linear(H, CLASSES)
+torch.nn.init.uniform_(net.cls.weight, -0.1, 0.1)
+torch.nn.init.uniform_(net.cls.bias, -0.1, 0.1)
+sd = dict(net.state_dict())
+del sd["decoder.weight"]
+save("tests/data/train_lstm_cls_init.safetensors", sd,
+     {"lmfuse.arch": "lstm", "lmfuse.vocab": json.dumps(vocab), "lmfuse.classes": json.dumps(start),
+      "generator": "dev/gen_train_fixtures.py"})
+opt = torch.optim.Adam(net.parameters(), lr=LR)
+z = torch.zeros(L, B, H)
+h = (z, z.clone())
+with open("tests/data/train_lstm_cls.expected", "w") as f:
+    f.write(f"# lstm tied=1 classes={start} B={B} bptt={BPTT} emb={E} hidden={H} layers={L} lr={LR} clip={CLIP}\n")
+    for step in range(STEPS):
+        x, y = data[step * BPTT: (step + 1) * BPTT], data[step * BPTT + 1: (step + 1) * BPTT + 1]
+        h = tuple(t.detach() for t in h)
+        opt.zero_grad()
+        out, h = net.rnn(net.encoder(x), h)
+        out, y = out.reshape(-1, H), y.reshape(-1)
+        c = cls_of[y]
+        lc = torch.log_softmax(net.cls(out), -1).gather(1, c[:, None])
+        words = net.decoder(out).masked_fill(cls_of[None, :] != c[:, None], float("-inf"))
+        lw = torch.log_softmax(words, -1).gather(1, y[:, None])
+        loss = -(lc + lw).mean()
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(net.parameters(), CLIP)
+        opt.step()
+        f.write(f"{step + 1}\t{loss.item():.9g}\t{norm.item():.9g}\n")
+print("lstm_cls classes", start)

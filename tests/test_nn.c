@@ -432,6 +432,122 @@ static void test_rnnlm(void) {
     CHECK(lmf_nn_load(tdata("cells.safetensors"), &m) == LMF_ERR_FORMAT && !m);
 }
 
+/* ---- output layer (lmf_head): full and class-factored softmax ---- */
+enum { HV = 23, HH = 5, HN = 9 };
+typedef struct {
+    int C;
+    const int32_t *start, *cls, *y;
+    double *x, *w, *b, *cw, *cb; /* [HN,HH] [HV,HH] [HV] [C,HH] [C] */
+} head_ctx;
+/* -ln p(y|x) summed over rows, written from the definition in double. */
+static double head_ref_row(const head_ctx *c, int i, int y) {
+    const double *x = c->x + i * HH;
+    int lo = 0, hi = HV;
+    double lc = 0;
+    if (c->C) {
+        int k = c->cls[y];
+        double z[HV], m = -1e300, sum = 0;
+        for (int j = 0; j < c->C; j++) {
+            z[j] = c->cb[j] + dot(c->cw + j * HH, x, HH);
+            m = z[j] > m ? z[j] : m;
+        }
+        for (int j = 0; j < c->C; j++) sum += exp(z[j] - m);
+        lc = z[k] - m - log(sum);
+        lo = c->start[k], hi = c->start[k + 1];
+    }
+    double z[HV], m = -1e300, sum = 0;
+    for (int v = lo; v < hi; v++) {
+        z[v] = c->b[v] + dot(c->w + v * HH, x, HH);
+        m = z[v] > m ? z[v] : m;
+    }
+    for (int v = lo; v < hi; v++) sum += exp(z[v] - m);
+    return lc + z[y] - m - log(sum);
+}
+static double head_loss(void *p) {
+    const head_ctx *c = p;
+    double l = 0;
+    for (int i = 0; i < HN; i++) l -= head_ref_row(c, i, c->y[i]);
+    return l;
+}
+/* float gradient g against central differences of the double loss */
+static void check_fgrad(const char *what, double *x, const float *g, size_t n, head_ctx *c) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double keep = x[i], h = 1e-6;
+        x[i] = keep + h;
+        double lp = head_loss(c);
+        x[i] = keep - h;
+        double lm = head_loss(c);
+        x[i] = keep;
+        double fd = (lp - lm) / (2 * h), err = fabs((double)g[i] - fd) / (2e-6 + 1e-4 * fabs(fd));
+        if (err > worst) worst = err;
+    }
+    CHECK_MSG(worst <= 1.0, "%s: gradient differs from finite differences (worst %.3g of tolerance)", what, worst);
+}
+static void test_head(void) {
+    /* classes: sqrt-frequency bands, every class non-empty, big words alone */
+    uint64_t cnt[HV];
+    for (int v = 0; v < HV; v++) cnt[v] = v == 0 ? 1000 : (uint64_t)(200 / (v + 1));
+    int32_t start[HV + 1], cls[HV];
+    CHECK(lmf_head_make_classes(cnt, HV, 0, start) < 0 && lmf_head_make_classes(cnt, HV, HV + 1, start) < 0);
+    CHECK(lmf_head_make_classes(cnt, HV, HV, start) == 0);
+    for (int k = 0; k <= HV; k++) CHECK(start[k] == k); /* C = V: one word per class */
+    const int C = 5;
+    CHECK(lmf_head_make_classes(cnt, HV, C, start) == 0);
+    CHECK(start[0] == 0 && start[C] == HV && start[1] == 1); /* the frequent word 0 has a class of its own */
+    for (int k = 0; k < C; k++) CHECK(start[k + 1] > start[k]);
+    lmf_head_fill_cls(start, C, cls);
+    char *js = lmf_head_classes_json(start, C);
+    int32_t *st2, *cl2;
+    int C2;
+    CHECK(js && lmf_head_parse_classes(js, HV, "x", &st2, &cl2, &C2) == LMF_OK && C2 == C);
+    CHECK(!memcmp(st2, start, (C + 1) * sizeof *start) && !memcmp(cl2, cls, HV * sizeof *cls));
+    free(js), free(st2), free(cl2);
+    CHECK(lmf_head_parse_classes("[0,5,5,23]", HV, "m.st", &st2, &cl2, &C2) == LMF_ERR_FORMAT);
+    CHECK(strstr(lmf_last_error(), "m.st") && strstr(lmf_last_error(), "entry 2"));
+    CHECK(lmf_head_parse_classes("[0,5,22]", HV, "m.st", &st2, &cl2, &C2) == LMF_ERR_FORMAT);
+    CHECK(lmf_head_parse_classes("{}", HV, "m.st", &st2, &cl2, &C2) == LMF_ERR_FORMAT);
+
+    int32_t y[HN] = {0, 3, 22, 7, 1, 0, 15, 3, 9};
+    for (int withc = 0; withc < 2; withc++) {
+        head_ctx c = {withc ? C : 0, start, cls, y, rvec(HN * HH, 1), rvec(HV * HH, 0.8), rvec(HV, 0.5),
+                      rvec(C * HH, 0.8), rvec(C, 0.5)};
+        float *fx = tof(c.x, HN * HH), *fw = tof(c.w, HV * HH), *fb = tof(c.b, HV), *fcw = tof(c.cw, C * HH),
+              *fcb = tof(c.cb, C);
+        float *gw = calloc(HV * HH, sizeof *gw), *gb = calloc(HV, sizeof *gb), *gcw = calloc(C * HH, sizeof *gcw),
+              *gcb = calloc(C, sizeof *gcb), *dx = calloc(HN * HH, sizeof *dx);
+        lmf_head P = {HV, HH, c.C, fw, fb, fcw, fcb, start, cls}, D = {HV, HH, c.C, gw, gb, gcw, gcb, start, cls};
+        void *work = malloc(lmf_head_work_bytes(&P, HN, 1));
+        double ref = head_loss(&c), got = lmf_head_train(&P, &D, fx, y, HN, 1.0f, dx, work);
+        CHECK_MSG(fabs(got - ref) < 1e-5 * fabs(ref), "head (classes %d): loss %.9g, reference %.9g", c.C, got, ref);
+        check_fgrad(withc ? "class head d/dw" : "head d/dw", c.w, gw, HV * HH, &c);
+        check_fgrad(withc ? "class head d/db" : "head d/db", c.b, gb, HV, &c);
+        check_fgrad(withc ? "class head d/dx" : "head d/dx", c.x, dx, HN * HH, &c);
+        if (withc) {
+            check_fgrad("class head d/dcw", c.cw, gcw, C * HH, &c);
+            check_fgrad("class head d/dcb", c.cb, gcb, C, &c);
+        }
+        /* scoring = the reference; full distributions sum to 1 and agree */
+        float lp[HN], dist[HV];
+        lmf_head_score(&P, fx, HN, y, lp, work);
+        for (int i = 0; i < HN; i++) {
+            double r = head_ref_row(&c, i, y[i]);
+            CHECK_MSG(fabs(lp[i] - r) < 2e-6 * (1 + fabs(r)), "head score row %d: %.9g vs %.9g", i, lp[i], r);
+            lmf_head_logprobs(&P, fx + i * HH, dist, work);
+            double sum = 0;
+            for (int v = 0; v < HV; v++) {
+                sum += exp(dist[v]);
+                double rv = head_ref_row(&c, i, v);
+                CHECK_MSG(fabs(dist[v] - rv) < 2e-6 * (1 + fabs(rv)), "head dist row %d word %d: %.9g vs %.9g", i, v,
+                          dist[v], rv);
+            }
+            CHECK_MSG(fabs(sum - 1) < 1e-5, "head distribution sums to %.9g", sum);
+        }
+        free(c.x), free(c.w), free(c.b), free(c.cw), free(c.cb), free(fx), free(fw), free(fb), free(fcw), free(fcb);
+        free(gw), free(gb), free(gcw), free(gcb), free(dx), free(work);
+    }
+}
+
 int main(void) {
     test_rnnlm();
     test_cells_vs_torch();
@@ -442,5 +558,6 @@ int main(void) {
     test_xent();
     test_layernorm_gelu();
     test_attention();
+    test_head();
     TEST_MAIN_END();
 }

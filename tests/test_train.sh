@@ -9,10 +9,12 @@ rm -rf "$TMP" && mkdir -p "$TMP"
 
 # 1. Ten steps from PyTorch's initial weights give PyTorch's losses and
 #    gradient norms (dev/gen_train_fixtures.py: Adam, clipping, carried state).
-for a in rnn lstm gru transformer; do
+#    lstm_cls has the class-factored output layer (--classes).
+for a in rnn lstm gru transformer lstm_cls; do
   extra=; [ $a = lstm ] && extra=--tied
   [ $a = transformer ] && extra="--tied --heads 2 --ff 32 --ctx 8"
-  expect_rc 0 "train $a from PyTorch init" "$LMF" train --arch $a $extra --layers 2 --hidden 16 --emb 16 \
+  [ $a = lstm_cls ] && extra="--tied --classes 6"
+  expect_rc 0 "train $a from PyTorch init" "$LMF" train --arch ${a%_cls} $extra --layers 2 --hidden 16 --emb 16 \
     --dropout 0 --batch 4 --bptt 8 --lr 5e-3 --clip 0.25 --schedule constant --train "$DATA/train-tiny.txt" \
     --init "$DATA/train_${a}_init.safetensors" -o "$TMP/pt_$a.safetensors" --max-steps 10 \
     --loss-log "$TMP/pt_$a.tsv" -q
@@ -131,6 +133,29 @@ expect_rc 1 "no vocabulary" "$LMF" convert --from pytorch "$DATA/pt_lstm.safeten
 expect_err "give the tokens with --vocab"
 expect_rc 2 "no direction" "$LMF" convert "$DATA/pt_lstm.safetensors" -o "$TMP/bad.safetensors"
 [ -e "$TMP/bad.safetensors" ] && fail "a failed conversion left an output file"
+
+# 8. Class-factored output layer (--classes): the model file scores as
+#    training validated it, for both families; mismatches are refused.
+for a in lstm transformer; do
+  extra=; [ $a = transformer ] && extra="--heads 2 --ctx 8"
+  expect_rc 0 "train $a with classes" "$LMF" train --arch $a $extra --layers 1 --hidden 16 --emb 16 --classes 7 \
+    --batch 4 --bptt 8 --epochs 1 --train "$DATA/train-tiny.txt" --valid "$DATA/train-tiny.txt" --log-every 0 \
+    -o "$TMP/cls_$a.safetensors"
+  best=$(grep -o 'best valid ppl [0-9.]*' "$TMP/err" | cut -d' ' -f4)
+  "$LMF" ppl "$TMP/cls_$a.safetensors" "$DATA/train-tiny.txt" --json >"$TMP/p.json" || fail "ppl of $a class model"
+  python3 -c "import json,sys; p=json.load(open('$TMP/p.json'))['ppl']; sys.exit(abs(p-float('$best'))>0.01*max(p,1))" ||
+    fail "$a class model: lmfuse ppl ($(cat "$TMP/p.json")) differs from training's best valid ppl $best"
+done
+expect_rc 1 "classes beyond the vocabulary" "$LMF" train --arch lstm --classes 100000 --train "$DATA/train-tiny.txt" \
+  -o "$TMP/bad.safetensors"
+expect_err "exceeds the vocabulary size"
+expect_rc 1 "class model as init of a full softmax" "$LMF" train --arch lstm --layers 1 --hidden 16 --emb 16 \
+  --train "$DATA/train-tiny.txt" --init "$TMP/cls_lstm.safetensors" -o "$TMP/bad.safetensors" -q
+expect_err "class-factored output layer"
+expect_rc 1 "other classes" "$LMF" train --arch lstm --layers 1 --hidden 16 --emb 16 --classes 5 \
+  --train "$DATA/train-tiny.txt" --init "$TMP/cls_lstm.safetensors" -o "$TMP/bad.safetensors" -q
+expect_err "output classes differ"
+[ -e "$TMP/bad.safetensors" ] && fail "a failed run left an output file"
 
 [ $fails = 0 ] && echo "all training tests passed"
 exit $((fails > 0))

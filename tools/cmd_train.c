@@ -24,6 +24,9 @@ static void help(FILE *fp) {
             "  --emb N             embedding size (default %d)\n"
             "  --tied              tie input and output embeddings (needs --emb = --hidden)\n"
             "  --dropout P         on embeddings, between layers and on the output (default %g)\n"
+            "  --classes C         class-factored output layer over C frequency classes: exact\n"
+            "                      probabilities, training several times faster; about sqrt(V)\n"
+            "                      is fastest (default 0: full softmax)\n"
             "  --heads N           transformer: attention heads (default %d)\n"
             "  --ff N              transformer: MLP width (default 4 x hidden)\n"
             "  --ctx N             transformer: context, also the training window (default %d)\n"
@@ -73,6 +76,7 @@ int lmf_cmd_train(int argc, char **argv) {
         {"--arch", 's', &o.arch},           {"--layers", 'i', &o.layers},
         {"--hidden", 'i', &o.hidden},       {"--emb", 'i', &o.emb},
         {"--dropout", 'f', &o.dropout},     {"--heads", 'i', &o.heads},
+        {"--classes", 'i', &o.classes},
         {"--ff", 'i', &o.ff},               {"--ctx", 'i', &o.ctx},     {"--batch", 'i', &o.batch},
         {"--bptt", 'i', &o.bptt},           {"--epochs", 'i', &o.epochs},
         {"--lr", 'd', &o.lr},               {"--lr-min", 'd', &o.lr_min},

@@ -30,6 +30,8 @@ typedef struct lmf_train_opts {
     int emb;                 /* default 256 */
     int tied;                /* tie input and output embeddings (needs emb == hidden); default 0 */
     float dropout;           /* default 0.2 */
+    int classes;             /* output layer: 0 = full softmax (default); C > 0 = class-factored softmax over C
+                                frequency classes (exact probabilities, ~sqrt(V) is fastest) */
     int heads, ff, ctx;      /* transformer: attention heads (4), MLP width (4 * hidden), context = training
                                 window (64; replaces bptt) */
     int batch;               /* default 32 */

@@ -19,6 +19,8 @@ typedef struct lmf_net_cfg {
     int heads, ff, ctx; /* Transformer */
     float dropout;
     int B, T; /* streams per window, steps per window */
+    int C;    /* output classes (lmf_head), 0 = full softmax */
+    const int32_t *start, *cls; /* class ranges, owned by the caller */
 } lmf_net_cfg;
 
 #define LMF_NET_MAX_PARTS (2 * LMF_NN_MAX_LAYERS)
@@ -55,6 +57,9 @@ struct lmf_net {
  * zero gradients and state. */
 lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out);
 lmf_status lmf_tf_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out);
+
+/* A file's metadata lmfuse.classes must equal the net's classes. */
+lmf_status lmf_net_check_classes(const lmf_net *n, const lmf_safetensors *st, const char *path);
 
 /* Row-major SGEMM, C = A' B' + beta C, A' = A or A^T (ta), B' likewise. */
 #define LMF_GEMM(ta, tb, M, Nn, K, A, lda, Bm, ldb, beta, C, ldc)                                                 \

@@ -15,16 +15,51 @@ enum { LMF_ARCH_RNN = 0, LMF_ARCH_LSTM, LMF_ARCH_GRU, LMF_ARCH_TRANSFORMER, LMF_
 extern const char *const lmf_arch_names[LMF_ARCH_COUNT];
 int lmf_arch_parse(const char *s); /* -1 if unknown */
 
+/* The output layer (head.c): full softmax (C = 0) or class-factored
+ * softmax p(w|h) = p(c(w)|h) p(w|c(w),h) over C classes that are the id
+ * ranges start[k] .. start[k+1]-1 (cls[v] = class of v).  Weights w [V,H]
+ * (may be the tied embedding), b [V], class weights cw [C,H], cb [C].
+ * The same struct holds gradients (D) in training. */
+typedef struct lmf_head {
+    int V, H, C;
+    float *w, *b, *cw, *cb;
+    const int32_t *start, *cls;
+} lmf_head;
+/* Scratch bytes the calls below need for N rows (train: lmf_head_train). */
+size_t lmf_head_work_bytes(const lmf_head *h, int N, int train);
+/* logp[i] = ln p(y[i] | X[i]) for N rows of X [N,H]. */
+void lmf_head_score(const lmf_head *h, const float *X, int N, const int32_t *y, float *logp, void *work);
+/* The whole next-token log distribution logp[V] for one row x [H]. */
+void lmf_head_logprobs(const lmf_head *h, const float *x, float *logp, void *work);
+/* Returns the sum of -ln p(y[i] | X[i]); adds scale times its gradients to
+ * D's w, b, cw, cb and writes the gradient of X to dX [N,H]. */
+double lmf_head_train(const lmf_head *P, const lmf_head *D, const float *X, const int32_t *y, int N, float scale,
+                      float *dX, void *work);
+/* Classes of about equal sqrt-frequency mass over ids in order (count[V]);
+ * sets start[0..C]; -1 unless 1 <= C <= V. */
+int lmf_head_make_classes(const uint64_t *count, int V, int C, int32_t *start);
+void lmf_head_fill_cls(const int32_t *start, int C, int32_t *cls);
+/* Expected rows touched per token, C + E[|class of w|], under count. */
+double lmf_head_cost(const int32_t *start, int C, const uint64_t *count);
+/* Metadata lmfuse.classes: "[start_0,...,start_C]" (lmf_free) and its
+ * parser, which checks it against the vocabulary size. */
+char *lmf_head_classes_json(const int32_t *start, int C);
+lmf_status lmf_head_parse_classes(const char *js, int V, const char *path, int32_t **start, int32_t **cls, int *C);
+
 /* A recurrent word model: embedding [V,E], L layers of G*H gates
  * (G = 1 rnn, 4 lstm, 3 gru), output layer [V,H] (the embedding when tied)
  * plus bias [V]. */
 typedef struct lmf_rnn_cfg {
     int arch, L, E, H, V, tied;
+    int C;                      /* output classes, 0 = full softmax */
+    const int32_t *start, *cls; /* class ranges (borrowed) when C > 0 */
 } lmf_rnn_cfg;
 typedef struct lmf_rnn_params {
     float *emb, *wih[LMF_NN_MAX_LAYERS], *whh[LMF_NN_MAX_LAYERS], *bih[LMF_NN_MAX_LAYERS], *bhh[LMF_NN_MAX_LAYERS];
-    float *dec_w, *dec_b;
+    float *dec_w, *dec_b, *cls_w, *cls_b;
 } lmf_rnn_params;
+/* The output layer of a recurrent model's parameters (or gradients). */
+lmf_head lmf_rnn_head(const lmf_rnn_cfg *c, const lmf_rnn_params *p);
 /* The parameters laid out in one block: returns the float count, and with
  * p sets each pointer into base (emb, per layer wih whh bih bhh, dec_b,
  * dec_w unless tied). */

@@ -29,7 +29,8 @@ typedef struct rnn_net {
     float *X[LMF_NN_MAX_LAYERS + 1], *mask[LMF_NN_MAX_LAYERS + 1];
     float *GI[LMF_NN_MAX_LAYERS], *HS[LMF_NN_MAX_LAYERS], *CS[LMF_NN_MAX_LAYERS];
     float *ACT[LMF_NN_MAX_LAYERS], *TC[LMF_NN_MAX_LAYERS], *GHS[LMF_NN_MAX_LAYERS];
-    float *gh, *logits, *dX, *dY, *dGI, *dGH, *dh, *dc, *dc2, *dtmp;
+    void *hwork; /* output layer scratch */
+    float *gh, *dX, *dY, *dGI, *dGH, *dh, *dc, *dc2, *dtmp;
     float *arena;
 } rnn_net;
 
@@ -37,7 +38,7 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
                              double *nll) {
     rnn_net *n = (rnn_net *)nn;
     const lmf_rnn_cfg *c = &n->rc;
-    const int B = nn->cfg.B, H = c->H, E = c->E, V = c->V, GH = n->GH, L = c->L, N = T * B;
+    const int B = nn->cfg.B, H = c->H, E = c->E, GH = n->GH, L = c->L, N = T * B;
     const float p = key ? nn->cfg.dropout : 0.0f;
     const size_t BH = (size_t)B * H;
 
@@ -74,18 +75,13 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
     }
     /* output layer and loss */
     float *top = n->X[L];
-    lmf_matmul_forward_f32(n->logits, top, n->P.dec_w, n->P.dec_b, N, H, V);
-    double loss = lmf_softmax_xent_f32(n->logits, y, N, V, scale);
-    if (!isfinite(loss)) {
-        *nll = loss;
-        return LMF_OK; /* the caller reports it and keeps the last good state */
-    }
+    lmf_head hpar = lmf_rnn_head(c, &n->P), hgrad = lmf_rnn_head(c, &n->D);
+    /* forward and backward of the output layer; the gradient of top goes to dY */
+    double loss = lmf_head_train(&hpar, &hgrad, top, y, N, scale, n->dY, n->hwork);
     *nll = loss;
+    if (!isfinite(loss)) return LMF_OK; /* the caller reports it and keeps the last good state */
 
     /* ---- backward ---- */
-    lmf_colsum_add(n->D.dec_b, n->logits, N, V);
-    LMF_GEMM(1, 0, V, H, N, n->logits, V, top, H, 1.0f, n->D.dec_w, H);
-    LMF_GEMM(0, 0, N, H, V, n->logits, V, n->P.dec_w, H, 0.0f, n->dY, H);
     for (int l = L - 1; l >= 0; l--) {
         const int in = l ? H : E;
         float *hs = n->HS[l], *cs = n->CS[l], *dY = n->dY;
@@ -184,6 +180,9 @@ static lmf_status rnn_load(lmf_net *nn, const lmf_safetensors *st, const char *p
     }
     if (!s && !c->tied) s = load_one(st, path, an, "decoder.weight", n->P.dec_w, c->V, c->H);
     if (!s) s = load_one(st, path, an, "decoder.bias", n->P.dec_b, c->V, -1);
+    if (!s) s = lmf_net_check_classes(nn, st, path);
+    if (!s && c->C) s = load_one(st, path, an, "cls.weight", n->P.cls_w, c->C, c->H);
+    if (!s && c->C) s = load_one(st, path, an, "cls.bias", n->P.cls_b, c->C, -1);
     return s;
 }
 
@@ -205,6 +204,7 @@ static void rnn_free(lmf_net *nn) {
     lmf_free(nn->param);
     lmf_free(nn->grad);
     lmf_free(n->arena);
+    lmf_free(n->hwork);
     lmf_free(n);
 }
 
@@ -224,7 +224,7 @@ lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out) {
     if (!n) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     n->base.ops = &rnn_ops;
     n->base.cfg = *c;
-    n->rc = (lmf_rnn_cfg){c->arch, c->L, c->E, c->H, c->V, c->tied};
+    n->rc = (lmf_rnn_cfg){c->arch, c->L, c->E, c->H, c->V, c->tied, c->C, c->start, c->cls};
     n->G = gates_of[c->arch];
     n->GH = n->G * c->H;
     size_t np = lmf_rnn_layout(&n->rc, NULL, NULL);
@@ -238,15 +238,19 @@ lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out) {
         if (c->arch == LMF_ARCH_GRU) need += 2 * N * GH;     /* ACT, GHS */
         if (drop) need += 2 * N * H;                         /* mask, X[l+1] */
     }
-    need += B * GH + N * V + 2 * N * D + 2 * N * GH + 4 * B * H;
+    need += B * GH + 2 * N * D + 2 * N * GH + 4 * B * H;
     n->base.n_param = np;
     n->base.param = (float *)lmf_calloc(np, sizeof(float));
     n->base.grad = (float *)lmf_calloc(np, sizeof(float));
     n->arena = (float *)lmf_calloc(need, sizeof(float));
-    if (!n->base.param || !n->base.grad || !n->arena) {
+    lmf_rnn_params none = {0};
+    lmf_head h0 = lmf_rnn_head(&n->rc, &none);
+    size_t hb = lmf_head_work_bytes(&h0, (int)N, 1);
+    n->hwork = lmf_malloc(hb);
+    if (!n->base.param || !n->base.grad || !n->arena || !n->hwork) {
         rnn_free(&n->base);
         return lmf_error(LMF_ERR_NOMEM, "out of memory for a %s of %zu parameters (%.0f MB of activations)",
-                         lmf_arch_names[c->arch], np, need * 4.0 / 1e6);
+                         lmf_arch_names[c->arch], np, (need * 4.0 + (double)hb) / 1e6);
     }
     lmf_rnn_layout(&n->rc, n->base.param, &n->P);
     lmf_rnn_layout(&n->rc, n->base.grad, &n->D);
@@ -272,7 +276,6 @@ lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out) {
         }
     }
     CARVE(n->gh, B * GH);
-    CARVE(n->logits, N * V);
     CARVE(n->dX, N * D);
     CARVE(n->dY, N * D);
     CARVE(n->dGI, N * GH);
@@ -295,6 +298,7 @@ lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out) {
         fill_uniform(n->P.bhh[l], GH, k, &ctr);
     }
     if (!c->tied) fill_uniform(n->P.dec_w, V * H, 0.1f, &ctr);
+    if (c->C) fill_uniform(n->P.cls_w, (size_t)c->C * H, 0.1f, &ctr);
     *out = &n->base;
     return LMF_OK;
 }

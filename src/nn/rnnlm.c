@@ -21,13 +21,14 @@ typedef struct rnnlm {
     int G, borrowed;
     float *block; /* every parameter; owned unless borrowed */
     lmf_rnn_params p;
+    int32_t *start, *cls; /* output classes (owned when loaded) */
 } rnnlm;
 
 struct lmf_state {
     float *h, *c;           /* [L,H] hidden (and LSTM cell) after the tokens read so far */
     float *gi, *gh, *act;   /* [G*H] scratch */
     float *tmp, *tc;        /* [H] scratch */
-    float *logits;          /* [V] scratch */
+    float *hw;              /* [C] output-layer scratch */
 };
 
 static const lmf_model_ops rnnlm_ops;
@@ -58,12 +59,6 @@ static void step(const rnnlm *m, lmf_state *s, int32_t tok) {
     }
 }
 
-/* logits of the next token from the top layer; returns log-sum-exp. */
-static double next_logits(const rnnlm *m, const lmf_state *s) {
-    const float *top = s->h + (size_t)(m->cfg.L - 1) * m->cfg.H;
-    lmf_matmul_forward_f32(s->logits, top, m->p.dec_w, m->p.dec_b, 1, m->cfg.H, m->cfg.V);
-    return lmf_logsumexp_f32(s->logits, m->cfg.V);
-}
 
 static void st_reset(const lmf_model *mm, lmf_state *s) {
     const rnnlm *m = (const rnnlm *)mm;
@@ -76,7 +71,7 @@ static lmf_state *st_new(const lmf_model *mm) {
     const rnnlm *m = (const rnnlm *)mm;
     size_t LH = (size_t)m->cfg.L * m->cfg.H, GH = (size_t)m->G * m->cfg.H;
     lmf_state *s = (lmf_state *)lmf_calloc(1, sizeof *s);
-    float *buf = s ? (float *)lmf_calloc(2 * LH + 3 * GH + 2 * (size_t)m->cfg.H + (size_t)m->cfg.V, sizeof(float)) : NULL;
+    float *buf = s ? (float *)lmf_calloc(2 * LH + 3 * GH + 2 * (size_t)m->cfg.H + (size_t)m->cfg.C + 1, sizeof(float)) : NULL;
     if (!buf) {
         lmf_free(s);
         return NULL;
@@ -88,7 +83,7 @@ static lmf_state *st_new(const lmf_model *mm) {
     s->act = s->gh + GH;
     s->tmp = s->act + GH;
     s->tc = s->tmp + m->cfg.H;
-    s->logits = s->tc + m->cfg.H;
+    s->hw = s->tc + m->cfg.H;
     st_reset(mm, s);
     return s;
 }
@@ -113,8 +108,8 @@ static lmf_status nn_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
 
 static lmf_status nn_next(lmf_model *mm, const lmf_state *s, float *logp) {
     const rnnlm *m = (const rnnlm *)mm;
-    double lse = next_logits(m, s);
-    for (int v = 0; v < m->cfg.V; v++) logp[v] = (float)((double)s->logits[v] - lse);
+    lmf_head h = lmf_rnn_head(&m->cfg, &m->p);
+    lmf_head_logprobs(&h, s->h + (size_t)(m->cfg.L - 1) * m->cfg.H, logp, s->hw);
     return LMF_OK;
 }
 
@@ -126,11 +121,12 @@ static lmf_status nn_next(lmf_model *mm, const lmf_state *s, float *logp) {
 static lmf_status nn_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp) {
     const rnnlm *m = (const rnnlm *)mm;
     if (n == 0) return LMF_OK;
-    size_t H = (size_t)m->cfg.H, GH = (size_t)m->G * m->cfg.H, V = (size_t)m->cfg.V;
+    size_t H = (size_t)m->cfg.H, GH = (size_t)m->G * m->cfg.H;
     size_t cw = n < CHUNK ? n : CHUNK, D = m->cfg.E > m->cfg.H ? (size_t)m->cfg.E : H;
-    float *buf = (float *)lmf_malloc(cw * (2 * D + GH + H + V) * sizeof(float));
+    lmf_head head = lmf_rnn_head(&m->cfg, &m->p);
+    float *buf = (float *)lmf_malloc(cw * (2 * D + GH + H) * sizeof(float) + lmf_head_work_bytes(&head, (int)cw, 0));
     if (!buf) return lmf_error(LMF_ERR_NOMEM, "out of memory scoring (chunk of %zu positions)", cw);
-    float *X = buf, *Y = X + cw * D, *GI = Y + cw * D, *P = GI + cw * GH, *LG = P + cw * H;
+    float *X = buf, *Y = X + cw * D, *GI = Y + cw * D, *P = GI + cw * GH, *HW = P + cw * H;
     for (size_t p0 = 0; p0 < n; p0 += cw) {
         int k = (int)(n - p0 < cw ? n - p0 : cw);
         /* predictions use the top state before each token */
@@ -148,11 +144,7 @@ static lmf_status nn_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size
         }
         /* X now holds the top state after each token of the chunk */
         memcpy(P + H, X, (size_t)(k - 1) * H * sizeof *P);
-        lmf_matmul_forward_f32(LG, P, m->p.dec_w, m->p.dec_b, k, m->cfg.H, m->cfg.V);
-        for (int t = 0; t < k; t++) {
-            const float *z = LG + (size_t)t * V;
-            logp[p0 + t] = (float)((double)z[tok[p0 + t]] - lmf_logsumexp_f32(z, (int)V));
-        }
+        lmf_head_score(&head, P, k, tok + p0, logp + p0, HW);
     }
     lmf_free(buf);
     return LMF_OK;
@@ -160,8 +152,10 @@ static lmf_status nn_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size
 
 static void nn_describe(const lmf_model *mm, char *buf, size_t n) {
     const rnnlm *m = (const rnnlm *)mm;
-    snprintf(buf, n, "%s, %d layer%s x %d, embedding %d, %d tokens%s", lmf_arch_names[m->cfg.arch], m->cfg.L, m->cfg.L > 1 ? "s" : "",
-             m->cfg.H, m->cfg.E, m->cfg.V, m->cfg.tied ? ", tied" : "");
+    char cls[48] = "";
+    if (m->cfg.C) snprintf(cls, sizeof cls, ", %d output classes", m->cfg.C);
+    snprintf(buf, n, "%s, %d layer%s x %d, embedding %d, %d tokens%s%s", lmf_arch_names[m->cfg.arch], m->cfg.L,
+             m->cfg.L > 1 ? "s" : "", m->cfg.H, m->cfg.E, m->cfg.V, m->cfg.tied ? ", tied" : "", cls);
 }
 
 static void nn_free(lmf_model *mm) {
@@ -169,6 +163,8 @@ static void nn_free(lmf_model *mm) {
     if (!m->borrowed) {
         lmf_vocab_free(m->vocab);
         lmf_free(m->block);
+        lmf_free(m->start);
+        lmf_free(m->cls);
     }
     lmf_free(m);
 }
@@ -317,6 +313,15 @@ lmf_status lmf_nn_load(const char *path, lmf_model **out) {
         }
     }
     if (!s && lmf_st_find(st, "decoder.bias")) s = need(st, path, "decoder.bias", 1, m->cfg.V, -1, &db);
+    const lmf_st_tensor *cw = NULL, *cb = NULL;
+    const char *cj = lmf_st_meta(st, "lmfuse.classes");
+    if (!s && cj) {
+        s = lmf_head_parse_classes(cj, m->cfg.V, path, &m->start, &m->cls, &m->cfg.C);
+        m->cfg.start = m->start;
+        m->cfg.cls = m->cls;
+        if (!s) s = need(st, path, "cls.weight", 2, m->cfg.C, m->cfg.H, &cw);
+        if (!s) s = need(st, path, "cls.bias", 1, m->cfg.C, -1, &cb);
+    }
     if (!s) { /* one block for every parameter */
         size_t n = lmf_rnn_layout(&m->cfg, NULL, NULL);
         m->block = (float *)lmf_calloc(n, sizeof(float));
@@ -333,6 +338,8 @@ lmf_status lmf_nn_load(const char *path, lmf_model **out) {
         }
         if (db) lmf_st_to_f32(db, m->p.dec_b);
         if (dw) lmf_st_to_f32(dw, m->p.dec_w);
+        if (cw) lmf_st_to_f32(cw, m->p.cls_w);
+        if (cb) lmf_st_to_f32(cb, m->p.cls_b);
     }
     lmf_st_close(st);
     if (s) {
@@ -368,6 +375,10 @@ size_t lmf_rnn_layout(const lmf_rnn_cfg *c, float *base, lmf_rnn_params *p) {
         TAKE(p->bhh[l], GH);
     }
     TAKE(p->dec_b, (size_t)c->V);
+    if (c->C) {
+        TAKE(p->cls_b, (size_t)c->C);
+        TAKE(p->cls_w, (size_t)c->C * c->H);
+    }
     if (c->tied) {
         if (p) p->dec_w = p->emb;
     } else {
@@ -375,6 +386,11 @@ size_t lmf_rnn_layout(const lmf_rnn_cfg *c, float *base, lmf_rnn_params *p) {
     }
 #undef TAKE
     return n;
+}
+
+lmf_head lmf_rnn_head(const lmf_rnn_cfg *c, const lmf_rnn_params *p) {
+    lmf_head h = {c->V, c->H, c->C, p->dec_w, p->dec_b, p->cls_w, p->cls_b, c->start, c->cls};
+    return h;
 }
 
 lmf_status lmf_rnn_wrap(const lmf_rnn_cfg *c, float *block, const lmf_vocab *v, lmf_model **out) {
@@ -430,6 +446,15 @@ lmf_status lmf_rnn_add_tensors(lmf_st_writer *w, const lmf_rnn_cfg *c, const lmf
     }
     if (!c->tied && (s = ADD2("decoder.weight", p->dec_w, c->V, c->H))) return s;
     if ((s = ADD1("decoder.bias", p->dec_b, c->V))) return s;
+    if (c->C) {
+        if ((s = ADD2("cls.weight", p->cls_w, c->C, c->H))) return s;
+        if ((s = ADD1("cls.bias", p->cls_b, c->C))) return s;
+        char *js = lmf_head_classes_json(c->start, c->C);
+        if (!js) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+        s = lmf_st_set_meta(w, "lmfuse.classes", js);
+        lmf_free(js);
+        if (s) return s;
+    }
 #undef ADD1
 #undef ADD2
     return lmf_st_set_meta(w, "lmfuse.arch", lmf_arch_names[c->arch]);

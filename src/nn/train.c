@@ -79,6 +79,7 @@ typedef struct trainer {
     int64_t cols, windows;
     uint64_t data_hash;
     float *m, *v;
+    int32_t *cstart, *cls; /* output classes when o.classes > 0 */
     progress pg;
     char *ckpt_path;
     FILE *loss_log;
@@ -97,6 +98,7 @@ static cJSON *opts_json(const trainer *tr, int with_run) {
     cJSON_AddNumberToObject(j, "emb", o->emb);
     cJSON_AddBoolToObject(j, "tied", o->tied);
     cJSON_AddNumberToObject(j, "dropout", o->dropout);
+    if (o->classes) cJSON_AddNumberToObject(j, "classes", o->classes);
     if (!strcmp(o->arch, "transformer")) {
         cJSON_AddNumberToObject(j, "heads", o->heads);
         cJSON_AddNumberToObject(j, "ff", o->ff);
@@ -252,6 +254,7 @@ static lmf_status resume_settings(trainer *tr, const lmf_safetensors *st, const 
         o->emb = (int)jnum(j, "emb", 0);
         o->tied = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "tied"));
         o->dropout = (float)jnum(j, "dropout", 0);
+        o->classes = (int)jnum(j, "classes", 0);
         o->heads = (int)jnum(j, "heads", 4);
         o->ff = (int)jnum(j, "ff", 0);
         o->ctx = (int)jnum(j, "ctx", 64);
@@ -312,6 +315,7 @@ static lmf_status check_opts(const lmf_train_opts *o, int *arch) {
     NEED(o->emb >= 1 && o->emb <= 65536, "--emb must be 1..65536 (got %d)", o->emb);
     NEED(!o->tied || o->emb == o->hidden, "--tied needs --emb equal to --hidden (got %d and %d)", o->emb, o->hidden);
     NEED(o->dropout >= 0 && o->dropout < 1, "--dropout must be in [0, 1) (got %g)", o->dropout);
+    NEED(o->classes >= 0, "--classes must be >= 0 (0 = full softmax; got %d)", o->classes);
     NEED(o->batch >= 1 && o->batch <= 65536, "--batch must be 1..65536 (got %d)", o->batch);
     NEED(o->bptt >= 1 && o->bptt <= 65536, "--bptt must be 1..65536 (got %d)", o->bptt);
     NEED(o->epochs >= 1, "--epochs must be at least 1 (got %d)", o->epochs);
@@ -332,6 +336,7 @@ static lmf_status check_opts(const lmf_train_opts *o, int *arch) {
 }
 
 /* Refuses configurations whose activations cannot fit in memory. */
+/* V: the width of the output layer's logits per position. */
 static lmf_status check_memory(const lmf_train_opts *o, int V, int arch) {
     double B = o->batch, T = o->bptt, H = o->hidden, E = o->emb, G = arch == LMF_ARCH_LSTM ? 4 : arch == LMF_ARCH_GRU ? 3 : 1;
     double floats = B * T * (V + 2 * (E > H ? E : H) + E * 2 + o->layers * (G * H * 4 + H * 5)) +
@@ -383,6 +388,8 @@ static void trainer_free(trainer *tr) {
     lmf_free(tr->data);
     lmf_free(tr->m);
     lmf_free(tr->v);
+    lmf_free(tr->cstart);
+    lmf_free(tr->cls);
     lmf_free(tr->ckpt_path);
     if (tr->loss_log) fclose(tr->loss_log);
     for (int i = 0; i < 8; i++) lmf_free(tr->strs[i]);
@@ -418,8 +425,31 @@ static lmf_status setup(trainer *tr, lmf_safetensors **resume_st) {
     lmf_read_opts_init(&ro);
     if ((s = lmf_tokens_read_file(o->train, tr->vocab, &ro, &tr->train))) return s;
     if (o->valid && (s = lmf_tokens_read_file(o->valid, tr->vocab, &ro, &tr->valid))) return s;
-    int V = lmf_vocab_size(tr->vocab);
-    if ((s = check_memory(o, V, arch))) return s;
+    int V = lmf_vocab_size(tr->vocab), width = V;
+    if (o->classes) {
+        if (o->classes > V)
+            return lmf_error(LMF_ERR_ARG, "--classes %d exceeds the vocabulary size %d (about %d is fastest)", o->classes,
+                             V, (int)(sqrt((double)V) + 0.5));
+        uint64_t *cnt = (uint64_t *)lmf_calloc((size_t)V, sizeof *cnt);
+        tr->cstart = (int32_t *)lmf_malloc(((size_t)o->classes + 1) * sizeof(int32_t));
+        tr->cls = (int32_t *)lmf_malloc((size_t)V * sizeof(int32_t));
+        if (!cnt || !tr->cstart || !tr->cls) {
+            lmf_free(cnt);
+            return lmf_error(LMF_ERR_NOMEM, "out of memory for output classes");
+        }
+        for (size_t i = 0; i < tr->train.n; i++) cnt[tr->train.ids[i]]++;
+        lmf_head_make_classes(cnt, V, o->classes, tr->cstart);
+        lmf_head_fill_cls(tr->cstart, o->classes, tr->cls);
+        int big = 0;
+        for (int k = 0; k < o->classes; k++)
+            if (tr->cstart[k + 1] - tr->cstart[k] > big) big = tr->cstart[k + 1] - tr->cstart[k];
+        width = o->classes + big;
+        if (o->log_seconds >= 0)
+            fprintf(stderr, "[%s] output layer: %d frequency classes, %.0f of %d rows per training token on average\n",
+                    o->arch, o->classes, lmf_head_cost(tr->cstart, o->classes, cnt), V);
+        lmf_free(cnt);
+    }
+    if ((s = check_memory(o, width, arch))) return s;
 
     /* the stream: </s>, then the text; cut into B columns, time-major */
     int64_t S = (int64_t)tr->train.n + 1, B = o->batch;
@@ -443,7 +473,8 @@ static lmf_status setup(trainer *tr, lmf_safetensors **resume_st) {
                          o->train, o->resume);
     tr->data_hash = h;
 
-    lmf_net_cfg nc = {arch, o->layers, o->emb, o->hidden, V, o->tied, o->heads, o->ff, o->ctx, o->dropout, o->batch, o->bptt};
+    lmf_net_cfg nc = {arch,    o->layers, o->emb,   o->hidden, V,          o->tied,    o->heads,
+                      o->ff,   o->ctx,    o->dropout, o->batch, o->bptt, o->classes, tr->cstart, tr->cls};
     s = arch == LMF_ARCH_TRANSFORMER ? lmf_tf_net_new(&nc, o->seed, &tr->net) : lmf_rnn_net_new(&nc, o->seed, &tr->net);
     if (s) return s;
     tr->m = (float *)lmf_calloc(tr->net->n_param, sizeof(float));

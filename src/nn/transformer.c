@@ -32,6 +32,8 @@
 
 typedef struct tf_cfg {
     int L, d, NH, ff, ctx, V, tied;
+    int C;                      /* output classes (lmf_head), 0 = full softmax */
+    const int32_t *start, *cls; /* borrowed */
 } tf_cfg;
 
 typedef struct tf_params {
@@ -39,8 +41,13 @@ typedef struct tf_params {
     float *ln1w[LMF_NN_MAX_LAYERS], *ln1b[LMF_NN_MAX_LAYERS], *qkvw[LMF_NN_MAX_LAYERS], *qkvb[LMF_NN_MAX_LAYERS];
     float *projw[LMF_NN_MAX_LAYERS], *projb[LMF_NN_MAX_LAYERS], *ln2w[LMF_NN_MAX_LAYERS], *ln2b[LMF_NN_MAX_LAYERS];
     float *fcw[LMF_NN_MAX_LAYERS], *fcb[LMF_NN_MAX_LAYERS], *outw[LMF_NN_MAX_LAYERS], *outb[LMF_NN_MAX_LAYERS];
-    float *lnfw, *lnfb, *headw, *headb;
+    float *lnfw, *lnfb, *headw, *headb, *clsw, *clsb;
 } tf_params;
+
+static lmf_head tf_head(const tf_cfg *c, const tf_params *p) {
+    lmf_head h = {c->V, c->d, c->C, p->headw, p->headb, p->clsw, p->clsb, c->start, c->cls};
+    return h;
+}
 
 /* The tensors in file and block order: name pattern, dims, pointer slot. */
 typedef struct tf_tensor {
@@ -77,6 +84,10 @@ static int tf_tensors(const tf_cfg *c, tf_params *p, tf_tensor *t) {
     T1("ln_f.bias", c->d, &p->lnfb);
     if (!c->tied) T2("head.weight", c->V, c->d, &p->headw);
     T1("head.bias", c->V, &p->headb);
+    if (c->C) {
+        T2("cls.weight", c->C, c->d, &p->clsw);
+        T1("cls.bias", c->C, &p->clsb);
+    }
 #undef T1
 #undef T2
     return k;
@@ -156,6 +167,7 @@ typedef struct tflm {
     float *block;
     tf_params p;
     int borrowed;
+    int32_t *start, *cls; /* output classes (owned when loaded) */
 } tflm;
 
 struct lmf_state {
@@ -164,7 +176,7 @@ struct lmf_state {
     float *kc, *vc;  /* [L, ctx, d] keys and values of the window */
     float *last;     /* [d] final hidden of the newest token */
     /* scratch for up to ctx new tokens */
-    float *x, *a, *qkv, *y, *f, *sc, *mean, *rstd, *zb;
+    float *x, *a, *qkv, *y, *f, *sc, *mean, *rstd, *zb, *hw;
     int32_t *kept;
 };
 
@@ -243,7 +255,7 @@ static lmf_state *tf_state_new(const lmf_model *mm) {
     const tflm *m = (const tflm *)mm;
     const tf_cfg *c = &m->c;
     size_t d = (size_t)c->d, X = (size_t)c->ctx, KV = (size_t)c->L * X * d;
-    size_t n = 2 * KV + d + X * d * 7 + X * (size_t)c->ff + X * X + 2 * X;
+    size_t n = 2 * KV + d + X * d * 7 + X * (size_t)c->ff + X * X + 2 * X + (size_t)c->C + 1;
     lmf_state *s = (lmf_state *)lmf_calloc(1, sizeof *s);
     float *q = s ? (float *)lmf_calloc(n, sizeof(float)) : NULL;
     int32_t *win = q ? (int32_t *)lmf_calloc(2 * X, sizeof(int32_t)) : NULL;
@@ -265,7 +277,8 @@ static lmf_state *tf_state_new(const lmf_model *mm) {
     s->f = q, q += X * (size_t)c->ff;
     s->sc = q, q += X * X;
     s->mean = q, q += X;
-    s->rstd = q;
+    s->rstd = q, q += X;
+    s->hw = q;
     tf_reset(mm, s);
     return s;
 }
@@ -296,18 +309,18 @@ static lmf_status tf_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
 
 static lmf_status tf_next(lmf_model *mm, const lmf_state *s, float *logp) {
     const tflm *m = (const tflm *)mm;
-    lmf_matmul_forward_f32(logp, s->last, m->p.headw, m->p.headb, 1, m->c.d, m->c.V);
-    double lse = lmf_logsumexp_f32(logp, m->c.V);
-    for (int v = 0; v < m->c.V; v++) logp[v] = (float)((double)logp[v] - lse);
+    lmf_head h = tf_head(&m->c, &m->p);
+    lmf_head_logprobs(&h, s->last, logp, s->hw);
     return LMF_OK;
 }
 
 static lmf_status tf_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp) {
     const tflm *m = (const tflm *)mm;
-    const int d = m->c.d, V = m->c.V, X = m->c.ctx;
-    float *P = (float *)lmf_malloc((size_t)X * d * sizeof(float) * 2 + (size_t)X * V * sizeof(float));
+    const int d = m->c.d, X = m->c.ctx;
+    lmf_head h = tf_head(&m->c, &m->p);
+    float *P = (float *)lmf_malloc((size_t)X * d * sizeof(float) * 2 + lmf_head_work_bytes(&h, X, 0));
     if (!P) return lmf_error(LMF_ERR_NOMEM, "out of memory scoring with a Transformer");
-    float *Z = P + (size_t)X * d, *LG = Z + (size_t)X * d;
+    float *Z = P + (size_t)X * d, *HW = Z + (size_t)X * d;
     for (size_t p0 = 0; p0 < n;) {
         memcpy(P, s->last, (size_t)d * sizeof(float)); /* the next token is predicted from the full window */
         if (s->w == X) tf_slide(m, s);
@@ -315,11 +328,7 @@ static lmf_status tf_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size
         tf_extend(m, s, tok + p0, k, Z);
         memcpy(P + d, Z, (size_t)(k - 1) * d * sizeof(float));
         memcpy(s->last, Z + (size_t)(k - 1) * d, (size_t)d * sizeof(float));
-        lmf_matmul_forward_f32(LG, P, m->p.headw, m->p.headb, k, d, V);
-        for (int t = 0; t < k; t++) {
-            const float *z = LG + (size_t)t * V;
-            logp[p0 + t] = (float)((double)z[tok[p0 + t]] - lmf_logsumexp_f32(z, V));
-        }
+        lmf_head_score(&h, P, k, tok + p0, logp + p0, HW);
         p0 += (size_t)k;
     }
     lmf_free(P);
@@ -328,9 +337,11 @@ static lmf_status tf_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size
 
 static void tf_describe(const lmf_model *mm, char *buf, size_t n) {
     const tflm *m = (const tflm *)mm;
-    snprintf(buf, n, "transformer, %d layer%s x %d, %d heads, ff %d, context %d (sliding, stride %d), %d tokens%s",
+    char cls[48] = "";
+    if (m->c.C) snprintf(cls, sizeof cls, ", %d output classes", m->c.C);
+    snprintf(buf, n, "transformer, %d layer%s x %d, %d heads, ff %d, context %d (sliding, stride %d), %d tokens%s%s",
              m->c.L, m->c.L > 1 ? "s" : "", m->c.d, m->c.NH, m->c.ff, m->c.ctx, m->c.ctx / 2 > 0 ? m->c.ctx / 2 : 1,
-             m->c.V, m->c.tied ? ", tied" : "");
+             m->c.V, m->c.tied ? ", tied" : "", cls);
 }
 
 static void tf_free(lmf_model *mm) {
@@ -338,6 +349,8 @@ static void tf_free(lmf_model *mm) {
     if (!m->borrowed) {
         lmf_vocab_free(m->vocab);
         lmf_free(m->block);
+        lmf_free(m->start);
+        lmf_free(m->cls);
     }
     lmf_free(m);
 }
@@ -384,7 +397,13 @@ static lmf_status add_tensors(lmf_st_writer *w, const tf_cfg *c, tf_params *p) {
     char heads[16];
     snprintf(heads, sizeof heads, "%d", c->NH);
     lmf_status s = lmf_st_set_meta(w, "lmfuse.arch", "transformer");
-    return s ? s : lmf_st_set_meta(w, "lmfuse.heads", heads);
+    if (!s) s = lmf_st_set_meta(w, "lmfuse.heads", heads);
+    if (!s && c->C) {
+        char *js = lmf_head_classes_json(c->start, c->C);
+        s = js ? lmf_st_set_meta(w, "lmfuse.classes", js) : lmf_error(LMF_ERR_NOMEM, "out of memory");
+        lmf_free(js);
+    }
+    return s;
 }
 
 /* Largest context a loaded or trained model may have (the KV cache and the
@@ -427,6 +446,12 @@ lmf_status lmf_tf_load(const lmf_safetensors *st, const char *path, lmf_model **
             if (!lmf_st_find(st, nm)) break;
         }
         c->tied = !lmf_st_find(st, "head.weight");
+        const char *cj = lmf_st_meta(st, "lmfuse.classes");
+        if (!s && cj) {
+            s = lmf_head_parse_classes(cj, c->V, path, &m->start, &m->cls, &c->C);
+            c->start = m->start;
+            c->cls = m->cls;
+        }
     }
     if (!s) {
         size_t n = tf_layout(c, NULL, NULL);
@@ -458,7 +483,8 @@ typedef struct tf_net {
     float *Y[LMF_NN_MAX_LAYERS], *X1[LMF_NN_MAX_LAYERS], *A2[LMF_NN_MAX_LAYERS], *F[LMF_NN_MAX_LAYERS];
     float *G[LMF_NN_MAX_LAYERS], *m1[LMF_NN_MAX_LAYERS], *r1[LMF_NN_MAX_LAYERS], *m2[LMF_NN_MAX_LAYERS];
     float *r2[LMF_NN_MAX_LAYERS], *k1[LMF_NN_MAX_LAYERS], *k2[LMF_NN_MAX_LAYERS];
-    float *k0, *Z, *mf, *rf, *logits;
+    float *k0, *Z, *mf, *rf;
+    void *hwork; /* output layer scratch */
     float *dX, *dX1, *dA, *dQKV, *dY, *dF, *dp;
     float *arena;
 } tf_net;
@@ -473,7 +499,7 @@ static lmf_status tf_window(lmf_net *nn, const int32_t *x, const int32_t *y, int
     tf_net *n = (tf_net *)nn;
     const tf_cfg *c = &n->c;
     const tf_params *P = &n->P, *D = &n->D;
-    const int B = nn->cfg.B, d = c->d, ff = c->ff, V = c->V, NH = c->NH, N = B * T;
+    const int B = nn->cfg.B, d = c->d, ff = c->ff, NH = c->NH, N = B * T;
     const float p = key ? nn->cfg.dropout : 0.0f;
     const size_t Nd = (size_t)N * d;
     for (int b = 0; b < B; b++)
@@ -506,15 +532,13 @@ static lmf_status tf_window(lmf_net *nn, const int32_t *x, const int32_t *y, int
     }
     float *xl = n->X[c->L];
     lmf_layernorm_forward_f32(n->Z, n->mf, n->rf, xl, P->lnfw, P->lnfb, N, d, 1e-5f);
-    lmf_matmul_forward_f32(n->logits, n->Z, P->headw, P->headb, N, d, V);
-    *nll = lmf_softmax_xent_f32(n->logits, n->yb, N, V, scale);
+    /* output layer forward and backward; the gradient of Z goes to dZ */
+    lmf_head hp = tf_head(c, P), hd = tf_head(c, D);
+    float *dZ = n->dA;
+    *nll = lmf_head_train(&hp, &hd, n->Z, n->yb, N, scale, dZ, n->hwork);
     if (!isfinite(*nll)) return LMF_OK;
 
     /* ---- backward ---- */
-    lmf_colsum_add(D->headb, n->logits, N, V);
-    LMF_GEMM(1, 0, V, d, N, n->logits, V, n->Z, d, 1.0f, D->headw, d);
-    float *dZ = n->dA;
-    LMF_GEMM(0, 0, N, d, V, n->logits, V, P->headw, d, 0.0f, dZ, d);
     memset(n->dX, 0, Nd * sizeof(float));
     lmf_layernorm_backward_f32(n->dX, D->lnfw, D->lnfb, dZ, xl, P->lnfw, n->mf, n->rf, N, d);
     for (int l = c->L - 1; l >= 0; l--) {
@@ -585,7 +609,8 @@ static lmf_status tfn_add(lmf_net *nn, lmf_st_writer *w) {
 
 static lmf_status tfn_load(lmf_net *nn, const lmf_safetensors *st, const char *path) {
     tf_net *n = (tf_net *)nn;
-    return read_tensors(&n->c, &n->P, st, path);
+    lmf_status s = lmf_net_check_classes(nn, st, path);
+    return s ? s : read_tensors(&n->c, &n->P, st, path);
 }
 
 static int tfn_state_parts(lmf_net *nn, float **parts, size_t *sizes) {
@@ -599,6 +624,7 @@ static void tfn_free(lmf_net *nn) {
     lmf_free(nn->param);
     lmf_free(nn->grad);
     lmf_free(n->arena);
+    lmf_free(n->hwork);
     lmf_free(n->xb);
     lmf_free(n);
 }
@@ -628,22 +654,26 @@ lmf_status lmf_tf_net_new(const lmf_net_cfg *nc, uint64_t seed, lmf_net **out) {
     if (!n) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     n->base.ops = &tfn_ops;
     n->base.cfg = *nc;
-    n->c = (tf_cfg){nc->L, nc->H, nc->heads, nc->ff, nc->ctx, nc->V, nc->tied};
+    n->c = (tf_cfg){nc->L, nc->H, nc->heads, nc->ff, nc->ctx, nc->V, nc->tied, nc->C, nc->start, nc->cls};
     const tf_cfg *c = &n->c;
     size_t np = tf_layout(c, NULL, NULL);
     const size_t B = (size_t)nc->B, T = (size_t)nc->T, N = B * T, d = (size_t)c->d, ff = (size_t)c->ff,
-                 V = (size_t)c->V, L = (size_t)c->L;
+                 L = (size_t)c->L;
     size_t per_layer = N * d * 6 + N * 3 * d + B * c->NH * T * T + 2 * N * ff + 4 * N;
-    size_t need = (L + 1) * N * d + L * per_layer + 2 * N * d + 2 * N + N * V + 4 * N * d + N * 3 * d + N * ff + T * T;
+    size_t need = (L + 1) * N * d + L * per_layer + 2 * N * d + 2 * N + 4 * N * d + N * 3 * d + N * ff + T * T;
     n->base.n_param = np;
     n->base.param = (float *)lmf_calloc(np, sizeof(float));
     n->base.grad = (float *)lmf_calloc(np, sizeof(float));
     n->arena = (float *)lmf_calloc(need, sizeof(float));
     n->xb = (int32_t *)lmf_malloc(2 * N * sizeof(int32_t));
-    if (!n->base.param || !n->base.grad || !n->arena || !n->xb) {
+    tf_params none = {0};
+    lmf_head h0 = tf_head(c, &none);
+    size_t hb = lmf_head_work_bytes(&h0, (int)N, 1);
+    n->hwork = lmf_malloc(hb);
+    if (!n->base.param || !n->base.grad || !n->arena || !n->xb || !n->hwork) {
         tfn_free(&n->base);
         return lmf_error(LMF_ERR_NOMEM, "out of memory for a transformer of %zu parameters (%.0f MB of activations)", np,
-                         need * 4.0 / 1e6);
+                         (need * 4.0 + (double)hb) / 1e6);
     }
     n->yb = n->xb + N;
     tf_layout(c, n->base.param, &n->P);
@@ -671,7 +701,6 @@ lmf_status lmf_tf_net_new(const lmf_net_cfg *nc, uint64_t seed, lmf_net **out) {
     CARVE(n->Z, N * d);
     CARVE(n->mf, N);
     CARVE(n->rf, N);
-    CARVE(n->logits, N * V);
     CARVE(n->dX, N * d);
     CARVE(n->dX1, N * d);
     CARVE(n->dA, N * d);

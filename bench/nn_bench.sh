@@ -5,17 +5,21 @@
 # dropout 0.2, tied, batch 32, BPTT 35 (Transformer: 4 heads, ff 1024,
 # context 64 = window), Adam lr 2e-3, clip 0.25.  PyTorch runs with
 # MALLOC_MMAP_MAX_=0 (its best allocator setting).  Each tool trains STEPS
-# steps after warm-up; tokens/s, peak RSS.
+# steps after warm-up; tokens/s, peak RSS.  With --classes C, lmfuse also
+# trains with its class-factored output layer (--classes C; PyTorch has no
+# equivalent in these scripts): two more columns.
 #
 # usage: bench/nn_bench.sh [--lmfuse PATH] [--steps N] [--threads "1 2"] [--archs "rnn lstm gru transformer"]
+#                          [--classes C]
 set -eu
-LMF=build/lmfuse STEPS=20 THREADS="1 2" ARCHS="rnn lstm gru transformer"
+LMF=build/lmfuse STEPS=20 THREADS="1 2" ARCHS="rnn lstm gru transformer" CLASSES=
 while [ $# -gt 0 ]; do
   case $1 in
     --lmfuse) LMF=$2; shift 2 ;;
     --steps) STEPS=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --archs) ARCHS=$2; shift 2 ;;
+    --classes) CLASSES=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -28,8 +32,13 @@ trap 'rm -rf "$OUT"' EXIT
 
 rss() { awk -F': ' '/Maximum resident/ { printf "%.0f", $2 / 1024 }' "$1"; }
 
-echo "| arch | threads | PyTorch tok/s | lmfuse tok/s | ratio | PyTorch peak MB | lmfuse peak MB |"
-echo "|---|---|---|---|---|---|---|"
+if [ -n "$CLASSES" ]; then
+  echo "| arch | threads | PyTorch tok/s | lmfuse tok/s | ratio | PyTorch peak MB | lmfuse peak MB | lmfuse --classes $CLASSES tok/s | ratio | peak MB |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+else
+  echo "| arch | threads | PyTorch tok/s | lmfuse tok/s | ratio | PyTorch peak MB | lmfuse peak MB |"
+  echo "|---|---|---|---|---|---|---|"
+fi
 for th in $THREADS; do
   cores=0; [ "$th" -ge 2 ] && cores=0-$((th - 1))
   for a in $ARCHS; do
@@ -41,6 +50,13 @@ for th in $THREADS; do
     /usr/bin/time -v taskset -c $cores "$LMF" train --arch $a "${cfg[@]}" --schedule constant --train $TRAIN \
       -o "$OUT/m.safetensors" --max-steps $((STEPS + 3)) --checkpoint-every 0 --log-every 1000 2>"$OUT/lm.err"
     lm=$(grep -o 'steps, [0-9]* tokens/s' "$OUT/lm.err" | grep -o '[0-9]* tokens' | cut -d' ' -f1)
-    echo "| $a | $th | $pt | $lm | $(awk "BEGIN { printf \"%.2f\", $lm / $pt }") | $(rss "$OUT/pt.time") | $(rss "$OUT/lm.err") |"
+    row="| $a | $th | $pt | $lm | $(awk "BEGIN { printf \"%.2f\", $lm / $pt }") | $(rss "$OUT/pt.time") | $(rss "$OUT/lm.err") |"
+    if [ -n "$CLASSES" ]; then
+      /usr/bin/time -v taskset -c $cores "$LMF" train --arch $a "${cfg[@]}" --classes "$CLASSES" --schedule constant \
+        --train $TRAIN -o "$OUT/m.safetensors" --max-steps $((STEPS + 3)) --checkpoint-every 0 --log-every 1000 2>"$OUT/lc.err"
+      lc=$(grep -o 'steps, [0-9]* tokens/s' "$OUT/lc.err" | grep -o '[0-9]* tokens' | cut -d' ' -f1)
+      row="$row $lc | $(awk "BEGIN { printf \"%.2f\", $lc / $pt }") | $(rss "$OUT/lc.err") |"
+    fi
+    echo "$row"
   done
 done

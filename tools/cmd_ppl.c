@@ -1,6 +1,7 @@
 /* lmfuse ppl MODEL FILE [--json] [--per-token] */
 #include "cli.h"
 #include "lmf/eval.h"
+#include "lmf/fuse.h"
 #include "lmf/model.h"
 
 #include <math.h>
@@ -11,7 +12,8 @@ static void help(FILE *fp) {
     fprintf(fp,
             "usage: lmfuse ppl MODEL TEXT [options]\n"
             "\n"
-            "Perplexity of MODEL (ARPA or .lmfb) on TEXT (one sentence per line).  Every\n"
+            "Perplexity of MODEL (ARPA, .lmfb, neural .safetensors or a fusion recipe .json)\n"
+            "on TEXT (one sentence per line).  Every\n"
             "word and one </s> per line are predicted; <s> is context only.  Words not in\n"
             "the model's vocabulary are OOVs: scored as <unk> in `ppl`, left out of\n"
             "`ppl_excl_oov` (the SRILM/KenLM conventions; a literal <unk> is a word).\n"
@@ -21,6 +23,7 @@ static void help(FILE *fp) {
             "  --json            one JSON object on stdout\n"
             "  --per-token       each token with its log10 probability (TSV: line, token as\n"
             "                    written, log10 p, oov flag) before the summary\n"
+            "  --members         for a recipe, also each member's perplexity on the same tokens\n"
             "  --threads N       BLAS threads for neural models (default 1)\n"
             "  --no-utf8-check   accept text that is not valid UTF-8\n");
 }
@@ -41,7 +44,7 @@ static void json_str(FILE *fp, const char *s, size_t n) {
 
 int lmf_cmd_ppl(int argc, char **argv) {
     const char *model = NULL, *text = NULL;
-    int json = 0, per_token = 0, threads = 1;
+    int json = 0, per_token = 0, threads = 1, members = 0;
     lmf_read_opts ro;
     lmf_read_opts_init(&ro);
     for (int i = 1; i < argc; i++) {
@@ -50,6 +53,8 @@ int lmf_cmd_ppl(int argc, char **argv) {
             return 0;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
+        } else if (!strcmp(argv[i], "--members")) {
+            members = 1;
         } else if (!strcmp(argv[i], "--per-token")) {
             per_token = 1;
         } else if (!strcmp(argv[i], "--no-utf8-check")) {
@@ -119,23 +124,62 @@ int lmf_cmd_ppl(int argc, char **argv) {
         }
         if (json) printf("],\"summary\":");
     }
+    /* --members: each member on the same text (same words: the fusion maps ids) */
+    lmf_model *const *mem = NULL;
+    int K = members ? lmf_fuse_members(m, &mem) : 0;
+    lmf_ppl mr[64];
+    if (members && K == 0) fprintf(stderr, "lmfuse: warning: --members: %s is not a fusion recipe\n", model);
+    for (int k = 0; k < K && k < 64; k++) {
+        lmf_tokens mt;
+        lmf_read_opts mo = ro;
+        mo.keep_oov_text = 0;
+        lmf_status s = lmf_tokens_read_file(text, lmf_model_vocab(mem[k]), &mo, &mt);
+        if (!s) {
+            s = lmf_eval_ppl(mem[k], &mt, NULL, &mr[k]);
+            lmf_tokens_free(&mt);
+        }
+        if (s) {
+            free(lp);
+            lmf_tokens_free(&t);
+            lmf_model_free(m);
+            return cli_fail();
+        }
+    }
     if (json) {
         printf("{\"model\":");
         json_str(stdout, model, strlen(model));
         printf(",\"text\":");
         json_str(stdout, text, strlen(text));
         printf(",\"sentences\":%llu,\"words\":%llu,\"tokens\":%llu,\"oovs\":%llu,\"unks\":%llu,"
-               "\"logprob\":%.6f,\"logprob_excl_oov\":%.6f,\"ppl\":%.6f,\"ppl_excl_oov\":%.6f,\"ppl1\":%.6f}",
+               "\"logprob\":%.6f,\"logprob_excl_oov\":%.6f,\"ppl\":%.6f,\"ppl_excl_oov\":%.6f,\"ppl1\":%.6f",
                (unsigned long long)r.sentences, (unsigned long long)r.words, (unsigned long long)r.tokens,
                (unsigned long long)r.oovs, (unsigned long long)r.unks, r.logprob / L10, r.logprob_in_vocab / L10,
                r.ppl, r.ppl_excl_oov, r.ppl1);
-        printf(per_token ? "}\n" : "\n");
+        if (K) {
+            printf(",\"members\":[");
+            for (int k = 0; k < K; k++) {
+                char d[256];
+                lmf_model_describe(mem[k], d, sizeof d);
+                printf("%s{\"member\":%d,\"describe\":", k ? "," : "", k + 1);
+                json_str(stdout, d, strlen(d));
+                printf(",\"tokens\":%llu,\"oovs\":%llu,\"ppl\":%.6f,\"ppl_excl_oov\":%.6f}",
+                       (unsigned long long)mr[k].tokens, (unsigned long long)mr[k].oovs, mr[k].ppl, mr[k].ppl_excl_oov);
+            }
+            printf("]");
+        }
+        printf(per_token ? "}}\n" : "}\n");
     } else {
         printf("file %s: %llu sentences, %llu words, %llu OOVs (%llu literal <unk>)\n", text,
                (unsigned long long)r.sentences, (unsigned long long)r.words, (unsigned long long)r.oovs,
                (unsigned long long)r.unks);
         printf("tokens= %llu logprob= %.4f ppl= %.4f ppl_excl_oov= %.4f ppl1= %.4f\n", (unsigned long long)r.tokens,
                r.logprob / L10, r.ppl, r.ppl_excl_oov, r.ppl1);
+        for (int k = 0; k < K; k++) {
+            char d[256];
+            lmf_model_describe(mem[k], d, sizeof d);
+            printf("member %d (%s): tokens= %llu ppl= %.4f ppl_excl_oov= %.4f\n", k + 1, d,
+                   (unsigned long long)mr[k].tokens, mr[k].ppl, mr[k].ppl_excl_oov);
+        }
     }
     free(lp);
     lmf_tokens_free(&t);

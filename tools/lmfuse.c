@@ -19,7 +19,8 @@ static const subcommand commands[] = {
     {"ngram", lmf_cmd_ngram, "estimate Kneser-Ney n-gram models, convert ARPA <-> binary"},
     {"train", lmf_cmd_train, "train neural language models (rnn, lstm, gru, transformer)"},
     {"convert", lmf_cmd_convert, "neural models from and to PyTorch state dicts"},
-    {"ppl", lmf_cmd_ppl, "perplexity of a model on a text file"},
+    {"tune", lmf_cmd_tune, "tune fusion weights on held-out text, write a recipe"},
+    {"ppl", lmf_cmd_ppl, "perplexity of a model or recipe on a text file"},
 };
 
 static void usage(FILE *fp) {

@@ -2,6 +2,7 @@
 #include "model_impl.h"
 #include "lmf/ngram.h"
 #include "lmf/nn.h"
+#include "lmf/fuse.h"
 #include "../core/util_impl.h"
 
 #include <string.h>
@@ -110,6 +111,9 @@ lmf_status lmf_model_load(const char *path, lmf_model **out) {
     uint64_t hl = 0;
     for (int i = 7; i >= 0 && got >= 9; i--) hl = (hl << 8) | (unsigned char)head[i];
     if (got >= 9 && head[8] == '{' && hl > 1 && hl < ((uint64_t)100 << 20)) return lmf_nn_load(path, out);
+    size_t sp = 0; /* a recipe: JSON, first non-blank byte '{' */
+    while (sp < got && (head[sp] == ' ' || head[sp] == '\n' || head[sp] == '\t' || head[sp] == '\r')) sp++;
+    if (sp < got && head[sp] == '{') return lmf_recipe_load(path, out);
     if (got >= 8 && !memcmp(head, LMF_NGRAM_MAGIC, 8)) {
         s = lmf_ngram_load_binary(path, NULL, &ng);
     } else { /* ARPA, plain or gzip-compressed */

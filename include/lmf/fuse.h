@@ -1,0 +1,87 @@
+/* lmfuse fusion: models that combine the next-token distributions of member
+ * models (any lmf_model, fused ones included, so fusions nest), the cache
+ * model, recipes (JSON files describing a fusion) and weight tuning.
+ *
+ * Combiners, for members p_1..p_K over one vocabulary and weights w_k:
+ *   linear     p(w) = sum_k w_k p_k(w)                  (w_k >= 0, sum 1)
+ *   loglinear  p(w) = prod_k p_k(w)^w_k / Z             (w_k >= 0)
+ *   max        p(w) = max_k p_k(w) / Z
+ *   bayes      linear with online weights: after each token y,
+ *              w_k <- w_k p_k(y) / sum_j w_j p_j(y), then w_k <- (1 - a) w_k + a / K
+ *              (fixed share a = `share`; the prior is the recipe's weights)
+ * Every fused distribution is normalised over the vocabulary (Z computed
+ * exactly over all V words). */
+#ifndef LMF_FUSE_H
+#define LMF_FUSE_H
+
+#include "lmf/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    LMF_COMB_LINEAR = 0,
+    LMF_COMB_LOGLINEAR,
+    LMF_COMB_MAX,
+    LMF_COMB_BAYES,
+    LMF_COMB_COUNT
+} lmf_combiner;
+
+const char *lmf_combiner_name(lmf_combiner c);
+int lmf_combiner_parse(const char *s); /* -1 if unknown */
+
+typedef struct lmf_fuse_opts {
+    lmf_combiner comb;
+    const double *weights; /* K weights; NULL = equal (1/K) */
+    double share;          /* bayes: fixed-share rate in [0, 1); default 0.01 */
+} lmf_fuse_opts;
+void lmf_fuse_opts_init(lmf_fuse_opts *o);
+
+/* A fused model over K members.  It takes ownership of the members (also
+ * when it fails: they are freed then).  Members must predict over equal
+ * vocabularies; otherwise LMF_ERR_DATA names the first difference. */
+lmf_status lmf_fuse_new(lmf_model **members, int K, const lmf_fuse_opts *o, lmf_model **out);
+
+/* The members of a fused model (NULL/0 for other models). */
+int lmf_fuse_members(const lmf_model *m, lmf_model *const **members);
+
+/* The cache model: p(w) = (c(w) + beta / V) / (n + beta), c(w) the count of w
+ * among the last n <= window tokens fed (carried across lines; a reset
+ * empties it).  The vocabulary is borrowed and must outlive the model. */
+lmf_status lmf_cache_new(const lmf_vocab *v, int window, double beta, lmf_model **out);
+
+/* ---- recipes ----
+ * A recipe is a JSON object:
+ *   {"lmfuse": "recipe", "combiner": "linear", "members": [M, ...],
+ *    "weights": [w, ...], "share": a, "tuning": {...}}
+ * where each member M is a model path (relative to the recipe's folder), or
+ * {"path": P}, {"recipe": {...}} (inline), {"cache": {"window": N, "beta": b}}.
+ * "tuning" records how the weights were found (method, dev file, its
+ * perplexity); it is kept, not interpreted.  lmf_model_load opens recipes. */
+lmf_status lmf_recipe_load(const char *path, lmf_model **out);
+
+/* Writes a recipe (atomically): members are model or recipe paths as the
+ * caller can open them (relative to the working folder or absolute); they
+ * are stored relative to the recipe's folder.  tuning_json (may be NULL) is
+ * a JSON object recorded under "tuning".  share is written for bayes. */
+lmf_status lmf_recipe_write(const char *path, lmf_combiner comb, const char *const *members, int K, const double *w,
+                            double share, const char *tuning_json);
+
+/* ---- tuning ----
+ * EM for linear weights over per-token member log-probs lp[k][0..N): w (K,
+ * the starting point, e.g. 1/K each) is replaced by the tuned weights.  It
+ * iterates until the mean log-likelihood gains less than tol per iteration
+ * (the relative perplexity change), or max_iter.  trace (max_iter+1 or
+ * NULL) receives the perplexity before the first and after every
+ * iteration; EM never increases it.  *iters = iterations run. */
+lmf_status lmf_tune_linear_em(const float *const *lp, int K, size_t N, double tol, int max_iter, double *w,
+                              double *trace, int *iters);
+/* Perplexity of bayes fusion (prior weights w, fixed share) over per-token
+ * member log-probs, as lmfuse ppl would compute it. */
+double lmf_bayes_ppl(const float *const *lp, int K, size_t N, const double *w, double share);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,397 @@
+/* Fused models (lmf/fuse.h): K member models behind the model interface.
+ *
+ * Linear and bayes fusion need only each member's probability of the
+ * observed token, so scoring runs every member's batched scorer over a
+ * chunk and mixes per token (O(N*K)).  Log-linear and max fusion need whole
+ * distributions: members write chunks of CHD positions x V, and each
+ * position is combined and normalised over the full vocabulary, so memory
+ * stays K*CHD*V floats whatever the text length. */
+#include "lmf/fuse.h"
+#include "../model/model_impl.h"
+#include "../core/util_impl.h"
+#include "fuse_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+#define CH 2048 /* positions per chunk, per-token combiners */
+#define CHD 32  /* positions per chunk, full-distribution combiners */
+
+static const char *const comb_names[LMF_COMB_COUNT] = {"linear", "loglinear", "max", "bayes"};
+
+const char *lmf_combiner_name(lmf_combiner c) { return c < LMF_COMB_COUNT ? comb_names[c] : "?"; }
+
+int lmf_combiner_parse(const char *s) {
+    for (int c = 0; c < LMF_COMB_COUNT; c++)
+        if (s && !strcmp(s, comb_names[c])) return c;
+    return -1;
+}
+
+void lmf_fuse_opts_init(lmf_fuse_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->comb = LMF_COMB_LINEAR;
+    o->share = 0.01;
+}
+
+typedef struct fused {
+    lmf_model base; /* must be first */
+    int K, V;
+    lmf_model **m;
+    int32_t **map; /* map[k][v]: member k's id of word v (NULL: the same ids) */
+    double *w, *logw;
+    lmf_fuse_opts o;
+} fused;
+
+struct lmf_state {
+    lmf_state **ms;
+    double *lw;  /* bayes: current ln weights */
+    float *buf;  /* [K, V] scratch of next() */
+    float *tmp;  /* [V] member distribution in its own ids */
+    int32_t *ids; /* [CH] tokens in a member's ids */
+};
+
+/* Member k's distribution (its ids) into the fused ids. */
+static void to_fused(const fused *f, int k, const float *src, float *dst) {
+    const int32_t *mp = f->map[k];
+    for (int v = 0; v < f->V; v++) dst[v] = src[mp[v]];
+}
+
+/* tok (fused ids) in member k's ids: tok itself, or s->ids. */
+static const int32_t *member_ids(const fused *f, lmf_state *s, int k, const int32_t *tok, size_t n) {
+    if (!f->map[k]) return tok;
+    for (size_t i = 0; i < n; i++) s->ids[i] = f->map[k][tok[i]];
+    return s->ids;
+}
+
+static int per_token(const fused *f) { return f->o.comb == LMF_COMB_LINEAR || f->o.comb == LMF_COMB_BAYES; }
+
+static void f_free(lmf_model *mm) {
+    fused *f = (fused *)mm;
+    /* caches borrow another member's vocabulary: free them first */
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < f->K; k++)
+            if (f->m[k] && (pass == 0) == !strcmp(lmf_model_kind(f->m[k]), "cache")) {
+                lmf_model_free(f->m[k]);
+                f->m[k] = NULL;
+            }
+    for (int k = 0; f->map && k < f->K; k++) lmf_free(f->map[k]);
+    lmf_free(f->map);
+    lmf_free(f->m);
+    lmf_free(f->w);
+    lmf_free(f);
+}
+
+static void f_describe(const lmf_model *mm, char *buf, size_t n) {
+    const fused *f = (const fused *)mm;
+    size_t k = (size_t)snprintf(buf, n, "%s fusion of %d members (weights", lmf_combiner_name(f->o.comb), f->K);
+    for (int i = 0; i < f->K && k < n; i++) k += (size_t)snprintf(buf + k, n - k, "%s%.4g", i ? ", " : " ", f->w[i]);
+    if (k < n) snprintf(buf + k, n - k, ")");
+}
+
+static void f_reset(const lmf_model *mm, lmf_state *s) {
+    const fused *f = (const fused *)mm;
+    for (int k = 0; k < f->K; k++) lmf_state_reset(f->m[k], s->ms[k]);
+    memcpy(s->lw, f->logw, (size_t)f->K * sizeof *s->lw);
+}
+
+static void f_state_free(const lmf_model *mm, lmf_state *s) {
+    const fused *f = (const fused *)mm;
+    if (!s) return;
+    for (int k = 0; k < f->K && s->ms; k++) lmf_state_free(f->m[k], s->ms[k]);
+    lmf_free(s->ms);
+    lmf_free(s->lw);
+    lmf_free(s->buf);
+    lmf_free(s->tmp);
+    lmf_free(s->ids);
+    lmf_free(s);
+}
+
+static lmf_state *f_state_new(const lmf_model *mm) {
+    const fused *f = (const fused *)mm;
+    lmf_state *s = (lmf_state *)lmf_calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->ms = (lmf_state **)lmf_calloc((size_t)f->K, sizeof *s->ms);
+    s->lw = (double *)lmf_malloc((size_t)f->K * sizeof *s->lw);
+    s->buf = (float *)lmf_malloc((size_t)f->K * (size_t)f->V * sizeof *s->buf);
+    s->tmp = (float *)lmf_malloc((size_t)f->V * sizeof *s->tmp);
+    s->ids = (int32_t *)lmf_malloc(CH * sizeof *s->ids);
+    int ok = s->ms && s->lw && s->buf && s->tmp && s->ids;
+    for (int k = 0; ok && k < f->K; k++) ok = (s->ms[k] = lmf_state_new(f->m[k])) != NULL;
+    if (!ok) {
+        f_state_free(mm, s);
+        return NULL;
+    }
+    memcpy(s->lw, f->logw, (size_t)f->K * sizeof *s->lw);
+    return s;
+}
+
+static lmf_status f_state_copy(const lmf_model *mm, lmf_state *d, const lmf_state *s) {
+    const fused *f = (const fused *)mm;
+    for (int k = 0; k < f->K; k++) {
+        lmf_status st = lmf_state_copy(f->m[k], d->ms[k], s->ms[k]);
+        if (st) return st;
+    }
+    memcpy(d->lw, s->lw, (size_t)f->K * sizeof *d->lw);
+    return LMF_OK;
+}
+
+/* ln sum_k e^{a_k} */
+static double lse(const double *a, int K) {
+    double mx = -INFINITY, sum = 0;
+    for (int k = 0; k < K; k++) mx = a[k] > mx ? a[k] : mx;
+    if (mx == -INFINITY) return mx;
+    for (int k = 0; k < K; k++) sum += exp(a[k] - mx);
+    return mx + log(sum);
+}
+
+/* Mixes per-token member log-probs lp[k*stride + t] with ln weights lw
+ * (bayes: updated after every token). */
+static void mix_tokens(const fused *f, double *lw, const float *lp, size_t stride, size_t n, float *out) {
+    double a[64];
+    const int K = f->K;
+    for (size_t t = 0; t < n; t++) {
+        for (int k = 0; k < K; k++) a[k] = lw[k] + (double)lp[(size_t)k * stride + t];
+        double l = lse(a, K);
+        out[t] = (float)l;
+        if (f->o.comb == LMF_COMB_BAYES && isfinite(l)) {
+            /* posterior, then fixed share towards the prior weights */
+            for (int k = 0; k < K; k++)
+                lw[k] = log((1 - f->o.share) * exp(a[k] - l) + f->o.share * f->w[k]);
+        }
+    }
+}
+
+/* Combines K full distributions d[k*V ..] into out[V] (ln); lw: ln weights
+ * for linear/bayes. */
+static void combine(const fused *f, const double *lw, const float *d, size_t kstride, float *out) {
+    const int K = f->K, V = f->V;
+    double a[64];
+    if (per_token(f)) {
+        for (int v = 0; v < V; v++) {
+            for (int k = 0; k < K; k++) a[k] = lw[k] + (double)d[(size_t)k * kstride + v];
+            out[v] = (float)lse(a, K);
+        }
+        return;
+    }
+    double mx = -INFINITY;
+    for (int v = 0; v < V; v++) {
+        double z;
+        if (f->o.comb == LMF_COMB_LOGLINEAR) {
+            z = 0;
+            for (int k = 0; k < K; k++)
+                if (f->w[k] > 0) z += f->w[k] * (double)d[(size_t)k * kstride + v];
+        } else { /* max */
+            z = -INFINITY;
+            for (int k = 0; k < K; k++) z = (double)d[(size_t)k * kstride + v] > z ? (double)d[(size_t)k * kstride + v] : z;
+        }
+        out[v] = (float)z;
+        mx = z > mx ? z : mx;
+    }
+    double sum = 0;
+    for (int v = 0; v < V; v++) sum += exp((double)out[v] - mx);
+    double norm = mx + log(sum);
+    for (int v = 0; v < V; v++) out[v] = (float)((double)out[v] - norm);
+}
+
+static lmf_status f_next(lmf_model *mm, const lmf_state *s, float *logp) {
+    const fused *f = (const fused *)mm;
+    for (int k = 0; k < f->K; k++) {
+        float *d = s->buf + (size_t)k * f->V;
+        lmf_status st = lmf_model_next(f->m[k], s->ms[k], f->map[k] ? s->tmp : d);
+        if (st) return st;
+        if (f->map[k]) to_fused(f, k, s->tmp, d);
+    }
+    combine(f, s->lw, s->buf, (size_t)f->V, logp);
+    return LMF_OK;
+}
+
+static lmf_status f_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
+    const fused *f = (const fused *)mm;
+    if (f->o.comb == LMF_COMB_BAYES) { /* the weights need each member's p(tok) */
+        float lp[64], out;
+        for (int k = 0; k < f->K; k++) {
+            int32_t t = f->map[k] ? f->map[k][tok] : tok;
+            lmf_status st = lmf_model_score(f->m[k], s->ms[k], &t, 1, &lp[k]);
+            if (st) return st;
+        }
+        mix_tokens(f, s->lw, lp, 1, 1, &out);
+        return LMF_OK;
+    }
+    for (int k = 0; k < f->K; k++) {
+        lmf_status st = lmf_model_feed(f->m[k], s->ms[k], f->map[k] ? f->map[k][tok] : tok);
+        if (st) return st;
+    }
+    return LMF_OK;
+}
+
+static lmf_status f_dists(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *out) {
+    const fused *f = (const fused *)mm;
+    const size_t V = (size_t)f->V, K = (size_t)f->K;
+    float *buf = (float *)lmf_malloc(K * CHD * V * sizeof *buf);
+    if (!buf) return lmf_error(LMF_ERR_NOMEM, "out of memory (fusion of %zu members, %zu x %zu floats)", K, K * CHD, V);
+    lmf_status st = LMF_OK;
+    for (size_t p0 = 0; p0 < n && !st; p0 += CHD) {
+        size_t c = n - p0 < CHD ? n - p0 : CHD;
+        for (size_t k = 0; k < K && !st; k++) {
+            float *d = buf + k * CHD * V;
+            st = lmf_model_dists(f->m[k], s->ms[k], member_ids(f, s, (int)k, tok + p0, c), c, d);
+            for (size_t t = 0; t < c && !st && f->map[k]; t++) { /* into fused ids, row by row */
+                memcpy(s->tmp, d + t * V, V * sizeof *d);
+                to_fused(f, (int)k, s->tmp, d + t * V);
+            }
+        }
+        for (size_t t = 0; t < c && !st; t++) {
+            float *o = out + (p0 + t) * V;
+            combine(f, s->lw, buf + t * V, CHD * V, o);
+            if (f->o.comb == LMF_COMB_BAYES) {
+                float lp[64], mixed;
+                for (size_t k = 0; k < K; k++) lp[k] = buf[k * CHD * V + t * V + (size_t)tok[p0 + t]];
+                mix_tokens(f, s->lw, lp, 1, 1, &mixed);
+            }
+        }
+    }
+    lmf_free(buf);
+    return st;
+}
+
+static lmf_status f_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp) {
+    const fused *f = (const fused *)mm;
+    const size_t K = (size_t)f->K;
+    lmf_status st = LMF_OK;
+    if (!per_token(f)) { /* full distributions, CHD positions at a time */
+        const size_t V = (size_t)f->V;
+        float *d = (float *)lmf_malloc(CHD * V * sizeof *d);
+        if (!d) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+        for (size_t p0 = 0; p0 < n && !st; p0 += CHD) {
+            size_t c = n - p0 < CHD ? n - p0 : CHD;
+            st = f_dists(mm, s, tok + p0, c, d);
+            for (size_t t = 0; t < c && !st; t++) logp[p0 + t] = d[t * V + (size_t)tok[p0 + t]];
+        }
+        lmf_free(d);
+        return st;
+    }
+    float *lp = (float *)lmf_malloc(K * CH * sizeof *lp);
+    if (!lp) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (size_t p0 = 0; p0 < n && !st; p0 += CH) {
+        size_t c = n - p0 < CH ? n - p0 : CH;
+        for (size_t k = 0; k < K && !st; k++)
+            st = lmf_model_score(f->m[k], s->ms[k], member_ids(f, s, (int)k, tok + p0, c), c, lp + k * CH);
+        if (!st) mix_tokens(f, s->lw, lp, CH, c, logp + p0);
+    }
+    lmf_free(lp);
+    return st;
+}
+
+static const lmf_model_ops fused_ops = {
+    .kind = "fusion",
+    .free = f_free,
+    .describe = f_describe,
+    .state_new = f_state_new,
+    .state_free = f_state_free,
+    .state_reset = f_reset,
+    .state_copy = f_state_copy,
+    .feed = f_feed,
+    .next = f_next,
+    .score = f_score,
+    .dists = f_dists,
+};
+
+lmf_status lmf_fuse_vocab_maps(lmf_model *const *members, int K, int32_t **maps) {
+    const lmf_vocab *v0 = lmf_model_vocab(members[0]);
+    int32_t n0 = lmf_vocab_size(v0);
+    for (int k = 0; k < K; k++) maps[k] = NULL;
+    for (int k = 1; k < K; k++) {
+        const lmf_vocab *v = lmf_model_vocab(members[k]);
+        if (lmf_vocab_equal(v0, v)) continue;
+        /* the same words in another order: map by string */
+        int32_t n = lmf_vocab_size(v), missing = 0, first = -1;
+        int32_t *mp = (int32_t *)lmf_malloc((size_t)n0 * sizeof *mp);
+        if (!mp) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+        for (int32_t i = 0; i < n0; i++) {
+            size_t len;
+            const char *w = lmf_vocab_word(v0, i, &len);
+            mp[i] = lmf_vocab_find(v, w, len);
+            if (mp[i] < 0 && !missing++) first = i;
+        }
+        maps[k] = mp;
+        if (missing || n != n0) {
+            char ex[120] = "";
+            if (first >= 0) {
+                size_t len;
+                const char *w = lmf_vocab_word(v0, first, &len);
+                snprintf(ex, sizeof ex, ", e.g. \"%.*s\"", (int)(len > 40 ? 40 : len), w);
+            }
+            return lmf_error(LMF_ERR_DATA,
+                             "members 1 and %d predict over different vocabularies (%d and %d tokens; %d words of "
+                             "member 1 are unknown to member %d%s); token-level fusion needs one vocabulary: build "
+                             "the models from the same training text or with the same --vocab file",
+                             k + 1, (int)n0, (int)n, (int)missing, k + 1, ex);
+        }
+    }
+    return LMF_OK;
+}
+
+lmf_status lmf_fuse_new(lmf_model **members, int K, const lmf_fuse_opts *o, lmf_model **out) {
+    *out = NULL;
+    lmf_status s = LMF_OK;
+    if (K < 1 || K > LMF_FUSE_MAX_MEMBERS)
+        s = lmf_error(LMF_ERR_ARG, "a fusion needs 1..%d members (got %d)", LMF_FUSE_MAX_MEMBERS, K);
+    for (int k = 0; !s && k < K; k++)
+        if (!members[k]) s = lmf_error(LMF_ERR_ARG, "member %d is missing", k + 1);
+    if (!s && (o->comb < 0 || o->comb >= LMF_COMB_COUNT)) s = lmf_error(LMF_ERR_ARG, "unknown combiner");
+    if (!s && (!(o->share >= 0) || o->share >= 1))
+        s = lmf_error(LMF_ERR_ARG, "bayes share must be in [0, 1) (got %g)", o->share);
+    int32_t *maps[LMF_FUSE_MAX_MEMBERS] = {0};
+    if (!s) s = lmf_fuse_vocab_maps(members, K, maps);
+    double sum = 0;
+    for (int k = 0; !s && k < K; k++) {
+        double w = o->weights ? o->weights[k] : 1.0 / K;
+        if (!(w >= 0) || !isfinite(w)) s = lmf_error(LMF_ERR_ARG, "weight %d is %g; weights must be >= 0", k + 1, w);
+        sum += w;
+    }
+    if (!s && !(sum > 0)) s = lmf_error(LMF_ERR_ARG, "the weights sum to 0");
+    fused *f = s ? NULL : (fused *)lmf_calloc(1, sizeof *f);
+    if (!s && f) {
+        f->m = (lmf_model **)lmf_calloc((size_t)K, sizeof *f->m);
+        f->map = (int32_t **)lmf_calloc((size_t)K, sizeof *f->map);
+        f->w = (double *)lmf_malloc(2 * (size_t)K * sizeof *f->w);
+    }
+    if (!s && (!f || !f->m || !f->w || !f->map)) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (s) {
+        for (int k = 0; k < K; k++) lmf_free(maps[k]);
+        if (f) {
+            lmf_free(f->map);
+            lmf_free(f->m);
+            lmf_free(f->w);
+            lmf_free(f);
+        }
+        for (int k = 0; k < K; k++) lmf_model_free(members[k]);
+        return s;
+    }
+    f->base.ops = &fused_ops;
+    f->base.vocab = lmf_model_vocab(members[0]);
+    f->K = K;
+    f->V = lmf_vocab_size(f->base.vocab);
+    f->o = *o;
+    f->o.weights = NULL;
+    f->logw = f->w + K;
+    int norm = o->comb == LMF_COMB_LINEAR || o->comb == LMF_COMB_BAYES; /* mixture weights sum to 1 */
+    for (int k = 0; k < K; k++) {
+        f->m[k] = members[k];
+        f->map[k] = maps[k];
+        f->w[k] = (o->weights ? o->weights[k] : 1.0 / K) / (norm ? sum : 1.0);
+        f->logw[k] = log(f->w[k]);
+    }
+    *out = &f->base;
+    return LMF_OK;
+}
+
+int lmf_fuse_members(const lmf_model *m, lmf_model *const **members) {
+    if (m->ops != &fused_ops) {
+        *members = NULL;
+        return 0;
+    }
+    const fused *f = (const fused *)m;
+    *members = f->m;
+    return f->K;
+}

@@ -1,0 +1,271 @@
+#define _XOPEN_SOURCE 700
+/* Recipes (lmf/fuse.h): JSON files that describe a fusion.  Members are
+ * model paths (relative to the recipe's folder), inline recipes or cache
+ * models; a member path may itself be a recipe, so fusions nest (depth is
+ * limited, which also stops a recipe that includes itself). */
+#include "lmf/fuse.h"
+#include "../core/util_impl.h"
+#include "fuse_impl.h"
+
+#include <cjson/cJSON.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local int recipe_depth;
+
+#define BAD(...) lmf_error(LMF_ERR_FORMAT, __VA_ARGS__)
+
+/* Puts "prefix: " before the current error message. */
+static lmf_status prefix_error(lmf_status s, const char *fmt, ...) {
+    char pre[512], msg[1024];
+    snprintf(msg, sizeof msg, "%s", lmf_last_error());
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof pre, fmt, ap);
+    va_end(ap);
+    return lmf_error(s, "%s: %s", pre, msg);
+}
+
+static char *dir_of(const char *path) {
+    const char *sl = strrchr(path, '/');
+    if (!sl) return lmf_strdup(".");
+    size_t n = (size_t)(sl - path);
+    char *d = (char *)lmf_malloc(n + 2);
+    if (!d) return NULL;
+    memcpy(d, path, n ? n : 1);
+    d[n ? n : 1] = 0;
+    return d;
+}
+
+static lmf_status load_node(const cJSON *j, const char *dir, const char *file, const char *where, int depth,
+                            lmf_model **out);
+
+/* One member; caches are made later (they need a vocabulary). */
+static lmf_status load_member(const cJSON *e, const char *dir, const char *file, const char *where, int depth,
+                              lmf_model **out, const cJSON **cache_spec) {
+    *out = NULL;
+    *cache_spec = NULL;
+    const char *path = NULL;
+    if (cJSON_IsString(e)) {
+        path = e->valuestring;
+    } else if (cJSON_IsObject(e) && e->child && !e->child->next) {
+        const cJSON *c = e->child;
+        if (!strcmp(c->string, "path") && cJSON_IsString(c)) {
+            path = c->valuestring;
+        } else if (!strcmp(c->string, "recipe") && cJSON_IsObject(c)) {
+            char sub[256];
+            snprintf(sub, sizeof sub, "%.240s.recipe", where);
+            return load_node(c, dir, file, sub, depth + 1, out);
+        } else if (!strcmp(c->string, "cache") && cJSON_IsObject(c)) {
+            *cache_spec = c;
+            return LMF_OK;
+        }
+    }
+    if (!path)
+        return BAD("%s: %s must be a model path, {\"path\": P}, {\"recipe\": {...}} or {\"cache\": {\"window\": N}}", file,
+                   where);
+    if (!*path) return BAD("%s: %s: empty path", file, where);
+    char *full = path[0] == '/' ? lmf_strdup(path) : lmf_path_join(dir, path);
+    if (!full) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    lmf_status s = lmf_model_load(full, out);
+    if (s) s = prefix_error(s, "%s: %s (\"%s\")", file, where, path);
+    lmf_free(full);
+    return s;
+}
+
+static lmf_status load_node(const cJSON *j, const char *dir, const char *file, const char *where, int depth,
+                            lmf_model **out) {
+    *out = NULL;
+    if (depth > LMF_RECIPE_MAX_DEPTH)
+        return BAD("%s: recipes nest deeper than %d levels (does a recipe include itself?)", file, LMF_RECIPE_MAX_DEPTH);
+    if (!cJSON_IsObject(j)) return BAD("%s: %s is not a JSON object", file, where);
+    static const char *const known[] = {"lmfuse", "combiner", "members", "weights", "share", "tuning", "comment", NULL};
+    for (const cJSON *c = j->child; c; c = c->next) {
+        int ok = 0;
+        for (int i = 0; known[i]; i++) ok |= !strcmp(c->string, known[i]);
+        if (!ok)
+            return BAD("%s: %s: unknown key \"%s\" (known: combiner, members, weights, share, tuning, comment)", file,
+                       where, c->string);
+    }
+    const cJSON *cj = cJSON_GetObjectItemCaseSensitive(j, "combiner");
+    const cJSON *mj = cJSON_GetObjectItemCaseSensitive(j, "members");
+    const cJSON *wj = cJSON_GetObjectItemCaseSensitive(j, "weights");
+    const cJSON *sj = cJSON_GetObjectItemCaseSensitive(j, "share");
+    lmf_fuse_opts o;
+    lmf_fuse_opts_init(&o);
+    int comb = cJSON_IsString(cj) ? lmf_combiner_parse(cj->valuestring) : -1;
+    if (comb < 0)
+        return BAD("%s: %s: \"combiner\" must be one of linear, loglinear, max, bayes%s%s%s", file, where,
+                   cJSON_IsString(cj) ? " (got \"" : "", cJSON_IsString(cj) ? cj->valuestring : "",
+                   cJSON_IsString(cj) ? "\")" : "");
+    o.comb = (lmf_combiner)comb;
+    int K = cJSON_IsArray(mj) ? cJSON_GetArraySize(mj) : 0;
+    if (K < 1 || K > LMF_FUSE_MAX_MEMBERS)
+        return BAD("%s: %s: \"members\" must be an array of 1..%d models", file, where, LMF_FUSE_MAX_MEMBERS);
+    double w[LMF_FUSE_MAX_MEMBERS];
+    if (wj) {
+        if (!cJSON_IsArray(wj) || cJSON_GetArraySize(wj) != K)
+            return BAD("%s: %s: \"weights\" must be an array of %d numbers, one per member", file, where, K);
+        int i = 0;
+        for (const cJSON *e = wj->child; e; e = e->next, i++) {
+            if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0) || !isfinite(e->valuedouble))
+                return BAD("%s: %s: weight %d must be a number >= 0", file, where, i + 1);
+            w[i] = e->valuedouble;
+        }
+        o.weights = w;
+    }
+    if (sj) {
+        if (!cJSON_IsNumber(sj) || !(sj->valuedouble >= 0) || sj->valuedouble >= 1)
+            return BAD("%s: %s: \"share\" must be a number in [0, 1)", file, where);
+        o.share = sj->valuedouble;
+    }
+    lmf_model *m[LMF_FUSE_MAX_MEMBERS] = {0};
+    const cJSON *caches[LMF_FUSE_MAX_MEMBERS] = {0};
+    lmf_status s = LMF_OK;
+    int i = 0;
+    char sub[256];
+    for (const cJSON *e = mj->child; e && !s; e = e->next, i++) {
+        snprintf(sub, sizeof sub, "%.200s.members[%d]", where, i);
+        s = load_member(e, dir, file, sub, depth, &m[i], &caches[i]);
+    }
+    const lmf_vocab *v = NULL;
+    for (int k = 0; k < K && !s && !v; k++)
+        if (m[k]) v = lmf_model_vocab(m[k]);
+    for (int k = 0; k < K && !s; k++) {
+        if (!caches[k]) continue;
+        snprintf(sub, sizeof sub, "%.200s.members[%d]", where, k);
+        if (!v) {
+            s = BAD("%s: %s: a cache needs another member (a model) for its vocabulary", file, sub);
+            break;
+        }
+        const cJSON *wn = cJSON_GetObjectItemCaseSensitive(caches[k], "window");
+        const cJSON *bt = cJSON_GetObjectItemCaseSensitive(caches[k], "beta");
+        if (!cJSON_IsNumber(wn) || wn->valuedouble != floor(wn->valuedouble) || (bt && !cJSON_IsNumber(bt))) {
+            s = BAD("%s: %s: a cache is {\"window\": N tokens, \"beta\": smoothing > 0 (default 1)}", file, sub);
+            break;
+        }
+        s = lmf_cache_new(v, (int)wn->valuedouble, bt ? bt->valuedouble : 1.0, &m[k]);
+        if (s) s = prefix_error(s, "%s: %s", file, sub);
+    }
+    if (s) {
+        for (int k = 0; k < K; k++)
+            if (m[k] && caches[k]) lmf_model_free(m[k]);
+        for (int k = 0; k < K; k++)
+            if (m[k] && !caches[k]) lmf_model_free(m[k]);
+        return s;
+    }
+    s = lmf_fuse_new(m, K, &o, out);
+    if (s) s = prefix_error(s, "%s: %s", file, where);
+    return s;
+}
+
+lmf_status lmf_recipe_load(const char *path, lmf_model **out) {
+    *out = NULL;
+    lmf_filebuf fb;
+    lmf_status s = lmf_file_read(path, &fb);
+    if (s) return s;
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(fb.data, fb.size, &end, 0);
+    if (!j) {
+        int line = 1;
+        for (const char *p = fb.data; end && p < end && p < fb.data + fb.size; p++) line += *p == '\n';
+        lmf_filebuf_free(&fb);
+        return BAD("%s:%d: not valid JSON (a recipe is a JSON object, see `lmfuse help recipe`)", path, line);
+    }
+    lmf_filebuf_free(&fb);
+    char *dir = dir_of(path);
+    if (!dir) {
+        cJSON_Delete(j);
+        return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    }
+    recipe_depth++;
+    s = load_node(j, dir, path, "recipe", recipe_depth, out);
+    recipe_depth--;
+    lmf_free(dir);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* target relative to folder base (both absolute and canonical). */
+static char *relpath(const char *target, const char *base) {
+    size_t i = 0, cut = 0;
+    while (target[i] && target[i] == base[i]) {
+        if (target[i] == '/') cut = i + 1;
+        i++;
+    }
+    const char *p = base + cut;
+    if (!base[i] && target[i] == '/') cut = i + 1, p = base + i; /* target is inside base */
+    size_t ups = 0;
+    if (*p) {
+        ups = 1;
+        for (; *p; p++) ups += *p == '/' && p[1];
+    }
+    const char *rest = target + cut;
+    char *out = (char *)lmf_malloc(ups * 3 + strlen(rest) + 1);
+    if (!out) return NULL;
+    size_t n = 0;
+    for (size_t u = 0; u < ups; u++) memcpy(out + n, "../", 3), n += 3;
+    strcpy(out + n, rest);
+    return out;
+}
+
+lmf_status lmf_recipe_write(const char *path, lmf_combiner comb, const char *const *members, int K, const double *w,
+                            double share, const char *tuning_json) {
+    char *dir = dir_of(path), *rdir = NULL;
+    if (!dir) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    rdir = realpath(dir, NULL);
+    lmf_free(dir);
+    if (!rdir) return lmf_error(LMF_ERR_IO, "%s: its folder does not exist", path);
+    cJSON *j = cJSON_CreateObject(), *ms = cJSON_CreateArray(), *ws = cJSON_CreateArray();
+    lmf_status s = j && ms && ws ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s) {
+        cJSON_AddStringToObject(j, "lmfuse", "recipe");
+        cJSON_AddStringToObject(j, "combiner", lmf_combiner_name(comb));
+        cJSON_AddItemToObject(j, "members", ms);
+        cJSON_AddItemToObject(j, "weights", ws);
+        ms = ws = NULL;
+    }
+    cJSON *mj = cJSON_GetObjectItemCaseSensitive(j, "members"), *wj = cJSON_GetObjectItemCaseSensitive(j, "weights");
+    for (int k = 0; k < K && !s; k++) {
+        char *abs = realpath(members[k], NULL);
+        if (!abs) {
+            s = lmf_error(LMF_ERR_IO, "%s: cannot resolve the member's path", members[k]);
+            break;
+        }
+        char *rel = relpath(abs, rdir);
+        free(abs);
+        if (!rel) {
+            s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+            break;
+        }
+        cJSON_AddItemToArray(mj, cJSON_CreateString(rel));
+        lmf_free(rel);
+        cJSON_AddItemToArray(wj, cJSON_CreateNumber(w[k]));
+    }
+    if (!s && comb == LMF_COMB_BAYES) cJSON_AddNumberToObject(j, "share", share);
+    if (!s && tuning_json) {
+        cJSON *t = cJSON_Parse(tuning_json);
+        if (!t) s = lmf_error(LMF_ERR_ARG, "tuning record is not valid JSON");
+        else cJSON_AddItemToObject(j, "tuning", t);
+    }
+    char *txt = s ? NULL : cJSON_Print(j);
+    if (!s && !txt) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    cJSON_Delete(j);
+    cJSON_Delete(ms);
+    cJSON_Delete(ws);
+    free(rdir);
+    if (s) return s;
+    lmf_outfile of;
+    s = lmf_outfile_open(&of, path);
+    if (!s) {
+        fputs(txt, of.fp);
+        fputc('\n', of.fp);
+        s = lmf_outfile_commit(&of);
+    }
+    cJSON_free(txt);
+    return s;
+}

@@ -1,0 +1,75 @@
+/* Weight tuning on held-out data (lmf/fuse.h). */
+#include "lmf/fuse.h"
+#include "../core/util_impl.h"
+#include "fuse_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Mean log-likelihood of the mixture and, with post, the summed posterior
+ * responsibilities of each member. */
+static double mix_ll(const float *const *lp, int K, size_t N, const double *w, double *post) {
+    double lw[LMF_FUSE_MAX_MEMBERS], ll = 0;
+    for (int k = 0; k < K; k++) {
+        lw[k] = w[k] > 0 ? log(w[k]) : -INFINITY;
+        if (post) post[k] = 0;
+    }
+    for (size_t t = 0; t < N; t++) {
+        double a[LMF_FUSE_MAX_MEMBERS], mx = -INFINITY, sum = 0;
+        for (int k = 0; k < K; k++) {
+            a[k] = lw[k] + (double)lp[k][t];
+            mx = a[k] > mx ? a[k] : mx;
+        }
+        for (int k = 0; k < K; k++) sum += (a[k] = exp(a[k] - mx));
+        ll += mx + log(sum);
+        if (post)
+            for (int k = 0; k < K; k++) post[k] += a[k] / sum;
+    }
+    return ll / (double)N;
+}
+
+lmf_status lmf_tune_linear_em(const float *const *lp, int K, size_t N, double tol, int max_iter, double *w,
+                              double *trace, int *iters) {
+    if (K < 1 || K > LMF_FUSE_MAX_MEMBERS) return lmf_error(LMF_ERR_ARG, "EM needs 1..%d members", LMF_FUSE_MAX_MEMBERS);
+    if (N == 0) return lmf_error(LMF_ERR_DATA, "EM needs at least one token of tuning data");
+    for (size_t t = 0; t < N; t++) {
+        int any = 0;
+        for (int k = 0; k < K; k++) any |= lp[k][t] > -INFINITY;
+        if (!any)
+            return lmf_error(LMF_ERR_DATA, "token %zu of the tuning data has probability 0 under every member", t + 1);
+    }
+    double post[LMF_FUSE_MAX_MEMBERS];
+    double ll = mix_ll(lp, K, N, w, post);
+    if (trace) trace[0] = exp(-ll);
+    int it = 0;
+    while (it < max_iter) {
+        for (int k = 0; k < K; k++) w[k] = post[k] / (double)N; /* M step */
+        double nll = mix_ll(lp, K, N, w, post);                 /* E step for the next round */
+        it++;
+        if (trace) trace[it] = exp(-nll);
+        double gain = nll - ll;
+        ll = nll;
+        if (gain < tol) break; /* relative change of perplexity ~ gain */
+    }
+    *iters = it;
+    return LMF_OK;
+}
+
+double lmf_bayes_ppl(const float *const *lp, int K, size_t N, const double *w, double share) {
+    double lw[LMF_FUSE_MAX_MEMBERS], a[LMF_FUSE_MAX_MEMBERS], sw = 0, ll = 0;
+    for (int k = 0; k < K; k++) sw += w[k];
+    for (int k = 0; k < K; k++) lw[k] = log(w[k] / sw);
+    for (size_t t = 0; t < N; t++) {
+        double mx = -INFINITY, sum = 0;
+        for (int k = 0; k < K; k++) {
+            a[k] = lw[k] + (double)lp[k][t];
+            mx = a[k] > mx ? a[k] : mx;
+        }
+        for (int k = 0; k < K; k++) sum += exp(a[k] - mx);
+        double l = mx + log(sum);
+        ll += l;
+        if (isfinite(l))
+            for (int k = 0; k < K; k++) lw[k] = log((1 - share) * exp(a[k] - l) + share * w[k] / sw);
+    }
+    return exp(-ll / (double)N);
+}

@@ -16,6 +16,7 @@
 #include <string.h>
 
 static _Thread_local int recipe_depth;
+static _Thread_local char *recipe_stack[LMF_RECIPE_MAX_DEPTH + 1]; /* canonical paths being loaded */
 
 #define BAD(...) lmf_error(LMF_ERR_FORMAT, __VA_ARGS__)
 
@@ -177,14 +178,30 @@ lmf_status lmf_recipe_load(const char *path, lmf_model **out) {
         return BAD("%s:%d: not valid JSON (a recipe is a JSON object, see `lmfuse help recipe`)", path, line);
     }
     lmf_filebuf_free(&fb);
-    char *dir = dir_of(path);
-    if (!dir) {
+    char *dir = dir_of(path), *canon = realpath(path, NULL);
+    if (!dir || !canon) {
+        lmf_free(dir);
+        free(canon);
         cJSON_Delete(j);
         return lmf_error(LMF_ERR_NOMEM, "out of memory");
     }
-    recipe_depth++;
+    for (int d = 0; d < recipe_depth; d++)
+        if (!strcmp(recipe_stack[d], canon)) {
+            lmf_free(dir);
+            free(canon);
+            cJSON_Delete(j);
+            return BAD("%s: the recipe includes itself (directly or through other recipes)", path);
+        }
+    if (recipe_depth >= LMF_RECIPE_MAX_DEPTH) {
+        lmf_free(dir);
+        free(canon);
+        cJSON_Delete(j);
+        return BAD("%s: recipes nest deeper than %d levels", path, LMF_RECIPE_MAX_DEPTH);
+    }
+    recipe_stack[recipe_depth++] = canon;
     s = load_node(j, dir, path, "recipe", recipe_depth, out);
-    recipe_depth--;
+    recipe_stack[--recipe_depth] = NULL;
+    free(canon);
     lmf_free(dir);
     cJSON_Delete(j);
     return s;

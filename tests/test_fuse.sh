@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Fusion from the command line: tune -> recipe -> ppl, nested recipes,
+# --members, malformed recipes.
+# usage: test_fuse.sh LMFUSE DATA_DIR TMP_DIR
+set -u
+LMF=$(realpath "$1") DATA=$(realpath "$2") TMP=$3/fuse
+rm -rf "$TMP" && mkdir -p "$TMP/models" "$TMP/recipes"
+. "$(dirname "$0")/testlib.sh"
+ppl_of() { "$LMF" ppl "$1" "$2" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ppl"])'; }
+close() { python3 -c "import sys; a,b=float('$1'),float('$2'); sys.exit(abs(a-b) > $3*abs(b))"; }
+
+for n in 2 3; do
+  expect_rc 0 "ngram $n" "$LMF" ngram train -q --order $n "$DATA/brown-mini.train.txt" -o "$TMP/models/m$n.arpa"
+done
+DEV=$DATA/brown-mini.valid.txt TEST=$DATA/brown-mini.test.txt
+
+# 1. tune writes a recipe whose ppl on the dev text is the one it reports,
+#    with member paths relative to the recipe's folder
+expect_rc 0 "tune linear" "$LMF" tune --method linear --dev "$DEV" "$TMP/models/m2.arpa" "$TMP/models/m3.arpa" \
+  -o "$TMP/recipes/a.json"
+grep -q '"\.\./models/m2.arpa"' "$TMP/recipes/a.json" || fail "member path not relative: $(cat "$TMP/recipes/a.json")"
+dev_ppl=$(python3 -c "import json; print(json.load(open('$TMP/recipes/a.json'))['tuning']['dev_ppl'])")
+close "$(ppl_of "$TMP/recipes/a.json" "$DEV")" "$dev_ppl" 1e-5 || fail "recipe ppl on dev differs from tune's $dev_ppl"
+p2=$(ppl_of "$TMP/models/m2.arpa" "$TEST") p3=$(ppl_of "$TMP/models/m3.arpa" "$TEST") pa=$(ppl_of "$TMP/recipes/a.json" "$TEST")
+python3 -c "import sys; sys.exit(not ($pa < min($p2, $p3)))" || fail "tuned mixture ($pa) does not beat its members ($p2, $p3)"
+# --members reports each member on the same tokens
+"$LMF" ppl "$TMP/recipes/a.json" "$TEST" --members --json >"$TMP/mem.json" || fail "ppl --members"
+python3 -c "
+import json, sys
+j = json.load(open('$TMP/mem.json'))
+m = [x['ppl'] for x in j['members']]
+sys.exit(not (len(m) == 2 and abs(m[0] - $p2) < 1e-4 * $p2 and abs(m[1] - $p3) < 1e-4 * $p3))" ||
+  fail "ppl --members: $(cat "$TMP/mem.json")"
+
+# 2. nesting: a recipe of recipes, three deep, with inline recipes and a cache;
+#    weight 1 on a nested recipe reproduces it
+cat >"$TMP/recipes/b.json" <<JSON
+{"combiner": "linear", "members": ["a.json", {"cache": {"window": 100, "beta": 1}}], "weights": [0.9, 0.1]}
+JSON
+cat >"$TMP/c.json" <<JSON
+{"combiner": "loglinear", "weights": [0.6, 0.5],
+ "members": ["recipes/b.json", {"recipe": {"combiner": "max", "members": ["models/m3.arpa", "models/m2.arpa"]}}]}
+JSON
+cat >"$TMP/one.json" <<JSON
+{"combiner": "linear", "members": ["recipes/a.json", "models/m2.arpa"], "weights": [1, 0]}
+JSON
+pc=$(ppl_of "$TMP/c.json" "$TEST") || fail "three-deep recipe"
+python3 -c "import math,sys; sys.exit(not math.isfinite($pc))" || fail "three-deep recipe ppl $pc"
+close "$(ppl_of "$TMP/one.json" "$TEST")" "$pa" 1e-6 || fail "weight 1 on a nested recipe does not reproduce it"
+expect_rc 0 "tune with a recipe member" "$LMF" tune --method bayes --dev "$DEV" "$TMP/recipes/a.json" \
+  "$TMP/models/m2.arpa" -o "$TMP/d.json" -q
+grep -q '"share"' "$TMP/d.json" || fail "bayes recipe has no share"
+
+# 3. malformed recipes: clear errors naming the file
+printf '{"combiner": "linear",\n "members": ["models/m2.arpa",]\n}\n' >"$TMP/bad1.json"
+expect_rc 1 "bad JSON" "$LMF" ppl "$TMP/bad1.json" "$TEST"
+expect_err "bad1.json:2: not valid JSON"
+echo '{"combiner": "linear", "members": ["models/m2.arpa"], "wieghts": [1]}' >"$TMP/bad2.json"
+expect_rc 1 "unknown key" "$LMF" ppl "$TMP/bad2.json" "$TEST"
+expect_err 'unknown key "wieghts"'
+echo '{"combiner": "linear", "members": ["models/nope.arpa"]}' >"$TMP/bad3.json"
+expect_rc 1 "missing member" "$LMF" ppl "$TMP/bad3.json" "$TEST"
+expect_err 'bad3.json: recipe.members\[0\] ("models/nope.arpa")'
+echo '{"combiner": "linear", "members": ["bad4.json"]}' >"$TMP/bad4.json"
+expect_rc 1 "self-including recipe" "$LMF" ppl "$TMP/bad4.json" "$TEST"
+expect_err "the recipe includes itself"
+echo '{"combiner": "linear", "members": ["models/m2.arpa", "models/m3.arpa"], "weights": [1]}' >"$TMP/bad5.json"
+expect_rc 1 "weights count" "$LMF" ppl "$TMP/bad5.json" "$TEST"
+expect_err "array of 2 numbers"
+echo '{"combiner": "average", "members": ["models/m2.arpa"]}' >"$TMP/bad6.json"
+expect_rc 1 "unknown combiner" "$LMF" ppl "$TMP/bad6.json" "$TEST"
+expect_err '"combiner" must be one of'
+echo '{"combiner": "linear", "members": ["models/m2.arpa", "'"$DATA"'/rnnlm_lstm.safetensors"]}' >"$TMP/bad7.json"
+expect_rc 1 "different vocabularies" "$LMF" ppl "$TMP/bad7.json" "$TEST"
+expect_err "different vocabularies"
+expect_rc 2 "tune without --dev" "$LMF" tune --method linear "$TMP/models/m2.arpa" "$TMP/models/m3.arpa" -o "$TMP/x.json"
+expect_rc 2 "tune one model" "$LMF" tune --method linear --dev "$DEV" "$TMP/models/m2.arpa" -o "$TMP/x.json"
+expect_rc 1 "tune missing model" "$LMF" tune --method linear --dev "$DEV" "$TMP/models/m2.arpa" "$TMP/nope" -o "$TMP/x.json"
+[ -e "$TMP/x.json" ] && fail "a failed tune left an output file"
+
+[ $fails = 0 ] && echo "all fusion tests passed"
+exit $((fails > 0))

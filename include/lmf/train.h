@@ -45,7 +45,7 @@ typedef struct lmf_train_opts {
     double weight_decay;     /* AdamW; default 0 */
     double beta1, beta2, eps; /* default 0.9, 0.999, 1e-8 */
     int warmup;              /* linear warm-up steps; default 0 */
-    const char *schedule;    /* "cosine" (default), "plateau" or "constant" */
+    const char *schedule;    /* "plateau" (default: constant until validation stops improving), "cosine" or "constant" */
     double plateau_factor;   /* lr multiplier when validation does not improve; default 0.25 */
     int patience;            /* stop after this many epochs without improvement; 0 = never; default 0 */
     const char *train, *valid; /* text files (valid may be NULL: no validation, last epoch kept) */

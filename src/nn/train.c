@@ -34,7 +34,7 @@ void lmf_train_opts_init(lmf_train_opts *o) {
     o->beta1 = 0.9;
     o->beta2 = 0.999;
     o->eps = 1e-8;
-    o->schedule = "cosine";
+    o->schedule = "plateau";
     o->plateau_factor = 0.25;
     o->checkpoint_every = 500;
     o->log_seconds = 10;

@@ -78,5 +78,16 @@ expect_rc 2 "tune one model" "$LMF" tune --method linear --dev "$DEV" "$TMP/mode
 expect_rc 1 "tune missing model" "$LMF" tune --method linear --dev "$DEV" "$TMP/models/m2.arpa" "$TMP/nope" -o "$TMP/x.json"
 [ -e "$TMP/x.json" ] && fail "a failed tune left an output file"
 
+# 4. generate from a recipe: seeded, reproducible; bad options refused
+g1=$("$LMF" generate "$TMP/recipes/a.json" --prompt "The jury" --max-tokens 12 --seed 3) || fail "generate"
+g2=$("$LMF" generate "$TMP/recipes/a.json" --prompt "The jury" --max-tokens 12 --seed 3)
+[ "$g1" = "$g2" ] || fail "same seed, different text: '$g1' vs '$g2'"
+case $g1 in "The jury "*) ;; *) fail "output does not continue the prompt: $g1" ;; esac
+"$LMF" generate "$TMP/recipes/a.json" --beam 3 --max-tokens 8 --json >"$TMP/g.json" || fail "beam search"
+python3 -c "import json; j=json.load(open('$TMP/g.json')); assert j['generated'] and j['logprob'] < 0" 2>/dev/null ||
+  fail "generate --json: $(cat "$TMP/g.json")"
+expect_rc 2 "bad temperature" "$LMF" generate "$TMP/recipes/a.json" --temperature 0
+expect_rc 2 "bad top-p" "$LMF" generate "$TMP/recipes/a.json" --top-p 1.5
+
 [ $fails = 0 ] && echo "all fusion tests passed"
 exit $((fails > 0))

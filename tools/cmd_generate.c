@@ -27,20 +27,6 @@ static void help(FILE *fp) {
             "  --json              one JSON object per sample\n");
 }
 
-static void json_str(const char *s, size_t n) {
-    putchar('"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 int lmf_cmd_generate(int argc, char **argv) {
     const char *model = NULL, *prompt = "";
     int samples = 1, json = 0;
@@ -126,7 +112,7 @@ int lmf_cmd_generate(int argc, char **argv) {
         }
         if (json) {
             printf("{\"seed\":%llu,\"prompt\":", (unsigned long long)o.seed);
-            json_str(prompt, strlen(prompt));
+            cli_json_str(stdout, prompt, strlen(prompt));
             printf(",\"generated\":[");
         } else if (*prompt) {
             printf("%s", prompt);
@@ -138,7 +124,7 @@ int lmf_cmd_generate(int argc, char **argv) {
             const char *w = lmf_vocab_word(voc, out[i], &len);
             if (json) {
                 if (i) putchar(',');
-                json_str(w, len);
+                cli_json_str(stdout, w, len);
             } else {
                 printf("%s%.*s", first ? "" : " ", (int)len, w);
                 first = 0;

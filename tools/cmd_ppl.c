@@ -28,20 +28,6 @@ static void help(FILE *fp) {
             "  --no-utf8-check   accept text that is not valid UTF-8\n");
 }
 
-static void json_str(FILE *fp, const char *s, size_t n) {
-    fputc('"', fp);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            fprintf(fp, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(fp, "\\u%04x", c);
-        else
-            fputc(c, fp);
-    }
-    fputc('"', fp);
-}
-
 int lmf_cmd_ppl(int argc, char **argv) {
     const char *model = NULL, *text = NULL;
     int json = 0, per_token = 0, threads = 1, members = 0;
@@ -115,7 +101,7 @@ int lmf_cmd_ppl(int argc, char **argv) {
             if (json) {
                 if (i == 0) printf("{\"tokens\":[");
                 printf("%s{\"line\":%zu,\"token\":", i ? "," : "", line);
-                json_str(stdout, w, wl);
+                cli_json_str(stdout, w, wl);
                 printf(",\"log10p\":%.6f,\"oov\":%s}", lp[i] / L10, t.oov[i] ? "true" : "false");
             } else {
                 printf("%zu\t%.*s\t%.6f\t%d\n", line, (int)wl, w, lp[i] / L10, t.oov[i]);
@@ -147,9 +133,9 @@ int lmf_cmd_ppl(int argc, char **argv) {
     }
     if (json) {
         printf("{\"model\":");
-        json_str(stdout, model, strlen(model));
+        cli_json_str(stdout, model, strlen(model));
         printf(",\"text\":");
-        json_str(stdout, text, strlen(text));
+        cli_json_str(stdout, text, strlen(text));
         printf(",\"sentences\":%llu,\"words\":%llu,\"tokens\":%llu,\"oovs\":%llu,\"unks\":%llu,"
                "\"logprob\":%.6f,\"logprob_excl_oov\":%.6f,\"ppl\":%.6f,\"ppl_excl_oov\":%.6f,\"ppl1\":%.6f",
                (unsigned long long)r.sentences, (unsigned long long)r.words, (unsigned long long)r.tokens,
@@ -161,7 +147,7 @@ int lmf_cmd_ppl(int argc, char **argv) {
                 char d[256];
                 lmf_model_describe(mem[k], d, sizeof d);
                 printf("%s{\"member\":%d,\"describe\":", k ? "," : "", k + 1);
-                json_str(stdout, d, strlen(d));
+                cli_json_str(stdout, d, strlen(d));
                 printf(",\"tokens\":%llu,\"oovs\":%llu,\"ppl\":%.6f,\"ppl_excl_oov\":%.6f}",
                        (unsigned long long)mr[k].tokens, (unsigned long long)mr[k].oovs, mr[k].ppl, mr[k].ppl_excl_oov);
             }

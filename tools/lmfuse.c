@@ -96,6 +96,20 @@ int cli_parse_double(const char *s, double *out) {
     return 1;
 }
 
+void cli_json_str(FILE *fp, const char *s, size_t n) {
+    fputc('"', fp);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            fprintf(fp, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(fp, "\\u%04x", c);
+        else
+            fputc(c, fp);
+    }
+    fputc('"', fp);
+}
+
 int main(int argc, char **argv) {
     /* Large arrays come and go during estimation; a fixed mmap threshold
      * returns each to the system when freed, instead of letting glibc grow

@@ -1,4 +1,5 @@
 /* lmfuse tune --method linear|bayes --dev FILE MODEL... -o RECIPE */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include "cli.h"
 #include "lmf/eval.h"
 #include "lmf/fuse.h"
@@ -134,24 +135,26 @@ int lmf_cmd_tune(int argc, char **argv) {
     }
     double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
     /* the tuning record */
-    size_t cap = 4096 + (size_t)K * 64 + strlen(dev) * 2, n = 0;
-    char *js = (char *)malloc(cap);
-    if (!js) {
+    char *js = NULL;
+    size_t jl = 0;
+    FILE *jf = open_memstream(&js, &jl);
+    if (!jf) {
         free(trace);
         lmf_error(LMF_ERR_NOMEM, "out of memory");
         goto done;
     }
-    n += (size_t)snprintf(js + n, cap - n, "{\"method\":\"%s\",\"dev\":\"", comb == LMF_COMB_BAYES ? "em+grid" : "em");
-    for (const char *p = dev; *p && n < cap - 8; p++) {
-        if (*p == '"' || *p == '\\') js[n++] = '\\';
-        js[n++] = (unsigned char)*p < 0x20 ? ' ' : *p;
-    }
-    n += (size_t)snprintf(js + n, cap - n, "\",\"dev_tokens\":%zu,\"iterations\":%d,\"tolerance\":%g,", N, iters, tol);
-    n += (size_t)snprintf(js + n, cap - n, "\"dev_ppl_equal_weights\":%.6f,\"dev_ppl\":%.6f,\"member_dev_ppl\":[",
-                          trace[0], best);
-    for (int k = 0; k < K; k++) n += (size_t)snprintf(js + n, cap - n, "%s%.6f", k ? "," : "", mppl[k]);
-    n += (size_t)snprintf(js + n, cap - n, "],\"cpu_seconds\":%.3f}", secs);
+    fprintf(jf, "{\"method\":\"%s\",\"dev\":", comb == LMF_COMB_BAYES ? "em+grid" : "em");
+    cli_json_str(jf, dev, strlen(dev));
+    fprintf(jf, ",\"dev_tokens\":%zu,\"iterations\":%d,\"tolerance\":%g,", N, iters, tol);
+    fprintf(jf, "\"dev_ppl_equal_weights\":%.6f,\"dev_ppl\":%.6f,\"member_dev_ppl\":[", trace[0], best);
+    for (int k = 0; k < K; k++) fprintf(jf, "%s%.6f", k ? "," : "", mppl[k]);
+    fprintf(jf, "],\"cpu_seconds\":%.3f}", secs);
     free(trace);
+    if (fclose(jf) || !js) {
+        free(js);
+        lmf_error(LMF_ERR_NOMEM, "out of memory");
+        goto done;
+    }
     lmf_status s = lmf_recipe_write(out, (lmf_combiner)comb, paths, K, w, share, js);
     free(js);
     if (s) goto done;

@@ -114,10 +114,10 @@ static lmf_status beam_search(lmf_model *m, lmf_state *s0, const lmf_gen_opts *o
     const int B = o->beam, V = lmf_vocab_size(lmf_model_vocab(m)), T = o->max_tokens;
     hyp *h = (hyp *)lmf_calloc(2 * (size_t)B, sizeof *h);
     float *lp = (float *)lmf_malloc((size_t)V * sizeof *lp);
-    cand *all = (cand *)lmf_malloc((size_t)B * B * sizeof *all); /* id = beam * V + token packed below */
-    int *from = (int *)lmf_malloc((size_t)B * B * sizeof *from);
+    cand *all = (cand *)lmf_malloc((size_t)B * B * sizeof *all); /* candidates of this step */
+    int *from = (int *)lmf_malloc((size_t)B * B * sizeof *from), *ord = (int *)lmf_malloc((size_t)B * B * sizeof *ord);
     cand *c = (cand *)lmf_malloc((size_t)V * sizeof *c);
-    lmf_status st = h && lp && all && from && c ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    lmf_status st = h && lp && all && from && ord && c ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
     for (int i = 0; !st && i < 2 * B; i++) {
         h[i].s = lmf_state_new(m);
         h[i].toks = (int32_t *)lmf_malloc(((size_t)T + 1) * sizeof(int32_t));
@@ -144,11 +144,6 @@ static lmf_status beam_search(lmf_model *m, lmf_state *s0, const lmf_gen_opts *o
         }
         if (st || all_done) break;
         /* best B of the candidates (stable: ties keep beam order) */
-        int *ord = (int *)lmf_malloc((size_t)na * sizeof *ord);
-        if (!ord) {
-            st = lmf_error(LMF_ERR_NOMEM, "out of memory");
-            break;
-        }
         for (int i = 0; i < na; i++) ord[i] = i;
         for (int i = 1; i < na; i++) /* insertion sort: na <= B*B is small */
             for (int j = i; j > 0 && all[ord[j]].lp > all[ord[j - 1]].lp; j--) {
@@ -174,7 +169,6 @@ static lmf_status beam_search(lmf_model *m, lmf_state *s0, const lmf_gen_opts *o
                     st = lmf_model_feed(m, d->s, a->id);
             }
         }
-        lmf_free(ord);
         hyp *sw = cur;
         cur = nxt;
         nxt = sw;
@@ -193,6 +187,7 @@ static lmf_status beam_search(lmf_model *m, lmf_state *s0, const lmf_gen_opts *o
     lmf_free(lp);
     lmf_free(all);
     lmf_free(from);
+    lmf_free(ord);
     lmf_free(c);
     return st;
 }

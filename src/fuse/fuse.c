@@ -48,6 +48,7 @@ struct lmf_state {
     float *buf;  /* [K, V] scratch of next() */
     float *tmp;  /* [V] member distribution in its own ids */
     int32_t *ids; /* [CH] tokens in a member's ids */
+    float *dbuf;  /* [K, CHD, V] members' distributions, made on first use */
 };
 
 /* Member k's distribution (its ids) into the fused ids. */
@@ -103,6 +104,7 @@ static void f_state_free(const lmf_model *mm, lmf_state *s) {
     lmf_free(s->buf);
     lmf_free(s->tmp);
     lmf_free(s->ids);
+    lmf_free(s->dbuf);
     lmf_free(s);
 }
 
@@ -147,7 +149,7 @@ static double lse(const double *a, int K) {
 /* Mixes per-token member log-probs lp[k*stride + t] with ln weights lw
  * (bayes: updated after every token). */
 static void mix_tokens(const fused *f, double *lw, const float *lp, size_t stride, size_t n, float *out) {
-    double a[64];
+    double a[LMF_FUSE_MAX_MEMBERS];
     const int K = f->K;
     for (size_t t = 0; t < n; t++) {
         for (int k = 0; k < K; k++) a[k] = lw[k] + (double)lp[(size_t)k * stride + t];
@@ -165,7 +167,7 @@ static void mix_tokens(const fused *f, double *lw, const float *lp, size_t strid
  * for linear/bayes. */
 static void combine(const fused *f, const double *lw, const float *d, size_t kstride, float *out) {
     const int K = f->K, V = f->V;
-    double a[64];
+    double a[LMF_FUSE_MAX_MEMBERS];
     if (per_token(f)) {
         for (int v = 0; v < V; v++) {
             for (int k = 0; k < K; k++) a[k] = lw[k] + (double)d[(size_t)k * kstride + v];
@@ -208,7 +210,7 @@ static lmf_status f_next(lmf_model *mm, const lmf_state *s, float *logp) {
 static lmf_status f_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
     const fused *f = (const fused *)mm;
     if (f->o.comb == LMF_COMB_BAYES) { /* the weights need each member's p(tok) */
-        float lp[64], out;
+        float lp[LMF_FUSE_MAX_MEMBERS], out;
         for (int k = 0; k < f->K; k++) {
             int32_t t = f->map[k] ? f->map[k][tok] : tok;
             lmf_status st = lmf_model_score(f->m[k], s->ms[k], &t, 1, &lp[k]);
@@ -227,8 +229,9 @@ static lmf_status f_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
 static lmf_status f_dists(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *out) {
     const fused *f = (const fused *)mm;
     const size_t V = (size_t)f->V, K = (size_t)f->K;
-    float *buf = (float *)lmf_malloc(K * CHD * V * sizeof *buf);
-    if (!buf) return lmf_error(LMF_ERR_NOMEM, "out of memory (fusion of %zu members, %zu x %zu floats)", K, K * CHD, V);
+    if (!s->dbuf && !(s->dbuf = (float *)lmf_malloc(K * CHD * V * sizeof *s->dbuf)))
+        return lmf_error(LMF_ERR_NOMEM, "out of memory (fusion of %zu members, %zu x %zu floats)", K, K * CHD, V);
+    float *buf = s->dbuf;
     lmf_status st = LMF_OK;
     for (size_t p0 = 0; p0 < n && !st; p0 += CHD) {
         size_t c = n - p0 < CHD ? n - p0 : CHD;
@@ -244,13 +247,12 @@ static lmf_status f_dists(lmf_model *mm, lmf_state *s, const int32_t *tok, size_
             float *o = out + (p0 + t) * V;
             combine(f, s->lw, buf + t * V, CHD * V, o);
             if (f->o.comb == LMF_COMB_BAYES) {
-                float lp[64], mixed;
+                float lp[LMF_FUSE_MAX_MEMBERS], mixed;
                 for (size_t k = 0; k < K; k++) lp[k] = buf[k * CHD * V + t * V + (size_t)tok[p0 + t]];
                 mix_tokens(f, s->lw, lp, 1, 1, &mixed);
             }
         }
     }
-    lmf_free(buf);
     return st;
 }
 

@@ -243,17 +243,34 @@ lmf_status lmf_head_parse_classes(const char *js, int V, const char *path, int32
     return LMF_OK;
 }
 
-lmf_status lmf_net_check_classes(const lmf_net *n, const lmf_safetensors *st, const char *path) {
+lmf_status lmf_head_read_classes(const lmf_safetensors *st, const char *path, int V, int32_t **start, int32_t **cls,
+                                 int *C) {
     const char *js = lmf_st_meta(st, "lmfuse.classes");
-    if (!n->cfg.C && !js) return LMF_OK;
-    if (!n->cfg.C || !js)
-        return lmf_error(LMF_ERR_DATA, "%s: it has %s output layer, this run %s; use the same --classes", path,
-                         js ? "a class-factored" : "a full-softmax", js ? "a full softmax" : "output classes");
+    *start = *cls = NULL;
+    *C = 0;
+    return js ? lmf_head_parse_classes(js, V, path, start, cls, C) : LMF_OK;
+}
+
+lmf_status lmf_head_write_classes(lmf_st_writer *w, const int32_t *start, int C) {
+    if (!C) return LMF_OK;
+    char *js = lmf_head_classes_json(start, C);
+    lmf_status s = js ? lmf_st_set_meta(w, "lmfuse.classes", js) : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    lmf_free(js);
+    return s;
+}
+
+lmf_status lmf_net_check_classes(const lmf_net *n, const lmf_safetensors *st, const char *path) {
     int32_t *fs, *cls;
     int C;
-    lmf_status s = lmf_head_parse_classes(js, n->cfg.V, path, &fs, &cls, &C);
+    lmf_status s = lmf_head_read_classes(st, path, n->cfg.V, &fs, &cls, &C);
     if (s) return s;
-    int same = C == n->cfg.C && !memcmp(fs, n->cfg.start, ((size_t)C + 1) * sizeof *fs);
+    if (!n->cfg.C != !C) {
+        lmf_free(fs);
+        lmf_free(cls);
+        return lmf_error(LMF_ERR_DATA, "%s: it has %s output layer, this run %s; use the same --classes", path,
+                         C ? "a class-factored" : "a full-softmax", C ? "a full softmax" : "output classes");
+    }
+    int same = C == n->cfg.C && (!C || !memcmp(fs, n->cfg.start, ((size_t)C + 1) * sizeof *fs));
     lmf_free(fs);
     lmf_free(cls);
     if (!same)

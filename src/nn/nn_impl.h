@@ -45,6 +45,12 @@ double lmf_head_cost(const int32_t *start, int C, const uint64_t *count);
  * parser, which checks it against the vocabulary size. */
 char *lmf_head_classes_json(const int32_t *start, int C);
 lmf_status lmf_head_parse_classes(const char *js, int V, const char *path, int32_t **start, int32_t **cls, int *C);
+/* The classes of a model file (lmf_free both arrays); C = 0 and NULLs when
+ * it has a full softmax. */
+lmf_status lmf_head_read_classes(const lmf_safetensors *st, const char *path, int V, int32_t **start, int32_t **cls,
+                                 int *C);
+/* Records the classes in a file's metadata; nothing when C = 0. */
+lmf_status lmf_head_write_classes(lmf_st_writer *w, const int32_t *start, int C);
 
 /* A recurrent word model: embedding [V,E], L layers of G*H gates
  * (G = 1 rnn, 4 lstm, 3 gru), output layer [V,H] (the embedding when tied)

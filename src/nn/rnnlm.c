@@ -314,12 +314,11 @@ lmf_status lmf_nn_load(const char *path, lmf_model **out) {
     }
     if (!s && lmf_st_find(st, "decoder.bias")) s = need(st, path, "decoder.bias", 1, m->cfg.V, -1, &db);
     const lmf_st_tensor *cw = NULL, *cb = NULL;
-    const char *cj = lmf_st_meta(st, "lmfuse.classes");
-    if (!s && cj) {
-        s = lmf_head_parse_classes(cj, m->cfg.V, path, &m->start, &m->cls, &m->cfg.C);
-        m->cfg.start = m->start;
-        m->cfg.cls = m->cls;
-        if (!s) s = need(st, path, "cls.weight", 2, m->cfg.C, m->cfg.H, &cw);
+    if (!s) s = lmf_head_read_classes(st, path, m->cfg.V, &m->start, &m->cls, &m->cfg.C);
+    m->cfg.start = m->start;
+    m->cfg.cls = m->cls;
+    if (!s && m->cfg.C) {
+        s = need(st, path, "cls.weight", 2, m->cfg.C, m->cfg.H, &cw);
         if (!s) s = need(st, path, "cls.bias", 1, m->cfg.C, -1, &cb);
     }
     if (!s) { /* one block for every parameter */
@@ -449,12 +448,8 @@ lmf_status lmf_rnn_add_tensors(lmf_st_writer *w, const lmf_rnn_cfg *c, const lmf
     if (c->C) {
         if ((s = ADD2("cls.weight", p->cls_w, c->C, c->H))) return s;
         if ((s = ADD1("cls.bias", p->cls_b, c->C))) return s;
-        char *js = lmf_head_classes_json(c->start, c->C);
-        if (!js) return lmf_error(LMF_ERR_NOMEM, "out of memory");
-        s = lmf_st_set_meta(w, "lmfuse.classes", js);
-        lmf_free(js);
-        if (s) return s;
     }
+    if ((s = lmf_head_write_classes(w, c->start, c->C))) return s;
 #undef ADD1
 #undef ADD2
     return lmf_st_set_meta(w, "lmfuse.arch", lmf_arch_names[c->arch]);

@@ -398,11 +398,7 @@ static lmf_status add_tensors(lmf_st_writer *w, const tf_cfg *c, tf_params *p) {
     snprintf(heads, sizeof heads, "%d", c->NH);
     lmf_status s = lmf_st_set_meta(w, "lmfuse.arch", "transformer");
     if (!s) s = lmf_st_set_meta(w, "lmfuse.heads", heads);
-    if (!s && c->C) {
-        char *js = lmf_head_classes_json(c->start, c->C);
-        s = js ? lmf_st_set_meta(w, "lmfuse.classes", js) : lmf_error(LMF_ERR_NOMEM, "out of memory");
-        lmf_free(js);
-    }
+    if (!s) s = lmf_head_write_classes(w, c->start, c->C);
     return s;
 }
 
@@ -446,12 +442,9 @@ lmf_status lmf_tf_load(const lmf_safetensors *st, const char *path, lmf_model **
             if (!lmf_st_find(st, nm)) break;
         }
         c->tied = !lmf_st_find(st, "head.weight");
-        const char *cj = lmf_st_meta(st, "lmfuse.classes");
-        if (!s && cj) {
-            s = lmf_head_parse_classes(cj, c->V, path, &m->start, &m->cls, &c->C);
-            c->start = m->start;
-            c->cls = m->cls;
-        }
+        if (!s) s = lmf_head_read_classes(st, path, c->V, &m->start, &m->cls, &c->C);
+        c->start = m->start;
+        c->cls = m->cls;
     }
     if (!s) {
         size_t n = tf_layout(c, NULL, NULL);

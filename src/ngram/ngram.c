@@ -342,11 +342,86 @@ static lmf_status ng_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
     return LMF_OK;
 }
 
+/* The range [*lo, *hi) of n-grams in t's sorted id list whose first n-1
+ * words are ctx[0..n-1) (text order). */
+static void ng_prefix_range(const lmf_ngram_table *t, int n, const uint32_t *ctx, uint64_t *lo, uint64_t *hi) {
+    uint64_t a = 0, b = t->count;
+    while (a < b) { /* first entry >= ctx */
+        uint64_t mid = a + (b - a) / 2;
+        const uint32_t *g = t->ids + mid * (uint64_t)n;
+        int j = 0;
+        while (j < n - 1 && g[j] == ctx[j]) j++;
+        if (j < n - 1 && g[j] < ctx[j]) a = mid + 1;
+        else b = mid;
+    }
+    *lo = a;
+    b = t->count;
+    while (a < b) { /* first entry > ctx */
+        uint64_t mid = a + (b - a) / 2;
+        const uint32_t *g = t->ids + mid * (uint64_t)n;
+        int j = 0;
+        while (j < n - 1 && g[j] == ctx[j]) j++;
+        if (j == n - 1 || g[j] < ctx[j]) a = mid + 1;
+        else b = mid;
+    }
+    *hi = a;
+}
+
+/* The whole distribution at once: every word starts at its unigram
+ * probability plus all the context's backoffs; then, order by order upwards,
+ * the words with an explicit n-gram after the context take that n-gram's
+ * probability plus the backoffs of the longer contexts.  A word counts at
+ * order n only if it was explicit at order n-1 too, as in a single query
+ * (which stops at the first missing order).  Additions happen in the same
+ * order as in lmf_ngram_score_word, so the values are identical.  Cost: V
+ * plus one hash probe per explicit continuation, instead of V queries. */
 static lmf_status ng_next(lmf_model *mm, const lmf_state *s, float *logp) {
     const lmf_ngram *m = (const lmf_ngram *)mm;
+    const lmf_ngram_ctx *c = &s->ctx;
     int32_t V = lmf_vocab_size(m->vocab);
-    for (int32_t w = 0; w < V; w++)
-        logp[w] = (float)((double)lmf_ngram_score_word(m, &s->ctx, w, NULL, NULL) * LN10);
+    int fast = c->len > 0;
+    for (int k = 0; k < c->len; k++) fast &= m->tab[k + 2].ids != NULL || m->tab[k + 2].count == 0;
+    if (!fast) {
+        for (int32_t w = 0; w < V; w++)
+            logp[w] = (float)((double)lmf_ngram_score_word(m, c, w, NULL, NULL) * LN10);
+        return LMF_OK;
+    }
+    uint8_t *level = (uint8_t *)lmf_calloc((size_t)V, 1); /* longest explicit order - 1 per word */
+    if (!level) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (int32_t w = 0; w < V; w++) {
+        float lp = m->uni_prob[w];
+        for (int j = 0; j < c->len; j++) lp += c->backoff[j];
+        logp[w] = lp;
+    }
+    uint32_t ctx[LMF_NGRAM_MAX_ORDER];
+    for (int k = 0; k < c->len; k++) { /* n-grams of order k+2: context words[k..0] */
+        const int n = k + 2;
+        const lmf_ngram_table *t = &m->tab[n];
+        for (int j = 0; j <= k; j++) ctx[j] = (uint32_t)c->words[k - j];
+        uint64_t lo, hi;
+        ng_prefix_range(t, n, ctx, &lo, &hi);
+        enum { B = 16 }; /* probes in flight: keys first, prefetched, then resolved */
+        for (uint64_t e0 = lo; e0 < hi; e0 += B) {
+            uint64_t keys[B];
+            int nb = hi - e0 < B ? (int)(hi - e0) : B;
+            for (int i = 0; i < nb; i++) {
+                keys[i] = lmf_ngram_key(m->seed, t->ids + (e0 + (uint64_t)i) * (uint64_t)n, n);
+                __builtin_prefetch(&t->slots[lmf_slot_home(keys[i], t->nslots)]);
+            }
+            for (int i = 0; i < nb; i++) {
+                uint32_t w = t->ids[(e0 + (uint64_t)i) * (uint64_t)n + (uint64_t)n - 1];
+                if (w >= (uint32_t)V || level[w] != k) continue;
+                const lmf_ngram_slot *sl = lmf_ngram_find(t, keys[i]);
+                if (!sl) continue;
+                float lp = sl->prob;
+                for (int j = k + 1; j < c->len; j++) lp += c->backoff[j];
+                logp[w] = lp;
+                level[w] = (uint8_t)(k + 1);
+            }
+        }
+    }
+    for (int32_t w = 0; w < V; w++) logp[w] = (float)((double)logp[w] * LN10);
+    lmf_free(level);
     return LMF_OK;
 }
 

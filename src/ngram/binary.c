@@ -309,16 +309,15 @@ lmf_status lmf_ngram_load_binary(const char *path, const lmf_ngram_load_opts *op
                     s = BAD("%s: %u-gram list holds an invalid word id", path, n);
                     goto fail;
                 }
-        /* and sorted, strictly: next-word distributions search them */
+        /* sorted, strictly? next-word distributions search them */
         for (uint32_t n = 2; n <= h.order; n++)
             for (uint64_t i = 1; i < h.count[n]; i++) {
                 const uint32_t *a = m->tab[n].ids + (i - 1) * n, *b = a + n;
                 uint32_t j = 0;
                 while (j < n && a[j] == b[j]) j++;
-                if (j == n || a[j] > b[j]) {
-                    s = BAD("%s: %u-gram list is not sorted (entry %llu); the file is damaged", path, n,
-                            (unsigned long long)i + 1);
-                    goto fail;
+                if (j == n || a[j] > b[j]) { /* files of early versions: the slow path */
+                    m->tab[n].unsorted = 1;
+                    break;
                 }
             }
     }

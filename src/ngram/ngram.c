@@ -380,7 +380,7 @@ static lmf_status ng_next(lmf_model *mm, const lmf_state *s, float *logp) {
     const lmf_ngram_ctx *c = &s->ctx;
     int32_t V = lmf_vocab_size(m->vocab);
     int fast = c->len > 0;
-    for (int k = 0; k < c->len; k++) fast &= m->tab[k + 2].ids != NULL || m->tab[k + 2].count == 0;
+    for (int k = 0; k < c->len; k++) fast &= (m->tab[k + 2].ids != NULL && !m->tab[k + 2].unsorted) || m->tab[k + 2].count == 0;
     if (!fast) {
         for (int32_t w = 0; w < V; w++)
             logp[w] = (float)((double)lmf_ngram_score_word(m, c, w, NULL, NULL) * LN10);

@@ -36,6 +36,7 @@ typedef struct lmf_ngram_table {
     uint64_t nslots; /* > count */
     uint64_t count;  /* entries */
     uint32_t *ids;   /* count * n word ids (may be NULL), sorted by word ids */
+    int unsorted;    /* ids not sorted (binary files of early versions) */
 } lmf_ngram_table;
 
 struct lmf_ngram {

@@ -296,11 +296,102 @@ static void test_generate(void) {
     lmf_model_free(m);
 }
 
+/* Mean NLL of a log-linear fusion of a 2-gram and a 3-gram with weights w,
+ * as the fused model itself computes it (normalised over all V words). */
+static double ll_fused_nll(const double *w, const lmf_tokens *t) {
+    lmf_model *m[2] = {ngram(2), ngram(3)}, *f = NULL;
+    lmf_fuse_opts o;
+    lmf_fuse_opts_init(&o);
+    o.comb = LMF_COMB_LOGLINEAR;
+    o.weights = w;
+    CHECK(lmf_fuse_new(m, 2, &o, &f) == LMF_OK);
+    lmf_ppl r;
+    CHECK(lmf_eval_ppl(f, t, NULL, &r) == LMF_OK);
+    lmf_model_free(f);
+    return log(r.ppl);
+}
+
+/* Log-linear tuning: the tuner's objective (context tree, and stored full
+ * distributions) equals the fused model's perplexity; its gradient equals
+ * finite differences of that perplexity; the tuned weights are a
+ * constrained optimum (zero slope where > 0, no descent from 0). */
+static void test_loglinear_tune(void) {
+    lmf_model *m[2] = {ngram(2), ngram(3)};
+    lmf_tokens t;
+    read_valid(m[0], &t);
+    t.n = 2000; /* a prefix of whole lines is enough */
+    while (t.ids[t.n - 1] != LMF_EOS) t.n++;
+    const double pts[][2] = {{0.5, 0.5}, {0.3, 1.2}, {1, 0}, {0, 1}, {1.4, 0.2}};
+    for (size_t i = 0; i < sizeof pts / sizeof *pts; i++) {
+        double ref = ll_fused_nll(pts[i], &t), g[2], gs[2], H[4];
+        double tree = lmf_tune_loglinear_objective(m, 2, &t, 0, pts[i], g, H);
+        double samp = lmf_tune_loglinear_objective(m, 2, &t, 1, pts[i], gs, NULL);
+        CHECK_MSG(fabs(tree - ref) < 2e-6, "weights (%g, %g): tree objective %.9f, fused model %.9f", pts[i][0],
+                  pts[i][1], tree, ref);
+        CHECK_MSG(fabs(samp - ref) < 2e-6, "weights (%g, %g): sampled objective %.9f, fused model %.9f", pts[i][0],
+                  pts[i][1], samp, ref);
+        for (int k = 0; k < 2; k++) {
+            const double h = 1e-4;
+            double a[2] = {pts[i][0], pts[i][1]}, b[2] = {pts[i][0], pts[i][1]};
+            a[k] += h;
+            b[k] -= h;
+            if (b[k] < 0) b[k] = 0, a[k] = 2 * h; /* one-sided at 0 */
+            double fd = (ll_fused_nll(a, &t) - ll_fused_nll(b, &t)) / (a[k] - b[k]);
+            CHECK_MSG(fabs(g[k] - fd) < 1e-4 * (1 + fabs(fd)) || (b[k] == 0 && fabs(g[k] - fd) < 2e-2),
+                      "weights (%g, %g): d/dw%d tree %.7f, finite differences %.7f", pts[i][0], pts[i][1], k + 1, g[k],
+                      fd);
+            CHECK_MSG(fabs(gs[k] - g[k]) < 1e-6, "weights (%g, %g): gradients tree %.8f sampled %.8f", pts[i][0],
+                      pts[i][1], g[k], gs[k]);
+            /* Hessian column k: finite differences of the tree's gradient */
+            double ga[2], gb[2], xa[2] = {pts[i][0], pts[i][1]}, xb[2] = {pts[i][0], pts[i][1]};
+            xa[k] += h;
+            xb[k] = xb[k] > h ? xb[k] - h : xb[k];
+            lmf_tune_loglinear_objective(m, 2, &t, 0, xa, ga, NULL);
+            lmf_tune_loglinear_objective(m, 2, &t, 0, xb, gb, NULL);
+            for (int j = 0; j < 2; j++) {
+                double hd = (ga[j] - gb[j]) / (xa[k] - xb[k]);
+                CHECK_MSG(fabs(H[j * 2 + k] - hd) < 1e-3 * (1 + fabs(hd)), "weights (%g, %g): H[%d][%d] %.6f, FD %.6f",
+                          pts[i][0], pts[i][1], j, k, H[j * 2 + k], hd);
+            }
+        }
+    }
+    for (int sampled = 0; sampled < 2; sampled++) {
+        lmf_tune_ll_opts o = {0};
+        o.sampled = sampled;
+        double w[2] = {0.5, 0.5};
+        lmf_tune_info info;
+        CHECK(lmf_tune_loglinear(m, 2, &t, &o, w, &info) == LMF_OK);
+        CHECK(info.exact == !sampled && info.positions == t.n && info.ppl <= info.ppl_start);
+        double best = ll_fused_nll(w, &t);
+        CHECK_MSG(fabs(log(info.ppl) - best) < 2e-6, "tuned: reported ppl %.6f, fused model %.6f", info.ppl, exp(best));
+        for (int k = 0; k < 2; k++)
+            for (int sg = -1; sg <= 1; sg += 2) { /* no better point nearby */
+                double x[2] = {w[0], w[1]};
+                x[k] += sg * 0.02;
+                if (x[k] < 0) continue;
+                CHECK_MSG(ll_fused_nll(x, &t) >= best - 1e-9, "%s tuning: (%g, %g) beats the tuned (%g, %g)",
+                          sampled ? "sampled" : "exact", x[0], x[1], w[0], w[1]);
+            }
+    }
+    /* a budget of 100 positions samples evenly */
+    lmf_tune_ll_opts o = {0};
+    o.sampled = 1;
+    o.max_bytes = 100 * 2 * (size_t)lmf_vocab_size(lmf_model_vocab(m[0])) * sizeof(float);
+    double w[2] = {0.5, 0.5};
+    lmf_tune_info info;
+    CHECK(lmf_tune_loglinear(m, 2, &t, &o, w, &info) == LMF_OK);
+    CHECK_MSG(info.positions <= 100 && info.positions >= 90, "100-position budget used %zu", info.positions);
+    lmf_tokens_free(&t);
+    lmf_model_free(m[0]);
+    lmf_model_free(m[1]);
+}
+
 int main(void) {
     test_invariants();
     test_degenerate();
     test_vocab_map();
     test_em();
+    test_loglinear_tune();
     test_generate();
     TEST_MAIN_END();
 }

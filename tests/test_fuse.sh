@@ -32,6 +32,19 @@ m = [x['ppl'] for x in j['members']]
 sys.exit(not (len(m) == 2 and abs(m[0] - $p2) < 1e-4 * $p2 and abs(m[1] - $p3) < 1e-4 * $p3))" ||
   fail "ppl --members: $(cat "$TMP/mem.json")"
 
+# log-linear: Newton's reported dev perplexity is the recipe's, on the
+# exact (n-gram) path and on the sampled path (a recipe member)
+expect_rc 0 "tune loglinear" "$LMF" tune --method loglinear --dev "$DEV" "$TMP/models/m2.arpa" \
+  "$TMP/models/m3.arpa" -o "$TMP/recipes/ll.json" -q
+python3 -c "import json,sys; t=json.load(open('$TMP/recipes/ll.json'))['tuning']; sys.exit(not (t['exact'] and t['positions'] == t['dev_tokens']))" ||
+  fail "loglinear tuning of n-grams is not exact: $(cat "$TMP/recipes/ll.json")"
+dev_ppl=$(python3 -c "import json; print(json.load(open('$TMP/recipes/ll.json'))['tuning']['dev_ppl'])")
+close "$(ppl_of "$TMP/recipes/ll.json" "$DEV")" "$dev_ppl" 1e-5 || fail "loglinear recipe ppl on dev differs from tune's $dev_ppl"
+expect_rc 0 "tune loglinear, sampled" "$LMF" tune --method loglinear --dev "$DEV" "$TMP/recipes/a.json" \
+  "$TMP/models/m3.arpa" -o "$TMP/recipes/ll2.json" -q
+python3 -c "import json,sys; t=json.load(open('$TMP/recipes/ll2.json'))['tuning']; sys.exit(t['exact'] or t['positions'] < 1)" ||
+  fail "loglinear tuning with a recipe member: $(cat "$TMP/recipes/ll2.json")"
+
 # 2. nesting: a recipe of recipes, three deep, with inline recipes and a cache;
 #    weight 1 on a nested recipe reproduces it
 cat >"$TMP/recipes/b.json" <<JSON

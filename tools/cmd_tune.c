@@ -27,17 +27,23 @@ static void help(FILE *fp) {
             "  bayes    linear with online weights (posterior of each member given the\n"
             "           tokens so far, fixed share towards the EM weights); the share is\n"
             "           chosen by grid search on FILE\n"
+            "  loglinear  weighted geometric mean, renormalised; weights >= 0 by projected\n"
+            "           Newton on the convex dev objective.  Exact over all of FILE for\n"
+            "           n-gram members; with other members, over evenly spaced positions\n"
+            "           whose full distributions fit in --max-mem\n"
             "\n"
             "options:\n"
             "  --tol X          EM stopping tolerance, relative perplexity change (default 1e-7)\n"
             "  --max-iter N     EM iteration limit (default 1000)\n"
+            "  --max-mem MB     loglinear with non-n-gram members: memory for stored\n"
+            "                   distributions (default 512)\n"
             "  --threads N      BLAS threads for neural members (default 1)\n"
             "  -q               no progress on stderr\n");
 }
 
 int lmf_cmd_tune(int argc, char **argv) {
     const char *method = NULL, *dev = NULL, *out = NULL, *paths[MAXM];
-    int K = 0, max_iter = 1000, threads = 1, quiet = 0;
+    int K = 0, max_iter = 1000, threads = 1, quiet = 0, max_mb = 512;
     double tol = 1e-7;
     for (int i = 1; i < argc; i++) {
         int missing = 0;
@@ -61,6 +67,9 @@ int lmf_cmd_tune(int argc, char **argv) {
         } else if ((v = cli_opt_value(argc, argv, &i, "--max-iter", &missing)) || missing) {
             if (!v || !cli_parse_int(v, &max_iter) || max_iter < 1 || max_iter > 1000000)
                 return cli_usage_error("tune", "--max-iter takes a number 1..1000000");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--max-mem", &missing)) || missing) {
+            if (!v || !cli_parse_int(v, &max_mb) || max_mb < 1 || max_mb > 1 << 20)
+                return cli_usage_error("tune", "--max-mem takes megabytes, 1..1048576");
         } else if ((v = cli_opt_value(argc, argv, &i, "--threads", &missing)) || missing) {
             if (!v || !cli_parse_int(v, &threads) || threads < 1 || threads > 1024)
                 return cli_usage_error("tune", "--threads takes a number 1..1024");
@@ -73,8 +82,8 @@ int lmf_cmd_tune(int argc, char **argv) {
     }
     if (!method) return cli_usage_error("tune", "--method is required (linear or bayes)");
     int comb = lmf_combiner_parse(method);
-    if (comb != LMF_COMB_LINEAR && comb != LMF_COMB_BAYES)
-        return cli_usage_error("tune", "--method %s is not available (linear or bayes)", method);
+    if (comb != LMF_COMB_LINEAR && comb != LMF_COMB_BAYES && comb != LMF_COMB_LOGLINEAR)
+        return cli_usage_error("tune", "--method %s is not available (linear, loglinear or bayes)", method);
     if (!dev) return cli_usage_error("tune", "--dev FILE (held-out text) is required");
     if (!out) return cli_usage_error("tune", "-o RECIPE.json is required");
     if (K < 2) return cli_usage_error("tune", "give at least two models to fuse");
@@ -82,15 +91,16 @@ int lmf_cmd_tune(int argc, char **argv) {
 
     /* every member's log-probability of every dev token */
     float *lp[MAXM] = {0};
-    double mppl[MAXM];
+    lmf_model *ms[MAXM] = {0};
+    lmf_tokens devtok = {0};
+    double mppl[MAXM], *trace = NULL;
     size_t N = 0;
     int rc = 1;
     clock_t t0 = clock();
     for (int k = 0; k < K; k++) {
-        lmf_model *m;
-        if (lmf_model_load(paths[k], &m)) goto done;
+        if (lmf_model_load(paths[k], &ms[k])) goto done;
         lmf_tokens t;
-        lmf_status s = lmf_tokens_read_file(dev, lmf_model_vocab(m), NULL, &t);
+        lmf_status s = lmf_tokens_read_file(dev, lmf_model_vocab(ms[k]), NULL, &t);
         if (!s && k > 0 && t.n != N) {
             s = lmf_error(LMF_ERR_DATA, "%s reads %s as %zu tokens, %s as %zu: the vocabularies differ", paths[k], dev,
                           t.n, paths[0], N);
@@ -99,31 +109,51 @@ int lmf_cmd_tune(int argc, char **argv) {
             N = t.n;
             lp[k] = (float *)malloc((N ? N : 1) * sizeof(float));
             lmf_ppl r;
-            s = lp[k] ? lmf_eval_ppl(m, &t, lp[k], &r) : lmf_error(LMF_ERR_NOMEM, "out of memory");
+            s = lp[k] ? lmf_eval_ppl(ms[k], &t, lp[k], &r) : lmf_error(LMF_ERR_NOMEM, "out of memory");
             if (!s) {
                 mppl[k] = r.ppl;
                 if (!quiet) fprintf(stderr, "[tune] member %d %s: dev ppl %.4f\n", k + 1, paths[k], r.ppl);
             }
-            lmf_tokens_free(&t);
+            if (k == 0) devtok = t;
+            else lmf_tokens_free(&t);
         }
-        lmf_model_free(m);
         if (s) goto done;
     }
-    double w[MAXM], *trace = (double *)malloc(((size_t)max_iter + 1) * sizeof *trace);
+    double w[MAXM];
+    trace = (double *)malloc(((size_t)max_iter + 1) * sizeof *trace);
     if (!trace) {
         lmf_error(LMF_ERR_NOMEM, "out of memory");
         goto done;
     }
     for (int k = 0; k < K; k++) w[k] = 1.0 / K;
     int iters = 0;
-    if (lmf_tune_linear_em((const float *const *)lp, K, N, tol, max_iter, w, trace, &iters)) {
-        free(trace);
-        goto done;
+    double share = 0, best = 0, start = 0;
+    lmf_tune_info li = {0};
+    if (comb == LMF_COMB_LOGLINEAR) {
+        lmf_tune_ll_opts lo = {0};
+        lo.max_iter = max_iter < 100 ? max_iter : 100;
+        lo.max_bytes = (size_t)max_mb << 20;
+        if (lmf_tune_loglinear(ms, K, &devtok, &lo, w, &li)) goto done;
+        iters = li.iterations;
+        start = li.ppl_start;
+        best = li.ppl;
+        if (!quiet) {
+            fprintf(stderr, "[tune] log-linear Newton: %d iterations, dev ppl %.4f (weights 1/%d) -> %.4f", iters,
+                    start, K, best);
+            if (li.exact)
+                fprintf(stderr, " (exact over %zu tokens; %zu contexts, %zu entries)\n", li.positions, li.contexts,
+                        li.entries);
+            else
+                fprintf(stderr, " (over %zu of %zu positions, evenly spaced)\n", li.positions, li.dev_tokens);
+        }
+    } else {
+        if (lmf_tune_linear_em((const float *const *)lp, K, N, tol, max_iter, w, trace, &iters)) goto done;
+        start = trace[0];
+        best = trace[iters];
+        if (!quiet)
+            fprintf(stderr, "[tune] EM: %d iterations, dev ppl %.4f (equal weights) -> %.4f\n", iters, trace[0],
+                    trace[iters]);
     }
-    if (!quiet)
-        fprintf(stderr, "[tune] EM: %d iterations, dev ppl %.4f (equal weights) -> %.4f\n", iters, trace[0],
-                trace[iters]);
-    double share = 0, best = trace[iters];
     if (comb == LMF_COMB_BAYES) {
         static const double grid[] = {0, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3};
         best = INFINITY;
@@ -139,17 +169,20 @@ int lmf_cmd_tune(int argc, char **argv) {
     size_t jl = 0;
     FILE *jf = open_memstream(&js, &jl);
     if (!jf) {
-        free(trace);
         lmf_error(LMF_ERR_NOMEM, "out of memory");
         goto done;
     }
-    fprintf(jf, "{\"method\":\"%s\",\"dev\":", comb == LMF_COMB_BAYES ? "em+grid" : "em");
+    fprintf(jf, "{\"method\":\"%s\",\"dev\":",
+            comb == LMF_COMB_BAYES ? "em+grid" : comb == LMF_COMB_LOGLINEAR ? "projected-newton" : "em");
     cli_json_str(jf, dev, strlen(dev));
-    fprintf(jf, ",\"dev_tokens\":%zu,\"iterations\":%d,\"tolerance\":%g,", N, iters, tol);
-    fprintf(jf, "\"dev_ppl_equal_weights\":%.6f,\"dev_ppl\":%.6f,\"member_dev_ppl\":[", trace[0], best);
+    fprintf(jf, ",\"dev_tokens\":%zu,\"iterations\":%d,", N, iters);
+    if (comb == LMF_COMB_LOGLINEAR)
+        fprintf(jf, "\"exact\":%s,\"positions\":%zu,", li.exact ? "true" : "false", li.positions);
+    else
+        fprintf(jf, "\"tolerance\":%g,", tol);
+    fprintf(jf, "\"dev_ppl_start\":%.6f,\"dev_ppl\":%.6f,\"member_dev_ppl\":[", start, best);
     for (int k = 0; k < K; k++) fprintf(jf, "%s%.6f", k ? "," : "", mppl[k]);
     fprintf(jf, "],\"cpu_seconds\":%.3f}", secs);
-    free(trace);
     if (fclose(jf) || !js) {
         free(js);
         lmf_error(LMF_ERR_NOMEM, "out of memory");
@@ -166,6 +199,11 @@ int lmf_cmd_tune(int argc, char **argv) {
     }
     rc = 0;
 done:
-    for (int k = 0; k < K; k++) free(lp[k]);
+    free(trace);
+    lmf_tokens_free(&devtok);
+    for (int k = 0; k < K; k++) {
+        free(lp[k]);
+        if (ms[k]) lmf_model_free(ms[k]);
+    }
     return rc ? cli_fail() : 0;
 }

@@ -81,6 +81,35 @@ lmf_status lmf_tune_linear_em(const float *const *lp, int K, size_t N, double to
  * member log-probs, as lmfuse ppl would compute it. */
 double lmf_bayes_ppl(const float *const *lp, int K, size_t N, const double *w, double share);
 
+/* Log-linear weights l >= 0 minimising the dev perplexity of
+ * prod_k p_k^l_k / Z by projected Newton (the objective is convex).  For
+ * n-gram members over one vocabulary the objective is exact over every dev
+ * position (a tree of the dev contexts: cost ~ the models' n-gram counts
+ * per iteration); otherwise (or with `sampled`) it uses the full
+ * distributions at evenly spaced dev positions, as many as max_bytes holds.
+ * w: the starting point in, the weights out. */
+typedef struct lmf_tune_ll_opts {
+    double tol;       /* stop when the mean log-likelihood gains less (default 1e-9) */
+    int max_iter;     /* default 100 */
+    size_t max_bytes; /* sampled path: memory for stored distributions (default 512 MiB) */
+    int sampled;      /* force the sampled path */
+} lmf_tune_ll_opts;
+
+typedef struct lmf_tune_info {
+    int iterations, exact;
+    size_t dev_tokens, positions; /* positions: those the objective used */
+    size_t contexts, entries;     /* exact path: tree size */
+    double ppl_start, ppl;        /* objective (as perplexity) before and after */
+} lmf_tune_info;
+
+lmf_status lmf_tune_loglinear(lmf_model *const *members, int K, const lmf_tokens *dev, const lmf_tune_ll_opts *o,
+                              double *w, lmf_tune_info *info);
+/* The mean negative log-likelihood the tuner minimises, its gradient (K)
+ * and Hessian (K x K) (both may be NULL), at weights w; NAN on error.  For
+ * tests. */
+double lmf_tune_loglinear_objective(lmf_model *const *members, int K, const lmf_tokens *dev, int sampled,
+                                    const double *w, double *grad, double *hess);
+
 #ifdef __cplusplus
 }
 #endif

@@ -342,9 +342,7 @@ static lmf_status ng_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
     return LMF_OK;
 }
 
-/* The range [*lo, *hi) of n-grams in t's sorted id list whose first n-1
- * words are ctx[0..n-1) (text order). */
-static void ng_prefix_range(const lmf_ngram_table *t, int n, const uint32_t *ctx, uint64_t *lo, uint64_t *hi) {
+void lmf_ngram_prefix_range(const lmf_ngram_table *t, int n, const uint32_t *ctx, uint64_t *lo, uint64_t *hi) {
     uint64_t a = 0, b = t->count;
     while (a < b) { /* first entry >= ctx */
         uint64_t mid = a + (b - a) / 2;
@@ -399,7 +397,7 @@ static lmf_status ng_next(lmf_model *mm, const lmf_state *s, float *logp) {
         const lmf_ngram_table *t = &m->tab[n];
         for (int j = 0; j <= k; j++) ctx[j] = (uint32_t)c->words[k - j];
         uint64_t lo, hi;
-        ng_prefix_range(t, n, ctx, &lo, &hi);
+        lmf_ngram_prefix_range(t, n, ctx, &lo, &hi);
         enum { B = 16 }; /* probes in flight: keys first, prefetched, then resolved */
         for (uint64_t e0 = lo; e0 < hi; e0 += B) {
             uint64_t keys[B];

@@ -84,6 +84,10 @@ static inline const lmf_ngram_slot *lmf_ngram_find(const lmf_ngram_table *t, uin
     return NULL;
 }
 
+/* The range [*lo, *hi) of n-grams in t's sorted id list (t->ids set and
+ * sorted) whose first n-1 words are ctx[0..n-1) (text order). */
+void lmf_ngram_prefix_range(const lmf_ngram_table *t, int n, const uint32_t *ctx, uint64_t *lo, uint64_t *hi);
+
 /* N-gram lists for ARPA output: per order n >= 2, count[n] n-grams of n
  * word ids, sorted; values either from prob/backoff (log10, indexed through
  * perm when perm is non-NULL) or, when prob[n] is NULL, from the model's

@@ -20,17 +20,24 @@ static lmf_model *ngram(int order) {
 
 /* A fusion of a 2-gram, a 3-gram and a cache (over vocabulary cv, or the
  * n-grams' own when NULL). */
-static lmf_model *trio(lmf_combiner comb, const double *w, double share, const lmf_vocab *cv) {
+static lmf_model *trio_k(lmf_combiner comb, const double *w, double share, const lmf_vocab *cv, int top_k,
+                         double vote_mass) {
     lmf_model *m[3] = {ngram(2), ngram(3), NULL};
-    CHECK(lmf_cache_new(cv ? cv : lmf_model_vocab(m[0]), 50, 0.5, &m[2]) == LMF_OK);
+    int K = comb == LMF_COMB_CASCADE ? 2 : 3; /* proposer 2-gram, rescorer 3-gram */
+    if (K == 3) CHECK(lmf_cache_new(cv ? cv : lmf_model_vocab(m[0]), 50, 0.5, &m[2]) == LMF_OK);
     lmf_fuse_opts o;
     lmf_fuse_opts_init(&o);
     o.comb = comb;
     o.weights = w;
     o.share = share;
+    o.top_k = top_k;
+    o.vote_mass = vote_mass;
     lmf_model *f = NULL;
-    CHECK(lmf_fuse_new(m, 3, &o, &f) == LMF_OK);
+    CHECK(lmf_fuse_new(m, K, &o, &f) == LMF_OK);
     return f;
+}
+static lmf_model *trio(lmf_combiner comb, const double *w, double share, const lmf_vocab *cv) {
+    return trio_k(comb, w, share, cv, 0, 0.5);
 }
 
 enum { NT = 300 };
@@ -96,7 +103,7 @@ static void test_degenerate(void) {
     CHECK(lmf_model_score(ng3, NULL, t.ids, t.n, ref) == LMF_OK);
     const double w[3] = {0, 1, 0};
     for (int c = 0; c < LMF_COMB_COUNT; c++) {
-        if (c == LMF_COMB_MAX) continue; /* max of several members is not one member */
+        if (c == LMF_COMB_MAX || c == LMF_COMB_VOTE || c == LMF_COMB_CASCADE) continue; /* below */
         lmf_model *f = trio((lmf_combiner)c, w, 0, NULL);
         CHECK(f && lmf_model_score(f, NULL, t.ids, t.n, lp) == LMF_OK);
         double worst = 0;
@@ -104,6 +111,18 @@ static void test_degenerate(void) {
             if (fabs(lp[i] - ref[i]) > worst) worst = fabs(lp[i] - ref[i]);
         CHECK_MSG(worst < 1e-5, "%s with weight 1 on a member differs from it by %.3g", lmf_combiner_name((lmf_combiner)c),
                   worst);
+        lmf_model_free(f);
+    }
+    /* vote with no vote mass is the linear mixture: weight 1 reproduces the
+     * member; a cascade whose proposer offers every word is the rescorer */
+    for (int c = 0; c < 2; c++) {
+        lmf_model *f = c ? trio_k(LMF_COMB_CASCADE, NULL, 0, NULL, lmf_vocab_size(lmf_model_vocab(ng3)), 0)
+                         : trio_k(LMF_COMB_VOTE, w, 0, NULL, 5, 0);
+        CHECK(f && lmf_model_score(f, NULL, t.ids, t.n, lp) == LMF_OK);
+        double worst = 0;
+        for (size_t i = 0; f && i < t.n; i++)
+            if (fabs(lp[i] - ref[i]) > worst) worst = fabs(lp[i] - ref[i]);
+        CHECK_MSG(worst < 1e-5, "%s: degenerate case differs from the 3-gram by %.3g", c ? "cascade" : "vote", worst);
         lmf_model_free(f);
     }
     /* max (and every combiner) over a single member is that member */
@@ -386,9 +405,88 @@ static void test_loglinear_tune(void) {
     lmf_model_free(m[1]);
 }
 
+static int desc_cmp(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* vote and cascade against their formulas, computed here from the members'
+ * own distributions along the text. */
+static void test_vote_cascade_formula(void) {
+    lmf_model *m2 = ngram(2), *m3 = ngram(3);
+    const double w[2] = {0.3, 0.7};
+    lmf_model *vm[2] = {ngram(2), ngram(3)}, *vote = NULL;
+    lmf_fuse_opts o;
+    lmf_fuse_opts_init(&o);
+    o.comb = LMF_COMB_VOTE;
+    o.weights = w;
+    o.top_k = 4;
+    o.vote_mass = 0.3;
+    CHECK(lmf_fuse_new(vm, 2, &o, &vote) == LMF_OK);
+    lmf_model *casc = trio_k(LMF_COMB_CASCADE, NULL, 0, NULL, 7, 0);
+    lmf_model *mem[2] = {m2, m3};
+    lmf_tokens t;
+    read_valid(m2, &t);
+    int V = lmf_vocab_size(lmf_model_vocab(m2));
+    float *d[2], *fv = malloc((size_t)V * sizeof *fv), *fc = malloc((size_t)V * sizeof *fc);
+    float *sorted = malloc((size_t)V * sizeof *sorted);
+    lmf_state *sm[2], *sv = lmf_state_new(vote), *sc = lmf_state_new(casc);
+    for (int k = 0; k < 2; k++) d[k] = malloc((size_t)V * sizeof *d[k]), sm[k] = lmf_state_new(mem[k]);
+    double worst_v = 0, worst_c = 0;
+    for (int i = 0; i < 60; i++) {
+        for (int k = 0; k < 2; k++) CHECK(lmf_model_next(mem[k], sm[k], d[k]) == LMF_OK);
+        CHECK(lmf_model_next(vote, sv, fv) == LMF_OK);
+        CHECK(lmf_model_next(casc, sc, fc) == LMF_OK);
+        /* the n best words of a member: those at or above its n-th value
+         * (the test checks there is no tie at the n-th place) */
+        double thr[2];
+        for (int k = 0; k < 2; k++) {
+            memcpy(sorted, d[k], (size_t)V * sizeof *sorted);
+            qsort(sorted, (size_t)V, sizeof *sorted, desc_cmp);
+            thr[k] = sorted[k == 0 ? 6 : 3];
+            CHECK_MSG(sorted[k == 0 ? 7 : 4] < thr[k], "tie at the n-th place, position %d member %d", i, k);
+        }
+        /* vote: each member votes w_k for its 4 best; votes sum to 4 */
+        double thr4 = 0;
+        memcpy(sorted, d[0], (size_t)V * sizeof *sorted);
+        qsort(sorted, (size_t)V, sizeof *sorted, desc_cmp);
+        thr4 = sorted[3];
+        CHECK(sorted[4] < sorted[3]);
+        for (int v = 0; v < V; v++) {
+            double votes = (d[0][v] >= thr4 ? w[0] : 0) + (d[1][v] >= thr[1] ? w[1] : 0);
+            double e = log(0.3 * votes / 4 + 0.7 * (w[0] * exp(d[0][v]) + w[1] * exp(d[1][v])));
+            if (fabs(e - fv[v]) > worst_v) worst_v = fabs(e - fv[v]);
+        }
+        /* cascade: the 2-gram's 7 best words get the 3-gram's shape */
+        double p1 = 0, p2 = 0;
+        for (int v = 0; v < V; v++)
+            if (d[0][v] >= thr[0]) p1 += exp(d[0][v]), p2 += exp(d[1][v]);
+        for (int v = 0; v < V; v++) {
+            double e = d[0][v] >= thr[0] ? d[1][v] + log(p1 / p2) : d[0][v];
+            if (fabs(e - fc[v]) > worst_c) worst_c = fabs(e - fc[v]);
+        }
+        int32_t y = t.ids[i];
+        for (int k = 0; k < 2; k++) CHECK(lmf_model_feed(mem[k], sm[k], y) == LMF_OK);
+        CHECK(lmf_model_feed(vote, sv, y) == LMF_OK);
+        CHECK(lmf_model_feed(casc, sc, y) == LMF_OK);
+    }
+    CHECK_MSG(worst_v < 1e-5, "vote differs from its formula by %.3g", worst_v);
+    CHECK_MSG(worst_c < 1e-5, "cascade differs from its formula by %.3g", worst_c);
+    for (int k = 0; k < 2; k++) free(d[k]), lmf_state_free(mem[k], sm[k]);
+    lmf_state_free(vote, sv);
+    lmf_state_free(casc, sc);
+    free(fv), free(fc), free(sorted);
+    lmf_tokens_free(&t);
+    lmf_model_free(vote);
+    lmf_model_free(casc);
+    lmf_model_free(m3);
+    lmf_model_free(m2);
+}
+
 int main(void) {
     test_invariants();
     test_degenerate();
+    test_vote_cascade_formula();
     test_vocab_map();
     test_em();
     test_loglinear_tune();

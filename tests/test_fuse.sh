@@ -64,6 +64,24 @@ expect_rc 0 "tune with a recipe member" "$LMF" tune --method bayes --dev "$DEV" 
   "$TMP/models/m2.arpa" -o "$TMP/d.json" -q
 grep -q '"share"' "$TMP/d.json" || fail "bayes recipe has no share"
 
+# vote and cascade recipes run; a cascade needs exactly two members
+cat >"$TMP/vote.json" <<JSON
+{"combiner": "vote", "members": ["models/m2.arpa", "models/m3.arpa"], "weights": [0.4, 0.6], "top_k": 5, "vote_mass": 0.2}
+JSON
+cat >"$TMP/casc.json" <<JSON
+{"combiner": "cascade", "members": ["models/m2.arpa", "models/m3.arpa"], "top_k": 50}
+JSON
+for r in vote casc; do
+  p=$(ppl_of "$TMP/$r.json" "$TEST") || fail "$r recipe"
+  python3 -c "import math,sys; sys.exit(not math.isfinite($p))" || fail "$r recipe ppl $p"
+done
+echo '{"combiner": "cascade", "members": ["models/m2.arpa", "models/m3.arpa", "models/m2.arpa"]}' >"$TMP/bad_c.json"
+expect_rc 1 "cascade of three" "$LMF" ppl "$TMP/bad_c.json" "$TEST"
+expect_err "exactly two members"
+echo '{"combiner": "vote", "members": ["models/m2.arpa"], "vote_mass": 1.5}' >"$TMP/bad_v.json"
+expect_rc 1 "vote mass > 1" "$LMF" ppl "$TMP/bad_v.json" "$TEST"
+expect_err '"vote_mass" must be a number'
+
 # 3. malformed recipes: clear errors naming the file
 printf '{"combiner": "linear",\n "members": ["models/m2.arpa",]\n}\n' >"$TMP/bad1.json"
 expect_rc 1 "bad JSON" "$LMF" ppl "$TMP/bad1.json" "$TEST"

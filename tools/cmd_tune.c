@@ -188,7 +188,12 @@ int lmf_cmd_tune(int argc, char **argv) {
         lmf_error(LMF_ERR_NOMEM, "out of memory");
         goto done;
     }
-    lmf_status s = lmf_recipe_write(out, (lmf_combiner)comb, paths, K, w, share, js);
+    lmf_fuse_opts fo;
+    lmf_fuse_opts_init(&fo);
+    fo.comb = (lmf_combiner)comb;
+    fo.weights = w;
+    fo.share = share;
+    lmf_status s = lmf_recipe_write(out, &fo, paths, K, js);
     free(js);
     if (s) goto done;
     if (!quiet) {

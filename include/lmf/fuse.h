@@ -9,6 +9,16 @@
  *   bayes      linear with online weights: after each token y,
  *              w_k <- w_k p_k(y) / sum_j w_j p_j(y), then w_k <- (1 - a) w_k + a / K
  *              (fixed share a = `share`; the prior is the recipe's weights)
+ *   vote       each member votes (with its weight) for its top_k words, or
+ *              with threshold > 0 for the words it gives at least that
+ *              probability (its top word if none); v(w) = the votes for w.
+ *              p(w) = m v(w) / sum_u v(u) + (1 - m) sum_k w_k p_k(w),
+ *              m = vote_mass: the votes, smoothed by the linear mixture
+ *   cascade    two members, proposer p_1 and rescorer p_2: the proposer's
+ *              top_k words C keep their total mass under the proposer but
+ *              share it as the rescorer does:
+ *              p(w) = p_1(C) p_2(w) / p_2(C) for w in C, p_1(w) otherwise
+ *              (top_k = V gives p_2; weights are not used)
  * Every fused distribution is normalised over the vocabulary (Z computed
  * exactly over all V words). */
 #ifndef LMF_FUSE_H
@@ -25,6 +35,8 @@ typedef enum {
     LMF_COMB_LOGLINEAR,
     LMF_COMB_MAX,
     LMF_COMB_BAYES,
+    LMF_COMB_VOTE,
+    LMF_COMB_CASCADE,
     LMF_COMB_COUNT
 } lmf_combiner;
 
@@ -35,6 +47,9 @@ typedef struct lmf_fuse_opts {
     lmf_combiner comb;
     const double *weights; /* K weights; NULL = equal (1/K) */
     double share;          /* bayes: fixed-share rate in [0, 1); default 0.01 */
+    int top_k;             /* vote, cascade: words per member / candidates (default 10 / 20) */
+    double threshold;      /* vote: probability threshold instead of top_k (0 = use top_k) */
+    double vote_mass;      /* vote: weight of the votes in [0, 1] (default 0.5) */
 } lmf_fuse_opts;
 void lmf_fuse_opts_init(lmf_fuse_opts *o);
 
@@ -54,7 +69,8 @@ lmf_status lmf_cache_new(const lmf_vocab *v, int window, double beta, lmf_model 
 /* ---- recipes ----
  * A recipe is a JSON object:
  *   {"lmfuse": "recipe", "combiner": "linear", "members": [M, ...],
- *    "weights": [w, ...], "share": a, "tuning": {...}}
+ *    "weights": [w, ...], "share": a, "top_k": n, "threshold": t,
+ *    "vote_mass": m, "tuning": {...}}
  * where each member M is a model path (relative to the recipe's folder), or
  * {"path": P}, {"recipe": {...}} (inline), {"cache": {"window": N, "beta": b}}.
  * "tuning" records how the weights were found (method, dev file, its
@@ -63,10 +79,11 @@ lmf_status lmf_recipe_load(const char *path, lmf_model **out);
 
 /* Writes a recipe (atomically): members are model or recipe paths as the
  * caller can open them (relative to the working folder or absolute); they
- * are stored relative to the recipe's folder.  tuning_json (may be NULL) is
- * a JSON object recorded under "tuning".  share is written for bayes. */
-lmf_status lmf_recipe_write(const char *path, lmf_combiner comb, const char *const *members, int K, const double *w,
-                            double share, const char *tuning_json);
+ * are stored relative to the recipe's folder.  o gives the combiner, its
+ * weights (K, required) and the combiner's own settings.  tuning_json (may
+ * be NULL) is a JSON object recorded under "tuning". */
+lmf_status lmf_recipe_write(const char *path, const lmf_fuse_opts *o, const char *const *members, int K,
+                            const char *tuning_json);
 
 /* ---- tuning ----
  * EM for linear weights over per-token member log-probs lp[k][0..N): w (K,

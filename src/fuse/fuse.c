@@ -17,7 +17,7 @@
 #define CH 2048 /* positions per chunk, per-token combiners */
 #define CHD 32  /* positions per chunk, full-distribution combiners */
 
-static const char *const comb_names[LMF_COMB_COUNT] = {"linear", "loglinear", "max", "bayes"};
+static const char *const comb_names[LMF_COMB_COUNT] = {"linear", "loglinear", "max", "bayes", "vote", "cascade"};
 
 const char *lmf_combiner_name(lmf_combiner c) { return c < LMF_COMB_COUNT ? comb_names[c] : "?"; }
 
@@ -31,6 +31,8 @@ void lmf_fuse_opts_init(lmf_fuse_opts *o) {
     memset(o, 0, sizeof *o);
     o->comb = LMF_COMB_LINEAR;
     o->share = 0.01;
+    o->top_k = 0; /* the combiner's default */
+    o->vote_mass = 0.5;
 }
 
 typedef struct fused {
@@ -49,6 +51,8 @@ struct lmf_state {
     float *tmp;  /* [V] member distribution in its own ids */
     int32_t *ids; /* [CH] tokens in a member's ids */
     float *dbuf;  /* [K, CHD, V] members' distributions, made on first use */
+    int32_t *top; /* [top_k] vote, cascade: a member's best words */
+    float *topv;  /* [top_k] their log-probs */
 };
 
 /* Member k's distribution (its ids) into the fused ids. */
@@ -105,6 +109,8 @@ static void f_state_free(const lmf_model *mm, lmf_state *s) {
     lmf_free(s->tmp);
     lmf_free(s->ids);
     lmf_free(s->dbuf);
+    lmf_free(s->top);
+    lmf_free(s->topv);
     lmf_free(s);
 }
 
@@ -117,7 +123,9 @@ static lmf_state *f_state_new(const lmf_model *mm) {
     s->buf = (float *)lmf_malloc((size_t)f->K * (size_t)f->V * sizeof *s->buf);
     s->tmp = (float *)lmf_malloc((size_t)f->V * sizeof *s->tmp);
     s->ids = (int32_t *)lmf_malloc(CH * sizeof *s->ids);
-    int ok = s->ms && s->lw && s->buf && s->tmp && s->ids;
+    s->top = (int32_t *)lmf_malloc((size_t)f->o.top_k * sizeof *s->top + 1);
+    s->topv = (float *)lmf_malloc((size_t)f->o.top_k * sizeof *s->topv + 1);
+    int ok = s->ms && s->lw && s->buf && s->tmp && s->ids && s->top && s->topv;
     for (int k = 0; ok && k < f->K; k++) ok = (s->ms[k] = lmf_state_new(f->m[k])) != NULL;
     if (!ok) {
         f_state_free(mm, s);
@@ -163,11 +171,107 @@ static void mix_tokens(const fused *f, double *lw, const float *lp, size_t strid
     }
 }
 
+/* The n best words of d[0..V) into idx, in no particular order (ties: the
+ * lower id); returns how many (min(n, V)).  A min-heap of the best so far:
+ * O(V log n). */
+static int top_words(const float *d, int V, int n, int32_t *idx, float *val) {
+    if (n >= V) {
+        for (int v = 0; v < V; v++) idx[v] = v, val[v] = d[v];
+        return V;
+    }
+    int m = 0;
+    for (int v = 0; v < V; v++) {
+        float x = d[v];
+        int i;
+        if (m < n) { /* sift up */
+            i = m++;
+            while (i > 0 && x <= val[(i - 1) / 2]) { /* among equals, the later id is worse */
+                val[i] = val[(i - 1) / 2];
+                idx[i] = idx[(i - 1) / 2];
+                i = (i - 1) / 2;
+            }
+        } else if (x > val[0]) { /* replace the smallest, sift down */
+            i = 0;
+            for (;;) {
+                int c = 2 * i + 1;
+                if (c >= m) break;
+                if (c + 1 < m && (val[c + 1] < val[c] || (val[c + 1] == val[c] && idx[c + 1] > idx[c]))) c++;
+                if (!(val[c] < x || (val[c] == x && idx[c] > v))) break;
+                val[i] = val[c];
+                idx[i] = idx[c];
+                i = c;
+            }
+        } else {
+            continue;
+        }
+        val[i] = x;
+        idx[i] = v;
+    }
+    return m;
+}
+
+/* vote: votes in scratch (V floats), smoothed by the linear mixture. */
+static void combine_vote(const fused *f, lmf_state *s, const float *d, size_t kstride, float *out) {
+    const int K = f->K, V = f->V;
+    float *votes = s->tmp;
+    memset(votes, 0, (size_t)V * sizeof *votes);
+    double total = 0, m = f->o.vote_mass;
+    for (int k = 0; k < K; k++) {
+        const float *dk = d + (size_t)k * kstride;
+        if (f->w[k] <= 0) continue;
+        if (f->o.threshold > 0) {
+            double lt = log(f->o.threshold);
+            int any = 0;
+            for (int v = 0; v < V; v++)
+                if ((double)dk[v] >= lt) votes[v] += (float)f->w[k], total += f->w[k], any = 1;
+            if (any) continue;
+            top_words(dk, V, 1, s->top, s->topv); /* none above: the top word */
+            votes[s->top[0]] += (float)f->w[k];
+            total += f->w[k];
+        } else {
+            int n = top_words(dk, V, f->o.top_k, s->top, s->topv);
+            for (int i = 0; i < n; i++) votes[s->top[i]] += (float)f->w[k];
+            total += f->w[k] * n;
+        }
+    }
+    for (int v = 0; v < V; v++) {
+        double lin = 0;
+        for (int k = 0; k < K; k++) lin += f->w[k] * exp((double)d[(size_t)k * kstride + v]);
+        out[v] = (float)log(m * (double)votes[v] / total + (1 - m) * lin);
+    }
+}
+
+/* cascade: the proposer's top words rescored by member 2. */
+static void combine_cascade(const fused *f, lmf_state *s, const float *d, size_t kstride, float *out) {
+    const int V = f->V;
+    const float *p1 = d, *p2 = d + kstride;
+    int n = top_words(p1, V, f->o.top_k, s->top, s->topv);
+    double m1 = 0, m2 = 0;
+    for (int i = 0; i < n; i++) {
+        m1 += exp((double)p1[s->top[i]]);
+        m2 += exp((double)p2[s->top[i]]);
+    }
+    memcpy(out, p1, (size_t)V * sizeof *out);
+    if (!(m2 > 0)) return; /* the rescorer gives the candidates nothing: keep the proposer */
+    double shift = log(m1) - log(m2);
+    for (int i = 0; i < n; i++) out[s->top[i]] = (float)((double)p2[s->top[i]] + shift);
+}
+
 /* Combines K full distributions d[k*V ..] into out[V] (ln); lw: ln weights
  * for linear/bayes. */
-static void combine(const fused *f, const double *lw, const float *d, size_t kstride, float *out) {
+static void combine(const fused *f, const lmf_state *st, const double *lw, const float *d, size_t kstride,
+                    float *out) {
     const int K = f->K, V = f->V;
     double a[LMF_FUSE_MAX_MEMBERS];
+    lmf_state *s = (lmf_state *)st; /* scratch only */
+    if (f->o.comb == LMF_COMB_VOTE) {
+        combine_vote(f, s, d, kstride, out);
+        return;
+    }
+    if (f->o.comb == LMF_COMB_CASCADE) {
+        combine_cascade(f, s, d, kstride, out);
+        return;
+    }
     if (per_token(f)) {
         for (int v = 0; v < V; v++) {
             for (int k = 0; k < K; k++) a[k] = lw[k] + (double)d[(size_t)k * kstride + v];
@@ -203,7 +307,7 @@ static lmf_status f_next(lmf_model *mm, const lmf_state *s, float *logp) {
         if (st) return st;
         if (f->map[k]) to_fused(f, k, s->tmp, d);
     }
-    combine(f, s->lw, s->buf, (size_t)f->V, logp);
+    combine(f, s, s->lw, s->buf, (size_t)f->V, logp);
     return LMF_OK;
 }
 
@@ -245,7 +349,7 @@ static lmf_status f_dists(lmf_model *mm, lmf_state *s, const int32_t *tok, size_
         }
         for (size_t t = 0; t < c && !st; t++) {
             float *o = out + (p0 + t) * V;
-            combine(f, s->lw, buf + t * V, CHD * V, o);
+            combine(f, s, s->lw, buf + t * V, CHD * V, o);
             if (f->o.comb == LMF_COMB_BAYES) {
                 float lp[LMF_FUSE_MAX_MEMBERS], mixed;
                 for (size_t k = 0; k < K; k++) lp[k] = buf[k * CHD * V + t * V + (size_t)tok[p0 + t]];
@@ -343,6 +447,15 @@ lmf_status lmf_fuse_new(lmf_model **members, int K, const lmf_fuse_opts *o, lmf_
     if (!s && (o->comb < 0 || o->comb >= LMF_COMB_COUNT)) s = lmf_error(LMF_ERR_ARG, "unknown combiner");
     if (!s && (!(o->share >= 0) || o->share >= 1))
         s = lmf_error(LMF_ERR_ARG, "bayes share must be in [0, 1) (got %g)", o->share);
+    if (!s && o->comb == LMF_COMB_CASCADE && K != 2)
+        s = lmf_error(LMF_ERR_ARG, "a cascade has exactly two members, the proposer and the rescorer (got %d); "
+                                   "nest recipes to chain more", K);
+    if (!s && (o->top_k < 0 || o->top_k > 1000000))
+        s = lmf_error(LMF_ERR_ARG, "top_k must be in 1..1000000 (got %d)", o->top_k);
+    if (!s && (!(o->threshold >= 0) || o->threshold > 1))
+        s = lmf_error(LMF_ERR_ARG, "the vote threshold must be a probability in [0, 1] (got %g)", o->threshold);
+    if (!s && (!(o->vote_mass >= 0) || o->vote_mass > 1))
+        s = lmf_error(LMF_ERR_ARG, "vote_mass must be in [0, 1] (got %g)", o->vote_mass);
     int32_t *maps[LMF_FUSE_MAX_MEMBERS] = {0};
     if (!s) s = lmf_fuse_vocab_maps(members, K, maps);
     double sum = 0;
@@ -376,8 +489,9 @@ lmf_status lmf_fuse_new(lmf_model **members, int K, const lmf_fuse_opts *o, lmf_
     f->V = lmf_vocab_size(f->base.vocab);
     f->o = *o;
     f->o.weights = NULL;
+    if (!f->o.top_k) f->o.top_k = o->comb == LMF_COMB_CASCADE ? 20 : 10;
     f->logw = f->w + K;
-    int norm = o->comb == LMF_COMB_LINEAR || o->comb == LMF_COMB_BAYES; /* mixture weights sum to 1 */
+    int norm = o->comb != LMF_COMB_LOGLINEAR; /* mixture weights sum to 1 */
     for (int k = 0; k < K; k++) {
         f->m[k] = members[k];
         f->map[k] = maps[k];

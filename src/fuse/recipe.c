@@ -84,12 +84,14 @@ static lmf_status load_node(const cJSON *j, const char *dir, const char *file, c
     if (depth > LMF_RECIPE_MAX_DEPTH)
         return BAD("%s: recipes nest deeper than %d levels (does a recipe include itself?)", file, LMF_RECIPE_MAX_DEPTH);
     if (!cJSON_IsObject(j)) return BAD("%s: %s is not a JSON object", file, where);
-    static const char *const known[] = {"lmfuse", "combiner", "members", "weights", "share", "tuning", "comment", NULL};
+    static const char *const known[] = {"lmfuse", "combiner", "members", "weights",   "share", "top_k",
+                                        "threshold", "vote_mass", "tuning", "comment", NULL};
     for (const cJSON *c = j->child; c; c = c->next) {
         int ok = 0;
         for (int i = 0; known[i]; i++) ok |= !strcmp(c->string, known[i]);
         if (!ok)
-            return BAD("%s: %s: unknown key \"%s\" (known: combiner, members, weights, share, tuning, comment)", file,
+            return BAD("%s: %s: unknown key \"%s\" (known: combiner, members, weights, share, top_k, threshold, vote_mass, "
+                       "tuning, comment)", file,
                        where, c->string);
     }
     const cJSON *cj = cJSON_GetObjectItemCaseSensitive(j, "combiner");
@@ -100,7 +102,7 @@ static lmf_status load_node(const cJSON *j, const char *dir, const char *file, c
     lmf_fuse_opts_init(&o);
     int comb = cJSON_IsString(cj) ? lmf_combiner_parse(cj->valuestring) : -1;
     if (comb < 0)
-        return BAD("%s: %s: \"combiner\" must be one of linear, loglinear, max, bayes%s%s%s", file, where,
+        return BAD("%s: %s: \"combiner\" must be one of linear, loglinear, max, bayes, vote, cascade%s%s%s", file, where,
                    cJSON_IsString(cj) ? " (got \"" : "", cJSON_IsString(cj) ? cj->valuestring : "",
                    cJSON_IsString(cj) ? "\")" : "");
     o.comb = (lmf_combiner)comb;
@@ -123,6 +125,25 @@ static lmf_status load_node(const cJSON *j, const char *dir, const char *file, c
         if (!cJSON_IsNumber(sj) || !(sj->valuedouble >= 0) || sj->valuedouble >= 1)
             return BAD("%s: %s: \"share\" must be a number in [0, 1)", file, where);
         o.share = sj->valuedouble;
+    }
+    const cJSON *tk = cJSON_GetObjectItemCaseSensitive(j, "top_k");
+    if (tk) {
+        if (!cJSON_IsNumber(tk) || tk->valuedouble != floor(tk->valuedouble) || tk->valuedouble < 1 ||
+            tk->valuedouble > 1000000)
+            return BAD("%s: %s: \"top_k\" must be a whole number 1..1000000", file, where);
+        o.top_k = (int)tk->valuedouble;
+    }
+    const cJSON *th = cJSON_GetObjectItemCaseSensitive(j, "threshold");
+    if (th) {
+        if (!cJSON_IsNumber(th) || !(th->valuedouble >= 0) || th->valuedouble > 1)
+            return BAD("%s: %s: \"threshold\" must be a probability in [0, 1]", file, where);
+        o.threshold = th->valuedouble;
+    }
+    const cJSON *vm = cJSON_GetObjectItemCaseSensitive(j, "vote_mass");
+    if (vm) {
+        if (!cJSON_IsNumber(vm) || !(vm->valuedouble >= 0) || vm->valuedouble > 1)
+            return BAD("%s: %s: \"vote_mass\" must be a number in [0, 1]", file, where);
+        o.vote_mass = vm->valuedouble;
     }
     lmf_model *m[LMF_FUSE_MAX_MEMBERS] = {0};
     const cJSON *caches[LMF_FUSE_MAX_MEMBERS] = {0};
@@ -230,8 +251,11 @@ static char *relpath(const char *target, const char *base) {
     return out;
 }
 
-lmf_status lmf_recipe_write(const char *path, lmf_combiner comb, const char *const *members, int K, const double *w,
-                            double share, const char *tuning_json) {
+lmf_status lmf_recipe_write(const char *path, const lmf_fuse_opts *o, const char *const *members, int K,
+                            const char *tuning_json) {
+    const lmf_combiner comb = o->comb;
+    const double *w = o->weights;
+    if (!w) return lmf_error(LMF_ERR_ARG, "a recipe needs its weights");
     char *dir = dir_of(path), *rdir = NULL;
     if (!dir) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     rdir = realpath(dir, NULL);
@@ -263,7 +287,13 @@ lmf_status lmf_recipe_write(const char *path, lmf_combiner comb, const char *con
         lmf_free(rel);
         cJSON_AddItemToArray(wj, cJSON_CreateNumber(w[k]));
     }
-    if (!s && comb == LMF_COMB_BAYES) cJSON_AddNumberToObject(j, "share", share);
+    if (!s && comb == LMF_COMB_BAYES) cJSON_AddNumberToObject(j, "share", o->share);
+    if (!s && (comb == LMF_COMB_VOTE || comb == LMF_COMB_CASCADE) && o->top_k)
+        cJSON_AddNumberToObject(j, "top_k", o->top_k);
+    if (!s && comb == LMF_COMB_VOTE) {
+        if (o->threshold > 0) cJSON_AddNumberToObject(j, "threshold", o->threshold);
+        cJSON_AddNumberToObject(j, "vote_mass", o->vote_mass);
+    }
     if (!s && tuning_json) {
         cJSON *t = cJSON_Parse(tuning_json);
         if (!t) s = lmf_error(LMF_ERR_ARG, "tuning record is not valid JSON");

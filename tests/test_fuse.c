@@ -32,6 +32,12 @@ static lmf_model *trio_k(lmf_combiner comb, const double *w, double share, const
     o.share = share;
     o.top_k = top_k;
     o.vote_mass = vote_mass;
+    /* gate: arbitrary fixed parameters (fitting is test_gate's) */
+    double A[36], b[3] = {0.1, -0.2, 0.3}, mean[12], sd[12], loss0[3] = {5, 5, 6};
+    for (int i = 0; i < 36; i++) A[i] = 0.3 * sin(i + 1.0);
+    for (int i = 0; i < 12; i++) mean[i] = 0.5 * i - 2, sd[i] = 1 + 0.1 * i;
+    lmf_gate_params gp = {0.9, mean, sd, loss0, A, b};
+    o.gate = &gp;
     lmf_model *f = NULL;
     CHECK(lmf_fuse_new(m, K, &o, &f) == LMF_OK);
     return f;
@@ -103,7 +109,7 @@ static void test_degenerate(void) {
     CHECK(lmf_model_score(ng3, NULL, t.ids, t.n, ref) == LMF_OK);
     const double w[3] = {0, 1, 0};
     for (int c = 0; c < LMF_COMB_COUNT; c++) {
-        if (c == LMF_COMB_MAX || c == LMF_COMB_VOTE || c == LMF_COMB_CASCADE) continue; /* below */
+        if (c == LMF_COMB_MAX || c == LMF_COMB_VOTE || c == LMF_COMB_CASCADE || c == LMF_COMB_GATE) continue; /* below */
         lmf_model *f = trio((lmf_combiner)c, w, 0, NULL);
         CHECK(f && lmf_model_score(f, NULL, t.ids, t.n, lp) == LMF_OK);
         double worst = 0;
@@ -483,6 +489,87 @@ static void test_vote_cascade_formula(void) {
     lmf_model_free(m2);
 }
 
+/* Gate from fitted parameters (2-gram, 3-gram), A optionally overridden. */
+static lmf_model *gate_of(const lmf_gate_fit *fit, const double *A, const double *b) {
+    lmf_model *m[2] = {ngram(2), ngram(3)}, *f = NULL;
+    lmf_gate_params gp;
+    lmf_gate_fit_params(fit, &gp);
+    if (A) gp.A = A;
+    if (b) gp.b = b;
+    lmf_fuse_opts o;
+    lmf_fuse_opts_init(&o);
+    o.comb = LMF_COMB_GATE;
+    o.gate = &gp;
+    CHECK(lmf_fuse_new(m, 2, &o, &f) == LMF_OK);
+    return f;
+}
+
+static double nll_of(lmf_model *f, const lmf_tokens *t) {
+    lmf_ppl r;
+    CHECK(f && lmf_eval_ppl(f, t, NULL, &r) == LMF_OK);
+    lmf_model_free(f);
+    return log(r.ppl);
+}
+
+/* Gate: the trainer's dev perplexity is the recipe model's; A = 0, b = ln w
+ * is the linear mixture; the fit is a minimum of dev NLL + l2/2 |A|^2 (no
+ * coordinate step improves it); it is at least as good as linear on dev;
+ * and its distributions are proper. */
+static void test_gate(void) {
+    lmf_model *m[2] = {ngram(2), ngram(3)};
+    lmf_tokens t;
+    read_valid(m[0], &t);
+    t.n = 2500; /* a prefix of whole lines */
+    while (t.ids[t.n - 1] != LMF_EOS) t.n++;
+    lmf_gate_tune_opts go = {0};
+    go.folds = 3;
+    go.l2 = 1e-3;
+    lmf_gate_fit fit;
+    CHECK(lmf_tune_gate(m, 2, &t, &go, &fit) == LMF_OK);
+    CHECK(fit.K == 2 && fit.F == 8 && fit.folds == 3 && fit.cv_ppl > 0 && fit.cv_ppl_linear > 0);
+    CHECK_MSG(fit.ppl <= fit.ppl_linear, "gate dev ppl %.4f above linear %.4f", fit.ppl, fit.ppl_linear);
+    double best = nll_of(gate_of(&fit, NULL, NULL), &t);
+    CHECK_MSG(fabs(best - log(fit.ppl)) < 1e-6, "gate recipe ppl %.6f, trainer %.6f", exp(best), fit.ppl);
+    /* A = 0, b = ln w: the linear mixture */
+    double A0[16] = {0}, b0[2] = {log(fit.w_linear[0]), log(fit.w_linear[1])};
+    lmf_model *lm[2] = {ngram(2), ngram(3)}, *lin = NULL;
+    lmf_fuse_opts o;
+    lmf_fuse_opts_init(&o);
+    o.weights = fit.w_linear;
+    CHECK(lmf_fuse_new(lm, 2, &o, &lin) == LMF_OK);
+    double ln = nll_of(lin, &t), g0 = nll_of(gate_of(&fit, A0, b0), &t);
+    CHECK_MSG(fabs(ln - g0) < 1e-6, "gate with A = 0: %.6f, linear %.6f", exp(g0), exp(ln));
+    CHECK_MSG(fabs(exp(ln) - fit.ppl_linear) < 1e-4 * fit.ppl_linear, "linear ppl %.5f, trainer's %.5f", exp(ln),
+              fit.ppl_linear);
+    /* stationarity, coordinate by coordinate */
+    double pen = 0;
+    for (int i = 0; i < 16; i++) pen += 0.5 * go.l2 * fit.A[i] * fit.A[i];
+    const int coords[] = {0, 3, 6, 9, 15, 16, 17}; /* A entries, then b */
+    for (size_t c = 0; c < sizeof coords / sizeof *coords; c++)
+        for (int sg = -1; sg <= 1; sg += 2) {
+            double A[16], b[2], h = 0.02;
+            memcpy(A, fit.A, sizeof A);
+            memcpy(b, fit.b, sizeof b);
+            int i = coords[c];
+            double p2 = pen;
+            if (i < 16) {
+                p2 -= 0.5 * go.l2 * A[i] * A[i];
+                A[i] += sg * h;
+                p2 += 0.5 * go.l2 * A[i] * A[i];
+            } else {
+                b[i - 16] += sg * h;
+            }
+            double v = nll_of(gate_of(&fit, A, b), &t) + p2;
+            CHECK_MSG(v >= best + pen - 1e-7, "coordinate %d %+g improves the gate objective: %.8f < %.8f", i, sg * h, v,
+                      best + pen);
+        }
+    lmf_model *g = gate_of(&fit, NULL, NULL);
+    check_consistent(g, "gate");
+    lmf_model_free(g);
+    lmf_gate_fit_free(&fit);
+    lmf_tokens_free(&t);
+}
+
 int main(void) {
     test_invariants();
     test_degenerate();
@@ -490,6 +577,7 @@ int main(void) {
     test_vocab_map();
     test_em();
     test_loglinear_tune();
+    test_gate();
     test_generate();
     TEST_MAIN_END();
 }

@@ -64,6 +64,23 @@ expect_rc 0 "tune with a recipe member" "$LMF" tune --method bayes --dev "$DEV" 
   "$TMP/models/m2.arpa" -o "$TMP/d.json" -q
 grep -q '"share"' "$TMP/d.json" || fail "bayes recipe has no share"
 
+# gate: the trainer's dev perplexity is the recipe's; it records its
+# held-out estimate; a damaged gate block is refused
+expect_rc 0 "tune gate" "$LMF" tune --method gate --folds 3 --dev "$DEV" "$TMP/models/m2.arpa" \
+  "$TMP/models/m3.arpa" -o "$TMP/recipes/gate.json" -q
+dev_ppl=$(python3 -c "import json; print(json.load(open('$TMP/recipes/gate.json'))['tuning']['dev_ppl'])")
+close "$(ppl_of "$TMP/recipes/gate.json" "$DEV")" "$dev_ppl" 1e-5 || fail "gate recipe ppl on dev differs from tune's $dev_ppl"
+python3 -c "import json,sys; t=json.load(open('$TMP/recipes/gate.json'))['tuning']; sys.exit(not (t['folds'] == 3 and t['cv_ppl'] > 0))" ||
+  fail "gate tuning record: $(cat "$TMP/recipes/gate.json")"
+python3 - "$TMP/recipes/gate.json" "$TMP/recipes/bad_g.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["gate"]["A"][1] = r["gate"]["A"][1][:-1]
+json.dump(r, open(sys.argv[2], "w"))
+PY
+expect_rc 1 "gate with a short row" "$LMF" ppl "$TMP/recipes/bad_g.json" "$TEST"
+expect_err "A\[1\] must be an array of 8 numbers"
+
 # vote and cascade recipes run; a cascade needs exactly two members
 cat >"$TMP/vote.json" <<JSON
 {"combiner": "vote", "members": ["models/m2.arpa", "models/m3.arpa"], "weights": [0.4, 0.6], "top_k": 5, "vote_mass": 0.2}

@@ -27,6 +27,10 @@ static void help(FILE *fp) {
             "  bayes    linear with online weights (posterior of each member given the\n"
             "           tokens so far, fixed share towards the EM weights); the share is\n"
             "           chosen by grid search on FILE\n"
+            "  gate     context-dependent linear weights: a softmax over features of each\n"
+            "           position (members' entropy, top probability, agreement, recent\n"
+            "           loss), fitted by L-BFGS on FILE from the EM mixture; --folds\n"
+            "           blocks of FILE held out in turn estimate it on unseen text\n"
             "  loglinear  weighted geometric mean, renormalised; weights >= 0 by projected\n"
             "           Newton on the convex dev objective.  Exact over all of FILE for\n"
             "           n-gram members; with other members, over evenly spaced positions\n"
@@ -37,13 +41,18 @@ static void help(FILE *fp) {
             "  --max-iter N     EM iteration limit (default 1000)\n"
             "  --max-mem MB     loglinear with non-n-gram members: memory for stored\n"
             "                   distributions (default 512)\n"
+            "  --folds N        gate: cross-validation folds for the held-out estimate\n"
+            "                   (default 5; 0 = none)\n"
+            "  --l2 X           gate: weight penalty (default 1e-4)\n"
+            "  --decay X        gate: recent-loss averaging factor (default 0.95)\n"
             "  --threads N      BLAS threads for neural members (default 1)\n"
             "  -q               no progress on stderr\n");
 }
 
 int lmf_cmd_tune(int argc, char **argv) {
     const char *method = NULL, *dev = NULL, *out = NULL, *paths[MAXM];
-    int K = 0, max_iter = 1000, threads = 1, quiet = 0, max_mb = 512;
+    int K = 0, max_iter = 1000, threads = 1, quiet = 0, max_mb = 512, folds = 5;
+    double l2 = 1e-4, decay = 0.95;
     double tol = 1e-7;
     for (int i = 1; i < argc; i++) {
         int missing = 0;
@@ -67,6 +76,14 @@ int lmf_cmd_tune(int argc, char **argv) {
         } else if ((v = cli_opt_value(argc, argv, &i, "--max-iter", &missing)) || missing) {
             if (!v || !cli_parse_int(v, &max_iter) || max_iter < 1 || max_iter > 1000000)
                 return cli_usage_error("tune", "--max-iter takes a number 1..1000000");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--folds", &missing)) || missing) {
+            if (!v || !cli_parse_int(v, &folds) || folds < 0 || folds > 100)
+                return cli_usage_error("tune", "--folds takes a number 0..100");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--l2", &missing)) || missing) {
+            if (!v || !cli_parse_double(v, &l2) || !(l2 >= 0)) return cli_usage_error("tune", "--l2 takes a number >= 0");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--decay", &missing)) || missing) {
+            if (!v || !cli_parse_double(v, &decay) || !(decay > 0 && decay < 1))
+                return cli_usage_error("tune", "--decay takes a number in (0, 1)");
         } else if ((v = cli_opt_value(argc, argv, &i, "--max-mem", &missing)) || missing) {
             if (!v || !cli_parse_int(v, &max_mb) || max_mb < 1 || max_mb > 1 << 20)
                 return cli_usage_error("tune", "--max-mem takes megabytes, 1..1048576");
@@ -82,8 +99,8 @@ int lmf_cmd_tune(int argc, char **argv) {
     }
     if (!method) return cli_usage_error("tune", "--method is required (linear or bayes)");
     int comb = lmf_combiner_parse(method);
-    if (comb != LMF_COMB_LINEAR && comb != LMF_COMB_BAYES && comb != LMF_COMB_LOGLINEAR)
-        return cli_usage_error("tune", "--method %s is not available (linear, loglinear or bayes)", method);
+    if (comb != LMF_COMB_LINEAR && comb != LMF_COMB_BAYES && comb != LMF_COMB_LOGLINEAR && comb != LMF_COMB_GATE)
+        return cli_usage_error("tune", "--method %s is not available (linear, loglinear, bayes or gate)", method);
     if (!dev) return cli_usage_error("tune", "--dev FILE (held-out text) is required");
     if (!out) return cli_usage_error("tune", "-o RECIPE.json is required");
     if (K < 2) return cli_usage_error("tune", "give at least two models to fuse");
@@ -93,6 +110,7 @@ int lmf_cmd_tune(int argc, char **argv) {
     float *lp[MAXM] = {0};
     lmf_model *ms[MAXM] = {0};
     lmf_tokens devtok = {0};
+    lmf_gate_fit fit = {0};
     double mppl[MAXM], *trace = NULL;
     size_t N = 0;
     int rc = 1;
@@ -129,7 +147,25 @@ int lmf_cmd_tune(int argc, char **argv) {
     int iters = 0;
     double share = 0, best = 0, start = 0;
     lmf_tune_info li = {0};
-    if (comb == LMF_COMB_LOGLINEAR) {
+    if (comb == LMF_COMB_GATE) {
+        lmf_gate_tune_opts go = {0};
+        go.folds = folds;
+        go.l2 = l2 > 0 ? l2 : 1e-300;
+        go.decay = decay;
+        lmf_status gs = lmf_tune_gate(ms, K, &devtok, &go, &fit);
+        for (int k = 0; k < K; k++) ms[k] = NULL; /* the gate trainer took them */
+        if (gs) goto done;
+        iters = fit.iterations;
+        start = fit.ppl_linear;
+        best = fit.ppl;
+        memcpy(w, fit.w_linear, (size_t)K * sizeof *w);
+        if (!quiet) {
+            fprintf(stderr, "[tune] gate L-BFGS: %d iterations, dev ppl %.4f (EM linear) -> %.4f\n", iters, start, best);
+            if (fit.folds)
+                fprintf(stderr, "[tune] %d-fold held-out estimate: linear %.4f, gate %.4f\n", fit.folds,
+                        fit.cv_ppl_linear, fit.cv_ppl);
+        }
+    } else if (comb == LMF_COMB_LOGLINEAR) {
         lmf_tune_ll_opts lo = {0};
         lo.max_iter = max_iter < 100 ? max_iter : 100;
         lo.max_bytes = (size_t)max_mb << 20;
@@ -173,11 +209,18 @@ int lmf_cmd_tune(int argc, char **argv) {
         goto done;
     }
     fprintf(jf, "{\"method\":\"%s\",\"dev\":",
-            comb == LMF_COMB_BAYES ? "em+grid" : comb == LMF_COMB_LOGLINEAR ? "projected-newton" : "em");
+            comb == LMF_COMB_BAYES       ? "em+grid"
+            : comb == LMF_COMB_LOGLINEAR ? "projected-newton"
+            : comb == LMF_COMB_GATE      ? "lbfgs-blending"
+                                         : "em");
     cli_json_str(jf, dev, strlen(dev));
     fprintf(jf, ",\"dev_tokens\":%zu,\"iterations\":%d,", N, iters);
     if (comb == LMF_COMB_LOGLINEAR)
         fprintf(jf, "\"exact\":%s,\"positions\":%zu,", li.exact ? "true" : "false", li.positions);
+    else if (comb == LMF_COMB_GATE) {
+        fprintf(jf, "\"l2\":%g,\"folds\":%d,", l2, fit.folds);
+        if (fit.folds) fprintf(jf, "\"cv_ppl_linear\":%.6f,\"cv_ppl\":%.6f,", fit.cv_ppl_linear, fit.cv_ppl);
+    }
     else
         fprintf(jf, "\"tolerance\":%g,", tol);
     fprintf(jf, "\"dev_ppl_start\":%.6f,\"dev_ppl\":%.6f,\"member_dev_ppl\":[", start, best);
@@ -193,7 +236,13 @@ int lmf_cmd_tune(int argc, char **argv) {
     fo.comb = (lmf_combiner)comb;
     fo.weights = w;
     fo.share = share;
+    lmf_gate_params gp;
+    if (comb == LMF_COMB_GATE) {
+        lmf_gate_fit_params(&fit, &gp);
+        fo.gate = &gp;
+    }
     lmf_status s = lmf_recipe_write(out, &fo, paths, K, js);
+    lmf_gate_fit_free(&fit);
     free(js);
     if (s) goto done;
     if (!quiet) {
@@ -205,6 +254,7 @@ int lmf_cmd_tune(int argc, char **argv) {
     rc = 0;
 done:
     free(trace);
+    lmf_gate_fit_free(&fit);
     lmf_tokens_free(&devtok);
     for (int k = 0; k < K; k++) {
         free(lp[k]);

@@ -19,6 +19,12 @@
  *              share it as the rescorer does:
  *              p(w) = p_1(C) p_2(w) / p_2(C) for w in C, p_1(w) otherwise
  *              (top_k = V gives p_2; weights are not used)
+ *   gate       linear with context-dependent weights g(h) = softmax(A z(h) + b),
+ *              z = standardised features of the position, 4 per member k:
+ *              entropy of p_k(.|h), ln max_w p_k(w|h), agreement (share of the
+ *              other members whose best word is k's), recent loss (moving
+ *              average of -ln p_k(y) over the tokens so far, factor `decay`,
+ *              starting at loss0_k).  A = 0, b = ln w is the linear mixture.
  * Every fused distribution is normalised over the vocabulary (Z computed
  * exactly over all V words). */
 #ifndef LMF_FUSE_H
@@ -37,11 +43,22 @@ typedef enum {
     LMF_COMB_BAYES,
     LMF_COMB_VOTE,
     LMF_COMB_CASCADE,
+    LMF_COMB_GATE,
     LMF_COMB_COUNT
 } lmf_combiner;
 
 const char *lmf_combiner_name(lmf_combiner c);
 int lmf_combiner_parse(const char *s); /* -1 if unknown */
+
+#define LMF_GATE_FEATURES 4 /* per member */
+typedef struct lmf_gate_params {
+    double decay;       /* recent-loss average factor in (0, 1) */
+    const double *mean; /* F = 4K: feature means and standard deviations */
+    const double *sd;
+    const double *loss0; /* K: starting recent loss */
+    const double *A;    /* K x F, row-major */
+    const double *b;    /* K */
+} lmf_gate_params;
 
 typedef struct lmf_fuse_opts {
     lmf_combiner comb;
@@ -50,6 +67,7 @@ typedef struct lmf_fuse_opts {
     int top_k;             /* vote, cascade: words per member / candidates (default 10 / 20) */
     double threshold;      /* vote: probability threshold instead of top_k (0 = use top_k) */
     double vote_mass;      /* vote: weight of the votes in [0, 1] (default 0.5) */
+    const lmf_gate_params *gate; /* gate: required (copied) */
 } lmf_fuse_opts;
 void lmf_fuse_opts_init(lmf_fuse_opts *o);
 
@@ -126,6 +144,32 @@ lmf_status lmf_tune_loglinear(lmf_model *const *members, int K, const lmf_tokens
  * tests. */
 double lmf_tune_loglinear_objective(lmf_model *const *members, int K, const lmf_tokens *dev, int sampled,
                                     const double *w, double *grad, double *hess);
+
+/* Gate training (blending): the features and members' log-probs along the
+ * dev text, then L-BFGS on the dev log-likelihood (+ l2/2 |A|^2) from the
+ * EM-tuned linear mixture (A = 0, b = ln w).  With folds >= 2, contiguous
+ * blocks of the dev text are held out in turn (stacking) to estimate the
+ * perplexity of both the gate and the linear mixture on unseen text. */
+typedef struct lmf_gate_tune_opts {
+    double decay;  /* default 0.95 */
+    double l2;     /* default 1e-4 */
+    int folds;     /* cross-validation folds (0 or 1: none; default 0) */
+    int max_iter;  /* L-BFGS iterations (default 200) */
+} lmf_gate_tune_opts;
+
+typedef struct lmf_gate_fit {
+    int K, F, iterations, folds;
+    double decay;
+    double *mean, *sd, *loss0, *A, *b, *w_linear; /* one allocation */
+    double ppl_linear, ppl;       /* on the dev text (what was fitted) */
+    double cv_ppl_linear, cv_ppl; /* held-out estimates (folds >= 2), else 0 */
+} lmf_gate_fit;
+
+/* Takes ownership of the members (frees them). */
+lmf_status lmf_tune_gate(lmf_model **members, int K, const lmf_tokens *dev, const lmf_gate_tune_opts *o,
+                         lmf_gate_fit *out);
+void lmf_gate_fit_params(const lmf_gate_fit *fit, lmf_gate_params *p);
+void lmf_gate_fit_free(lmf_gate_fit *fit);
 
 #ifdef __cplusplus
 }

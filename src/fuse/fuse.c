@@ -17,7 +17,7 @@
 #define CH 2048 /* positions per chunk, per-token combiners */
 #define CHD 32  /* positions per chunk, full-distribution combiners */
 
-static const char *const comb_names[LMF_COMB_COUNT] = {"linear", "loglinear", "max", "bayes", "vote", "cascade"};
+static const char *const comb_names[LMF_COMB_COUNT] = {"linear", "loglinear", "max", "bayes", "vote", "cascade", "gate"};
 
 const char *lmf_combiner_name(lmf_combiner c) { return c < LMF_COMB_COUNT ? comb_names[c] : "?"; }
 
@@ -42,6 +42,9 @@ typedef struct fused {
     int32_t **map; /* map[k][v]: member k's id of word v (NULL: the same ids) */
     double *w, *logw;
     lmf_fuse_opts o;
+    /* gate: F = 4K features */
+    int F;
+    double *gA, *gb, *gmean, *gsd, *gloss0, gdecay;
 } fused;
 
 struct lmf_state {
@@ -53,6 +56,9 @@ struct lmf_state {
     float *dbuf;  /* [K, CHD, V] members' distributions, made on first use */
     int32_t *top; /* [top_k] vote, cascade: a member's best words */
     float *topv;  /* [top_k] their log-probs */
+    double *r;    /* [K] gate: recent losses */
+    float *tr_phi, *tr_lp; /* gate trace: where to record features and member log-probs */
+    size_t tr_pos, tr_n;
 };
 
 /* Member k's distribution (its ids) into the fused ids. */
@@ -83,6 +89,7 @@ static void f_free(lmf_model *mm) {
     lmf_free(f->map);
     lmf_free(f->m);
     lmf_free(f->w);
+    lmf_free(f->gA);
     lmf_free(f);
 }
 
@@ -97,6 +104,7 @@ static void f_reset(const lmf_model *mm, lmf_state *s) {
     const fused *f = (const fused *)mm;
     for (int k = 0; k < f->K; k++) lmf_state_reset(f->m[k], s->ms[k]);
     memcpy(s->lw, f->logw, (size_t)f->K * sizeof *s->lw);
+    for (int k = 0; k < f->K; k++) s->r[k] = f->gloss0 ? f->gloss0[k] : 0;
 }
 
 static void f_state_free(const lmf_model *mm, lmf_state *s) {
@@ -111,6 +119,7 @@ static void f_state_free(const lmf_model *mm, lmf_state *s) {
     lmf_free(s->dbuf);
     lmf_free(s->top);
     lmf_free(s->topv);
+    lmf_free(s->r);
     lmf_free(s);
 }
 
@@ -125,13 +134,15 @@ static lmf_state *f_state_new(const lmf_model *mm) {
     s->ids = (int32_t *)lmf_malloc(CH * sizeof *s->ids);
     s->top = (int32_t *)lmf_malloc((size_t)f->o.top_k * sizeof *s->top + 1);
     s->topv = (float *)lmf_malloc((size_t)f->o.top_k * sizeof *s->topv + 1);
-    int ok = s->ms && s->lw && s->buf && s->tmp && s->ids && s->top && s->topv;
+    s->r = (double *)lmf_malloc((size_t)f->K * sizeof *s->r);
+    int ok = s->ms && s->lw && s->buf && s->tmp && s->ids && s->top && s->topv && s->r;
     for (int k = 0; ok && k < f->K; k++) ok = (s->ms[k] = lmf_state_new(f->m[k])) != NULL;
     if (!ok) {
         f_state_free(mm, s);
         return NULL;
     }
     memcpy(s->lw, f->logw, (size_t)f->K * sizeof *s->lw);
+    for (int k = 0; k < f->K; k++) s->r[k] = f->gloss0 ? f->gloss0[k] : 0;
     return s;
 }
 
@@ -142,6 +153,7 @@ static lmf_status f_state_copy(const lmf_model *mm, lmf_state *d, const lmf_stat
         if (st) return st;
     }
     memcpy(d->lw, s->lw, (size_t)f->K * sizeof *d->lw);
+    memcpy(d->r, s->r, (size_t)f->K * sizeof *d->r);
     return LMF_OK;
 }
 
@@ -257,6 +269,51 @@ static void combine_cascade(const fused *f, lmf_state *s, const float *d, size_t
     for (int i = 0; i < n; i++) out[s->top[i]] = (float)((double)p2[s->top[i]] + shift);
 }
 
+/* gate: the raw features of a position (see lmf/fuse.h), phi[4k + i]. */
+static void gate_features(const fused *f, const float *d, size_t kstride, const double *r, double *phi) {
+    const int K = f->K, V = f->V;
+    int32_t best[LMF_FUSE_MAX_MEMBERS];
+    for (int k = 0; k < K; k++) {
+        const float *dk = d + (size_t)k * kstride;
+        double h = 0;
+        float mx = -INFINITY;
+        int32_t arg = 0;
+        for (int v = 0; v < V; v++) {
+            double p = exp((double)dk[v]);
+            if (p > 0) h -= p * (double)dk[v];
+            if (dk[v] > mx) mx = dk[v], arg = v;
+        }
+        best[k] = arg;
+        phi[4 * k] = h;
+        phi[4 * k + 1] = (double)mx;
+        phi[4 * k + 3] = r[k];
+    }
+    for (int k = 0; k < K; k++) {
+        int agree = 0;
+        for (int j = 0; j < K; j++) agree += j != k && best[j] == best[k];
+        phi[4 * k + 2] = K > 1 ? (double)agree / (K - 1) : 1.0;
+    }
+}
+
+/* gate: ln mixture weights from raw features. */
+static void gate_weights(const fused *f, const double *phi, double *lw) {
+    const int K = f->K, F = f->F;
+    double z[4 * LMF_FUSE_MAX_MEMBERS];
+    for (int j = 0; j < F; j++) z[j] = (phi[j] - f->gmean[j]) / f->gsd[j];
+    for (int k = 0; k < K; k++) {
+        double a = f->gb[k];
+        for (int j = 0; j < F; j++) a += f->gA[k * F + j] * z[j];
+        lw[k] = a;
+    }
+    double l = lse(lw, K);
+    for (int k = 0; k < K; k++) lw[k] -= l;
+}
+
+/* gate: after token y, the recent losses move (lp: members' ln p(y)). */
+static void gate_observe(const fused *f, lmf_state *s, const float *lp, size_t stride) {
+    for (int k = 0; k < f->K; k++) s->r[k] = f->gdecay * s->r[k] - (1 - f->gdecay) * (double)lp[(size_t)k * stride];
+}
+
 /* Combines K full distributions d[k*V ..] into out[V] (ln); lw: ln weights
  * for linear/bayes. */
 static void combine(const fused *f, const lmf_state *st, const double *lw, const float *d, size_t kstride,
@@ -272,7 +329,16 @@ static void combine(const fused *f, const lmf_state *st, const double *lw, const
         combine_cascade(f, s, d, kstride, out);
         return;
     }
-    if (per_token(f)) {
+    double gw[LMF_FUSE_MAX_MEMBERS] = {0};
+    if (f->o.comb == LMF_COMB_GATE) {
+        double phi[4 * LMF_FUSE_MAX_MEMBERS];
+        gate_features(f, d, kstride, s->r, phi);
+        gate_weights(f, phi, gw);
+        lw = gw;
+        if (s->tr_phi && s->tr_pos < s->tr_n)
+            for (int j = 0; j < f->F; j++) s->tr_phi[s->tr_pos * (size_t)f->F + (size_t)j] = (float)phi[j];
+    }
+    if (per_token(f) || f->o.comb == LMF_COMB_GATE) {
         for (int v = 0; v < V; v++) {
             for (int k = 0; k < K; k++) a[k] = lw[k] + (double)d[(size_t)k * kstride + v];
             out[v] = (float)lse(a, K);
@@ -313,14 +379,15 @@ static lmf_status f_next(lmf_model *mm, const lmf_state *s, float *logp) {
 
 static lmf_status f_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
     const fused *f = (const fused *)mm;
-    if (f->o.comb == LMF_COMB_BAYES) { /* the weights need each member's p(tok) */
+    if (f->o.comb == LMF_COMB_BAYES || f->o.comb == LMF_COMB_GATE) { /* the weights need each member's p(tok) */
         float lp[LMF_FUSE_MAX_MEMBERS], out;
         for (int k = 0; k < f->K; k++) {
             int32_t t = f->map[k] ? f->map[k][tok] : tok;
             lmf_status st = lmf_model_score(f->m[k], s->ms[k], &t, 1, &lp[k]);
             if (st) return st;
         }
-        mix_tokens(f, s->lw, lp, 1, 1, &out);
+        if (f->o.comb == LMF_COMB_GATE) gate_observe(f, s, lp, 1);
+        else mix_tokens(f, s->lw, lp, 1, 1, &out);
         return LMF_OK;
     }
     for (int k = 0; k < f->K; k++) {
@@ -350,10 +417,14 @@ static lmf_status f_dists(lmf_model *mm, lmf_state *s, const int32_t *tok, size_
         for (size_t t = 0; t < c && !st; t++) {
             float *o = out + (p0 + t) * V;
             combine(f, s, s->lw, buf + t * V, CHD * V, o);
-            if (f->o.comb == LMF_COMB_BAYES) {
+            if (f->o.comb == LMF_COMB_BAYES || f->o.comb == LMF_COMB_GATE) {
                 float lp[LMF_FUSE_MAX_MEMBERS], mixed;
                 for (size_t k = 0; k < K; k++) lp[k] = buf[k * CHD * V + t * V + (size_t)tok[p0 + t]];
-                mix_tokens(f, s->lw, lp, 1, 1, &mixed);
+                if (f->o.comb == LMF_COMB_BAYES) mix_tokens(f, s->lw, lp, 1, 1, &mixed);
+                else gate_observe(f, s, lp, 1);
+                if (s->tr_lp && s->tr_pos < s->tr_n)
+                    for (size_t k = 0; k < K; k++) s->tr_lp[k * s->tr_n + s->tr_pos] = lp[k];
+                s->tr_pos++;
             }
         }
     }
@@ -401,6 +472,25 @@ static const lmf_model_ops fused_ops = {
     .score = f_score,
     .dists = f_dists,
 };
+
+lmf_status lmf_gate_trace(lmf_model *m, const lmf_tokens *t, float *phi, float *lp) {
+    fused *f = (fused *)m;
+    if (m->ops != &fused_ops || f->o.comb != LMF_COMB_GATE) return lmf_error(LMF_ERR_ARG, "not a gate fusion");
+    lmf_state *s = f_state_new(m);
+    float *out = (float *)lmf_malloc(CHD * (size_t)f->V * sizeof *out);
+    lmf_status st = s && out ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!st) {
+        s->tr_phi = phi;
+        s->tr_lp = lp;
+        s->tr_n = t->n;
+        s->tr_pos = 0;
+    }
+    for (size_t p0 = 0; p0 < t->n && !st; p0 += CHD)
+        st = f_dists(m, s, t->ids + p0, t->n - p0 < CHD ? t->n - p0 : CHD, out);
+    lmf_free(out);
+    if (s) f_state_free(m, s);
+    return st;
+}
 
 lmf_status lmf_fuse_vocab_maps(lmf_model *const *members, int K, int32_t **maps) {
     const lmf_vocab *v0 = lmf_model_vocab(members[0]);
@@ -456,6 +546,21 @@ lmf_status lmf_fuse_new(lmf_model **members, int K, const lmf_fuse_opts *o, lmf_
         s = lmf_error(LMF_ERR_ARG, "the vote threshold must be a probability in [0, 1] (got %g)", o->threshold);
     if (!s && (!(o->vote_mass >= 0) || o->vote_mass > 1))
         s = lmf_error(LMF_ERR_ARG, "vote_mass must be in [0, 1] (got %g)", o->vote_mass);
+    if (!s && o->comb == LMF_COMB_GATE) {
+        const lmf_gate_params *g = o->gate;
+        if (!g || !g->mean || !g->sd || !g->loss0 || !g->A || !g->b)
+            s = lmf_error(LMF_ERR_ARG, "a gate needs its parameters (tune it with lmfuse tune --method gate)");
+        else if (!(g->decay > 0 && g->decay < 1))
+            s = lmf_error(LMF_ERR_ARG, "the gate's decay must be in (0, 1) (got %g)", g->decay);
+        for (int j = 0; !s && j < LMF_GATE_FEATURES * K; j++)
+            if (!isfinite(g->mean[j]) || !(g->sd[j] > 0) || !isfinite(g->sd[j]))
+                s = lmf_error(LMF_ERR_ARG, "gate feature %d: mean must be finite and sd > 0", j + 1);
+        for (int j = 0; !s && j < LMF_GATE_FEATURES * K * K; j++)
+            if (!isfinite(g->A[j])) s = lmf_error(LMF_ERR_ARG, "gate matrix entry %d is not finite", j + 1);
+        for (int k = 0; !s && k < K; k++)
+            if (!isfinite(g->b[k]) || !isfinite(g->loss0[k]))
+                s = lmf_error(LMF_ERR_ARG, "gate bias / loss0 %d is not finite", k + 1);
+    }
     int32_t *maps[LMF_FUSE_MAX_MEMBERS] = {0};
     if (!s) s = lmf_fuse_vocab_maps(members, K, maps);
     double sum = 0;
@@ -492,11 +597,32 @@ lmf_status lmf_fuse_new(lmf_model **members, int K, const lmf_fuse_opts *o, lmf_
     if (!f->o.top_k) f->o.top_k = o->comb == LMF_COMB_CASCADE ? 20 : 10;
     f->logw = f->w + K;
     int norm = o->comb != LMF_COMB_LOGLINEAR; /* mixture weights sum to 1 */
+    f->F = 0;
     for (int k = 0; k < K; k++) {
         f->m[k] = members[k];
         f->map[k] = maps[k];
         f->w[k] = (o->weights ? o->weights[k] : 1.0 / K) / (norm ? sum : 1.0);
         f->logw[k] = log(f->w[k]);
+    }
+    f->o.gate = NULL; /* copied below */
+    if (o->comb == LMF_COMB_GATE) {
+        const lmf_gate_params *g = o->gate;
+        int F = f->F = LMF_GATE_FEATURES * K;
+        size_t n = (size_t)K * (size_t)F + (size_t)K + 2 * (size_t)F + (size_t)K;
+        if (!(f->gA = (double *)lmf_malloc(n * sizeof *f->gA))) {
+            f_free(&f->base); /* frees the members too */
+            return lmf_error(LMF_ERR_NOMEM, "out of memory");
+        }
+        f->gb = f->gA + (size_t)K * (size_t)F;
+        f->gmean = f->gb + K;
+        f->gsd = f->gmean + F;
+        f->gloss0 = f->gsd + F;
+        memcpy(f->gA, g->A, (size_t)K * (size_t)F * sizeof *f->gA);
+        memcpy(f->gb, g->b, (size_t)K * sizeof *f->gb);
+        memcpy(f->gmean, g->mean, (size_t)F * sizeof *f->gmean);
+        memcpy(f->gsd, g->sd, (size_t)F * sizeof *f->gsd);
+        memcpy(f->gloss0, g->loss0, (size_t)K * sizeof *f->gloss0);
+        f->gdecay = g->decay;
     }
     *out = &f->base;
     return LMF_OK;

@@ -78,20 +78,72 @@ static lmf_status load_member(const cJSON *e, const char *dir, const char *file,
     return s;
 }
 
+/* The gate's parameters into gbuf (2F + 2K + K F doubles), viewed by gp. */
+static lmf_status parse_gate(const cJSON *gj, int K, const char *file, const char *where, double *gbuf,
+                             lmf_gate_params *gp) {
+    /* gate parameters: {"decay": d, "mean": [F], "sd": [F], "loss0": [K], "A": [[F] x K], "b": [K]} */
+    const int F = LMF_GATE_FEATURES * K;
+    double *mean = gbuf, *sd = mean + F, *loss0 = sd + F, *b = loss0 + K, *A = b + K;
+    static const char *const gk[] = {"decay", "mean", "sd", "loss0", "A", "b", NULL};
+    for (const cJSON *c = gj->child; c; c = c->next) {
+        int ok = 0;
+        for (int i = 0; gk[i]; i++) ok |= !strcmp(c->string, gk[i]);
+        if (!ok) return BAD("%s: %s.gate: unknown key \"%s\" (known: decay, mean, sd, loss0, A, b)", file, where, c->string);
+    }
+    const cJSON *dj = cJSON_GetObjectItemCaseSensitive(gj, "decay");
+    if (!cJSON_IsNumber(dj) || !(dj->valuedouble > 0 && dj->valuedouble < 1))
+        return BAD("%s: %s.gate: \"decay\" must be a number in (0, 1)", file, where);
+    struct { const char *key; double *dst; int n; } vec[] = {{"mean", mean, F}, {"sd", sd, F}, {"loss0", loss0, K}, {"b", b, K}};
+    for (int v = 0; v < 4; v++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(gj, vec[v].key);
+        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != vec[v].n)
+            return BAD("%s: %s.gate: \"%s\" must be an array of %d numbers (%s)", file, where, vec[v].key, vec[v].n,
+                       vec[v].n == K ? "one per member" : "4 features per member");
+        int i = 0;
+        for (const cJSON *e = a->child; e; e = e->next, i++) {
+            if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble) || (v == 1 && !(e->valuedouble > 0)))
+                return BAD("%s: %s.gate: %s[%d] must be a finite number%s", file, where, vec[v].key, i,
+                           v == 1 ? " > 0" : "");
+            vec[v].dst[i] = e->valuedouble;
+        }
+    }
+    const cJSON *aj = cJSON_GetObjectItemCaseSensitive(gj, "A");
+    if (!cJSON_IsArray(aj) || cJSON_GetArraySize(aj) != K)
+        return BAD("%s: %s.gate: \"A\" must be %d rows (one per member) of %d numbers", file, where, K, F);
+    int r = 0;
+    for (const cJSON *row = aj->child; row; row = row->next, r++) {
+        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != F)
+            return BAD("%s: %s.gate: A[%d] must be an array of %d numbers", file, where, r, F);
+        int i = 0;
+        for (const cJSON *e = row->child; e; e = e->next, i++) {
+            if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble))
+                return BAD("%s: %s.gate: A[%d][%d] must be a finite number", file, where, r, i);
+            A[r * F + i] = e->valuedouble;
+        }
+    }
+    gp->decay = dj->valuedouble;
+    gp->mean = mean;
+    gp->sd = sd;
+    gp->loss0 = loss0;
+    gp->A = A;
+    gp->b = b;
+    return LMF_OK;
+}
+
 static lmf_status load_node(const cJSON *j, const char *dir, const char *file, const char *where, int depth,
                             lmf_model **out) {
     *out = NULL;
     if (depth > LMF_RECIPE_MAX_DEPTH)
         return BAD("%s: recipes nest deeper than %d levels (does a recipe include itself?)", file, LMF_RECIPE_MAX_DEPTH);
     if (!cJSON_IsObject(j)) return BAD("%s: %s is not a JSON object", file, where);
-    static const char *const known[] = {"lmfuse", "combiner", "members", "weights",   "share", "top_k",
-                                        "threshold", "vote_mass", "tuning", "comment", NULL};
+    static const char *const known[] = {"lmfuse",    "combiner",  "members", "weights", "share", "top_k",
+                                        "threshold", "vote_mass", "gate",    "tuning",  "comment", NULL};
     for (const cJSON *c = j->child; c; c = c->next) {
         int ok = 0;
         for (int i = 0; known[i]; i++) ok |= !strcmp(c->string, known[i]);
         if (!ok)
             return BAD("%s: %s: unknown key \"%s\" (known: combiner, members, weights, share, top_k, threshold, vote_mass, "
-                       "tuning, comment)", file,
+                       "gate, tuning, comment)", file,
                        where, c->string);
     }
     const cJSON *cj = cJSON_GetObjectItemCaseSensitive(j, "combiner");
@@ -102,7 +154,7 @@ static lmf_status load_node(const cJSON *j, const char *dir, const char *file, c
     lmf_fuse_opts_init(&o);
     int comb = cJSON_IsString(cj) ? lmf_combiner_parse(cj->valuestring) : -1;
     if (comb < 0)
-        return BAD("%s: %s: \"combiner\" must be one of linear, loglinear, max, bayes, vote, cascade%s%s%s", file, where,
+        return BAD("%s: %s: \"combiner\" must be one of linear, loglinear, max, bayes, vote, cascade, gate%s%s%s", file, where,
                    cJSON_IsString(cj) ? " (got \"" : "", cJSON_IsString(cj) ? cj->valuestring : "",
                    cJSON_IsString(cj) ? "\")" : "");
     o.comb = (lmf_combiner)comb;
@@ -145,6 +197,25 @@ static lmf_status load_node(const cJSON *j, const char *dir, const char *file, c
             return BAD("%s: %s: \"vote_mass\" must be a number in [0, 1]", file, where);
         o.vote_mass = vm->valuedouble;
     }
+    const cJSON *gj = cJSON_GetObjectItemCaseSensitive(j, "gate");
+    lmf_gate_params gp;
+    double *gbuf = NULL;
+    if (comb == LMF_COMB_GATE) {
+        if (!cJSON_IsObject(gj))
+            return BAD("%s: %s: a gate recipe needs \"gate\": its parameters (made by lmfuse tune --method gate)",
+                       file, where);
+        const size_t F = LMF_GATE_FEATURES * (size_t)K;
+        if (!(gbuf = (double *)lmf_malloc((2 * F + 2 * (size_t)K + (size_t)K * F) * sizeof *gbuf)))
+            return lmf_error(LMF_ERR_NOMEM, "out of memory");
+        lmf_status gs = parse_gate(gj, K, file, where, gbuf, &gp);
+        if (gs) {
+            lmf_free(gbuf);
+            return gs;
+        }
+        o.gate = &gp;
+    } else if (gj) {
+        return BAD("%s: %s: \"gate\" belongs to the gate combiner only", file, where);
+    }
     lmf_model *m[LMF_FUSE_MAX_MEMBERS] = {0};
     const cJSON *caches[LMF_FUSE_MAX_MEMBERS] = {0};
     lmf_status s = LMF_OK;
@@ -178,9 +249,11 @@ static lmf_status load_node(const cJSON *j, const char *dir, const char *file, c
             if (m[k] && caches[k]) lmf_model_free(m[k]);
         for (int k = 0; k < K; k++)
             if (m[k] && !caches[k]) lmf_model_free(m[k]);
+        lmf_free(gbuf);
         return s;
     }
     s = lmf_fuse_new(m, K, &o, out);
+    lmf_free(gbuf);
     if (s) s = prefix_error(s, "%s: %s", file, where);
     return s;
 }
@@ -293,6 +366,21 @@ lmf_status lmf_recipe_write(const char *path, const lmf_fuse_opts *o, const char
     if (!s && comb == LMF_COMB_VOTE) {
         if (o->threshold > 0) cJSON_AddNumberToObject(j, "threshold", o->threshold);
         cJSON_AddNumberToObject(j, "vote_mass", o->vote_mass);
+    }
+    if (!s && comb == LMF_COMB_GATE) {
+        const lmf_gate_params *g = o->gate;
+        const int F = LMF_GATE_FEATURES * K;
+        cJSON *gj = g ? cJSON_AddObjectToObject(j, "gate") : NULL, *A = gj ? cJSON_AddArrayToObject(gj, "A") : NULL;
+        if (!g) s = lmf_error(LMF_ERR_ARG, "a gate recipe needs its parameters");
+        else if (!gj || !A) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        if (!s) {
+            cJSON_AddNumberToObject(gj, "decay", g->decay);
+            cJSON_AddItemToObject(gj, "mean", cJSON_CreateDoubleArray(g->mean, F));
+            cJSON_AddItemToObject(gj, "sd", cJSON_CreateDoubleArray(g->sd, F));
+            cJSON_AddItemToObject(gj, "loss0", cJSON_CreateDoubleArray(g->loss0, K));
+            for (int k = 0; k < K; k++) cJSON_AddItemToArray(A, cJSON_CreateDoubleArray(g->A + (size_t)k * F, F));
+            cJSON_AddItemToObject(gj, "b", cJSON_CreateDoubleArray(g->b, K));
+        }
     }
     if (!s && tuning_json) {
         cJSON *t = cJSON_Parse(tuning_json);

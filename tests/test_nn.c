@@ -496,10 +496,10 @@ static void test_head(void) {
     for (int k = 0; k < C; k++) CHECK(start[k + 1] > start[k]);
     lmf_head_fill_cls(start, C, cls);
     char *js = lmf_head_classes_json(start, C);
-    int32_t *st2, *cl2;
-    int C2;
+    int32_t *st2 = NULL, *cl2 = NULL;
+    int C2 = 0;
     CHECK(js && lmf_head_parse_classes(js, HV, "x", &st2, &cl2, &C2) == LMF_OK && C2 == C);
-    CHECK(!memcmp(st2, start, (C + 1) * sizeof *start) && !memcmp(cl2, cls, HV * sizeof *cls));
+    CHECK(st2 && cl2 && !memcmp(st2, start, (C + 1) * sizeof *start) && !memcmp(cl2, cls, HV * sizeof *cls));
     free(js), free(st2), free(cl2);
     CHECK(lmf_head_parse_classes("[0,5,5,23]", HV, "m.st", &st2, &cl2, &C2) == LMF_ERR_FORMAT);
     CHECK(strstr(lmf_last_error(), "m.st") && strstr(lmf_last_error(), "entry 2"));

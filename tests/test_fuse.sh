@@ -99,6 +99,9 @@ echo '{"combiner": "vote", "members": ["models/m2.arpa"], "vote_mass": 1.5}' >"$
 expect_rc 1 "vote mass > 1" "$LMF" ppl "$TMP/bad_v.json" "$TEST"
 expect_err '"vote_mass" must be a number'
 
+# the format the errors point to exists
+"$LMF" help recipe | grep -q '"combiner"' || fail "lmfuse help recipe does not describe recipes"
+
 # 3. malformed recipes: clear errors naming the file
 printf '{"combiner": "linear",\n "members": ["models/m2.arpa",]\n}\n' >"$TMP/bad1.json"
 expect_rc 1 "bad JSON" "$LMF" ppl "$TMP/bad1.json" "$TEST"

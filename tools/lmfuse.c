@@ -34,7 +34,32 @@ static void usage(FILE *fp) {
             LMF_VERSION_STRING);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(fp, "  %-8s %s\n", commands[i].name, commands[i].help);
-    fprintf(fp, "\nRun `lmfuse <command> --help` for the options of a command and their defaults.\n");
+    fprintf(fp, "\nRun `lmfuse <command> --help` for the options of a command and their defaults,\n"
+                "`lmfuse help recipe` for the recipe format.\n");
+}
+
+static void recipe_help(FILE *fp) {
+    fputs("A recipe is a JSON file that describes a fusion; lmfuse tune writes them and\n"
+          "every command that takes a model takes a recipe.\n"
+          "\n"
+          "  {\"lmfuse\": \"recipe\",\n"
+          "   \"combiner\": \"linear\" | \"loglinear\" | \"max\" | \"bayes\" | \"vote\" | \"cascade\" | \"gate\",\n"
+          "   \"members\": [M, ...],          model paths (relative to the recipe's folder),\n"
+          "                                  {\"path\": P}, {\"recipe\": {...}} (inline) or\n"
+          "                                  {\"cache\": {\"window\": N, \"beta\": b}}\n"
+          "   \"weights\": [w, ...],          one per member, >= 0 (default equal)\n"
+          "   \"share\": a,                   bayes: fixed-share rate in [0, 1) (default 0.01)\n"
+          "   \"top_k\": n,                   vote: words each member votes for (default 10);\n"
+          "                                  cascade: the proposer's candidates (default 20)\n"
+          "   \"threshold\": t,               vote: vote for words with p >= t instead of top_k\n"
+          "   \"vote_mass\": m,               vote: weight of the votes against the linear mix (0.5)\n"
+          "   \"gate\": {...},                gate: its fitted parameters (lmfuse tune --method gate)\n"
+          "   \"tuning\": {...},              how the weights were found (kept, not read)\n"
+          "   \"comment\": \"...\"}\n"
+          "\n"
+          "A cascade has two members: the proposer, then the rescorer.  Unknown keys are\n"
+          "errors.  The formulas are in include/lmf/fuse.h and docs/design.md.\n",
+          fp);
 }
 
 int cli_fail(void) {
@@ -118,6 +143,10 @@ int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;
+    }
+    if (!strcmp(argv[1], "help") && argc > 2 && !strcmp(argv[2], "recipe")) {
+        recipe_help(stdout);
+        return 0;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);

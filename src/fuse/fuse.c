@@ -57,6 +57,7 @@ struct lmf_state {
     int32_t *top; /* [top_k] vote, cascade: a member's best words */
     float *topv;  /* [top_k] their log-probs */
     double *r;    /* [K] gate: recent losses */
+    float *pk;    /* [K, V] gate: members' probabilities at the current position */
     float *tr_phi, *tr_lp; /* gate trace: where to record features and member log-probs */
     size_t tr_pos, tr_n;
 };
@@ -120,6 +121,7 @@ static void f_state_free(const lmf_model *mm, lmf_state *s) {
     lmf_free(s->top);
     lmf_free(s->topv);
     lmf_free(s->r);
+    lmf_free(s->pk);
     lmf_free(s);
 }
 
@@ -135,7 +137,9 @@ static lmf_state *f_state_new(const lmf_model *mm) {
     s->top = (int32_t *)lmf_malloc((size_t)f->o.top_k * sizeof *s->top + 1);
     s->topv = (float *)lmf_malloc((size_t)f->o.top_k * sizeof *s->topv + 1);
     s->r = (double *)lmf_malloc((size_t)f->K * sizeof *s->r);
-    int ok = s->ms && s->lw && s->buf && s->tmp && s->ids && s->top && s->topv && s->r;
+    if (f->o.comb == LMF_COMB_GATE) s->pk = (float *)lmf_malloc((size_t)f->K * (size_t)f->V * sizeof *s->pk);
+    int ok = s->ms && s->lw && s->buf && s->tmp && s->ids && s->top && s->topv && s->r &&
+             (s->pk || f->o.comb != LMF_COMB_GATE);
     for (int k = 0; ok && k < f->K; k++) ok = (s->ms[k] = lmf_state_new(f->m[k])) != NULL;
     if (!ok) {
         f_state_free(mm, s);
@@ -269,18 +273,21 @@ static void combine_cascade(const fused *f, lmf_state *s, const float *d, size_t
     for (int i = 0; i < n; i++) out[s->top[i]] = (float)((double)p2[s->top[i]] + shift);
 }
 
-/* gate: the raw features of a position (see lmf/fuse.h), phi[4k + i]. */
-static void gate_features(const fused *f, const float *d, size_t kstride, const double *r, double *phi) {
+/* gate: the raw features of a position (see lmf/fuse.h), phi[4k + i];
+ * the members' probabilities go to pk[k*V + v] for the mixture. */
+static void gate_features(const fused *f, const float *d, size_t kstride, const double *r, double *phi, float *pk) {
     const int K = f->K, V = f->V;
     int32_t best[LMF_FUSE_MAX_MEMBERS];
     for (int k = 0; k < K; k++) {
         const float *dk = d + (size_t)k * kstride;
+        float *pv = pk + (size_t)k * (size_t)V;
         double h = 0;
         float mx = -INFINITY;
         int32_t arg = 0;
         for (int v = 0; v < V; v++) {
-            double p = exp((double)dk[v]);
-            if (p > 0) h -= p * (double)dk[v];
+            float p = expf(dk[v]);
+            pv[v] = p;
+            if (p > 0) h -= (double)(p * dk[v]);
             if (dk[v] > mx) mx = dk[v], arg = v;
         }
         best[k] = arg;
@@ -332,13 +339,28 @@ static void combine(const fused *f, const lmf_state *st, const double *lw, const
     double gw[LMF_FUSE_MAX_MEMBERS] = {0};
     if (f->o.comb == LMF_COMB_GATE) {
         double phi[4 * LMF_FUSE_MAX_MEMBERS];
-        gate_features(f, d, kstride, s->r, phi);
+        gate_features(f, d, kstride, s->r, phi, s->pk);
+        if (s->tr_phi) { /* tracing: the features are what is wanted */
+            if (s->tr_pos < s->tr_n)
+                for (int j = 0; j < f->F; j++) s->tr_phi[s->tr_pos * (size_t)f->F + (size_t)j] = (float)phi[j];
+            return;
+        }
         gate_weights(f, phi, gw);
-        lw = gw;
-        if (s->tr_phi && s->tr_pos < s->tr_n)
-            for (int j = 0; j < f->F; j++) s->tr_phi[s->tr_pos * (size_t)f->F + (size_t)j] = (float)phi[j];
+        float g[LMF_FUSE_MAX_MEMBERS];
+        for (int k = 0; k < K; k++) g[k] = (float)exp(gw[k]);
+        for (int v = 0; v < V; v++) { /* probabilities from the features' pass; exact lse if they underflow */
+            float sum = 0;
+            for (int k = 0; k < K; k++) sum += g[k] * s->pk[(size_t)k * (size_t)V + (size_t)v];
+            if (sum > 1e-30f) {
+                out[v] = logf(sum);
+            } else {
+                for (int k = 0; k < K; k++) a[k] = gw[k] + (double)d[(size_t)k * kstride + v];
+                out[v] = (float)lse(a, K);
+            }
+        }
+        return;
     }
-    if (per_token(f) || f->o.comb == LMF_COMB_GATE) {
+    if (per_token(f)) {
         for (int v = 0; v < V; v++) {
             for (int k = 0; k < K; k++) a[k] = lw[k] + (double)d[(size_t)k * kstride + v];
             out[v] = (float)lse(a, K);

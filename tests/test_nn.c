@@ -424,6 +424,21 @@ static void test_rnnlm(void) {
         for (size_t i = 0; i < rep; i++) wd = fmax(wd, fabs(a1[i] - a2[i]));
         CHECK_MSG(wd < 1e-5, "%s: chunked and token-at-a-time scoring differ by %.3g", archs[a], wd);
         for (size_t i = 0; i < t.n; i++) CHECK_CLOSE(a1[i], lp[i], 1e-6, 0);
+        /* full distributions over a span of chunks equal next() + feed() */
+        size_t nd = rep < 300 ? rep : 300;
+        float *dd = malloc(nd * (size_t)nv * sizeof *dd);
+        lmf_state_reset(m, st);
+        CHECK(lmf_model_dists(m, st, ids, nd, dd) == LMF_OK);
+        lmf_state *s1 = lmf_state_new(m);
+        double wn = 0;
+        for (size_t i = 0; i < nd; i++) {
+            CHECK(lmf_model_next(m, s1, d) == LMF_OK);
+            for (int32_t v = 0; v < nv; v++) wn = fmax(wn, fabs(d[v] - dd[i * (size_t)nv + (size_t)v]));
+            CHECK(lmf_model_feed(m, s1, ids[i]) == LMF_OK);
+        }
+        CHECK_MSG(wn < 1e-5, "%s: dists() and next() differ by %.3g", archs[a], wn);
+        lmf_state_free(m, s1);
+        free(dd);
         free(ids), free(a1), free(a2);
         lmf_state_free(m, st);
         free(d), free(lp), free(lp2);
@@ -541,6 +556,14 @@ static void test_head(void) {
             }
             CHECK_MSG(fabs(sum - 1) < 1e-5, "head distribution sums to %.9g", sum);
         }
+        /* all rows at once = row by row against the reference */
+        float *bd = malloc((size_t)HN * HV * sizeof *bd);
+        lmf_head_logprobs_batch(&P, fx, HN, bd, work);
+        double wb = 0;
+        for (int i = 0; i < HN; i++)
+            for (int v = 0; v < HV; v++) wb = fmax(wb, fabs(bd[i * HV + v] - head_ref_row(&c, i, v)));
+        CHECK_MSG(wb < 2e-5, "head (classes %d): batched distributions differ from the reference by %.3g", c.C, wb);
+        free(bd);
         free(c.x), free(c.w), free(c.b), free(c.cw), free(c.cb), free(fx), free(fw), free(fb), free(fcw), free(fcb);
         free(gw), free(gb), free(gcw), free(gcb), free(dx), free(work);
     }

@@ -112,6 +112,31 @@ void lmf_head_logprobs(const lmf_head *h, const float *x, float *logp, void *wor
     }
 }
 
+void lmf_head_logprobs_batch(const lmf_head *h, const float *X, int N, float *logp, void *work) {
+    const int V = h->V;
+    lmf_matmul_forward_f32(logp, X, h->w, h->b, N, h->H, V);
+    if (!h->C) {
+        for (int i = 0; i < N; i++) {
+            float *z = logp + (size_t)i * V;
+            double lse = lmf_logsumexp_f32(z, V);
+            for (int v = 0; v < V; v++) z[v] = (float)((double)z[v] - lse);
+        }
+        return;
+    }
+    float *lc = (float *)work; /* N x C class logits */
+    lmf_matmul_forward_f32(lc, X, h->cw, h->cb, N, h->H, h->C);
+    for (int i = 0; i < N; i++) {
+        float *z = logp + (size_t)i * V;
+        const float *c = lc + (size_t)i * h->C;
+        double lcs = lmf_logsumexp_f32(c, h->C);
+        for (int k = 0; k < h->C; k++) {
+            int s = h->start[k], sz = h->start[k + 1] - s;
+            double add = (double)c[k] - lcs - lmf_logsumexp_f32(z + s, sz);
+            for (int v = s; v < s + sz; v++) z[v] = (float)((double)z[v] + add);
+        }
+    }
+}
+
 double lmf_head_train(const lmf_head *P, const lmf_head *D, const float *X, const int32_t *y, int N, float scale,
                       float *dX, void *work) {
     const int H = P->H;

@@ -31,6 +31,9 @@ size_t lmf_head_work_bytes(const lmf_head *h, int N, int train);
 void lmf_head_score(const lmf_head *h, const float *X, int N, const int32_t *y, float *logp, void *work);
 /* The whole next-token log distribution logp[V] for one row x [H]. */
 void lmf_head_logprobs(const lmf_head *h, const float *x, float *logp, void *work);
+/* Full log-distributions of N rows at once into logp[N x V] (work as for
+ * lmf_head_score with N rows). */
+void lmf_head_logprobs_batch(const lmf_head *h, const float *X, int N, float *logp, void *work);
 /* Returns the sum of -ln p(y[i] | X[i]); adds scale times its gradients to
  * D's w, b, cw, cb and writes the gradient of X to dX [N,H]. */
 double lmf_head_train(const lmf_head *P, const lmf_head *D, const float *X, const int32_t *y, int N, float scale,

@@ -118,7 +118,9 @@ static lmf_status nn_next(lmf_model *mm, const lmf_state *s, float *logp) {
  * product is per step, and the output layer is one product for the chunk. */
 #define CHUNK 256
 
-static lmf_status nn_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp) {
+/* logp: each token's log-probability; or dist: the full distributions
+ * before each token (n x V). */
+static lmf_status nn_run(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp, float *dist) {
     const rnnlm *m = (const rnnlm *)mm;
     if (n == 0) return LMF_OK;
     size_t H = (size_t)m->cfg.H, GH = (size_t)m->G * m->cfg.H;
@@ -144,10 +146,19 @@ static lmf_status nn_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size
         }
         /* X now holds the top state after each token of the chunk */
         memcpy(P + H, X, (size_t)(k - 1) * H * sizeof *P);
-        lmf_head_score(&head, P, k, tok + p0, logp + p0, HW);
+        if (dist) lmf_head_logprobs_batch(&head, P, k, dist + p0 * (size_t)m->cfg.V, HW);
+        else lmf_head_score(&head, P, k, tok + p0, logp + p0, HW);
     }
     lmf_free(buf);
     return LMF_OK;
+}
+
+static lmf_status nn_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp) {
+    return nn_run(mm, s, tok, n, logp, NULL);
+}
+
+static lmf_status nn_dists(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *out) {
+    return nn_run(mm, s, tok, n, NULL, out);
 }
 
 static void nn_describe(const lmf_model *mm, char *buf, size_t n) {
@@ -180,6 +191,7 @@ static const lmf_model_ops rnnlm_ops = {
     .feed = nn_feed,
     .next = nn_next,
     .score = nn_score,
+    .dists = nn_dists,
 };
 
 /* ---------------- loading ---------------- */

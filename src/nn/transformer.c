@@ -314,7 +314,9 @@ static lmf_status tf_next(lmf_model *mm, const lmf_state *s, float *logp) {
     return LMF_OK;
 }
 
-static lmf_status tf_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp) {
+/* logp: each token's log-probability; or dist: the full distributions
+ * before each token (n x V). */
+static lmf_status tf_run(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp, float *dist) {
     const tflm *m = (const tflm *)mm;
     const int d = m->c.d, X = m->c.ctx;
     lmf_head h = tf_head(&m->c, &m->p);
@@ -328,11 +330,20 @@ static lmf_status tf_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size
         tf_extend(m, s, tok + p0, k, Z);
         memcpy(P + d, Z, (size_t)(k - 1) * d * sizeof(float));
         memcpy(s->last, Z + (size_t)(k - 1) * d, (size_t)d * sizeof(float));
-        lmf_head_score(&h, P, k, tok + p0, logp + p0, HW);
+        if (dist) lmf_head_logprobs_batch(&h, P, k, dist + p0 * (size_t)m->c.V, HW);
+        else lmf_head_score(&h, P, k, tok + p0, logp + p0, HW);
         p0 += (size_t)k;
     }
     lmf_free(P);
     return LMF_OK;
+}
+
+static lmf_status tf_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp) {
+    return tf_run(mm, s, tok, n, logp, NULL);
+}
+
+static lmf_status tf_dists(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *out) {
+    return tf_run(mm, s, tok, n, NULL, out);
 }
 
 static void tf_describe(const lmf_model *mm, char *buf, size_t n) {
@@ -366,6 +377,7 @@ static const lmf_model_ops tflm_ops = {
     .feed = tf_feed,
     .next = tf_next,
     .score = tf_score,
+    .dists = tf_dists,
 };
 
 /* ================================ files ================================ */

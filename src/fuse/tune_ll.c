@@ -68,12 +68,11 @@ struct llprob {
     int levels;
     ctxlevel lv[LMF_NGRAM_MAX_ORDER];
     uint64_t *hkey;   /* node lookup: open addressing on (level, words) */
-    int32_t *hval;    /* level * 2^27 + index... stored as level in the top bits */
+    int32_t *hval;    /* level << 27 | index within the level */
     size_t hcap, hn;
     /* sampled */
     int V;
-    float *dist;      /* P * K * V */
-    int32_t *y;       /* P */
+    float *dist;      /* P * V * K: word-major, as the moment loop reads it */
 };
 
 static void prob_free(llprob *p) {
@@ -91,7 +90,6 @@ static void prob_free(llprob *p) {
     lmf_free(p->hval);
     lmf_free(p->ly);
     lmf_free(p->dist);
-    lmf_free(p->y);
 }
 
 static uint64_t node_key(int L, const int32_t *w) {
@@ -387,19 +385,13 @@ static double dense_eval(llprob *p, const double *l, double *g, double *H) {
     const int K = p->K, D = 1 + K + K * K;
     const size_t V = (size_t)p->V;
     double F = 0, mom[1 + LMF_FUSE_MAX_MEMBERS * (1 + LMF_FUSE_MAX_MEMBERS)];
-    float *x = (float *)lmf_malloc(V * (size_t)K * sizeof *x);
     memset(g, 0, (size_t)K * sizeof *g);
     memset(H, 0, (size_t)K * (size_t)K * sizeof *H);
-    for (size_t t = 0; t < p->N && x; t++) {
-        const float *d = p->dist + t * (size_t)K * V;
-        for (size_t w = 0; w < V; w++) /* word-major for the moment loop */
-            for (int k = 0; k < K; k++) x[w * (size_t)K + (size_t)k] = d[(size_t)k * V + w];
+    for (size_t t = 0; t < p->N; t++) {
         memset(mom, 0, (size_t)D * sizeof *mom);
-        add_moments(x, V, K, l, mom);
+        add_moments(p->dist + t * V * (size_t)K, V, K, l, mom);
         F += add_position(K, mom, 1.0, g, H);
     }
-    lmf_free(x);
-    if (!x) return NAN;
     finish(K, p->N, l, p->ly, &F, g, H);
     return F;
 }
@@ -417,25 +409,22 @@ static lmf_status dense_build(llprob *p, lmf_model *const *members, const int32_
     P = P ? (N + stride - 1) / stride : 0;
     p->V = (int)V;
     p->ly = (double *)lmf_calloc((size_t)K, sizeof *p->ly);
-    p->y = (int32_t *)lmf_malloc((P ? P : 1) * sizeof *p->y);
     p->dist = (float *)lmf_malloc((P ? P : 1) * per);
     float *row = (float *)lmf_malloc(V * sizeof *row), *seg = (float *)lmf_malloc(stride * sizeof *seg);
     int32_t *ids = (int32_t *)lmf_malloc(stride * sizeof *ids);
-    if (!s && (!p->ly || !p->y || !p->dist || !row || !seg || !ids)) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s && (!p->ly || !p->dist || !row || !seg || !ids)) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     for (int k = 0; k < K && !s; k++) {
         lmf_state *st = lmf_state_new(members[k]);
         if (!st) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
         for (size_t i = 0; i < P && !s; i++) {
             size_t t = i * stride, n = t + stride < N ? stride : N - t; /* position t, then the rest of its stride */
-            float *d = p->dist + (i * (size_t)K + (size_t)k) * V;
-            s = lmf_model_next(members[k], st, maps[k] ? row : d);
+            s = lmf_model_next(members[k], st, row);
             if (s) break;
-            if (maps[k])
-                for (size_t w = 0; w < V; w++) d[w] = row[maps[k][w]];
+            float *d = p->dist + i * V * (size_t)K + (size_t)k; /* member k's column, in fused ids */
+            for (size_t w = 0; w < V; w++) d[w * (size_t)K] = row[maps[k] ? (size_t)maps[k][w] : w];
+            p->ly[k] += (double)d[(size_t)tok[t] * (size_t)K];
             for (size_t j = 0; j < n; j++) ids[j] = maps[k] ? maps[k][tok[t + j]] : tok[t + j];
             s = lmf_model_score(members[k], st, ids, n, seg);
-            p->y[i] = tok[t];
-            if (!s) p->ly[k] += (double)d[tok[t]];
         }
         lmf_state_free(members[k], st);
     }
@@ -535,27 +524,34 @@ static lmf_status newton(llprob *p, double tol, int max_iter, double *l, lmf_tun
     return LMF_OK;
 }
 
-lmf_status lmf_tune_loglinear(lmf_model *const *members, int K, const lmf_tokens *dev, const lmf_tune_ll_opts *o,
-                              double *w, lmf_tune_info *info) {
-    memset(info, 0, sizeof *info);
+/* The problem over dev: the exact tree when every member is an n-gram over
+ * one vocabulary with sorted lists (and not `sampled`), else stored
+ * distributions. */
+static lmf_status build(llprob *p, lmf_model *const *members, int K, const lmf_tokens *dev, int sampled,
+                        size_t max_bytes, int *exact) {
+    memset(p, 0, sizeof *p);
+    p->K = K;
+    *exact = 0;
     if (K < 1 || K > LMF_FUSE_MAX_MEMBERS)
         return lmf_error(LMF_ERR_ARG, "log-linear tuning needs 1..%d members", LMF_FUSE_MAX_MEMBERS);
     if (dev->n == 0) return lmf_error(LMF_ERR_DATA, "log-linear tuning needs at least one token of tuning data");
-    if (K * (1 + K) + 1 > 1 + LMF_FUSE_MAX_MEMBERS * (1 + LMF_FUSE_MAX_MEMBERS))
-        return lmf_error(LMF_ERR_ARG, "too many members");
-    /* the exact path needs n-gram members over one vocabulary with sorted lists */
-    int exact = !o->sampled;
-    for (int k = 0; k < K && exact; k++) {
+    int ex = !sampled;
+    for (int k = 0; k < K && ex; k++) {
         lmf_ngram *g = lmf_ngram_from_model(members[k]);
-        exact = g && lmf_vocab_equal(lmf_model_vocab(members[0]), lmf_model_vocab(members[k]));
-        for (int n = 2; exact && g && n <= g->order; n++)
-            exact = g->tab[n].count == 0 || (g->tab[n].ids && !g->tab[n].unsorted);
+        ex = g && lmf_vocab_equal(lmf_model_vocab(members[0]), lmf_model_vocab(members[k]));
+        for (int n = 2; ex && g && n <= g->order; n++)
+            ex = g->tab[n].count == 0 || (g->tab[n].ids && !g->tab[n].unsorted);
     }
+    *exact = ex;
+    return ex ? tree_build(p, members, dev->ids, dev->n) : dense_build(p, members, dev->ids, dev->n, max_bytes);
+}
+
+lmf_status lmf_tune_loglinear(lmf_model *const *members, int K, const lmf_tokens *dev, const lmf_tune_ll_opts *o,
+                              double *w, lmf_tune_info *info) {
+    memset(info, 0, sizeof *info);
     llprob p;
-    memset(&p, 0, sizeof p);
-    p.K = K;
-    lmf_status s = exact ? tree_build(&p, members, dev->ids, dev->n)
-                         : dense_build(&p, members, dev->ids, dev->n, o->max_bytes ? o->max_bytes : (size_t)1 << 29);
+    int exact;
+    lmf_status s = build(&p, members, K, dev, o->sampled, o->max_bytes ? o->max_bytes : (size_t)1 << 29, &exact);
     if (!s) {
         if (exact)
             for (int L = 0; L < p.levels; L++) info->entries += p.lv[L].ne, info->contexts += p.lv[L].n;
@@ -570,10 +566,8 @@ lmf_status lmf_tune_loglinear(lmf_model *const *members, int K, const lmf_tokens
 double lmf_tune_loglinear_objective(lmf_model *const *members, int K, const lmf_tokens *dev, int sampled,
                                     const double *w, double *grad, double *hess) {
     llprob p;
-    memset(&p, 0, sizeof p);
-    p.K = K;
-    lmf_status s = sampled ? dense_build(&p, members, dev->ids, dev->n, (size_t)1 << 30)
-                           : tree_build(&p, members, dev->ids, dev->n);
+    int exact;
+    lmf_status s = build(&p, members, K, dev, sampled, (size_t)1 << 30, &exact);
     double H[LMF_FUSE_MAX_MEMBERS * LMF_FUSE_MAX_MEMBERS], g[LMF_FUSE_MAX_MEMBERS];
     double F = s ? NAN : p.eval(&p, w, g, H);
     if (grad && !s) memcpy(grad, g, (size_t)K * sizeof *g);

@@ -306,6 +306,7 @@ float lmf_ngram_score_word(const lmf_ngram *m, const lmf_ngram_ctx *in, int32_t 
 /* ---- model interface ---- */
 struct lmf_state {
     lmf_ngram_ctx ctx;
+    uint8_t *level; /* [V] next(): longest explicit order per word; made on first use */
 };
 
 static void ng_free(lmf_model *mm) { lmf_ngram_free((lmf_ngram *)mm); }
@@ -318,18 +319,19 @@ static void ng_describe(const lmf_model *mm, char *buf, size_t n) {
 }
 
 static lmf_state *ng_state_new(const lmf_model *mm) {
-    lmf_state *s = (lmf_state *)lmf_malloc(sizeof *s);
+    lmf_state *s = (lmf_state *)lmf_calloc(1, sizeof *s);
     if (s) lmf_ngram_ctx_begin((const lmf_ngram *)mm, &s->ctx);
     return s;
 }
 static void ng_state_free(const lmf_model *mm, lmf_state *s) {
     (void)mm;
+    if (s) lmf_free(s->level);
     lmf_free(s);
 }
 static void ng_state_reset(const lmf_model *mm, lmf_state *s) { lmf_ngram_ctx_begin((const lmf_ngram *)mm, &s->ctx); }
 static lmf_status ng_state_copy(const lmf_model *mm, lmf_state *d, const lmf_state *s) {
     (void)mm;
-    *d = *s;
+    d->ctx = s->ctx; /* the scratch stays each state's own */
     return LMF_OK;
 }
 
@@ -384,8 +386,11 @@ static lmf_status ng_next(lmf_model *mm, const lmf_state *s, float *logp) {
             logp[w] = (float)((double)lmf_ngram_score_word(m, c, w, NULL, NULL) * LN10);
         return LMF_OK;
     }
-    uint8_t *level = (uint8_t *)lmf_calloc((size_t)V, 1); /* longest explicit order - 1 per word */
-    if (!level) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    lmf_state *ms = (lmf_state *)s; /* scratch only */
+    if (!ms->level && !(ms->level = (uint8_t *)lmf_malloc((size_t)V)))
+        return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    uint8_t *level = ms->level; /* longest explicit order - 1 per word */
+    memset(level, 0, (size_t)V);
     for (int32_t w = 0; w < V; w++) {
         float lp = m->uni_prob[w];
         for (int j = 0; j < c->len; j++) lp += c->backoff[j];
@@ -419,7 +424,6 @@ static lmf_status ng_next(lmf_model *mm, const lmf_state *s, float *logp) {
         }
     }
     for (int32_t w = 0; w < V; w++) logp[w] = (float)((double)logp[w] * LN10);
-    lmf_free(level);
     return LMF_OK;
 }
 

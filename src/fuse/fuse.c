@@ -317,8 +317,8 @@ static void gate_weights(const fused *f, const double *phi, double *lw) {
 }
 
 /* gate: after token y, the recent losses move (lp: members' ln p(y)). */
-static void gate_observe(const fused *f, lmf_state *s, const float *lp, size_t stride) {
-    for (int k = 0; k < f->K; k++) s->r[k] = f->gdecay * s->r[k] - (1 - f->gdecay) * (double)lp[(size_t)k * stride];
+static void gate_observe(const fused *f, lmf_state *s, const float *lp) {
+    for (int k = 0; k < f->K; k++) s->r[k] = f->gdecay * s->r[k] - (1 - f->gdecay) * (double)lp[k];
 }
 
 /* Combines K full distributions d[k*V ..] into out[V] (ln); lw: ln weights
@@ -408,7 +408,7 @@ static lmf_status f_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
             lmf_status st = lmf_model_score(f->m[k], s->ms[k], &t, 1, &lp[k]);
             if (st) return st;
         }
-        if (f->o.comb == LMF_COMB_GATE) gate_observe(f, s, lp, 1);
+        if (f->o.comb == LMF_COMB_GATE) gate_observe(f, s, lp);
         else mix_tokens(f, s->lw, lp, 1, 1, &out);
         return LMF_OK;
     }
@@ -442,11 +442,14 @@ static lmf_status f_dists(lmf_model *mm, lmf_state *s, const int32_t *tok, size_
             if (f->o.comb == LMF_COMB_BAYES || f->o.comb == LMF_COMB_GATE) {
                 float lp[LMF_FUSE_MAX_MEMBERS], mixed;
                 for (size_t k = 0; k < K; k++) lp[k] = buf[k * CHD * V + t * V + (size_t)tok[p0 + t]];
-                if (f->o.comb == LMF_COMB_BAYES) mix_tokens(f, s->lw, lp, 1, 1, &mixed);
-                else gate_observe(f, s, lp, 1);
-                if (s->tr_lp && s->tr_pos < s->tr_n)
-                    for (size_t k = 0; k < K; k++) s->tr_lp[k * s->tr_n + s->tr_pos] = lp[k];
-                s->tr_pos++;
+                if (f->o.comb == LMF_COMB_BAYES) {
+                    mix_tokens(f, s->lw, lp, 1, 1, &mixed);
+                } else {
+                    gate_observe(f, s, lp);
+                    if (s->tr_lp && s->tr_pos < s->tr_n) /* tracing (lmf_gate_trace) */
+                        for (size_t k = 0; k < K; k++) s->tr_lp[k * s->tr_n + s->tr_pos] = lp[k];
+                    s->tr_pos++;
+                }
             }
         }
     }

@@ -95,23 +95,6 @@ void lmf_head_score(const lmf_head *h, const float *X, int N, const int32_t *y, 
     }
 }
 
-void lmf_head_logprobs(const lmf_head *h, const float *x, float *logp, void *work) {
-    lmf_matmul_forward_f32(logp, x, h->w, h->b, 1, h->H, h->V);
-    if (!h->C) {
-        double lse = lmf_logsumexp_f32(logp, h->V);
-        for (int v = 0; v < h->V; v++) logp[v] = (float)((double)logp[v] - lse);
-        return;
-    }
-    float *lc = (float *)work;
-    lmf_matmul_forward_f32(lc, x, h->cw, h->cb, 1, h->H, h->C);
-    double lcs = lmf_logsumexp_f32(lc, h->C);
-    for (int k = 0; k < h->C; k++) {
-        int s = h->start[k], sz = h->start[k + 1] - s;
-        double add = (double)lc[k] - lcs - lmf_logsumexp_f32(logp + s, sz);
-        for (int v = s; v < s + sz; v++) logp[v] = (float)((double)logp[v] + add);
-    }
-}
-
 void lmf_head_logprobs_batch(const lmf_head *h, const float *X, int N, float *logp, void *work) {
     const int V = h->V;
     lmf_matmul_forward_f32(logp, X, h->w, h->b, N, h->H, V);
@@ -135,6 +118,10 @@ void lmf_head_logprobs_batch(const lmf_head *h, const float *X, int N, float *lo
             for (int v = s; v < s + sz; v++) z[v] = (float)((double)z[v] + add);
         }
     }
+}
+
+void lmf_head_logprobs(const lmf_head *h, const float *x, float *logp, void *work) {
+    lmf_head_logprobs_batch(h, x, 1, logp, work);
 }
 
 double lmf_head_train(const lmf_head *P, const lmf_head *D, const float *X, const int32_t *y, int N, float scale,

@@ -17,6 +17,7 @@ int lmf_cmd_train(int argc, char **argv);
 int lmf_cmd_convert(int argc, char **argv);
 int lmf_cmd_tune(int argc, char **argv);
 int lmf_cmd_generate(int argc, char **argv);
+int lmf_cmd_demo(int argc, char **argv);
 
 /* Prints "lmfuse: <lmf_last_error()>" to stderr and returns 1. */
 int cli_fail(void);

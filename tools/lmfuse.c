@@ -14,6 +14,7 @@ typedef struct subcommand {
 } subcommand;
 
 static const subcommand commands[] = {
+    {"demo", lmf_cmd_demo, "the main job: train 5 models on Brown, fuse them, print the table (--quick)"},
     {"data", lmf_cmd_data, "fetch and prepare corpora (data fetch brown|spam)"},
     {"vocab", lmf_cmd_vocab, "build a vocabulary from text (vocab build)"},
     {"ngram", lmf_cmd_ngram, "estimate Kneser-Ney n-gram models, convert ARPA <-> binary"},

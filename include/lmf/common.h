@@ -51,6 +51,11 @@ typedef void (*lmf_log_fn)(lmf_log_level level, const char *msg, void *ctx);
  * start-up. */
 void lmf_set_log(lmf_log_fn fn, void *ctx, lmf_log_level min_level);
 
+/* Progress of a long operation (training, tuning, scoring passes): `done`
+ * of `total` units so far.  Called from the caller's thread, often (keep it
+ * cheap); `user` is the caller's pointer. */
+typedef void (*lmf_progress_fn)(void *user, double done, double total);
+
 /* Threads for the matrix products of neural models (OpenBLAS); the
  * library's default is OpenBLAS's own (all cores). */
 void lmf_set_threads(int n);

@@ -34,6 +34,8 @@ typedef struct lmf_ppl {
 /* Scores the token stream with model m (from a fresh state) and fills out.
  * per_token (may be NULL) receives t->n natural-log probabilities. */
 lmf_status lmf_eval_ppl(lmf_model *m, const lmf_tokens *t, float *per_token, lmf_ppl *out);
+/* The same counts from t->n natural-log probabilities already computed. */
+void lmf_eval_ppl_from(const lmf_tokens *t, const float *lp, lmf_ppl *out);
 
 #ifdef __cplusplus
 }

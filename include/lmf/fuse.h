@@ -76,6 +76,18 @@ void lmf_fuse_opts_init(lmf_fuse_opts *o);
  * vocabularies; otherwise LMF_ERR_DATA names the first difference. */
 lmf_status lmf_fuse_new(lmf_model **members, int K, const lmf_fuse_opts *o, lmf_model **out);
 
+/* Scores the text t under F fusions of the same K members in one pass: each
+ * member's distributions are made once per position and every fusion
+ * combines them, so F fusions cost about what one does.  opts[i] describes
+ * fusion i; fused_lp[i] (NULL entries skipped) receives its t->n natural-log
+ * probabilities, member_lp[k] (the array or an entry may be NULL) member k's.
+ * Each fusion's numbers are those of lmf_fuse_new(members, opts[i]) scoring
+ * t from a fresh state.  The members stay the caller's; progress (may be
+ * NULL) counts positions. */
+lmf_status lmf_fuse_eval_shared(lmf_model **members, int K, const lmf_fuse_opts *opts, int F, const lmf_tokens *t,
+                                float *const *fused_lp, float *const *member_lp, lmf_progress_fn progress,
+                                void *user);
+
 /* The members of a fused model (NULL/0 for other models). */
 int lmf_fuse_members(const lmf_model *m, lmf_model *const **members);
 
@@ -128,6 +140,8 @@ typedef struct lmf_tune_ll_opts {
     int max_iter;     /* default 100 */
     size_t max_bytes; /* sampled path: memory for stored distributions (default 512 MiB) */
     int sampled;      /* force the sampled path */
+    lmf_progress_fn progress; /* optional: sampled path, positions per member */
+    void *progress_user;
 } lmf_tune_ll_opts;
 
 typedef struct lmf_tune_info {
@@ -155,12 +169,15 @@ typedef struct lmf_gate_tune_opts {
     double l2;     /* default 1e-4 */
     int folds;     /* cross-validation folds (0 or 1: none; default 0) */
     int max_iter;  /* L-BFGS iterations (default 200) */
+    lmf_progress_fn progress; /* optional: positions of the features' pass */
+    void *progress_user;
 } lmf_gate_tune_opts;
 
 typedef struct lmf_gate_fit {
     int K, F, iterations, folds;
     double decay;
-    double *mean, *sd, *loss0, *A, *b, *w_linear; /* one allocation */
+    double *mean, *sd, *loss0, *A, *b, *w_linear, *ppl_member; /* one allocation; ppl_member: each member's
+                                                                  dev perplexity */
     double ppl_linear, ppl;       /* on the dev text (what was fitted) */
     double cv_ppl_linear, cv_ppl; /* held-out estimates (folds >= 2), else 0 */
 } lmf_gate_fit;

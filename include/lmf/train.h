@@ -23,6 +23,16 @@
 extern "C" {
 #endif
 
+/* What a progress callback sees (lmf_train_opts.on_progress). */
+typedef struct lmf_train_progress {
+    int epoch, epochs;         /* current epoch (1-based) and planned */
+    int64_t step, total_steps; /* steps done in all, planned in all */
+    double train_ppl;          /* this epoch so far */
+    double valid_ppl;          /* the last validation's (0 before the first) */
+    double tokens_per_s;       /* training throughput so far */
+    int validating;            /* 1: called as the epoch's validation starts */
+} lmf_train_progress;
+
 typedef struct lmf_train_opts {
     const char *arch;        /* "rnn", "lstm", "gru", "transformer" (default "lstm") */
     int layers;              /* default 2 */
@@ -58,6 +68,9 @@ typedef struct lmf_train_opts {
     int64_t max_steps;       /* stop after this many steps in all (0 = no limit) */
     const char *loss_log;    /* optional TSV: step, window loss, gradient norm, learning rate */
     double log_seconds;      /* progress line interval on stderr; default 10; < 0 = quiet */
+    void (*on_progress)(void *user, const lmf_train_progress *p); /* optional: after every step, before and
+                                                                    after every validation */
+    void *progress_user;
 } lmf_train_opts;
 
 void lmf_train_opts_init(lmf_train_opts *o);

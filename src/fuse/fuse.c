@@ -3,9 +3,9 @@
  * Linear and bayes fusion need only each member's probability of the
  * observed token, so scoring runs every member's batched scorer over a
  * chunk and mixes per token (O(N*K)).  Log-linear and max fusion need whole
- * distributions: members write chunks of CHD positions x V, and each
+ * distributions: members write chunks of chd positions x V, and each
  * position is combined and normalised over the full vocabulary, so memory
- * stays K*CHD*V floats whatever the text length. */
+ * stays K*chd*V floats (about CHD_BYTES) whatever the text length. */
 #include "lmf/fuse.h"
 #include "../model/model_impl.h"
 #include "../core/util_impl.h"
@@ -15,7 +15,9 @@
 #include <string.h>
 
 #define CH 2048 /* positions per chunk, per-token combiners */
-#define CHD 32  /* positions per chunk, full-distribution combiners */
+#define CHD_BYTES ((size_t)64 << 20) /* full-distribution combiners: members' chunk at most this big, */
+#define CHD_MIN 8                     /* and of CHD_MIN..CHD_MAX positions */
+#define CHD_MAX 256
 
 static const char *const comb_names[LMF_COMB_COUNT] = {"linear", "loglinear", "max", "bayes", "vote", "cascade", "gate"};
 
@@ -39,6 +41,8 @@ typedef struct fused {
     lmf_model base; /* must be first */
     int K, V;
     lmf_model **m;
+    int borrowed;  /* the members belong to the caller (lmf_fuse_eval_shared) */
+    size_t chd;    /* positions per chunk of full distributions */
     int32_t **map; /* map[k][v]: member k's id of word v (NULL: the same ids) */
     double *w, *logw;
     lmf_fuse_opts o;
@@ -53,7 +57,7 @@ struct lmf_state {
     float *buf;  /* [K, V] scratch of next() */
     float *tmp;  /* [V] member distribution in its own ids */
     int32_t *ids; /* [CH] tokens in a member's ids */
-    float *dbuf;  /* [K, CHD, V] members' distributions, made on first use */
+    float *dbuf;  /* [K, chd, V] members' distributions, made on first use */
     int32_t *top; /* [top_k] vote, cascade: a member's best words */
     float *topv;  /* [top_k] their log-probs */
     double *r;    /* [K] gate: recent losses */
@@ -80,7 +84,7 @@ static int per_token(const fused *f) { return f->o.comb == LMF_COMB_LINEAR || f-
 static void f_free(lmf_model *mm) {
     fused *f = (fused *)mm;
     /* caches borrow another member's vocabulary: free them first */
-    for (int pass = 0; pass < 2; pass++)
+    for (int pass = 0; pass < 2 && !f->borrowed; pass++)
         for (int k = 0; k < f->K; k++)
             if (f->m[k] && (pass == 0) == !strcmp(lmf_model_kind(f->m[k]), "cache")) {
                 lmf_model_free(f->m[k]);
@@ -419,38 +423,56 @@ static lmf_status f_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
     return LMF_OK;
 }
 
+/* The members' distributions of the c <= chd positions tok[0..c) (fused
+ * ids), member k's at buf + k*chd*V, advancing the members' states. */
+static lmf_status member_dists(const fused *f, lmf_state *s, const int32_t *tok, size_t c, float *buf) {
+    const size_t V = (size_t)f->V;
+    lmf_status st = LMF_OK;
+    for (size_t k = 0; k < (size_t)f->K && !st; k++) {
+        float *d = buf + k * f->chd * V;
+        st = lmf_model_dists(f->m[k], s->ms[k], member_ids(f, s, (int)k, tok, c), c, d);
+        for (size_t t = 0; t < c && !st && f->map[k]; t++) { /* into fused ids, row by row */
+            memcpy(s->tmp, d + t * V, V * sizeof *d);
+            to_fused(f, (int)k, s->tmp, d + t * V);
+        }
+    }
+    return st;
+}
+
+/* After a position: bayes and gate update their history with the members'
+ * log-probs lp[k] of the observed token. */
+static void observe(const fused *f, lmf_state *s, const float *lp) {
+    if (f->o.comb == LMF_COMB_BAYES) {
+        float mixed;
+        mix_tokens(f, s->lw, lp, 1, 1, &mixed);
+    } else if (f->o.comb == LMF_COMB_GATE) {
+        gate_observe(f, s, lp);
+        if (s->tr_lp && s->tr_pos < s->tr_n) /* tracing (lmf_gate_trace) */
+            for (int k = 0; k < f->K; k++) s->tr_lp[(size_t)k * s->tr_n + s->tr_pos] = lp[k];
+        s->tr_pos++;
+    }
+}
+
+static lmf_status dbuf_alloc(const fused *f, lmf_state *s) {
+    const size_t V = (size_t)f->V, K = (size_t)f->K;
+    if (!s->dbuf && !(s->dbuf = (float *)lmf_malloc(K * f->chd * V * sizeof *s->dbuf)))
+        return lmf_error(LMF_ERR_NOMEM, "out of memory (fusion of %zu members, %zu x %zu floats)", K, K * f->chd, V);
+    return LMF_OK;
+}
+
 static lmf_status f_dists(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *out) {
     const fused *f = (const fused *)mm;
     const size_t V = (size_t)f->V, K = (size_t)f->K;
-    if (!s->dbuf && !(s->dbuf = (float *)lmf_malloc(K * CHD * V * sizeof *s->dbuf)))
-        return lmf_error(LMF_ERR_NOMEM, "out of memory (fusion of %zu members, %zu x %zu floats)", K, K * CHD, V);
+    lmf_status st = dbuf_alloc(f, s);
     float *buf = s->dbuf;
-    lmf_status st = LMF_OK;
-    for (size_t p0 = 0; p0 < n && !st; p0 += CHD) {
-        size_t c = n - p0 < CHD ? n - p0 : CHD;
-        for (size_t k = 0; k < K && !st; k++) {
-            float *d = buf + k * CHD * V;
-            st = lmf_model_dists(f->m[k], s->ms[k], member_ids(f, s, (int)k, tok + p0, c), c, d);
-            for (size_t t = 0; t < c && !st && f->map[k]; t++) { /* into fused ids, row by row */
-                memcpy(s->tmp, d + t * V, V * sizeof *d);
-                to_fused(f, (int)k, s->tmp, d + t * V);
-            }
-        }
+    for (size_t p0 = 0; p0 < n && !st; p0 += f->chd) {
+        size_t c = n - p0 < f->chd ? n - p0 : f->chd;
+        st = member_dists(f, s, tok + p0, c, buf);
         for (size_t t = 0; t < c && !st; t++) {
-            float *o = out + (p0 + t) * V;
-            combine(f, s, s->lw, buf + t * V, CHD * V, o);
-            if (f->o.comb == LMF_COMB_BAYES || f->o.comb == LMF_COMB_GATE) {
-                float lp[LMF_FUSE_MAX_MEMBERS], mixed;
-                for (size_t k = 0; k < K; k++) lp[k] = buf[k * CHD * V + t * V + (size_t)tok[p0 + t]];
-                if (f->o.comb == LMF_COMB_BAYES) {
-                    mix_tokens(f, s->lw, lp, 1, 1, &mixed);
-                } else {
-                    gate_observe(f, s, lp);
-                    if (s->tr_lp && s->tr_pos < s->tr_n) /* tracing (lmf_gate_trace) */
-                        for (size_t k = 0; k < K; k++) s->tr_lp[k * s->tr_n + s->tr_pos] = lp[k];
-                    s->tr_pos++;
-                }
-            }
+            combine(f, s, s->lw, buf + t * V, f->chd * V, out + (p0 + t) * V);
+            float lp[LMF_FUSE_MAX_MEMBERS];
+            for (size_t k = 0; k < K; k++) lp[k] = buf[k * f->chd * V + t * V + (size_t)tok[p0 + t]];
+            observe(f, s, lp);
         }
     }
     return st;
@@ -462,10 +484,10 @@ static lmf_status f_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_
     lmf_status st = LMF_OK;
     if (!per_token(f)) { /* full distributions, CHD positions at a time */
         const size_t V = (size_t)f->V;
-        float *d = (float *)lmf_malloc(CHD * V * sizeof *d);
+        float *d = (float *)lmf_malloc(f->chd * V * sizeof *d);
         if (!d) return lmf_error(LMF_ERR_NOMEM, "out of memory");
-        for (size_t p0 = 0; p0 < n && !st; p0 += CHD) {
-            size_t c = n - p0 < CHD ? n - p0 : CHD;
+        for (size_t p0 = 0; p0 < n && !st; p0 += f->chd) {
+            size_t c = n - p0 < f->chd ? n - p0 : f->chd;
             st = f_dists(mm, s, tok + p0, c, d);
             for (size_t t = 0; t < c && !st; t++) logp[p0 + t] = d[t * V + (size_t)tok[p0 + t]];
         }
@@ -498,11 +520,12 @@ static const lmf_model_ops fused_ops = {
     .dists = f_dists,
 };
 
-lmf_status lmf_gate_trace(lmf_model *m, const lmf_tokens *t, float *phi, float *lp) {
+lmf_status lmf_gate_trace(lmf_model *m, const lmf_tokens *t, float *phi, float *lp, lmf_progress_fn progress,
+                          void *user) {
     fused *f = (fused *)m;
     if (m->ops != &fused_ops || f->o.comb != LMF_COMB_GATE) return lmf_error(LMF_ERR_ARG, "not a gate fusion");
     lmf_state *s = f_state_new(m);
-    float *out = (float *)lmf_malloc(CHD * (size_t)f->V * sizeof *out);
+    float *out = (float *)lmf_malloc(f->chd * (size_t)f->V * sizeof *out);
     lmf_status st = s && out ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!st) {
         s->tr_phi = phi;
@@ -510,8 +533,10 @@ lmf_status lmf_gate_trace(lmf_model *m, const lmf_tokens *t, float *phi, float *
         s->tr_n = t->n;
         s->tr_pos = 0;
     }
-    for (size_t p0 = 0; p0 < t->n && !st; p0 += CHD)
-        st = f_dists(m, s, t->ids + p0, t->n - p0 < CHD ? t->n - p0 : CHD, out);
+    for (size_t p0 = 0; p0 < t->n && !st; p0 += f->chd) {
+        st = f_dists(m, s, t->ids + p0, t->n - p0 < f->chd ? t->n - p0 : f->chd, out);
+        if (progress) progress(user, (double)(p0 + f->chd < t->n ? p0 + f->chd : t->n), (double)t->n);
+    }
     lmf_free(out);
     if (s) f_state_free(m, s);
     return st;
@@ -552,7 +577,8 @@ lmf_status lmf_fuse_vocab_maps(lmf_model *const *members, int K, int32_t **maps)
     return LMF_OK;
 }
 
-lmf_status lmf_fuse_new(lmf_model **members, int K, const lmf_fuse_opts *o, lmf_model **out) {
+/* lmf_fuse_new; with `borrow`, the members stay the caller's (also on failure). */
+static lmf_status fuse_create(lmf_model **members, int K, const lmf_fuse_opts *o, int borrow, lmf_model **out) {
     *out = NULL;
     lmf_status s = LMF_OK;
     if (K < 1 || K > LMF_FUSE_MAX_MEMBERS)
@@ -610,13 +636,16 @@ lmf_status lmf_fuse_new(lmf_model **members, int K, const lmf_fuse_opts *o, lmf_
             lmf_free(f->w);
             lmf_free(f);
         }
-        for (int k = 0; k < K; k++) lmf_model_free(members[k]);
+        for (int k = 0; k < K && !borrow; k++) lmf_model_free(members[k]);
         return s;
     }
     f->base.ops = &fused_ops;
+    f->borrowed = borrow;
     f->base.vocab = lmf_model_vocab(members[0]);
     f->K = K;
     f->V = lmf_vocab_size(f->base.vocab);
+    f->chd = CHD_BYTES / ((size_t)K * (size_t)f->V * sizeof(float));
+    f->chd = f->chd < CHD_MIN ? CHD_MIN : f->chd > CHD_MAX ? CHD_MAX : f->chd;
     f->o = *o;
     f->o.weights = NULL;
     if (!f->o.top_k) f->o.top_k = o->comb == LMF_COMB_CASCADE ? 20 : 10;
@@ -651,6 +680,58 @@ lmf_status lmf_fuse_new(lmf_model **members, int K, const lmf_fuse_opts *o, lmf_
     }
     *out = &f->base;
     return LMF_OK;
+}
+
+lmf_status lmf_fuse_new(lmf_model **members, int K, const lmf_fuse_opts *o, lmf_model **out) {
+    return fuse_create(members, K, o, 0, out);
+}
+
+lmf_status lmf_fuse_eval_shared(lmf_model **members, int K, const lmf_fuse_opts *opts, int F, const lmf_tokens *t,
+                                float *const *fused_lp, float *const *member_lp, lmf_progress_fn progress,
+                                void *user) {
+    if (F < 1 || F > LMF_FUSE_MAX_MEMBERS) return lmf_error(LMF_ERR_ARG, "1..%d fusions at once (got %d)", LMF_FUSE_MAX_MEMBERS, F);
+    lmf_model *fm[LMF_FUSE_MAX_MEMBERS] = {0};
+    lmf_state *fs[LMF_FUSE_MAX_MEMBERS] = {0};
+    lmf_status st = LMF_OK;
+    for (int i = 0; i < F && !st; i++) {
+        st = fuse_create(members, K, &opts[i], 1, &fm[i]);
+        if (!st && !(fs[i] = f_state_new(fm[i]))) st = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    }
+    const fused *f0 = st ? NULL : (const fused *)fm[0];
+    float *tmp = st ? NULL : (float *)lmf_malloc((size_t)f0->V * sizeof *tmp);
+    if (!st && (!tmp || dbuf_alloc(f0, fs[0]))) st = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (size_t p0 = 0; p0 < t->n && !st; p0 += f0->chd) {
+        const size_t V = (size_t)f0->V, c = t->n - p0 < f0->chd ? t->n - p0 : f0->chd;
+        const float *buf = fs[0]->dbuf;
+        st = member_dists(f0, fs[0], t->ids + p0, c, fs[0]->dbuf); /* once, for every fusion */
+        for (size_t j = 0; j < c && !st; j++) {
+            const size_t p = p0 + j, y = (size_t)t->ids[p];
+            float lp[LMF_FUSE_MAX_MEMBERS];
+            for (int k = 0; k < K; k++) {
+                lp[k] = buf[(size_t)k * f0->chd * V + j * V + y];
+                if (member_lp && member_lp[k]) member_lp[k][p] = lp[k];
+            }
+            for (int i = 0; i < F; i++) {
+                const fused *f = (const fused *)fm[i];
+                float out;
+                if (per_token(f)) {
+                    mix_tokens(f, fs[i]->lw, lp, 1, 1, &out); /* bayes: also the weights' update */
+                } else {
+                    combine(f, fs[i], fs[i]->lw, buf + j * V, f0->chd * V, tmp);
+                    out = tmp[y];
+                    observe(f, fs[i], lp);
+                }
+                if (fused_lp[i]) fused_lp[i][p] = out;
+            }
+        }
+        if (progress) progress(user, (double)(p0 + c), (double)t->n);
+    }
+    lmf_free(tmp);
+    for (int i = 0; i < F; i++) {
+        if (fs[i]) f_state_free(fm[i], fs[i]);
+        if (fm[i]) lmf_model_free(fm[i]);
+    }
+    return st;
 }
 
 int lmf_fuse_members(const lmf_model *m, lmf_model *const **members) {

@@ -15,6 +15,7 @@ lmf_status lmf_fuse_vocab_maps(lmf_model *const *members, int K, int32_t **maps)
 /* Runs gate fusion m over t from a fresh state and records, per position,
  * the raw (unstandardised) features phi[t*F ..] and each member's ln p(y_t)
  * in lp[k*n + t]. */
-lmf_status lmf_gate_trace(lmf_model *m, const lmf_tokens *t, float *phi, float *lp);
+lmf_status lmf_gate_trace(lmf_model *m, const lmf_tokens *t, float *phi, float *lp, lmf_progress_fn progress,
+                          void *user);
 
 #endif

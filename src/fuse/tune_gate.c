@@ -223,7 +223,7 @@ lmf_status lmf_tune_gate(lmf_model **members, int K, const lmf_tokens *dev, cons
                          LMF_FUSE_MAX_MEMBERS);
     }
     /* one allocation for the fit: mean, sd (F), loss0 (K), A (K*F), b (K), w (K) */
-    out->mean = (double *)lmf_calloc(2 * (size_t)F + 3 * (size_t)K + (size_t)K * F, sizeof(double));
+    out->mean = (double *)lmf_calloc(2 * (size_t)F + 4 * (size_t)K + (size_t)K * F, sizeof(double));
     double *mem = (double *)lmf_malloc((4 + 2 * 8) * P * sizeof *mem);
     double *th = (double *)lmf_malloc(P * sizeof *th);
     float *phi = (float *)lmf_malloc(N * (size_t)F * sizeof *phi), *lp = (float *)lmf_malloc(N * (size_t)K * sizeof *lp);
@@ -239,6 +239,7 @@ lmf_status lmf_tune_gate(lmf_model **members, int K, const lmf_tokens *dev, cons
         out->A = out->loss0 + K;
         out->b = out->A + (size_t)K * F;
         out->w_linear = out->b + K;
+        out->ppl_member = out->w_linear + K;
         double lv = log((double)lmf_vocab_size(lmf_model_vocab(members[0])));
         for (int k = 0; k < K; k++) out->loss0[k] = lv;
         for (int j = 0; j < F; j++) out->sd[j] = 1;
@@ -251,8 +252,13 @@ lmf_status lmf_tune_gate(lmf_model **members, int K, const lmf_tokens *dev, cons
         fo.gate = &gp;
         lmf_model *g = NULL;
         s = lmf_fuse_new(members, K, &fo, &g);
-        if (!s) s = lmf_gate_trace(g, dev, phi, lp);
+        if (!s) s = lmf_gate_trace(g, dev, phi, lp, o->progress, o->progress_user);
         lmf_model_free(g);
+    }
+    for (int k = 0; k < K && !s; k++) {
+        double sum = 0;
+        for (size_t t = 0; t < N; t++) sum += lp[(size_t)k * N + t];
+        out->ppl_member[k] = exp(-sum / (double)N);
     }
     if (!s) { /* standardise */
         for (int j = 0; j < F; j++) {

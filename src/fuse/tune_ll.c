@@ -396,7 +396,8 @@ static double dense_eval(llprob *p, const double *l, double *g, double *H) {
     return F;
 }
 
-static lmf_status dense_build(llprob *p, lmf_model *const *members, const int32_t *tok, size_t N, size_t max_bytes) {
+static lmf_status dense_build(llprob *p, lmf_model *const *members, const int32_t *tok, size_t N, size_t max_bytes,
+                              lmf_progress_fn progress, void *user) {
     const int K = p->K;
     const size_t V = (size_t)lmf_vocab_size(lmf_model_vocab(members[0]));
     int32_t *maps[LMF_FUSE_MAX_MEMBERS];
@@ -425,6 +426,8 @@ static lmf_status dense_build(llprob *p, lmf_model *const *members, const int32_
             p->ly[k] += (double)d[(size_t)tok[t] * (size_t)K];
             for (size_t j = 0; j < n; j++) ids[j] = maps[k] ? maps[k][tok[t + j]] : tok[t + j];
             s = lmf_model_score(members[k], st, ids, n, seg);
+            if (progress && (i % 64 == 63 || i + 1 == P))
+                progress(user, (double)k * (double)N + (double)(t + n), (double)K * (double)N);
         }
         lmf_state_free(members[k], st);
     }
@@ -528,7 +531,7 @@ static lmf_status newton(llprob *p, double tol, int max_iter, double *l, lmf_tun
  * one vocabulary with sorted lists (and not `sampled`), else stored
  * distributions. */
 static lmf_status build(llprob *p, lmf_model *const *members, int K, const lmf_tokens *dev, int sampled,
-                        size_t max_bytes, int *exact) {
+                        size_t max_bytes, lmf_progress_fn progress, void *user, int *exact) {
     memset(p, 0, sizeof *p);
     p->K = K;
     *exact = 0;
@@ -543,7 +546,7 @@ static lmf_status build(llprob *p, lmf_model *const *members, int K, const lmf_t
             ex = g->tab[n].count == 0 || (g->tab[n].ids && !g->tab[n].unsorted);
     }
     *exact = ex;
-    return ex ? tree_build(p, members, dev->ids, dev->n) : dense_build(p, members, dev->ids, dev->n, max_bytes);
+    return ex ? tree_build(p, members, dev->ids, dev->n) : dense_build(p, members, dev->ids, dev->n, max_bytes, progress, user);
 }
 
 lmf_status lmf_tune_loglinear(lmf_model *const *members, int K, const lmf_tokens *dev, const lmf_tune_ll_opts *o,
@@ -551,7 +554,8 @@ lmf_status lmf_tune_loglinear(lmf_model *const *members, int K, const lmf_tokens
     memset(info, 0, sizeof *info);
     llprob p;
     int exact;
-    lmf_status s = build(&p, members, K, dev, o->sampled, o->max_bytes ? o->max_bytes : (size_t)1 << 29, &exact);
+    lmf_status s = build(&p, members, K, dev, o->sampled, o->max_bytes ? o->max_bytes : (size_t)1 << 29, o->progress,
+                         o->progress_user, &exact);
     if (!s) {
         if (exact)
             for (int L = 0; L < p.levels; L++) info->entries += p.lv[L].ne, info->contexts += p.lv[L].n;
@@ -567,7 +571,7 @@ double lmf_tune_loglinear_objective(lmf_model *const *members, int K, const lmf_
                                     const double *w, double *grad, double *hess) {
     llprob p;
     int exact;
-    lmf_status s = build(&p, members, K, dev, sampled, (size_t)1 << 30, &exact);
+    lmf_status s = build(&p, members, K, dev, sampled, (size_t)1 << 30, NULL, NULL, &exact);
     double H[LMF_FUSE_MAX_MEMBERS * LMF_FUSE_MAX_MEMBERS], g[LMF_FUSE_MAX_MEMBERS];
     double F = s ? NAN : p.eval(&p, w, g, H);
     if (grad && !s) memcpy(grad, g, (size_t)K * sizeof *g);

@@ -518,6 +518,21 @@ static void zero_state(lmf_net *net) {
     for (int i = 0; i < k; i++) memset(parts[i], 0, sizes[i] * sizeof(float));
 }
 
+/* Calls the progress callback. */
+static void report(const trainer *tr, int64_t total, int64_t tok_done, double t_train, double valid, int validating) {
+    const progress *g = &tr->pg;
+    lmf_train_progress p;
+    p.epoch = g->epoch + 1 < tr->o.epochs ? g->epoch + 1 : tr->o.epochs;
+    p.epochs = tr->o.epochs;
+    p.step = g->step;
+    p.total_steps = total;
+    p.train_ppl = g->epoch_tokens ? exp(g->epoch_nll / (double)g->epoch_tokens) : 0;
+    p.valid_ppl = valid;
+    p.tokens_per_s = t_train > 0 ? (double)tok_done / t_train : 0;
+    p.validating = validating;
+    tr->o.on_progress(tr->o.progress_user, &p);
+}
+
 static lmf_status run(trainer *tr, lmf_train_result *res) {
     const lmf_train_opts *o = &tr->o;
     lmf_net *net = tr->net;
@@ -534,6 +549,7 @@ static lmf_status run(trainer *tr, lmf_train_result *res) {
     int64_t tok_done = 0;
     lmf_status s = LMF_OK;
     int stop = 0;
+    double last_valid = g->best_valid;
     while (!stop && g->epoch < o->epochs) {
         while (g->window < tr->windows) {
             if (o->max_steps && g->step >= o->max_steps) {
@@ -568,6 +584,7 @@ static lmf_status run(trainer *tr, lmf_train_result *res) {
             tok_done += (int64_t)T * B;
             double t1 = now_s();
             t_train += t1 - t0;
+            if (o->on_progress) report(tr, total, tok_done, t_train, last_valid, 0);
             if (tr->loss_log)
                 fprintf(tr->loss_log, "%lld\t%.9g\t%.9g\t%.9g\n", (long long)g->step, nll / ((double)T * B),
                         (double)norm, lr);
@@ -592,7 +609,10 @@ static lmf_status run(trainer *tr, lmf_train_result *res) {
         int improved = 1;
         if (o->valid) {
             double tv = now_s();
+            if (o->on_progress) report(tr, total, tok_done, t_train, last_valid, 1);
             if ((s = validate(tr, &vppl))) return s;
+            last_valid = vppl;
+            if (o->on_progress) report(tr, total, tok_done, t_train, last_valid, 0);
             improved = g->best_valid == 0 || vppl < g->best_valid;
             if (o->log_seconds >= 0)
                 fprintf(stderr, "[%s] epoch %d done: train ppl %.2f, valid ppl %.2f%s (%.1fs validation)\n", an,

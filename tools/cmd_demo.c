@@ -1,0 +1,648 @@
+/* lmfuse demo: the main job.  On the Brown split (or, with --quick, the
+ * sample shipped in sample/brown), trains a Kneser-Ney 5-gram and the four
+ * neural architectures (two or more at a time, one process each), tunes
+ * linear, log-linear and gated fusion of the five on valid, scores test with
+ * every member and fusion in one pass, and prints one table.  Everything it
+ * makes (models, recipes, results.json) stays in --dir, so each number can be
+ * reproduced with `lmfuse ppl`. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, open_memstream */
+#include "cli.h"
+#include "lmf/eval.h"
+#include "lmf/fuse.h"
+#include "lmf/model.h"
+#include "lmf/ngram.h"
+#include "lmf/train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NJOB 5   /* the 5-gram and four neural models */
+#define NFUSE 3  /* linear, log-linear, gate */
+
+static void help(FILE *fp) {
+    fprintf(fp,
+            "usage: lmfuse demo [--quick] [--dir DIR] [--data DIR] [--jobs N]\n"
+            "\n"
+            "The main job.  Trains a Kneser-Ney 5-gram and an RNN, LSTM, GRU and Transformer\n"
+            "on the Brown split, tunes linear (EM), log-linear (Newton) and gated (L-BFGS)\n"
+            "fusion of the five on valid, scores test with every member and fusion, and\n"
+            "prints one table of valid/test perplexity with timings.  About 15 minutes on\n"
+            "2 cores; the Brown corpus is fetched first if data/brown holds no split.\n"
+            "\n"
+            "options:\n"
+            "  --quick       small models on the Brown sample shipped in sample/brown\n"
+            "                (about 2 minutes, offline)\n"
+            "  --dir DIR     where models, recipes and results.json go\n"
+            "                (default lmfuse-demo, or lmfuse-demo-quick)\n"
+            "  --data DIR    a folder with brown.train.txt, brown.valid.txt, brown.test.txt\n"
+            "                (default data/brown, or sample/brown)\n"
+            "  --jobs N      models trained at once, and threads of the scoring passes\n"
+            "                (default: the number of cores, at most 4)\n"
+            "\n"
+            "Every number in the table can be reproduced from DIR, e.g.\n"
+            "  lmfuse ppl DIR/gate.json DATA/brown.test.txt\n");
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void fmt_dur(char *b, size_t n, double s) {
+    if (!(s >= 0) || s > 359999) snprintf(b, n, "--");
+    else if (s < 60) snprintf(b, n, "%.0fs", s);
+    else if (s < 3600) snprintf(b, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else snprintf(b, n, "%dh%02dm", (int)s / 3600, (int)s / 60 % 60);
+}
+
+static void fmt_bar(char *b, int width, double frac) {
+    int k = (int)(frac * width + 0.5);
+    k = k < 0 ? 0 : k > width ? width : k;
+    b[0] = '[';
+    for (int i = 0; i < width; i++) b[1 + i] = i < k ? '#' : '.';
+    b[width + 1] = ']';
+    b[width + 2] = 0;
+}
+
+/* ---- jobs: one model each, trained in a child process ---- */
+typedef struct slot { /* shared with the child (MAP_SHARED) */
+    volatile int state; /* 0 waiting, 1 running, 2 done, 3 failed */
+    volatile int epoch, epochs, validating;
+    volatile double frac, train_ppl, valid_ppl, tps, seconds;
+    char err[1024];
+} slot;
+
+typedef struct job {
+    const char *name, *file, *desc;
+    int ngram;
+    lmf_train_opts o;
+    pid_t pid;
+    double t0, secs; /* start; training time */
+} job;
+
+static void on_train(void *user, const lmf_train_progress *p) {
+    slot *s = (slot *)user;
+    s->epoch = p->epoch;
+    s->epochs = p->epochs;
+    s->validating = p->validating;
+    s->frac = p->total_steps ? (double)p->step / (double)p->total_steps : 0;
+    s->train_ppl = p->train_ppl;
+    s->valid_ppl = p->valid_ppl;
+    s->tps = p->tokens_per_s;
+}
+
+/* In the child: trains job j, reports through s, never returns. */
+static void run_job(job *j, slot *s, const char *train) {
+    double t0 = now_s();
+    lmf_status st;
+    lmf_set_threads(1);
+    if (j->ngram) {
+        lmf_ngram_train_opts no;
+        lmf_ngram_train_opts_init(&no);
+        no.order = 5;
+        st = lmf_ngram_train_save(train, &no, j->file, NULL, NULL);
+        s->frac = 1;
+    } else {
+        j->o.on_progress = on_train;
+        j->o.progress_user = s;
+        lmf_train_result r;
+        st = lmf_train(&j->o, &r);
+    }
+    s->seconds = now_s() - t0;
+    if (st) snprintf(s->err, sizeof s->err, "%s", lmf_last_error());
+    s->state = st ? 3 : 2;
+    _exit(st ? 1 : 0);
+}
+
+typedef struct view {
+    int tty, lines;   /* lines drawn last time (tty) */
+    double last_note; /* non-tty: when the last status lines were printed */
+} view;
+
+static void draw_jobs(view *v, job *jobs, slot *sl, int n, int final) {
+    double t = now_s();
+    if (!v->tty && !final && t - v->last_note < 30) return;
+    v->last_note = t;
+    if (v->tty && v->lines) fprintf(stderr, "\033[%dF", v->lines);
+    for (int i = 0; i < n; i++) {
+        const slot *s = &sl[i];
+        char bar[40], eta[16], el[16];
+        fmt_bar(bar, 24, s->state == 2 ? 1 : s->frac);
+        double el_s = s->state >= 2 ? s->seconds : s->state == 1 ? t - jobs[i].t0 : 0;
+        fmt_dur(el, sizeof el, el_s);
+        fprintf(stderr, "  %-12s %s %3.0f%% ", jobs[i].name, bar, 100 * (s->state == 2 ? 1 : s->frac));
+        if (s->state == 0) {
+            fprintf(stderr, "waiting");
+        } else if (s->state == 3) {
+            fprintf(stderr, "FAILED");
+        } else if (jobs[i].ngram) {
+            fprintf(stderr, "%s %s", s->state == 2 ? "done in" : "estimating", el);
+        } else {
+            fmt_dur(eta, sizeof eta, s->frac > 0.01 ? el_s * (1 - s->frac) / s->frac : -1);
+            fprintf(stderr, "epoch %d/%d  train ppl %7.2f", s->epoch, s->epochs, s->train_ppl);
+            if (s->valid_ppl > 0) fprintf(stderr, "  valid %7.2f", s->valid_ppl);
+            if (s->state == 2)
+                fprintf(stderr, "  done in %s", el);
+            else
+                fprintf(stderr, "  %6.0f tok/s  %s%s", s->tps, s->validating ? "validating " : "ETA ",
+                        s->validating ? "" : eta);
+        }
+        fprintf(stderr, v->tty ? "\033[K\n" : "\n");
+    }
+    v->lines = n;
+    fflush(stderr);
+}
+
+/* Runs the jobs, `par` at a time; 0 when all succeeded. */
+static int run_jobs(job *jobs, int n, int par, const char *train) {
+    slot *sl = (slot *)mmap(NULL, (size_t)n * sizeof *sl, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sl == MAP_FAILED) {
+        fprintf(stderr, "lmfuse demo: cannot map shared memory: %s\n", strerror(errno));
+        return 1;
+    }
+    memset(sl, 0, (size_t)n * sizeof *sl);
+    view v = {isatty(2), 0, 0};
+    int next = 0, running = 0, failed = 0;
+    fflush(NULL);
+    while (next < n || running) {
+        while (running < par && next < n && !failed) {
+            job *j = &jobs[next];
+            sl[next].state = 1;
+            j->t0 = now_s();
+            pid_t p = fork();
+            if (p == 0) run_job(j, &sl[next], train);
+            if (p < 0) {
+                snprintf(sl[next].err, sizeof sl[next].err, "fork: %s", strerror(errno));
+                sl[next].state = 3;
+                failed = 1;
+            } else {
+                j->pid = p;
+                running++;
+            }
+            next++;
+        }
+        if (failed && next < n) next = n; /* start nothing more */
+        int status;
+        pid_t p = waitpid(-1, &status, WNOHANG);
+        if (p > 0) {
+            for (int i = 0; i < n; i++)
+                if (jobs[i].pid == p) {
+                    jobs[i].pid = 0;
+                    if (sl[i].state == 1) { /* died without reporting */
+                        snprintf(sl[i].err, sizeof sl[i].err, "the training process ended abnormally (%s %d)",
+                                 WIFSIGNALED(status) ? "signal" : "status",
+                                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+                        sl[i].state = 3;
+                    }
+                    if (sl[i].state == 3) failed = 1;
+                }
+            running--;
+            continue;
+        }
+        if (p < 0 && running) { /* no children left: should not happen */
+            running = 0;
+            failed = 1;
+        }
+        draw_jobs(&v, jobs, sl, n, 0);
+        struct timespec ts = {0, 200000000};
+        nanosleep(&ts, NULL);
+    }
+    draw_jobs(&v, jobs, sl, n, 1);
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        if (sl[i].state == 3) {
+            fprintf(stderr, "lmfuse demo: %s: %s\n", jobs[i].name, sl[i].err);
+            bad = 1;
+        } else if (sl[i].state != 2) {
+            bad = 1;
+        }
+        jobs[i].secs = sl[i].seconds;
+    }
+    munmap(sl, (size_t)n * sizeof *sl);
+    return bad;
+}
+
+/* ---- a progress bar for one long pass ---- */
+typedef struct pass {
+    const char *what;
+    double t0, last;
+    int tty, quarter;
+} pass;
+
+static void on_pass(void *user, double done, double total) {
+    pass *p = (pass *)user;
+    double t = now_s(), f = total > 0 ? done / total : 1;
+    if (p->tty) {
+        if (t - p->last < 0.2 && done < total) return;
+        p->last = t;
+        char bar[40], eta[16];
+        fmt_bar(bar, 30, f);
+        fmt_dur(eta, sizeof eta, f > 0.01 ? (t - p->t0) * (1 - f) / f : -1);
+        fprintf(stderr, "\r  %-28s %s %3.0f%%  ETA %s\033[K", p->what, bar, 100 * f, eta);
+    } else if ((int)(f * 4) > p->quarter) {
+        p->quarter = (int)(f * 4);
+        fprintf(stderr, "  %s: %3.0f%% (%.0fs)\n", p->what, 100 * f, t - p->t0);
+    }
+}
+
+static void pass_start(pass *p, const char *what) {
+    p->what = what;
+    p->t0 = p->last = now_s();
+    p->tty = isatty(2);
+    p->quarter = 0;
+}
+
+static double pass_end(pass *p) {
+    double s = now_s() - p->t0;
+    if (p->tty) fprintf(stderr, "\r\033[K");
+    return s;
+}
+
+/* ---- helpers ---- */
+static char *join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *s = (char *)malloc(n);
+    if (s) snprintf(s, n, "%s/%s", dir, name);
+    return s;
+}
+
+static int file_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int load_all(job *jobs, lmf_model **m) {
+    for (int k = 0; k < NJOB; k++) {
+        if (lmf_model_load(jobs[k].file, &m[k])) {
+            for (int i = 0; i < k; i++) lmf_model_free(m[i]);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The recipe's "tuning" record. */
+static char *tuning_json(const char *method, const char *dev, size_t n, double ppl, double secs, const char *extra) {
+    char *js = NULL;
+    size_t jl = 0;
+    FILE *f = open_memstream(&js, &jl);
+    if (!f) return NULL;
+    fprintf(f, "{\"method\":\"%s\",\"by\":\"lmfuse demo\",\"dev\":", method);
+    cli_json_str(f, dev, strlen(dev));
+    fprintf(f, ",\"dev_tokens\":%zu,\"dev_ppl\":%.6f,\"cpu_seconds\":%.3f%s}", n, ppl, secs, extra ? extra : "");
+    if (fclose(f)) {
+        free(js);
+        return NULL;
+    }
+    return js;
+}
+
+static double ppl_of(const lmf_tokens *t, const float *lp) {
+    lmf_ppl r;
+    lmf_eval_ppl_from(t, lp, &r);
+    return r.ppl;
+}
+
+int lmf_cmd_demo(int argc, char **argv) {
+    int quick = 0, par = 0;
+    const char *dir = NULL, *data = NULL;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            help(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--quick")) {
+            quick = 1;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--dir", &missing)) || missing) {
+            if (!v) return cli_usage_error("demo", "--dir needs a folder");
+            dir = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--data", &missing)) || missing) {
+            if (!v) return cli_usage_error("demo", "--data needs a folder");
+            data = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--jobs", &missing)) || missing) {
+            if (!v || !cli_parse_int(v, &par) || par < 1 || par > 64)
+                return cli_usage_error("demo", "--jobs takes a number 1..64");
+        } else {
+            return cli_usage_error("demo", "unknown argument \"%s\"", argv[i]);
+        }
+    }
+    if (!par) {
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        par = nc < 1 ? 1 : nc > 4 ? 4 : (int)nc;
+    }
+    if (!dir) dir = quick ? "lmfuse-demo-quick" : "lmfuse-demo";
+    if (!data) {
+        data = quick ? "sample/brown" : "data/brown";
+#ifdef LMF_SOURCE_DIR
+        char *probe = join(data, "brown.train.txt");
+        if (quick && probe && !file_exists(probe)) data = LMF_SOURCE_DIR "/sample/brown";
+        free(probe);
+#endif
+        char *tr = join(data, "brown.test.txt");
+        if (!quick && tr && !file_exists(tr)) { /* fetch the corpus, as `lmfuse data fetch brown` */
+            fprintf(stderr, "[demo] %s has no Brown split: fetching it (lmfuse data fetch brown)\n", data);
+            char a0[] = "data", a1[] = "fetch", a2[] = "brown", *fa[] = {a0, a1, a2, NULL};
+            if (lmf_cmd_data(3, fa)) {
+                free(tr);
+                return 1;
+            }
+        }
+        free(tr);
+    }
+    char *train = join(data, "brown.train.txt"), *valid = join(data, "brown.valid.txt"),
+         *test = join(data, "brown.test.txt");
+    if (!train || !valid || !test) return cli_fail();
+    const char *need[3] = {train, valid, test};
+    for (int i = 0; i < 3; i++)
+        if (!file_exists(need[i])) {
+            fprintf(stderr, "lmfuse demo: %s is missing; %s\n", need[i],
+                    quick ? "give --data DIR with brown.{train,valid,test}.txt (the repository ships sample/brown)"
+                          : "run `lmfuse data fetch brown` (or give --data DIR)");
+            free(train), free(valid), free(test);
+            return 1;
+        }
+    if (mkdir(dir, 0777) && errno != EEXIST) {
+        fprintf(stderr, "lmfuse demo: cannot create %s: %s\n", dir, strerror(errno));
+        free(train), free(valid), free(test);
+        return 1;
+    }
+    double T0 = now_s();
+    int rc = 1;
+
+    /* The vocabulary size sets the class count of the neural output layers
+     * (about sqrt(V) is fastest); read it from the training text. */
+    lmf_vocab *voc = NULL;
+    lmf_model *m[NJOB] = {0};
+    lmf_tokens dev = {0}, tst = {0};
+    float *lp[NJOB + NFUSE] = {0};
+    lmf_gate_fit fit = {0};
+    char *files[NJOB] = {0}, *recipes[NFUSE] = {0};
+    if (lmf_vocab_build_file(train, NULL, &voc)) {
+        cli_fail();
+        goto done;
+    }
+    int V = lmf_vocab_size(voc), classes = (int)(sqrt((double)V) + 0.5);
+    lmf_vocab_free(voc);
+    voc = NULL;
+
+    /* ---- the members ---- */
+    static const char *const names[NJOB] = {"transformer", "lstm", "gru", "rnn", "KN 5-gram"};
+    static const char *const fnames[NJOB] = {"transformer.safetensors", "lstm.safetensors", "gru.safetensors",
+                                             "rnn.safetensors", "kn5.lmfb"};
+    job jobs[NJOB];
+    memset(jobs, 0, sizeof jobs);
+    char descs[NJOB][96];
+    for (int k = 0; k < NJOB; k++) {
+        job *j = &jobs[k];
+        j->name = names[k];
+        if (!(files[k] = join(dir, fnames[k]))) goto done;
+        j->file = files[k];
+        if (k == NJOB - 1) {
+            j->ngram = 1;
+            snprintf(descs[k], sizeof descs[k], "order 5, interpolated modified Kneser-Ney");
+            j->desc = descs[k];
+            continue;
+        }
+        lmf_train_opts *o = &j->o;
+        lmf_train_opts_init(o);
+        o->arch = k == 0 ? "transformer" : k == 1 ? "lstm" : k == 2 ? "gru" : "rnn";
+        o->layers = 2;
+        o->hidden = o->emb = quick ? 128 : 256;
+        o->tied = 1;
+        o->dropout = quick ? 0.3f : 0.2f;
+        o->classes = classes;
+        o->batch = quick ? 16 : 32;
+        o->bptt = 35;
+        o->threads = 1;
+        o->seed = 1;
+        o->train = train;
+        o->valid = valid;
+        o->out = j->file;
+        o->checkpoint_every = 0;
+        o->log_seconds = -1;
+        if (k == 0) {
+            o->heads = 4;
+            o->ff = 4 * o->hidden;
+            o->ctx = quick ? 32 : 64;
+        }
+        /* epochs sized for ~15 minutes on 2 cores (full) / ~2 minutes (quick) */
+        static const int ep_full[4] = {1, 2, 2, 3}, ep_quick[4] = {3, 3, 3, 3};
+        o->epochs = quick ? ep_quick[k] : ep_full[k];
+        snprintf(descs[k], sizeof descs[k], "2 x %d, %d classes, %d epoch%s", o->hidden, classes, o->epochs,
+                 o->epochs == 1 ? "" : "s");
+        j->desc = descs[k];
+    }
+    fprintf(stderr, "[demo] %s: train %s, valid %s, test %s; models in %s/\n",
+            quick ? "quick run on the Brown sample" : "Brown corpus", train, valid, test, dir);
+    fprintf(stderr, "[demo] 1/4 training 5 models, %d at a time (vocabulary %d words, %d output classes)\n", par, V,
+            classes);
+    double t_train = now_s();
+    if (run_jobs(jobs, NJOB, par, train)) goto done;
+    t_train = now_s() - t_train;
+
+    lmf_set_threads(par);
+    /* ---- tuning on valid ---- */
+    if (load_all(jobs, m)) {
+        cli_fail();
+        goto done;
+    }
+    if (lmf_tokens_read_file(valid, lmf_model_vocab(m[0]), NULL, &dev) ||
+        lmf_tokens_read_file(test, lmf_model_vocab(m[0]), NULL, &tst)) {
+        cli_fail();
+        goto done;
+    }
+    fprintf(stderr, "[demo] 2/4 gate and linear fusion: every member's distributions over valid (%zu tokens), "
+                    "then EM and L-BFGS\n", dev.n);
+    pass ps;
+    pass_start(&ps, "valid: features");
+    lmf_gate_tune_opts go = {0};
+    go.folds = 3;
+    go.progress = on_pass;
+    go.progress_user = &ps;
+    lmf_status s = lmf_tune_gate(m, NJOB, &dev, &go, &fit); /* takes the members */
+    for (int k = 0; k < NJOB; k++) m[k] = NULL;
+    double t_gate = pass_end(&ps);
+    if (s) {
+        cli_fail();
+        goto done;
+    }
+    fprintf(stderr, "[demo]   linear (EM): valid ppl %.2f; gate: %.2f (%d L-BFGS iterations); 3-fold held-out "
+                    "estimate: linear %.2f, gate %.2f (%.0fs)\n",
+            fit.ppl_linear, fit.ppl, fit.iterations, fit.cv_ppl_linear, fit.cv_ppl, t_gate);
+
+    fprintf(stderr, "[demo] 3/4 log-linear fusion: projected Newton on stored distributions of valid\n");
+    if (load_all(jobs, m)) {
+        cli_fail();
+        goto done;
+    }
+    double wll[NJOB];
+    for (int k = 0; k < NJOB; k++) wll[k] = 1.0 / NJOB;
+    lmf_tune_ll_opts lo = {0};
+    lo.max_bytes = (size_t)256 << 20;
+    lo.progress = on_pass;
+    lo.progress_user = &ps;
+    lmf_tune_info li;
+    pass_start(&ps, "valid: sampled distributions");
+    s = lmf_tune_loglinear(m, NJOB, &dev, &lo, wll, &li);
+    double t_ll = pass_end(&ps);
+    if (s) {
+        cli_fail();
+        goto done;
+    }
+    fprintf(stderr, "[demo]   log-linear: valid ppl %.2f over %zu of %zu positions, %d Newton iterations (%.0fs)\n",
+            li.ppl, li.positions, li.dev_tokens, li.iterations, t_ll);
+
+    /* ---- recipes ---- */
+    lmf_fuse_opts fo[NFUSE];
+    lmf_gate_params gp;
+    lmf_gate_fit_params(&fit, &gp);
+    for (int i = 0; i < NFUSE; i++) lmf_fuse_opts_init(&fo[i]);
+    fo[0].comb = LMF_COMB_LINEAR;
+    fo[0].weights = fit.w_linear;
+    fo[1].comb = LMF_COMB_LOGLINEAR;
+    fo[1].weights = wll;
+    fo[2].comb = LMF_COMB_GATE;
+    fo[2].weights = fit.w_linear;
+    fo[2].gate = &gp;
+    static const char *const rnames[NFUSE] = {"linear.json", "loglinear.json", "gate.json"};
+    const char *mpaths[NJOB];
+    for (int k = 0; k < NJOB; k++) mpaths[k] = jobs[k].file;
+    for (int i = 0; i < NFUSE; i++) {
+        char extra[160];
+        if (i == 1)
+            snprintf(extra, sizeof extra, ",\"exact\":%s,\"positions\":%zu", li.exact ? "true" : "false", li.positions);
+        else if (i == 2)
+            snprintf(extra, sizeof extra, ",\"folds\":%d,\"cv_ppl_linear\":%.6f,\"cv_ppl\":%.6f", fit.folds,
+                     fit.cv_ppl_linear, fit.cv_ppl);
+        else
+            extra[0] = 0;
+        char *js = tuning_json(i == 0 ? "em" : i == 1 ? "projected-newton" : "lbfgs-blending", valid, dev.n,
+                               i == 0 ? fit.ppl_linear : i == 1 ? li.ppl : fit.ppl, i == 1 ? t_ll : t_gate, extra);
+        if (!(recipes[i] = join(dir, rnames[i])) || !js) {
+            free(js);
+            fprintf(stderr, "lmfuse demo: out of memory\n");
+            goto done;
+        }
+        s = lmf_recipe_write(recipes[i], &fo[i], mpaths, NJOB, js);
+        free(js);
+        if (s) {
+            cli_fail();
+            goto done;
+        }
+    }
+
+    /* ---- test: every member and fusion in one pass ---- */
+    fprintf(stderr, "[demo] 4/4 test (%zu tokens): 5 members and 3 fusions in one pass\n", tst.n);
+    for (int i = 0; i < NJOB + NFUSE; i++)
+        if (!(lp[i] = (float *)malloc((tst.n ? tst.n : 1) * sizeof(float)))) {
+            fprintf(stderr, "lmfuse demo: out of memory\n");
+            goto done;
+        }
+    pass_start(&ps, "test: members and fusions");
+    s = lmf_fuse_eval_shared(m, NJOB, fo, NFUSE, &tst, lp + NJOB, lp, on_pass, &ps);
+    double t_test = pass_end(&ps);
+    if (s) {
+        cli_fail();
+        goto done;
+    }
+
+    /* ---- the table ---- */
+    double tp[NJOB + NFUSE], vp[NJOB + NFUSE];
+    int best = 0;
+    for (int i = 0; i < NJOB + NFUSE; i++) tp[i] = ppl_of(&tst, lp[i]);
+    for (int k = 0; k < NJOB; k++) {
+        vp[k] = fit.ppl_member[k];
+        if (tp[k] < tp[best]) best = k;
+    }
+    vp[NJOB] = fit.ppl_linear;
+    vp[NJOB + 1] = li.ppl;
+    vp[NJOB + 2] = fit.ppl;
+    double total = now_s() - T0;
+    printf("\nlmfuse demo (%s): %zu valid tokens, %zu test tokens\n\n", quick ? "quick, Brown sample" : "Brown",
+           dev.n, tst.n);
+    printf("%-22s %-44s %10s %10s %10s %9s\n", "model", "configuration", "valid ppl", "test ppl", "vs best",
+           "time");
+    for (int k = 0; k < NJOB; k++) {
+        char el[16];
+        fmt_dur(el, sizeof el, jobs[k].secs);
+        printf("%-22s %-44s %10.2f %10.2f %9.3fx %9s\n", jobs[k].name, jobs[k].desc, vp[k], tp[k], tp[k] / tp[best],
+               el);
+    }
+    static const char *const fdesc[NFUSE] = {"EM on valid", "projected Newton on valid", "L-BFGS on valid, 3 folds"};
+    static const char *const fname[NFUSE] = {"fusion: linear", "fusion: log-linear", "fusion: gate"};
+    for (int i = 0; i < NFUSE; i++) {
+        char el[16];
+        fmt_dur(el, sizeof el, i == 1 ? t_ll : t_gate);
+        printf("%-22s %-44s %9.2f%s %10.2f %9.3fx %9s\n", fname[i], fdesc[i], vp[NJOB + i], i == 1 ? "*" : " ",
+               tp[NJOB + i], tp[NJOB + i] / tp[best], el);
+    }
+    char el[16];
+    fmt_dur(el, sizeof el, total);
+    printf("\n* log-linear valid ppl: the tuning objective over %zu evenly spaced valid positions.\n", li.positions);
+    printf("gate, 3-fold held-out estimate on valid: %.2f (linear: %.2f).\n", fit.cv_ppl, fit.cv_ppl_linear);
+    char e1[16], e2[16];
+    fmt_dur(e1, sizeof e1, t_train);
+    fmt_dur(e2, sizeof e2, t_test);
+    printf("time: training %s (%d at a time), test pass %s, total %s.  Fusion time = tuning on valid.\n", e1, par, e2,
+           el);
+    printf("reproduce: lmfuse ppl %s %s   (models and recipes in %s/)\n", recipes[2], test, dir);
+
+    /* results.json */
+    char *rj = join(dir, "results.json");
+    FILE *f = rj ? fopen(rj, "w") : NULL;
+    if (!f) {
+        fprintf(stderr, "lmfuse demo: cannot write %s: %s\n", rj ? rj : "results.json", strerror(errno));
+        free(rj);
+        goto done;
+    }
+    fprintf(f, "{\"mode\":\"%s\",\"valid\":", quick ? "quick" : "full");
+    cli_json_str(f, valid, strlen(valid));
+    fprintf(f, ",\"test\":");
+    cli_json_str(f, test, strlen(test));
+    fprintf(f, ",\"valid_tokens\":%zu,\"test_tokens\":%zu,\"seconds\":%.1f,\"train_seconds\":%.1f,"
+               "\"test_pass_seconds\":%.1f,\"jobs\":%d,\n\"members\":[",
+            dev.n, tst.n, total, t_train, t_test, par);
+    for (int k = 0; k < NJOB; k++) {
+        fprintf(f, "%s\n {\"name\":\"%s\",\"file\":", k ? "," : "", jobs[k].name);
+        cli_json_str(f, jobs[k].file, strlen(jobs[k].file));
+        fprintf(f, ",\"train_seconds\":%.1f,\"valid_ppl\":%.6f,\"test_ppl\":%.6f}", jobs[k].secs, vp[k], tp[k]);
+    }
+    fprintf(f, "],\n\"fusions\":[");
+    static const char *const fkey[NFUSE] = {"linear", "loglinear", "gate"};
+    for (int i = 0; i < NFUSE; i++) {
+        fprintf(f, "%s\n {\"name\":\"%s\",\"recipe\":", i ? "," : "", fkey[i]);
+        cli_json_str(f, recipes[i], strlen(recipes[i]));
+        fprintf(f, ",\"tune_seconds\":%.1f,\"valid_ppl\":%.6f,\"valid_exact\":%s,\"test_ppl\":%.6f}",
+                i == 1 ? t_ll : t_gate, vp[NJOB + i], i == 1 ? "false" : "true", tp[NJOB + i]);
+    }
+    fprintf(f, "],\n\"gate_cv_ppl\":%.6f,\"linear_cv_ppl\":%.6f}\n", fit.cv_ppl, fit.cv_ppl_linear);
+    if (fclose(f)) {
+        fprintf(stderr, "lmfuse demo: cannot write %s\n", rj);
+        free(rj);
+        goto done;
+    }
+    free(rj);
+    rc = 0;
+done:
+    lmf_gate_fit_free(&fit);
+    lmf_tokens_free(&dev);
+    lmf_tokens_free(&tst);
+    for (int k = 0; k < NJOB; k++) {
+        if (m[k]) lmf_model_free(m[k]);
+        free(files[k]);
+    }
+    for (int i = 0; i < NJOB + NFUSE; i++) free(lp[i]);
+    for (int i = 0; i < NFUSE; i++) free(recipes[i]);
+    free(train), free(valid), free(test);
+    return rc;
+}

@@ -436,7 +436,7 @@ int lmf_cmd_demo(int argc, char **argv) {
             o->ctx = quick ? 32 : 64;
         }
         /* epochs sized for ~15 minutes on 2 cores (full) / ~2 minutes (quick) */
-        static const int ep_full[4] = {1, 2, 2, 3}, ep_quick[4] = {3, 3, 3, 3};
+        static const int ep_full[4] = {1, 2, 2, 3}, ep_quick[4] = {6, 6, 6, 6};
         o->epochs = quick ? ep_quick[k] : ep_full[k];
         snprintf(descs[k], sizeof descs[k], "2 x %d, %d classes, %d epoch%s", o->hidden, classes, o->epochs,
                  o->epochs == 1 ? "" : "s");

@@ -570,7 +570,82 @@ static void test_gate(void) {
     lmf_tokens_free(&t);
 }
 
+/* lmf_fuse_eval_shared: every fusion's per-token log-probs are those of the
+ * same fusion built alone and scored from a fresh state, every member's its
+ * own; and gate tuning reports the members' dev perplexities. */
+static void test_shared(void) {
+    lmf_model *m[3] = {ngram(2), ngram(3), NULL};
+    CHECK(lmf_cache_new(lmf_model_vocab(m[0]), 50, 0.5, &m[2]) == LMF_OK);
+    lmf_tokens t;
+    read_valid(m[0], &t);
+    t.n = 1500;
+    double w[3] = {0.5, 0.3, 0.2}, A[36], b[3] = {0.1, -0.2, 0.3}, mean[12], sd[12], loss0[3] = {5, 5, 6};
+    for (int i = 0; i < 36; i++) A[i] = 0.3 * sin(i + 1.0);
+    for (int i = 0; i < 12; i++) mean[i] = 0.5 * i - 2, sd[i] = 1 + 0.1 * i;
+    lmf_gate_params gp = {0.9, mean, sd, loss0, A, b};
+    const lmf_combiner combs[] = {LMF_COMB_LINEAR, LMF_COMB_LOGLINEAR, LMF_COMB_MAX, LMF_COMB_BAYES, LMF_COMB_VOTE,
+                                  LMF_COMB_GATE};
+    enum { F = sizeof combs / sizeof *combs };
+    lmf_fuse_opts o[F];
+    float *flp[F], *mlp[3];
+    for (int i = 0; i < F; i++) {
+        lmf_fuse_opts_init(&o[i]);
+        o[i].comb = combs[i];
+        o[i].weights = w;
+        o[i].gate = &gp;
+        flp[i] = (float *)malloc(t.n * sizeof(float));
+    }
+    for (int k = 0; k < 3; k++) mlp[k] = (float *)malloc(t.n * sizeof(float));
+    int calls = 0;
+    CHECK(lmf_fuse_eval_shared(m, 3, o, F, &t, flp, mlp, NULL, NULL) == LMF_OK);
+    float *ref = (float *)malloc(t.n * sizeof(float));
+    lmf_ppl r;
+    for (int k = 0; k < 3; k++) { /* the members are still the caller's */
+        CHECK(lmf_eval_ppl(m[k], &t, ref, &r) == LMF_OK);
+        double worst = 0;
+        for (size_t i = 0; i < t.n; i++) worst = fmax(worst, fabs((double)ref[i] - mlp[k][i]));
+        CHECK_MSG(worst < 1e-5, "member %d: shared pass differs from its own scores by %g", k, worst);
+    }
+    for (int i = 0; i < F; i++) {
+        lmf_model *mm[3] = {ngram(2), ngram(3), NULL}, *f = NULL;
+        CHECK(lmf_cache_new(lmf_model_vocab(mm[0]), 50, 0.5, &mm[2]) == LMF_OK);
+        CHECK(lmf_fuse_new(mm, 3, &o[i], &f) == LMF_OK);
+        CHECK(lmf_eval_ppl(f, &t, ref, &r) == LMF_OK);
+        double worst = 0;
+        for (size_t j = 0; j < t.n; j++) worst = fmax(worst, fabs((double)ref[j] - flp[i][j]));
+        CHECK_MSG(worst < 1e-5, "%s: shared pass differs from the fused model by %g", lmf_combiner_name(combs[i]),
+                  worst);
+        lmf_model_free(f);
+        calls++;
+    }
+    CHECK(calls == F);
+    /* a bad fusion among them is an error, and the members survive it */
+    o[1].share = 2;
+    o[1].comb = LMF_COMB_BAYES;
+    CHECK(lmf_fuse_eval_shared(m, 3, o, F, &t, flp, NULL, NULL, NULL) == LMF_ERR_ARG);
+    CHECK(lmf_eval_ppl(m[1], &t, NULL, &r) == LMF_OK);
+    /* gate tuning's member perplexities */
+    lmf_model *g2[2] = {ngram(2), ngram(3)};
+    lmf_gate_tune_opts go = {0};
+    lmf_gate_fit fit;
+    CHECK(lmf_tune_gate(g2, 2, &t, &go, &fit) == LMF_OK);
+    for (int k = 0; k < 2; k++) {
+        CHECK(lmf_eval_ppl(m[k], &t, NULL, &r) == LMF_OK);
+        CHECK_MSG(fabs(r.ppl - fit.ppl_member[k]) < 1e-6 * r.ppl, "member %d dev ppl %.6f, gate tuner %.6f", k, r.ppl,
+                  fit.ppl_member[k]);
+    }
+    lmf_gate_fit_free(&fit);
+    for (int i = 0; i < F; i++) free(flp[i]);
+    for (int k = 0; k < 3; k++) free(mlp[k]);
+    free(ref);
+    lmf_model_free(m[2]); /* the cache borrows member 1's vocabulary */
+    lmf_model_free(m[0]);
+    lmf_model_free(m[1]);
+    lmf_tokens_free(&t);
+}
+
 int main(void) {
+    test_shared();
     test_invariants();
     test_degenerate();
     test_vote_cascade_formula();

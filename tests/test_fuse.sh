@@ -99,6 +99,29 @@ echo '{"combiner": "vote", "members": ["models/m2.arpa"], "vote_mass": 1.5}' >"$
 expect_rc 1 "vote mass > 1" "$LMF" ppl "$TMP/bad_v.json" "$TEST"
 expect_err '"vote_mass" must be a number'
 
+# select: greedy forward selection starts from the best member, each step
+# lowers the dev perplexity, the recipe's dev perplexity is the last step's,
+# and a duplicate of a chosen member is never added
+"$LMF" select --dev "$DEV" "$TMP/models/m2.arpa" "$TMP/models/m3.arpa" "$TMP/models/m3.arpa" \
+  -o "$TMP/recipes/sel.json" -q >"$TMP/sel.tsv" || fail "select: $(cat "$TMP/sel.tsv")"
+python3 - "$TMP/sel.tsv" "$TMP/recipes/sel.json" "$(ppl_of "$TMP/recipes/sel.json" "$DEV")" \
+  "$(ppl_of "$TMP/models/m2.arpa" "$DEV")" "$(ppl_of "$TMP/models/m3.arpa" "$DEV")" <<'PY' || fail "select: $(cat "$TMP/sel.tsv")"
+import json, sys
+rows = [l.split('\t') for l in open(sys.argv[1]).read().splitlines()[1:]]
+steps = [r for r in rows if r[0] != '-']
+r = json.load(open(sys.argv[2]))
+recipe_ppl, p2, p3 = map(float, sys.argv[3:6])
+ppl = [float(s[2]) for s in steps]
+first, second = ('m2.arpa', 'm3.arpa') if p2 < p3 else ('m3.arpa', 'm2.arpa')
+ok = len(steps) == 2 and steps[0][1].endswith(first) and steps[1][1].endswith(second)
+ok = ok and abs(ppl[0] - min(p2, p3)) < 1e-3 and ppl[1] < ppl[0]
+ok = ok and abs(recipe_ppl - ppl[-1]) < 1e-5 * ppl[-1] and len(r['members']) == 2
+sys.exit(not ok)
+PY
+expect_rc 2 "select without --dev" "$LMF" select "$TMP/models/m2.arpa" -o "$TMP/x.json"
+expect_rc 2 "select --min-gain 2" "$LMF" select --min-gain 2 --dev "$DEV" "$TMP/models/m2.arpa" -o "$TMP/x.json"
+expect_rc 1 "select, missing model" "$LMF" select --dev "$DEV" "$TMP/nope.arpa" -o "$TMP/x.json"
+
 # the format the errors point to exists
 "$LMF" help recipe | grep -q '"combiner"' || fail "lmfuse help recipe does not describe recipes"
 

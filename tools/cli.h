@@ -18,6 +18,16 @@ int lmf_cmd_convert(int argc, char **argv);
 int lmf_cmd_tune(int argc, char **argv);
 int lmf_cmd_generate(int argc, char **argv);
 int lmf_cmd_demo(int argc, char **argv);
+int lmf_cmd_select(int argc, char **argv);
+
+/* Loads the K models and scores the text file dev with each: ms[k], lp[k]
+ * (malloc'd, dev's tokens), mppl[k]; devtok = dev read with member 1's
+ * vocabulary.  On error (1; the message is in lmf_last_error()) what was
+ * made so far is left for the caller to free. */
+typedef struct lmf_model lmf_model;
+typedef struct lmf_tokens lmf_tokens;
+int cli_score_members(const char *tag, const char *const *paths, int K, const char *dev, int quiet, lmf_model **ms, float **lp,
+                      lmf_tokens *devtok, double *mppl);
 
 /* Prints "lmfuse: <lmf_last_error()>" to stderr and returns 1. */
 int cli_fail(void);

@@ -46,6 +46,8 @@ static void help(FILE *fp) {
             "                (default data/brown, or sample/brown)\n"
             "  --jobs N      models trained at once, and threads of the scoring passes\n"
             "                (default: the number of cores, at most 4)\n"
+            "  --epochs N    epochs of every neural model (default: sized per model,\n"
+            "                full 1-3, quick 6)\n"
             "\n"
             "Every number in the table can be reproduced from DIR, e.g.\n"
             "  lmfuse ppl DIR/gate.json DATA/brown.test.txt\n");
@@ -144,6 +146,8 @@ static void draw_jobs(view *v, job *jobs, slot *sl, int n, int final) {
             fprintf(stderr, "waiting");
         } else if (s->state == 3) {
             fprintf(stderr, "FAILED");
+        } else if (s->state == 1 && !jobs[i].ngram && s->epochs == 0) {
+            fprintf(stderr, "reading the data");
         } else if (jobs[i].ngram) {
             fprintf(stderr, "%s %s", s->state == 2 ? "done in" : "estimating", el);
         } else {
@@ -313,7 +317,7 @@ static double ppl_of(const lmf_tokens *t, const float *lp) {
 }
 
 int lmf_cmd_demo(int argc, char **argv) {
-    int quick = 0, par = 0;
+    int quick = 0, par = 0, epochs = 0;
     const char *dir = NULL, *data = NULL;
     for (int i = 1; i < argc; i++) {
         int missing = 0;
@@ -332,6 +336,9 @@ int lmf_cmd_demo(int argc, char **argv) {
         } else if ((v = cli_opt_value(argc, argv, &i, "--jobs", &missing)) || missing) {
             if (!v || !cli_parse_int(v, &par) || par < 1 || par > 64)
                 return cli_usage_error("demo", "--jobs takes a number 1..64");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--epochs", &missing)) || missing) {
+            if (!v || !cli_parse_int(v, &epochs) || epochs < 1 || epochs > 1000)
+                return cli_usage_error("demo", "--epochs takes a number 1..1000");
         } else {
             return cli_usage_error("demo", "unknown argument \"%s\"", argv[i]);
         }
@@ -437,7 +444,7 @@ int lmf_cmd_demo(int argc, char **argv) {
         }
         /* epochs sized for ~15 minutes on 2 cores (full) / ~2 minutes (quick) */
         static const int ep_full[4] = {1, 2, 2, 3}, ep_quick[4] = {6, 6, 6, 6};
-        o->epochs = quick ? ep_quick[k] : ep_full[k];
+        o->epochs = epochs ? epochs : quick ? ep_quick[k] : ep_full[k];
         snprintf(descs[k], sizeof descs[k], "2 x %d, %d classes, %d epoch%s", o->hidden, classes, o->epochs,
                  o->epochs == 1 ? "" : "s");
         j->desc = descs[k];

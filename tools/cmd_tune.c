@@ -49,6 +49,34 @@ static void help(FILE *fp) {
             "  -q               no progress on stderr\n");
 }
 
+int cli_score_members(const char *tag, const char *const *paths, int K, const char *dev, int quiet, lmf_model **ms, float **lp,
+                      lmf_tokens *devtok, double *mppl) {
+    size_t N = 0;
+    for (int k = 0; k < K; k++) {
+        if (lmf_model_load(paths[k], &ms[k])) return 1;
+        lmf_tokens t;
+        lmf_status s = lmf_tokens_read_file(dev, lmf_model_vocab(ms[k]), NULL, &t);
+        if (!s && k > 0 && t.n != N) {
+            s = lmf_error(LMF_ERR_DATA, "%s reads %s as %zu tokens, %s as %zu: the vocabularies differ", paths[k], dev,
+                          t.n, paths[0], N);
+        }
+        if (!s) {
+            N = t.n;
+            lp[k] = (float *)malloc((N ? N : 1) * sizeof(float));
+            lmf_ppl r;
+            s = lp[k] ? lmf_eval_ppl(ms[k], &t, lp[k], &r) : lmf_error(LMF_ERR_NOMEM, "out of memory");
+            if (!s) {
+                mppl[k] = r.ppl;
+                if (!quiet) fprintf(stderr, "[%s] member %d %s: dev ppl %.4f\n", tag, k + 1, paths[k], r.ppl);
+            }
+            if (k == 0) *devtok = t;
+            else lmf_tokens_free(&t);
+        }
+        if (s) return 1;
+    }
+    return 0;
+}
+
 int lmf_cmd_tune(int argc, char **argv) {
     const char *method = NULL, *dev = NULL, *out = NULL, *paths[MAXM];
     int K = 0, max_iter = 1000, threads = 1, quiet = 0, max_mb = 512, folds = 5;
@@ -115,28 +143,8 @@ int lmf_cmd_tune(int argc, char **argv) {
     size_t N = 0;
     int rc = 1;
     clock_t t0 = clock();
-    for (int k = 0; k < K; k++) {
-        if (lmf_model_load(paths[k], &ms[k])) goto done;
-        lmf_tokens t;
-        lmf_status s = lmf_tokens_read_file(dev, lmf_model_vocab(ms[k]), NULL, &t);
-        if (!s && k > 0 && t.n != N) {
-            s = lmf_error(LMF_ERR_DATA, "%s reads %s as %zu tokens, %s as %zu: the vocabularies differ", paths[k], dev,
-                          t.n, paths[0], N);
-        }
-        if (!s) {
-            N = t.n;
-            lp[k] = (float *)malloc((N ? N : 1) * sizeof(float));
-            lmf_ppl r;
-            s = lp[k] ? lmf_eval_ppl(ms[k], &t, lp[k], &r) : lmf_error(LMF_ERR_NOMEM, "out of memory");
-            if (!s) {
-                mppl[k] = r.ppl;
-                if (!quiet) fprintf(stderr, "[tune] member %d %s: dev ppl %.4f\n", k + 1, paths[k], r.ppl);
-            }
-            if (k == 0) devtok = t;
-            else lmf_tokens_free(&t);
-        }
-        if (s) goto done;
-    }
+    if (cli_score_members("tune", paths, K, dev, quiet, ms, lp, &devtok, mppl)) goto done;
+    N = devtok.n;
     double w[MAXM];
     trace = (double *)malloc(((size_t)max_iter + 1) * sizeof *trace);
     if (!trace) {

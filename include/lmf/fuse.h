@@ -50,6 +50,7 @@ typedef enum {
 const char *lmf_combiner_name(lmf_combiner c);
 int lmf_combiner_parse(const char *s); /* -1 if unknown */
 
+#define LMF_FUSE_MAX_MEMBERS 64 /* members of one fusion */
 #define LMF_GATE_FEATURES 4 /* per member */
 typedef struct lmf_gate_params {
     double decay;       /* recent-loss average factor in (0, 1) */
@@ -127,6 +128,22 @@ lmf_status lmf_tune_linear_em(const float *const *lp, int K, size_t N, double to
 /* Perplexity of bayes fusion (prior weights w, fixed share) over per-token
  * member log-probs, as lmfuse ppl would compute it. */
 double lmf_bayes_ppl(const float *const *lp, int K, size_t N, const double *w, double share);
+
+/* Greedy forward selection (Caruana et al. 2004, without replacement) of a
+ * linear mixture from K candidates' per-token log-probs lp[k][0..N): start
+ * with the candidate of lowest perplexity, then repeatedly add the one whose
+ * EM-tuned mixture with those chosen has the lowest perplexity, while that
+ * improves it by at least min_gain (relative, e.g. 0.001).  Selection and
+ * weights are fitted on the same data: the perplexities are optimistic. */
+typedef struct lmf_selection {
+    int n;                              /* candidates chosen */
+    int order[LMF_FUSE_MAX_MEMBERS];    /* their indices, in the order added */
+    double ppl[LMF_FUSE_MAX_MEMBERS];   /* ppl[i]: the mixture of order[0..i] (EM weights) */
+    double w[LMF_FUSE_MAX_MEMBERS];     /* the final weights, for order[0..n) */
+    int rejected;                       /* the best candidate not added (-1: all were) */
+    double rejected_ppl;                /* the mixture it would have given */
+} lmf_selection;
+lmf_status lmf_select_forward(const float *const *lp, int K, size_t N, double min_gain, lmf_selection *out);
 
 /* Log-linear weights l >= 0 minimising the dev perplexity of
  * prod_k p_k^l_k / Z by projected Newton (the objective is convex).  For

@@ -4,7 +4,6 @@
 
 #include "lmf/fuse.h"
 
-#define LMF_FUSE_MAX_MEMBERS 64
 #define LMF_RECIPE_MAX_DEPTH 16
 
 /* maps[k][v] = member k's id of member 1's word v, or maps[k] = NULL when

@@ -73,3 +73,58 @@ double lmf_bayes_ppl(const float *const *lp, int K, size_t N, const double *w, d
     }
     return exp(-ll / (double)N);
 }
+
+lmf_status lmf_select_forward(const float *const *lp, int K, size_t N, double min_gain, lmf_selection *out) {
+    memset(out, 0, sizeof *out);
+    if (K < 1 || K > LMF_FUSE_MAX_MEMBERS)
+        return lmf_error(LMF_ERR_ARG, "selection needs 1..%d candidates", LMF_FUSE_MAX_MEMBERS);
+    if (N == 0) return lmf_error(LMF_ERR_DATA, "selection needs at least one token of tuning data");
+    int used[LMF_FUSE_MAX_MEMBERS] = {0};
+    const float *sub[LMF_FUSE_MAX_MEMBERS];
+    double cur = INFINITY;
+    while (out->n < K) {
+        int best = -1;
+        double best_ppl = INFINITY, best_w[LMF_FUSE_MAX_MEMBERS];
+        for (int c = 0; c < K; c++) {
+            if (used[c]) continue;
+            int n = out->n;
+            for (int i = 0; i < n; i++) sub[i] = lp[out->order[i]];
+            sub[n] = lp[c];
+            double w[LMF_FUSE_MAX_MEMBERS], ppl;
+            if (n == 0) { /* one member: its own perplexity */
+                double s = 0;
+                for (size_t t = 0; t < N; t++) s += (double)lp[c][t];
+                ppl = exp(-s / (double)N);
+                w[0] = 1;
+            } else {
+                int it;
+                for (int i = 0; i <= n; i++) w[i] = 1.0 / (n + 1);
+                double *tr = NULL;
+                lmf_status s = lmf_tune_linear_em(sub, n + 1, N, 1e-7, 1000, w, tr, &it);
+                if (s == LMF_ERR_DATA) continue; /* some token has probability 0 under all of them */
+                if (s) return s;
+                ppl = exp(-mix_ll(sub, n + 1, N, w, NULL));
+            }
+            if (ppl < best_ppl) {
+                best_ppl = ppl;
+                best = c;
+                memcpy(best_w, w, (size_t)(n + 1) * sizeof *w);
+            }
+        }
+        if (best < 0) break;
+        /* stop when the best addition gains less than min_gain (relative) */
+        if (out->n > 0 && !(best_ppl < cur * (1 - min_gain))) {
+            out->rejected = best;
+            out->rejected_ppl = best_ppl;
+            break;
+        }
+        used[best] = 1;
+        out->order[out->n] = best;
+        out->ppl[out->n] = cur = best_ppl;
+        out->n++;
+        memcpy(out->w, best_w, (size_t)out->n * sizeof *best_w);
+    }
+    if (out->n == 0) return lmf_error(LMF_ERR_DATA, "every candidate gives some tuning token probability 0");
+    if (out->n == K) out->rejected = -1;
+    return LMF_OK;
+}

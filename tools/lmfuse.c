@@ -22,6 +22,7 @@ static const subcommand commands[] = {
     {"convert", lmf_cmd_convert, "neural models from and to PyTorch state dicts"},
     {"tune", lmf_cmd_tune, "tune fusion weights on held-out text, write a recipe"},
     {"select", lmf_cmd_select, "greedy forward selection of a linear ensemble on held-out text"},
+    {"explain", lmf_cmd_explain, "per-token attribution and diversity of a fusion's members"},
     {"generate", lmf_cmd_generate, "sample or beam-search text from a model or recipe"},
     {"ppl", lmf_cmd_ppl, "perplexity of a model or recipe on a text file"},
 };

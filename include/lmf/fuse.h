@@ -89,6 +89,26 @@ lmf_status lmf_fuse_eval_shared(lmf_model **members, int K, const lmf_fuse_opts 
                                 float *const *fused_lp, float *const *member_lp, lmf_progress_fn progress,
                                 void *user);
 
+/* Explaining a fusion over text t (from a fresh state), member by member.
+ * Per token (arrays may be NULL): fused_lp[t]; member_lp[k*n + t] = ln p_k(y_t);
+ * resp[k*n + t] = member k's posterior responsibility for the observed token,
+ * w_k(t) p_k(y_t) / sum_j w_j(t) p_j(y_t), with the weights the position is
+ * mixed with (linear: the recipe's; bayes: the online ones; gate: the gate's
+ * at t; other combiners, which are not mixtures: the recipe's weights).
+ * Diversity between members, K x K, over all positions: Pearson correlation
+ * of the per-token losses -ln p_k(y_t); the rate at which their most probable
+ * words differ; the mean Jensen-Shannon divergence of their distributions
+ * (nats, in [0, ln 2]). */
+typedef struct lmf_explain {
+    int K;
+    size_t n;
+    double ppl, member_ppl[LMF_FUSE_MAX_MEMBERS], mean_resp[LMF_FUSE_MAX_MEMBERS];
+    double *loss_corr, *top1_disagree, *js; /* K x K each, one allocation */
+} lmf_explain;
+lmf_status lmf_fuse_explain(lmf_model *fused, const lmf_tokens *t, float *fused_lp, float *member_lp, float *resp,
+                            lmf_explain *out, lmf_progress_fn progress, void *user);
+void lmf_explain_free(lmf_explain *e);
+
 /* The members of a fused model (NULL/0 for other models). */
 int lmf_fuse_members(const lmf_model *m, lmf_model *const **members);
 

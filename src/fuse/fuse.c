@@ -734,6 +734,130 @@ lmf_status lmf_fuse_eval_shared(lmf_model **members, int K, const lmf_fuse_opts 
     return st;
 }
 
+void lmf_explain_free(lmf_explain *e) {
+    lmf_free(e->loss_corr);
+    memset(e, 0, sizeof *e);
+}
+
+lmf_status lmf_fuse_explain(lmf_model *m, const lmf_tokens *t, float *fused_lp, float *member_lp, float *resp,
+                            lmf_explain *out, lmf_progress_fn progress, void *user) {
+    memset(out, 0, sizeof *out);
+    if (m->ops != &fused_ops) return lmf_error(LMF_ERR_ARG, "explain needs a fusion (a recipe), not a single model");
+    const fused *f = (const fused *)m;
+    const int K = f->K;
+    const size_t V = (size_t)f->V, KK = (size_t)K * (size_t)K, n = t->n;
+    if (n == 0) return lmf_error(LMF_ERR_DATA, "no text to explain (the file is empty)");
+    lmf_state *s = f_state_new(m);
+    float *tmp = (float *)lmf_malloc(V * sizeof *tmp), *pk = (float *)lmf_malloc((size_t)K * V * sizeof *pk);
+    double *sums = (double *)lmf_calloc(KK + 2 * (size_t)K, sizeof *sums); /* sum l_i l_j, then sum l_i, sum resp */
+    out->loss_corr = (double *)lmf_calloc(3 * KK, sizeof *out->loss_corr);
+    lmf_status st = s && tmp && pk && sums && out->loss_corr ? dbuf_alloc(f, s) : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!st) {
+        out->K = K;
+        out->n = n;
+        out->top1_disagree = out->loss_corr + KK;
+        out->js = out->top1_disagree + KK;
+    }
+    double *sl = sums + KK, *sr = sl + K;
+    double flp_sum = 0;
+    for (size_t p0 = 0; p0 < n && !st; p0 += f->chd) {
+        const size_t c = n - p0 < f->chd ? n - p0 : f->chd, ks = f->chd * V;
+        st = member_dists(f, s, t->ids + p0, c, s->dbuf);
+        for (size_t j = 0; j < c && !st; j++) {
+            const size_t p = p0 + j, y = (size_t)t->ids[p];
+            const float *d = s->dbuf + j * V;
+            float lp[LMF_FUSE_MAX_MEMBERS];
+            double lw[LMF_FUSE_MAX_MEMBERS], a[LMF_FUSE_MAX_MEMBERS];
+            int32_t best[LMF_FUSE_MAX_MEMBERS];
+            for (int k = 0; k < K; k++) lp[k] = d[(size_t)k * ks + y];
+            /* the weights this position is mixed with */
+            if (f->o.comb == LMF_COMB_GATE) {
+                double phi[4 * LMF_FUSE_MAX_MEMBERS];
+                gate_features(f, d, ks, s->r, phi, s->pk);
+                gate_weights(f, phi, lw);
+            } else {
+                memcpy(lw, f->o.comb == LMF_COMB_BAYES ? s->lw : f->logw, (size_t)K * sizeof *lw);
+            }
+            for (int k = 0; k < K; k++) a[k] = lw[k] + (double)lp[k];
+            double l = lse(a, K);
+            for (int k = 0; k < K; k++) {
+                double r = isfinite(l) ? exp(a[k] - l) : 0;
+                sr[k] += r;
+                if (resp) resp[(size_t)k * n + p] = (float)r;
+                if (member_lp) member_lp[(size_t)k * n + p] = lp[k];
+            }
+            /* the fused probability */
+            float o;
+            if (per_token(f)) {
+                mix_tokens(f, s->lw, lp, 1, 1, &o);
+            } else {
+                combine(f, s, s->lw, d, ks, tmp);
+                o = tmp[y];
+                observe(f, s, lp);
+            }
+            if (fused_lp) fused_lp[p] = o;
+            flp_sum += (double)o;
+            /* diversity: losses, top-1 words, Jensen-Shannon divergence */
+            for (int k = 0; k < K; k++) {
+                const float *dk = d + (size_t)k * ks;
+                float *pv = pk + (size_t)k * V, mx = -INFINITY;
+                int32_t arg = 0;
+                for (size_t v = 0; v < V; v++) {
+                    pv[v] = expf(dk[v]);
+                    if (dk[v] > mx) mx = dk[v], arg = (int32_t)v;
+                }
+                best[k] = arg;
+                sl[k] -= (double)lp[k];
+                for (int i = 0; i <= k; i++) sums[(size_t)i * K + k] += (double)lp[i] * (double)lp[k];
+            }
+            for (int i = 0; i < K; i++)
+                for (int k = i + 1; k < K; k++) {
+                    out->top1_disagree[(size_t)i * K + k] += best[i] != best[k];
+                    const float *pi = pk + (size_t)i * V, *pj = pk + (size_t)k * V;
+                    const float *di = d + (size_t)i * ks, *dj = d + (size_t)k * ks;
+                    double js = 0;
+                    for (size_t v = 0; v < V; v++) {
+                        float mv = 0.5f * (pi[v] + pj[v]);
+                        if (mv > 0) {
+                            float lm = logf(mv);
+                            if (pi[v] > 0) js += (double)(pi[v] * (di[v] - lm));
+                            if (pj[v] > 0) js += (double)(pj[v] * (dj[v] - lm));
+                        }
+                    }
+                    out->js[(size_t)i * K + k] += 0.5 * js;
+                }
+        }
+        if (progress) progress(user, (double)(p0 + c), (double)n);
+    }
+    if (!st) {
+        const double N = (double)n;
+        for (int i = 0; i < K; i++) {
+            out->mean_resp[i] = sr[i] / N;
+            out->member_ppl[i] = exp(sl[i] / N);
+        }
+        out->ppl = exp(-flp_sum / N);
+        for (int i = 0; i < K; i++)
+            for (int k = i; k < K; k++) {
+                /* losses are -lp: the covariance of losses is that of lp */
+                double mi = -sl[i] / N, mk = -sl[k] / N;
+                double cov = sums[(size_t)i * K + k] / N - mi * mk;
+                double vi = sums[(size_t)i * K + i] / N - mi * mi, vk = sums[(size_t)k * K + k] / N - mk * mk;
+                double r = i == k ? 1 : (vi > 0 && vk > 0 ? cov / sqrt(vi * vk) : NAN);
+                out->loss_corr[(size_t)i * K + k] = out->loss_corr[(size_t)k * K + i] = r;
+                double dis = i == k ? 0 : out->top1_disagree[(size_t)i * K + k] / N;
+                out->top1_disagree[(size_t)i * K + k] = out->top1_disagree[(size_t)k * K + i] = dis;
+                double js = i == k ? 0 : out->js[(size_t)i * K + k] / N;
+                out->js[(size_t)i * K + k] = out->js[(size_t)k * K + i] = js;
+            }
+    }
+    if (s) f_state_free(m, s);
+    lmf_free(tmp);
+    lmf_free(pk);
+    lmf_free(sums);
+    if (st) lmf_explain_free(out);
+    return st;
+}
+
 int lmf_fuse_members(const lmf_model *m, lmf_model *const **members) {
     if (m->ops != &fused_ops) {
         *members = NULL;

@@ -644,7 +644,112 @@ static void test_shared(void) {
     lmf_tokens_free(&t);
 }
 
+/* lmf_fuse_explain: the fused and member log-probs are the models' own;
+ * responsibilities sum to 1 and are, for linear fusion, w_k p_k / sum; the
+ * diversity numbers equal a direct computation from next() in double
+ * precision; a member fused with a copy of itself has correlation 1,
+ * disagreement 0 and divergence 0. */
+static void test_explain(void) {
+    double w[3] = {0.5, 0.3, 0.2};
+    lmf_model *f = trio(LMF_COMB_LINEAR, w, 0, NULL);
+    lmf_model *const *mem;
+    CHECK(lmf_fuse_members(f, &mem) == 3);
+    lmf_tokens t;
+    read_valid(f, &t);
+    t.n = 120;
+    const size_t n = t.n;
+    float flp[120], mlp[3 * 120], resp[3 * 120], ref[120];
+    lmf_explain ex;
+    CHECK(lmf_fuse_explain(f, &t, flp, mlp, resp, &ex, NULL, NULL) == LMF_OK);
+    lmf_ppl r;
+    lmf_model *f2 = trio(LMF_COMB_LINEAR, w, 0, NULL);
+    CHECK(lmf_eval_ppl(f2, &t, ref, &r) == LMF_OK);
+    CHECK_MSG(fabs(r.ppl - ex.ppl) < 1e-4 * r.ppl, "explain ppl %.6f, lmf_eval_ppl %.6f", ex.ppl, r.ppl);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)flp[i] - ref[i]));
+    CHECK_MSG(worst < 1e-5, "explain's fused log-probs differ by %g", worst);
+    /* members and responsibilities, recomputed with next() + feed() */
+    const int V = lmf_vocab_size(lmf_model_vocab(f));
+    float *d = (float *)malloc(3 * (size_t)V * sizeof *d);
+    lmf_state *st[3];
+    for (int k = 0; k < 3; k++) st[k] = lmf_state_new(mem[k]);
+    double corr_s[3][3] = {{0}}, ls[3] = {0}, dis[3][3] = {{0}}, js[3][3] = {{0}};
+    worst = 0;
+    double rworst = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t y = t.ids[i], best[3];
+        double lp[3], sum = 0, rs = 0;
+        for (int k = 0; k < 3; k++) {
+            CHECK(lmf_model_next(mem[k], st[k], d + (size_t)k * V) == LMF_OK);
+            lp[k] = d[(size_t)k * V + y];
+            worst = fmax(worst, fabs(lp[k] - mlp[(size_t)k * n + i]));
+            sum += w[k] * exp(lp[k]);
+            best[k] = 0;
+            for (int v = 1; v < V; v++)
+                if (d[(size_t)k * V + v] > d[(size_t)k * V + best[k]]) best[k] = v;
+            ls[k] -= lp[k];
+        }
+        for (int k = 0; k < 3; k++) {
+            rworst = fmax(rworst, fabs(w[k] * exp(lp[k]) / sum - resp[(size_t)k * n + i]));
+            rs += resp[(size_t)k * n + i];
+            for (int j = 0; j < 3; j++) {
+                corr_s[k][j] += lp[k] * lp[j];
+                dis[k][j] += best[k] != best[j];
+                double jsd = 0;
+                for (int v = 0; v < V; v++) {
+                    double p = exp((double)d[(size_t)k * V + v]), q = exp((double)d[(size_t)j * V + v]), m = 0.5 * (p + q);
+                    if (p > 0) jsd += 0.5 * p * log(p / m);
+                    if (q > 0) jsd += 0.5 * q * log(q / m);
+                }
+                js[k][j] += jsd;
+            }
+        }
+        CHECK_MSG(fabs(rs - 1) < 1e-5, "responsibilities at %zu sum to %.7f", i, rs);
+        for (int k = 0; k < 3; k++) CHECK(lmf_model_feed(mem[k], st[k], y) == LMF_OK);
+    }
+    CHECK_MSG(worst < 1e-5, "explain's member log-probs differ from next() by %g", worst);
+    CHECK_MSG(rworst < 1e-5, "linear responsibilities differ from w p / sum by %g", rworst);
+    for (int k = 0; k < 3; k++)
+        for (int j = 0; j < 3; j++) {
+            double mk = ls[k] / n, mj = ls[j] / n;
+            double cov = corr_s[k][j] / n - mk * mj;
+            double c = cov / sqrt((corr_s[k][k] / n - mk * mk) * (corr_s[j][j] / n - mj * mj));
+            CHECK_MSG(fabs(c - ex.loss_corr[k * 3 + j]) < 1e-6, "loss correlation %d,%d: %.7f vs %.7f", k, j,
+                      ex.loss_corr[k * 3 + j], c);
+            CHECK(fabs(dis[k][j] / n - ex.top1_disagree[k * 3 + j]) < 1e-12);
+            CHECK_MSG(fabs(js[k][j] / n - ex.js[k * 3 + j]) < 1e-5, "JS %d,%d: %.7f vs %.7f", k, j,
+                      ex.js[k * 3 + j], js[k][j] / n);
+            CHECK(ex.js[k * 3 + j] >= 0 && ex.js[k * 3 + j] <= log(2) + 1e-9);
+        }
+    for (int k = 0; k < 3; k++) {
+        lmf_state_free(mem[k], st[k]);
+        CHECK(fabs(ex.loss_corr[k * 4] - 1) < 1e-12 && ex.js[k * 4] == 0 && ex.top1_disagree[k * 4] == 0);
+    }
+    free(d);
+    lmf_explain_free(&ex);
+    lmf_model_free(f);
+    lmf_model_free(f2);
+    /* a member and a copy of it */
+    lmf_model *m2[2] = {ngram(3), ngram(3)}, *g = NULL;
+    lmf_fuse_opts o;
+    lmf_fuse_opts_init(&o);
+    CHECK(lmf_fuse_new(m2, 2, &o, &g) == LMF_OK);
+    CHECK(lmf_fuse_explain(g, &t, NULL, NULL, NULL, &ex, NULL, NULL) == LMF_OK);
+    CHECK_MSG(fabs(ex.loss_corr[1] - 1) < 1e-9 && ex.top1_disagree[1] == 0 && fabs(ex.js[1]) < 1e-7 &&
+                  fabs(ex.mean_resp[0] - 0.5) < 1e-9,
+              "twins: corr %.9f, disagreement %g, JS %g, resp %g", ex.loss_corr[1], ex.top1_disagree[1], ex.js[1],
+              ex.mean_resp[0]);
+    lmf_explain_free(&ex);
+    /* a single model is refused */
+    lmf_model *one = ngram(2);
+    CHECK(lmf_fuse_explain(one, &t, NULL, NULL, NULL, &ex, NULL, NULL) == LMF_ERR_ARG);
+    lmf_model_free(one);
+    lmf_model_free(g);
+    lmf_tokens_free(&t);
+}
+
 int main(void) {
+    test_explain();
     test_shared();
     test_invariants();
     test_degenerate();

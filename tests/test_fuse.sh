@@ -122,6 +122,32 @@ expect_rc 2 "select without --dev" "$LMF" select "$TMP/models/m2.arpa" -o "$TMP/
 expect_rc 2 "select --min-gain 2" "$LMF" select --min-gain 2 --dev "$DEV" "$TMP/models/m2.arpa" -o "$TMP/x.json"
 expect_rc 1 "select, missing model" "$LMF" select --dev "$DEV" "$TMP/nope.arpa" -o "$TMP/x.json"
 
+# explain: one row per token, responsibilities summing to 1, the fusion's
+# ln p matching lmfuse ppl; JSON with the diversity matrices; single models
+# refused
+head -3 "$TEST" >"$TMP/three.txt"
+"$LMF" explain "$TMP/recipes/a.json" "$TMP/three.txt" >"$TMP/ex.tsv" 2>"$TMP/ex.err" || fail "explain: $(cat "$TMP/ex.err")"
+python3 - "$TMP/ex.tsv" "$(ppl_of "$TMP/recipes/a.json" "$TMP/three.txt")" <<'PY' || fail "explain TSV: $(head -3 "$TMP/ex.tsv")"
+import math, sys
+rows = [l.split('\t') for l in open(sys.argv[1]).read().splitlines()]
+head, rows = rows[0], rows[1:]
+ok = head[:5] == ['line', 'pos', 'word', 'oov', 'lnp'] and len(head) == 9
+ok = ok and all(abs(float(r[7]) + float(r[8]) - 1) < 2e-4 for r in rows)
+ppl = math.exp(-sum(float(r[4]) for r in rows) / len(rows))
+ok = ok and abs(ppl - float(sys.argv[2])) < 1e-4 * ppl and rows[-1][2] == '</s>' and rows[-1][0] == '3'
+sys.exit(not ok)
+PY
+grep -q 'Jensen-Shannon' "$TMP/ex.err" || fail "explain: no diversity summary on stderr"
+"$LMF" explain "$TMP/recipes/a.json" "$TMP/three.txt" --json >"$TMP/ex.json" || fail "explain --json"
+python3 -c "
+import json, sys
+j = json.load(open('$TMP/ex.json'))
+ok = len(j['members']) == 2 and len(j['js']) == 2 and j['loss_corr'][0][0] == 1 and len(j['tokens']) == j['tokens_total']
+sys.exit(not ok)" || fail "explain --json: $(head -c 300 "$TMP/ex.json")"
+expect_rc 1 "explain a single model" "$LMF" explain "$TMP/models/m2.arpa" "$TMP/three.txt"
+expect_err 'explain needs a fusion recipe'
+expect_rc 2 "explain without text" "$LMF" explain "$TMP/recipes/a.json"
+
 # the format the errors point to exists
 "$LMF" help recipe | grep -q '"combiner"' || fail "lmfuse help recipe does not describe recipes"
 

@@ -598,6 +598,17 @@ static void test_shared(void) {
     for (int k = 0; k < 3; k++) mlp[k] = (float *)malloc(t.n * sizeof(float));
     int calls = 0;
     CHECK(lmf_fuse_eval_shared(m, 3, o, F, &t, flp, mlp, NULL, NULL) == LMF_OK);
+    /* members computed in parallel threads: the same numbers, bit for bit */
+    float *par[F];
+    for (int i = 0; i < F; i++) par[i] = (float *)malloc(t.n * sizeof(float));
+    lmf_set_threads(3);
+    CHECK(lmf_fuse_eval_shared(m, 3, o, F, &t, par, NULL, NULL, NULL) == LMF_OK);
+    lmf_set_threads(1);
+    for (int i = 0; i < F; i++) {
+        CHECK_MSG(!memcmp(par[i], flp[i], t.n * sizeof(float)), "%s: 3 threads differ from 1",
+                  lmf_combiner_name(combs[i]));
+        free(par[i]);
+    }
     float *ref = (float *)malloc(t.n * sizeof(float));
     lmf_ppl r;
     for (int k = 0; k < 3; k++) { /* the members are still the caller's */
@@ -748,7 +759,40 @@ static void test_explain(void) {
     lmf_tokens_free(&t);
 }
 
+/* Neural members computed in parallel threads (BLAS in two threads at
+ * once): the numbers of one thread, bit for bit. */
+static void test_parallel_neural(void) {
+    const char *files[3] = {"rnnlm_lstm.safetensors", "rnnlm_gru.safetensors", "rnnlm_transformer.safetensors"};
+    lmf_model *m[3];
+    for (int k = 0; k < 3; k++) CHECK(lmf_model_load(tdata(files[k]), &m[k]) == LMF_OK);
+    lmf_tokens t;
+    CHECK(lmf_tokens_read_file(tdata("rnnlm.txt"), lmf_model_vocab(m[0]), NULL, &t) == LMF_OK);
+    lmf_fuse_opts o[2];
+    lmf_fuse_opts_init(&o[0]);
+    lmf_fuse_opts_init(&o[1]);
+    o[1].comb = LMF_COMB_LOGLINEAR;
+    float *a[2], *b[2], *ma[3], *mb[3];
+    for (int i = 0; i < 2; i++) a[i] = (float *)malloc(t.n * sizeof(float)), b[i] = (float *)malloc(t.n * sizeof(float));
+    for (int k = 0; k < 3; k++) ma[k] = (float *)malloc(t.n * sizeof(float)), mb[k] = (float *)malloc(t.n * sizeof(float));
+    CHECK(lmf_fuse_eval_shared(m, 3, o, 2, &t, a, ma, NULL, NULL) == LMF_OK);
+    lmf_set_threads(2);
+    CHECK(lmf_fuse_eval_shared(m, 3, o, 2, &t, b, mb, NULL, NULL) == LMF_OK);
+    lmf_set_threads(1);
+    for (int i = 0; i < 2; i++) CHECK_MSG(!memcmp(a[i], b[i], t.n * sizeof(float)), "fusion %d: threads differ", i);
+    for (int k = 0; k < 3; k++) CHECK_MSG(!memcmp(ma[k], mb[k], t.n * sizeof(float)), "member %d: threads differ", k);
+    lmf_ppl r;
+    CHECK(lmf_eval_ppl(m[2], &t, NULL, &r) == LMF_OK);
+    double s = 0;
+    for (size_t i = 0; i < t.n; i++) s += mb[2][i];
+    CHECK_MSG(fabs(exp(-s / t.n) - r.ppl) < 1e-4 * r.ppl, "transformer via shared pass %.5f, alone %.5f",
+              exp(-s / t.n), r.ppl);
+    for (int i = 0; i < 2; i++) free(a[i]), free(b[i]);
+    for (int k = 0; k < 3; k++) free(ma[k]), free(mb[k]), lmf_model_free(m[k]);
+    lmf_tokens_free(&t);
+}
+
 int main(void) {
+    test_parallel_neural();
     test_explain();
     test_shared();
     test_invariants();

@@ -57,7 +57,9 @@ void lmf_set_log(lmf_log_fn fn, void *ctx, lmf_log_level min_level);
 typedef void (*lmf_progress_fn)(void *user, double done, double total);
 
 /* Threads for the matrix products of neural models (OpenBLAS); the
- * library's default is OpenBLAS's own (all cores). */
+ * library's default is OpenBLAS's own (all cores).  With n > 1, fusions also
+ * compute up to n members' distributions at once (each with one BLAS
+ * thread); results do not depend on n. */
 void lmf_set_threads(int n);
 void lmf_log(lmf_log_level level, const char *fmt, ...)
 #if defined(__GNUC__)

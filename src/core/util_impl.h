@@ -80,4 +80,9 @@ char *lmf_strdup(const char *s);
 /* "dir/name" (one '/' between them), malloc'd; NULL on out of memory. */
 char *lmf_path_join(const char *dir, const char *name);
 
+/* The thread count lmf_set_threads was given (1 if never called), and a
+ * temporary change of the BLAS threads only (src/nn/ops.c). */
+int lmf_threads(void);
+void lmf_blas_threads(int n);
+
 #endif

@@ -12,6 +12,7 @@
 #include "fuse_impl.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #define CH 2048 /* positions per chunk, per-token combiners */
@@ -424,19 +425,88 @@ static lmf_status f_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
 }
 
 /* The members' distributions of the c <= chd positions tok[0..c) (fused
- * ids), member k's at buf + k*chd*V, advancing the members' states. */
-static lmf_status member_dists(const fused *f, lmf_state *s, const int32_t *tok, size_t c, float *buf) {
+ * ids), member k's at buf + k*chd*V, advancing the members' states.  With
+ * lmf_set_threads(n > 1), up to n members at once: each thread takes the
+ * next member not yet done (the members and their states are distinct, so
+ * the results are those of one thread). */
+typedef struct mdjob {
+    const fused *f;
+    lmf_state *s;
+    const int32_t *tok;
+    size_t c;
+    float *buf;
+    pthread_mutex_t mu;
+    int next;
+    lmf_status st; /* the first failure, and its message (errors are per thread) */
+    char err[1024];
+} mdjob;
+
+static lmf_status member_dist(const fused *f, lmf_state *s, int k, const int32_t *tok, size_t c, float *buf,
+                              int32_t *ids, float *tmp) {
     const size_t V = (size_t)f->V;
-    lmf_status st = LMF_OK;
-    for (size_t k = 0; k < (size_t)f->K && !st; k++) {
-        float *d = buf + k * f->chd * V;
-        st = lmf_model_dists(f->m[k], s->ms[k], member_ids(f, s, (int)k, tok, c), c, d);
-        for (size_t t = 0; t < c && !st && f->map[k]; t++) { /* into fused ids, row by row */
-            memcpy(s->tmp, d + t * V, V * sizeof *d);
-            to_fused(f, (int)k, s->tmp, d + t * V);
-        }
+    float *d = buf + (size_t)k * f->chd * V;
+    const int32_t *mt = tok;
+    if (f->map[k]) {
+        for (size_t i = 0; i < c; i++) ids[i] = f->map[k][tok[i]];
+        mt = ids;
+    }
+    lmf_status st = lmf_model_dists(f->m[k], s->ms[k], mt, c, d);
+    for (size_t t = 0; t < c && !st && f->map[k]; t++) { /* into fused ids, row by row */
+        memcpy(tmp, d + t * V, V * sizeof *d);
+        to_fused(f, k, tmp, d + t * V);
     }
     return st;
+}
+
+static void *md_worker(void *arg) {
+    mdjob *j = (mdjob *)arg;
+    const size_t V = (size_t)j->f->V;
+    int32_t *ids = (int32_t *)lmf_malloc(j->c * sizeof *ids + 1);
+    float *tmp = (float *)lmf_malloc(V * sizeof *tmp);
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        int k = j->next++;
+        pthread_mutex_unlock(&j->mu);
+        if (k >= j->f->K) break;
+        lmf_status st = ids && tmp ? member_dist(j->f, j->s, k, j->tok, j->c, j->buf, ids, tmp)
+                                   : lmf_error(LMF_ERR_NOMEM, "out of memory");
+        if (st) {
+            pthread_mutex_lock(&j->mu);
+            if (!j->st) {
+                j->st = st;
+                snprintf(j->err, sizeof j->err, "%s", lmf_last_error());
+            }
+            j->next = j->f->K; /* start no other member */
+            pthread_mutex_unlock(&j->mu);
+        }
+    }
+    lmf_free(ids);
+    lmf_free(tmp);
+    return NULL;
+}
+
+static lmf_status member_dists(const fused *f, lmf_state *s, const int32_t *tok, size_t c, float *buf) {
+    int nt = lmf_threads();
+    nt = nt > f->K ? f->K : nt;
+    if (nt <= 1) {
+        lmf_status st = LMF_OK;
+        for (int k = 0; k < f->K && !st; k++) st = member_dist(f, s, k, tok, c, buf, s->ids, s->tmp);
+        return st;
+    }
+    mdjob j;
+    memset(&j, 0, sizeof j);
+    j.f = f, j.s = s, j.tok = tok, j.c = c, j.buf = buf;
+    pthread_mutex_init(&j.mu, NULL);
+    pthread_t th[LMF_FUSE_MAX_MEMBERS];
+    int started = 0;
+    lmf_blas_threads(1);
+    for (int i = 0; i < nt - 1; i++)
+        if (pthread_create(&th[started], NULL, md_worker, &j) == 0) started++;
+    md_worker(&j); /* this thread works too */
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    lmf_blas_threads(lmf_threads());
+    pthread_mutex_destroy(&j.mu);
+    return j.st ? lmf_error(j.st, "%s", j.err) : LMF_OK;
 }
 
 /* After a position: bayes and gate update their history with the members'

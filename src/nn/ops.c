@@ -80,7 +80,16 @@ static inline float tanh_fast(float x) {
 #undef SQRT
 #undef ERF
 
-void lmf_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+static int lmf_threads_set = 1; /* what lmf_set_threads was last given (1 before) */
+
+void lmf_set_threads(int n) {
+    lmf_threads_set = n < 1 ? 1 : n;
+    openblas_set_num_threads(lmf_threads_set);
+}
+
+int lmf_threads(void) { return lmf_threads_set; }
+
+void lmf_blas_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
 
 void lmf_matmul_forward_f32(float *out, const float *in, const float *w, const float *bias, int B, int Ni, int O) {
     if (bias) {

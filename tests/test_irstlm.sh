@@ -7,6 +7,12 @@
 # compile-lm charges every <unk> a penalty and reports it as PPwp; PP - PPwp
 # is the perplexity with <unk> scored by its own probability, lmfuse's
 # convention.  The text has no OOVs (a slice of the training data).
+#  3. linear interpolation: two lmfuse models mixed with fixed weights by
+#     interpolate-lm and by an lmfuse recipe give the same perplexity, and
+#     lmfuse's EM weights are at least as good on the tuning text as those
+#     interpolate-lm --learn finds.  interpolate-lm has no PPwp: it charges
+#     literal <unk> tokens an OOV penalty, so the mixing text is a slice of
+#     the training data with its <unk> tokens dropped (no OOVs at all).
 # usage: test_irstlm.sh LMFUSE DATA_DIR TMP_DIR        (exit 77 = skipped)
 set -u
 LMF=$1 DATA=$2 TMP=$3/irstlm
@@ -38,4 +44,29 @@ for order in 3 4; do
   a=$(irst_ppl "$TMP/lmf$order.arpa"); b=$(lmf_ppl "$TMP/lmf$order.arpa")
   close "$a" "$b" && echo "lmfuse $order-gram: lmfuse $b, compile-lm $a" || fail "lmfuse $order-gram model: lmfuse $b vs compile-lm $a"
 done
+# 3. linear interpolation
+if command -v interpolate-lm >/dev/null && [ -f "$TMP/lmf3.arpa" ] && [ -f "$TMP/lmf4.arpa" ]; then
+  awk '{o=""; for(i=1;i<=NF;i++) if($i!="<unk>") o=o (o?" ":"") $i; if(o!="") print o}' \
+    "$DATA/brown-mini.train.txt" | head -120 >"$TMP/mix.txt"
+  awk '{print "<s> " $0 " </s>"}' "$TMP/mix.txt" >"$TMP/mix.se.txt"
+  (cd "$TMP" && printf 'LMINTERPOLATION 2\n0.3 lmf3.arpa\n0.7 lmf4.arpa\n' >mix.lm)
+  printf '{"lmfuse":"recipe","combiner":"linear","members":["lmf3.arpa","lmf4.arpa"],"weights":[0.3,0.7]}' \
+    >"$TMP/mix.json"
+  a=$(cd "$TMP" && interpolate-lm mix.lm --eval=mix.se.txt 2>&1 | sed -n 's/.*PP=\([0-9.]*\) .*Noov=\([0-9]*\).*/\1 \2/p')
+  b=$("$LMF" ppl "$TMP/mix.json" "$TMP/mix.txt" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ppl"])')
+  python3 -c "import sys; pp, noov = '$a'.split(); sys.exit(not (noov == '0' and abs(float(pp) - $b) <= 0.006))" &&
+    echo "fixed weights 0.3/0.7: interpolate-lm ${a% *}, lmfuse $b" ||
+    fail "fixed-weight mixture: interpolate-lm '$a' vs lmfuse $b"
+  (cd "$TMP" && interpolate-lm mix.lm --learn=mix.se.txt >"$TMP/learn.log" 2>&1)
+  w=$(awk 'NR > 1 {printf "%s%s", (NR > 2 ? "," : ""), $1}' "$TMP/mix.lm.out")
+  printf '{"lmfuse":"recipe","combiner":"linear","members":["lmf3.arpa","lmf4.arpa"],"weights":[%s]}' "$w" \
+    >"$TMP/irstw.json"
+  "$LMF" tune --method linear --dev "$TMP/mix.txt" "$TMP/lmf3.arpa" "$TMP/lmf4.arpa" -o "$TMP/em.json" -q ||
+    fail "lmfuse tune"
+  pi=$("$LMF" ppl "$TMP/irstw.json" "$TMP/mix.txt" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ppl"])')
+  pe=$("$LMF" ppl "$TMP/em.json" "$TMP/mix.txt" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ppl"])')
+  python3 -c "import sys; sys.exit(not ($pe <= $pi * (1 + 1e-9)))" &&
+    echo "EM: lmfuse weights ppl $pe, interpolate-lm's weights ($w) $pi" ||
+    fail "lmfuse EM ($pe) worse than interpolate-lm --learn ($pi, weights $w)"
+fi
 exit $((fails > 0))

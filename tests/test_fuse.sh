@@ -148,6 +148,12 @@ expect_rc 1 "explain a single model" "$LMF" explain "$TMP/models/m2.arpa" "$TMP/
 expect_err 'explain needs a fusion recipe'
 expect_rc 2 "explain without text" "$LMF" explain "$TMP/recipes/a.json"
 
+# scoring a recipe on its own tuning text warns; other text does not
+expect_rc 0 "ppl on the tuning text" "$LMF" ppl "$TMP/recipes/a.json" "$DEV"
+expect_err 'was tuned on .*optimistic'
+expect_rc 0 "ppl on other text" "$LMF" ppl "$TMP/recipes/a.json" "$TEST"
+grep -q 'optimistic' "$TMP/err" && fail "warning on text that was not the tuning text"
+
 # the format the errors point to exists
 "$LMF" help recipe | grep -q '"combiner"' || fail "lmfuse help recipe does not describe recipes"
 

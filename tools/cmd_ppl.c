@@ -65,6 +65,10 @@ int lmf_cmd_ppl(int argc, char **argv) {
     lmf_set_threads(threads);
     lmf_model *m;
     if (lmf_model_load(model, &m)) return cli_fail();
+    lmf_model *const *fmem;
+    if (lmf_fuse_members(m, &fmem) && lmf_recipe_tuned_on(model, text)) /* a recipe scored on its tuning text */
+        fprintf(stderr, "lmfuse ppl: warning: %s was tuned on %s; its perplexity there is optimistic (evaluate on "
+                        "other text)\n", model, text);
     lmf_tokens t;
     if (lmf_tokens_read_file(text, lmf_model_vocab(m), &ro, &t)) {
         lmf_model_free(m);

@@ -136,6 +136,10 @@ lmf_status lmf_recipe_load(const char *path, lmf_model **out);
 lmf_status lmf_recipe_write(const char *path, const lmf_fuse_opts *o, const char *const *members, int K,
                             const char *tuning_json);
 
+/* 1 if the recipe file records (under "tuning") that it was tuned on the
+ * text file text_path (the same file), else 0: scores there are optimistic. */
+int lmf_recipe_tuned_on(const char *recipe_path, const char *text_path);
+
 /* ---- tuning ----
  * EM for linear weights over per-token member log-probs lp[k][0..N): w (K,
  * the starting point, e.g. 1/K each) is replaced by the tuned weights.  It

@@ -404,3 +404,31 @@ lmf_status lmf_recipe_write(const char *path, const lmf_fuse_opts *o, const char
     cJSON_free(txt);
     return s;
 }
+
+int lmf_recipe_tuned_on(const char *recipe_path, const char *text_path) {
+    lmf_filebuf fb;
+    if (lmf_file_read(recipe_path, &fb)) return 0;
+    cJSON *j = cJSON_ParseWithLength(fb.data, fb.size);
+    lmf_filebuf_free(&fb);
+    const cJSON *tu = j ? cJSON_GetObjectItemCaseSensitive(j, "tuning") : NULL;
+    const cJSON *dv = tu ? cJSON_GetObjectItemCaseSensitive(tu, "dev") : NULL;
+    int same = 0;
+    char *text = realpath(text_path, NULL);
+    if (text && cJSON_IsString(dv) && dv->valuestring[0]) {
+        /* the dev path as written (relative to where tune ran), else relative to the recipe */
+        char *a = realpath(dv->valuestring, NULL);
+        same = a && !strcmp(a, text);
+        free(a);
+        if (!same && dv->valuestring[0] != '/') {
+            char *dir = dir_of(recipe_path), *p = dir ? lmf_path_join(dir, dv->valuestring) : NULL;
+            char *b = p ? realpath(p, NULL) : NULL;
+            same = b && !strcmp(b, text);
+            free(b);
+            lmf_free(p);
+            lmf_free(dir);
+        }
+    }
+    free(text);
+    cJSON_Delete(j);
+    return same;
+}

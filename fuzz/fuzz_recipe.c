@@ -30,6 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!fp) return 0;
     fwrite(data, 1, size, fp);
     fclose(fp);
+    (void)lmf_recipe_tuned_on(path, path); /* reads the tuning record of any JSON */
     lmf_model *m = NULL;
     if (lmf_recipe_load(path, &m) == LMF_OK) {
         int32_t tok[4] = {2, 1, 0, 2};

@@ -48,6 +48,8 @@ const char *cli_opt_value(int argc, char **argv, int *i, const char *name, int *
 int cli_parse_u64(const char *s, uint64_t *out);
 int cli_parse_int(const char *s, int *out);
 int cli_parse_double(const char *s, double *out);
+/* Seconds on the monotonic clock (for timings). */
+double cli_now_s(void);
 /* Writes s[0..n) as a JSON string (quoted, escaped). */
 void cli_json_str(FILE *fp, const char *s, size_t n);
 

@@ -53,12 +53,6 @@ static void help(FILE *fp) {
             "  lmfuse ppl DIR/gate.json DATA/brown.test.txt\n");
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static void fmt_dur(char *b, size_t n, double s) {
     if (!(s >= 0) || s > 359999) snprintf(b, n, "--");
     else if (s < 60) snprintf(b, n, "%.0fs", s);
@@ -104,7 +98,7 @@ static void on_train(void *user, const lmf_train_progress *p) {
 
 /* In the child: trains job j, reports through s, never returns. */
 static void run_job(job *j, slot *s, const char *train) {
-    double t0 = now_s();
+    double t0 = cli_now_s();
     lmf_status st;
     lmf_set_threads(1);
     if (j->ngram) {
@@ -119,7 +113,7 @@ static void run_job(job *j, slot *s, const char *train) {
         lmf_train_result r;
         st = lmf_train(&j->o, &r);
     }
-    s->seconds = now_s() - t0;
+    s->seconds = cli_now_s() - t0;
     if (st) snprintf(s->err, sizeof s->err, "%s", lmf_last_error());
     s->state = st ? 3 : 2;
     _exit(st ? 1 : 0);
@@ -131,7 +125,7 @@ typedef struct view {
 } view;
 
 static void draw_jobs(view *v, job *jobs, slot *sl, int n, int final) {
-    double t = now_s();
+    double t = cli_now_s();
     if (!v->tty && !final && t - v->last_note < 30) return;
     v->last_note = t;
     if (v->tty && v->lines) fprintf(stderr, "\033[%dF", v->lines);
@@ -181,7 +175,7 @@ static int run_jobs(job *jobs, int n, int par, const char *train) {
         while (running < par && next < n && !failed) {
             job *j = &jobs[next];
             sl[next].state = 1;
-            j->t0 = now_s();
+            j->t0 = cli_now_s();
             pid_t p = fork();
             if (p == 0) run_job(j, &sl[next], train);
             if (p < 0) {
@@ -244,7 +238,7 @@ typedef struct pass {
 
 static void on_pass(void *user, double done, double total) {
     pass *p = (pass *)user;
-    double t = now_s(), f = total > 0 ? done / total : 1;
+    double t = cli_now_s(), f = total > 0 ? done / total : 1;
     if (p->tty) {
         if (t - p->last < 0.2 && done < total) return;
         p->last = t;
@@ -260,13 +254,13 @@ static void on_pass(void *user, double done, double total) {
 
 static void pass_start(pass *p, const char *what) {
     p->what = what;
-    p->t0 = p->last = now_s();
+    p->t0 = p->last = cli_now_s();
     p->tty = isatty(2);
     p->quarter = 0;
 }
 
 static double pass_end(pass *p) {
-    double s = now_s() - p->t0;
+    double s = cli_now_s() - p->t0;
     if (p->tty) fprintf(stderr, "\r\033[K");
     return s;
 }
@@ -383,7 +377,7 @@ int lmf_cmd_demo(int argc, char **argv) {
         free(train), free(valid), free(test);
         return 1;
     }
-    double T0 = now_s();
+    double T0 = cli_now_s();
     int rc = 1;
 
     /* The vocabulary size sets the class count of the neural output layers
@@ -453,9 +447,9 @@ int lmf_cmd_demo(int argc, char **argv) {
             quick ? "quick run on the Brown sample" : "Brown corpus", train, valid, test, dir);
     fprintf(stderr, "[demo] 1/4 training 5 models, %d at a time (vocabulary %d words, %d output classes)\n", par, V,
             classes);
-    double t_train = now_s();
+    double t_train = cli_now_s();
     if (run_jobs(jobs, NJOB, par, train)) goto done;
-    t_train = now_s() - t_train;
+    t_train = cli_now_s() - t_train;
 
     lmf_set_threads(par);
     /* ---- tuning on valid ---- */
@@ -574,7 +568,7 @@ int lmf_cmd_demo(int argc, char **argv) {
     vp[NJOB] = fit.ppl_linear;
     vp[NJOB + 1] = li.ppl;
     vp[NJOB + 2] = fit.ppl;
-    double total = now_s() - T0;
+    double total = cli_now_s() - T0;
     printf("\nlmfuse demo (%s): %zu valid tokens, %zu test tokens\n\n", quick ? "quick, Brown sample" : "Brown",
            dev.n, tst.n);
     printf("%-22s %-44s %10s %10s %10s %9s\n", "model", "configuration", "valid ppl", "test ppl", "vs best",

@@ -5,13 +5,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void train_help(FILE *fp) {
     fprintf(fp,
@@ -105,10 +98,10 @@ static int cmd_train(int argc, char **argv) {
     if (!outp) return cli_usage_error("ngram train", "missing -o MODEL (.arpa or .lmfb)");
     int binary;
     if (lmf_ngram_output_format(outp, format, &binary)) return cli_usage_error("ngram train", "%s", lmf_last_error());
-    double t0 = now_s();
+    double t0 = cli_now_s();
     lmf_ngram_train_info info;
     if (lmf_ngram_train_save(text, &o, outp, format, &info)) return cli_fail();
-    double t1 = now_s();
+    double t1 = cli_now_s();
     if (!quiet) {
         fprintf(stderr, "lmfuse: %s: %llu lines, %llu tokens, %llu words in vocabulary\n", text,
                 (unsigned long long)info.lines, (unsigned long long)info.tokens,

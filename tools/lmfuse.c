@@ -1,4 +1,5 @@
 /* lmfuse: git-style dispatcher over a table of subcommands. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "cli.h"
 
 #include <errno.h>
@@ -6,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct subcommand {
     const char *name;
@@ -122,6 +124,12 @@ int cli_parse_double(const char *s, double *out) {
     if (*e || errno) return 0;
     *out = v;
     return 1;
+}
+
+double cli_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 void cli_json_str(FILE *fp, const char *s, size_t n) {

@@ -523,6 +523,23 @@ static void observe(const fused *f, lmf_state *s, const float *lp) {
     }
 }
 
+/* Fusion f's ln p of the observed token y at one position, from the
+ * members' distributions d (member k's at d + k*ks) and their ln p(y) lp,
+ * then the position's history update (bayes weights, gate losses).  Only
+ * full-distribution combiners need d (and V floats of scratch tmp). */
+static float position_logp(const fused *f, lmf_state *s, const float *d, size_t ks, const float *lp, size_t y,
+                           float *tmp) {
+    float out;
+    if (per_token(f)) {
+        mix_tokens(f, s->lw, lp, 1, 1, &out); /* bayes: also the weights' update */
+    } else {
+        combine(f, s, s->lw, d, ks, tmp);
+        out = tmp[y];
+        observe(f, s, lp);
+    }
+    return out;
+}
+
 static lmf_status dbuf_alloc(const fused *f, lmf_state *s) {
     const size_t V = (size_t)f->V, K = (size_t)f->K;
     if (!s->dbuf && !(s->dbuf = (float *)lmf_malloc(K * f->chd * V * sizeof *s->dbuf)))
@@ -782,15 +799,7 @@ lmf_status lmf_fuse_eval_shared(lmf_model **members, int K, const lmf_fuse_opts 
                 if (member_lp && member_lp[k]) member_lp[k][p] = lp[k];
             }
             for (int i = 0; i < F; i++) {
-                const fused *f = (const fused *)fm[i];
-                float out;
-                if (per_token(f)) {
-                    mix_tokens(f, fs[i]->lw, lp, 1, 1, &out); /* bayes: also the weights' update */
-                } else {
-                    combine(f, fs[i], fs[i]->lw, buf + j * V, f0->chd * V, tmp);
-                    out = tmp[y];
-                    observe(f, fs[i], lp);
-                }
+                float out = position_logp((const fused *)fm[i], fs[i], buf + j * V, f0->chd * V, lp, y, tmp);
                 if (fused_lp[i]) fused_lp[i][p] = out;
             }
         }
@@ -857,14 +866,7 @@ lmf_status lmf_fuse_explain(lmf_model *m, const lmf_tokens *t, float *fused_lp, 
                 if (member_lp) member_lp[(size_t)k * n + p] = lp[k];
             }
             /* the fused probability */
-            float o;
-            if (per_token(f)) {
-                mix_tokens(f, s->lw, lp, 1, 1, &o);
-            } else {
-                combine(f, s, s->lw, d, ks, tmp);
-                o = tmp[y];
-                observe(f, s, lp);
-            }
+            float o = position_logp(f, s, d, ks, lp, y, tmp);
             if (fused_lp) fused_lp[p] = o;
             flp_sum += (double)o;
             /* diversity: losses, top-1 words, Jensen-Shannon divergence */

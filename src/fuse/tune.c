@@ -99,8 +99,7 @@ lmf_status lmf_select_forward(const float *const *lp, int K, size_t N, double mi
             } else {
                 int it;
                 for (int i = 0; i <= n; i++) w[i] = 1.0 / (n + 1);
-                double *tr = NULL;
-                lmf_status s = lmf_tune_linear_em(sub, n + 1, N, 1e-7, 1000, w, tr, &it);
+                lmf_status s = lmf_tune_linear_em(sub, n + 1, N, 1e-7, 1000, w, NULL, &it);
                 if (s == LMF_ERR_DATA) continue; /* some token has probability 0 under all of them */
                 if (s) return s;
                 ppl = exp(-mix_ll(sub, n + 1, N, w, NULL));

@@ -791,7 +791,163 @@ static void test_parallel_neural(void) {
     lmf_tokens_free(&t);
 }
 
+/* The continuous cache: score() against the formula computed here in double
+ * from the model's hidden vectors, over a stream longer than the window and
+ * than the cache's chunks; next() sums to 1 and agrees with score() and
+ * dists(); a fused model with weight 1 on the neural member reproduces it. */
+static void test_ncache(void) {
+    const char *files[2] = {"rnnlm_lstm.safetensors", "rnnlm_transformer.safetensors"};
+    for (int f = 0; f < 2; f++) {
+        lmf_model *nn = NULL, *nn2 = NULL, *c = NULL;
+        CHECK(lmf_model_load(tdata(files[f]), &nn) == LMF_OK);
+        CHECK(lmf_model_load(tdata(files[f]), &nn2) == LMF_OK);
+        const int W = 300;
+        const double theta = 0.7, fl = 0.05;
+        CHECK(lmf_ncache_new(nn2, W, theta, fl, &c) == LMF_OK);
+        lmf_tokens t;
+        CHECK(lmf_tokens_read_file(tdata("rnnlm.txt"), lmf_model_vocab(nn), NULL, &t) == LMF_OK);
+        const size_t N = 20 * t.n; /* > W, > 2 chunks of 256 */
+        const int D = lmf_model_hidden_dim(nn), V = lmf_vocab_size(lmf_model_vocab(nn));
+        int32_t *ids = malloc(N * sizeof *ids);
+        for (size_t i = 0; i < N; i++) ids[i] = t.ids[(i * 7 + i / t.n) % t.n]; /* not periodic */
+        float *h = malloc((N + 1) * (size_t)D * sizeof *h), *lp = malloc(N * sizeof *lp), *lp2 = malloc(N * sizeof *lp2);
+        float *d = malloc((size_t)V * sizeof *d), *dd = malloc((size_t)N * V * sizeof *dd);
+        lmf_state *hs = lmf_state_new(nn);
+        CHECK(lmf_model_hidden(nn, hs, ids, N, h) == LMF_OK);
+        lmf_state_free(nn, hs);
+        CHECK(lmf_model_score(c, NULL, ids, N, lp) == LMF_OK);
+        double worst = 0;
+        for (size_t j = 0; j < N; j++) {
+            size_t lo = j > (size_t)W ? j - W : 0;
+            double want;
+            if (j == 0) {
+                want = -log((double)V);
+            } else {
+                double mx = -1e300, den = 0, num = 0, sc[400];
+                for (size_t i = lo; i < j; i++) {
+                    double dot = 0;
+                    for (int k = 0; k < D; k++) dot += (double)h[j * D + k] * h[i * D + k];
+                    sc[i - lo] = theta * dot;
+                    mx = fmax(mx, sc[i - lo]);
+                }
+                for (size_t i = lo; i < j; i++) {
+                    double e = exp(sc[i - lo] - mx);
+                    den += e;
+                    num += ids[i] == ids[j] ? e : 0;
+                }
+                want = log((1 - fl) * num / den + fl / V);
+            }
+            worst = fmax(worst, fabs(lp[j] - want));
+        }
+        CHECK_MSG(worst < 2e-5, "%s: continuous cache vs the formula: worst %.3g", files[f], worst);
+        /* next() + feed(): sums to 1, equals score() */
+        lmf_state *s = lmf_state_new(c);
+        double wsum = 0, wn = 0;
+        for (size_t j = 0; j < N; j++) {
+            CHECK(lmf_model_next(c, s, d) == LMF_OK);
+            double sum = 0;
+            for (int v = 0; v < V; v++) sum += exp((double)d[v]);
+            wsum = fmax(wsum, fabs(sum - 1));
+            wn = fmax(wn, fabs(d[ids[j]] - lp[j]));
+            CHECK(lmf_model_feed(c, s, ids[j]) == LMF_OK);
+        }
+        CHECK_MSG(wsum < 1e-5 && wn < 2e-5, "%s: next() sums to 1 +- %.3g, differs from score() by %.3g", files[f], wsum,
+                  wn);
+        /* dists() in two calls; score() in uneven pieces from a copied state */
+        lmf_state_reset(c, s);
+        CHECK(lmf_model_dists(c, s, ids, 100, dd) == LMF_OK);
+        CHECK(lmf_model_dists(c, s, ids + 100, N - 100, dd + (size_t)100 * V) == LMF_OK);
+        double wd = 0;
+        for (size_t j = 0; j < N; j++) wd = fmax(wd, fabs(dd[j * V + ids[j]] - lp[j]));
+        CHECK_MSG(wd < 2e-5, "%s: dists() differs from score() by %.3g", files[f], wd);
+        lmf_state *s2 = lmf_state_new(c);
+        lmf_state_reset(c, s);
+        CHECK(lmf_model_score(c, s, ids, 77, lp2) == LMF_OK);
+        CHECK(lmf_state_copy(c, s2, s) == LMF_OK);
+        CHECK(lmf_model_score(c, s2, ids + 77, N - 77, lp2 + 77) == LMF_OK);
+        wd = 0;
+        for (size_t j = 0; j < N; j++) wd = fmax(wd, fabs(lp2[j] - lp[j]));
+        CHECK_MSG(wd < 1e-6, "%s: score() in pieces from a copied state differs by %.3g", files[f], wd);
+        lmf_state_free(c, s);
+        lmf_state_free(c, s2);
+        /* linear fusion, weight 1 on the model: the model exactly */
+        lmf_model *m2[2] = {nn, c}, *fu = NULL;
+        double w[2] = {1, 0};
+        lmf_fuse_opts o;
+        lmf_fuse_opts_init(&o);
+        o.weights = w;
+        CHECK(lmf_fuse_new(m2, 2, &o, &fu) == LMF_OK);
+        CHECK(lmf_model_score(fu, NULL, ids, N, lp2) == LMF_OK);
+        lmf_model *nn3 = NULL;
+        CHECK(lmf_model_load(tdata(files[f]), &nn3) == LMF_OK);
+        CHECK(lmf_model_score(nn3, NULL, ids, N, lp) == LMF_OK);
+        wd = 0;
+        for (size_t j = 0; j < N; j++) wd = fmax(wd, fabs(lp2[j] - lp[j]));
+        CHECK_MSG(wd < 1e-6, "%s: weight 1 on the model differs from it by %.3g", files[f], wd);
+        lmf_model_free(fu);
+        lmf_model_free(nn3);
+        free(ids), free(h), free(lp), free(lp2), free(d), free(dd);
+        lmf_tokens_free(&t);
+    }
+    /* errors: a model without hidden states; bad settings */
+    lmf_model *c = NULL;
+    CHECK(lmf_ncache_new(ngram(2), 100, 1, 0.01, &c) == LMF_ERR_ARG && !c);
+    CHECK(strstr(lmf_last_error(), "needs a neural model") != NULL);
+    lmf_model *nn = NULL;
+    CHECK(lmf_model_load(tdata("rnnlm_gru.safetensors"), &nn) == LMF_OK);
+    CHECK(lmf_ncache_new(nn, 0, 1, 0.01, &c) == LMF_ERR_ARG && !c); /* frees nn */
+}
+
+/* Grid search: the chosen point is the best of the grid, no worse than the
+ * model alone, and scoring the written cache file reproduces its mixture. */
+static void test_ncache_tune(void) {
+    lmf_model *nn = NULL;
+    CHECK(lmf_model_load(tdata("rnnlm_gru.safetensors"), &nn) == LMF_OK);
+    lmf_tokens t;
+    CHECK(lmf_tokens_read_file(tdata("rnnlm.txt"), lmf_model_vocab(nn), NULL, &t) == LMF_OK);
+    size_t N = 12 * t.n;
+    lmf_tokens dev = t;
+    dev.ids = malloc(N * sizeof *dev.ids);
+    dev.oov = calloc(N, 1);
+    dev.n = N;
+    dev.n_oov = dev.n_unk = dev.lines = 0;
+    for (size_t i = 0; i < N; i++) dev.lines += (dev.ids[i] = t.ids[(i * 5 + i / t.n) % t.n]) == LMF_EOS;
+    lmf_ncache_tune_opts o;
+    lmf_ncache_tune_opts_init(&o);
+    const int win[2] = {40, 200};
+    o.window = win;
+    o.n_window = 2;
+    lmf_ncache_fit fit;
+    CHECK(lmf_tune_ncache(nn, &dev, &o, &fit) == LMF_OK);
+    CHECK(fit.n == 26 && fit.positions == N);
+    double best = INFINITY;
+    for (int g = 0; g < fit.n; g++) best = fmin(best, fit.grid_ppl[g]);
+    CHECK(best == fit.ppl && fit.ppl <= fit.ppl_model * (1 + 1e-9));
+    /* the cache it chose, mixed with the model at the tuned weight, scores the same */
+    lmf_model *nn2 = NULL, *c = NULL, *fu = NULL;
+    CHECK(lmf_model_load(tdata("rnnlm_gru.safetensors"), &nn2) == LMF_OK);
+    CHECK(lmf_ncache_new(nn2, fit.window, fit.theta, fit.floor, &c) == LMF_OK);
+    lmf_model *m2[2] = {nn, c};
+    double w[2] = {1 - fit.lambda, fit.lambda};
+    lmf_fuse_opts fo;
+    lmf_fuse_opts_init(&fo);
+    fo.weights = w;
+    CHECK(lmf_fuse_new(m2, 2, &fo, &fu) == LMF_OK);
+    lmf_ppl r;
+    CHECK(lmf_eval_ppl(fu, &dev, NULL, &r) == LMF_OK);
+    CHECK_MSG(fabs(r.ppl - fit.ppl) < 1e-4 * fit.ppl, "tuned mixture %.6f, rescored %.6f", fit.ppl, r.ppl);
+    /* every = 3: fewer positions scored, the same shape of answer */
+    o.every = 3;
+    CHECK(lmf_tune_ncache(fu, &dev, &o, &fit) == LMF_ERR_ARG); /* a fused model has no hidden states */
+    lmf_model_free(fu);
+    free(dev.ids);
+    free(dev.oov);
+    lmf_tokens_free(&t);
+}
+
 int main(void) {
+    test_ncache();
+    test_ncache_tune();
     test_parallel_neural();
     test_explain();
     test_shared();

@@ -195,5 +195,42 @@ python3 -c "import json; j=json.load(open('$TMP/g.json')); assert j['generated']
 expect_rc 2 "bad temperature" "$LMF" generate "$TMP/recipes/a.json" --temperature 0
 expect_rc 2 "bad top-p" "$LMF" generate "$TMP/recipes/a.json" --top-p 1.5
 
+# 5. continuous cache: tune --method cache writes a cache file whose mixture
+#    with its model scores what tune reported; the file is a member like any
+#    model; bad inputs are named
+RTXT=$DATA/rnnlm.txt
+python3 -c "
+t = open('$RTXT').read().split('\\n')
+t = [l for l in t if l.strip()]
+print('\\n'.join(t[(i * 5) % len(t)] for i in range(60)))" >"$TMP/rdev.txt"
+expect_rc 0 "tune cache" "$LMF" tune --method cache --dev "$TMP/rdev.txt" "$DATA/rnnlm_gru.safetensors" \
+  --window 30,100 -o "$TMP/recipes/gru.cache.json" -q
+python3 -c "import json,sys; j=json.load(open('$TMP/recipes/gru.cache.json')); sys.exit(not (j['lmfuse'] == 'cache' and j['window'] in (30, 100) and len(j['tuning']['grid']) == 26))" ||
+  fail "cache file: $(head -c 400 "$TMP/recipes/gru.cache.json")"
+read -r lam mix <<<"$(python3 -c "import json; t=json.load(open('$TMP/recipes/gru.cache.json'))['tuning']; print(t['mixture_weight'], t['dev_ppl_mixture'])")"
+python3 -c "
+import json
+print(json.dumps({'combiner': 'linear', 'members': ['$DATA/rnnlm_gru.safetensors', 'gru.cache.json'], 'weights': [1 - $lam, $lam]}))" >"$TMP/recipes/gc.json"
+close "$(ppl_of "$TMP/recipes/gc.json" "$TMP/rdev.txt")" "$mix" 1e-4 || fail "model + cache ppl differs from tune's $mix"
+"$LMF" tune --method linear --dev "$TMP/rdev.txt" "$DATA/rnnlm_gru.safetensors" "$TMP/recipes/gru.cache.json" -o "$TMP/recipes/gc2.json" -q ||
+  fail "a cache file as a tune member"
+expect_rc 2 "tune cache, two models" "$LMF" tune --method cache --dev "$TMP/rdev.txt" "$DATA/rnnlm_gru.safetensors" "$DATA/rnnlm_lstm.safetensors" -o "$TMP/x.json"
+expect_rc 1 "tune cache, n-gram" "$LMF" tune --method cache --dev "$DEV" "$TMP/models/m2.arpa" -o "$TMP/x.json"
+expect_err "needs a neural model"
+expect_rc 2 "tune cache, bad window" "$LMF" tune --method cache --dev "$DEV" "$TMP/models/m2.arpa" --window 10,x -o "$TMP/x.json"
+[ -e "$TMP/x.json" ] && fail "a failed tune left an output file"
+echo '{"lmfuse": "cache", "model": "'"$DATA"'/rnnlm_gru.safetensors", "window": 100, "theta": 0.5, "flor": 0.1}' >"$TMP/badc1.json"
+expect_rc 1 "cache file, unknown key" "$LMF" ppl "$TMP/badc1.json" "$TMP/rdev.txt"
+expect_err 'unknown key "flor"'
+echo '{"lmfuse": "cache", "model": "'"$TMP"'/models/m2.arpa", "window": 100, "theta": 0.5}' >"$TMP/badc2.json"
+expect_rc 1 "cache file over an n-gram" "$LMF" ppl "$TMP/badc2.json" "$DEV"
+expect_err "needs a neural model"
+echo '{"lmfuse": "cache", "model": "nope.safetensors", "window": 100, "theta": 0.5}' >"$TMP/badc3.json"
+expect_rc 1 "cache file, missing model" "$LMF" ppl "$TMP/badc3.json" "$DEV"
+expect_err "nope.safetensors"
+echo '{"combiner": "linear", "members": ["'"$DATA"'/rnnlm_gru.safetensors", {"cache": {"model": "'"$DATA"'/rnnlm_gru.safetensors", "window": 0, "theta": 1}}]}' >"$TMP/badc4.json"
+expect_rc 1 "inline cache, window 0" "$LMF" ppl "$TMP/badc4.json" "$TMP/rdev.txt"
+expect_err "window must be 1"
+
 [ $fails = 0 ] && echo "all fusion tests passed"
 exit $((fails > 0))

@@ -569,8 +569,73 @@ static void test_head(void) {
     }
 }
 
+/* ---- hidden states: the vectors the output layer reads.  Their log-softmax
+ * through the file's output weights gives PyTorch's log-probs; chunked calls
+ * equal one call; a model without them says so. ---- */
+static void test_hidden(void) {
+    const char *archs[] = {"rnn", "lstm", "gru", "transformer"};
+    for (int a = 0; a < 4; a++) {
+        char path[128], exp_name[128];
+        snprintf(path, sizeof path, "rnnlm_%s.safetensors", archs[a]);
+        snprintf(exp_name, sizeof exp_name, "rnnlm_%s.expected", archs[a]);
+        lmf_model *m;
+        CHECK(lmf_model_load(tdata(path), &m) == LMF_OK);
+        lmf_safetensors *st;
+        CHECK(lmf_st_open(tdata(path), &st) == LMF_OK);
+        const char *wn[] = {"decoder.weight", "head.weight", "encoder.weight", "tok_emb.weight"};
+        const lmf_st_tensor *Wt = NULL, *Bt = lmf_st_find(st, "decoder.bias");
+        for (int i = 0; i < 4 && !Wt; i++) Wt = lmf_st_find(st, wn[i]);
+        if (!Bt) Bt = lmf_st_find(st, "head.bias");
+        CHECK(Wt && Bt);
+        int D = lmf_model_hidden_dim(m), nv = lmf_vocab_size(lmf_model_vocab(m));
+        CHECK(Wt && (int)Wt->shape[0] == nv && (int)Wt->shape[1] == D);
+        float *w = malloc((size_t)nv * D * sizeof *w), *b = malloc((size_t)nv * sizeof *b);
+        CHECK(lmf_st_to_f32(Wt, w) == LMF_OK && lmf_st_to_f32(Bt, b) == LMF_OK);
+        lmf_tokens t;
+        CHECK(lmf_tokens_read_file(tdata("rnnlm.txt"), lmf_model_vocab(m), NULL, &t) == LMF_OK);
+        float *h = malloc((t.n + 1) * (size_t)D * sizeof *h), *h2 = malloc((t.n + 2) * (size_t)D * sizeof *h2);
+        lmf_state *s = lmf_state_new(m);
+        CHECK(lmf_model_hidden(m, s, t.ids, t.n, h) == LMF_OK);
+        FILE *fp = fopen(tdata(exp_name), "r");
+        double worst = 0, want;
+        size_t k = 0;
+        for (; fp && k < t.n && fscanf(fp, "%lf", &want) == 1; k++) {
+            double z[64], mx = -1e300, sum = 0;
+            for (int v = 0; v < nv; v++) {
+                z[v] = b[v];
+                for (int d = 0; d < D; d++) z[v] += (double)w[(size_t)v * D + d] * h[k * D + d];
+                mx = fmax(mx, z[v]);
+            }
+            for (int v = 0; v < nv; v++) sum += exp(z[v] - mx);
+            worst = fmax(worst, fabs(z[t.ids[k]] - mx - log(sum) - want));
+        }
+        if (fp) fclose(fp);
+        CHECK_MSG(k == t.n && worst < 2e-5, "%s: hidden rows through the output layer vs PyTorch: worst %.3g", archs[a],
+                  worst);
+        /* in two calls: the first call's last row is the second's first */
+        size_t half = t.n / 3;
+        lmf_state_reset(m, s);
+        CHECK(lmf_model_hidden(m, s, t.ids, half, h2) == LMF_OK);
+        CHECK(lmf_model_hidden(m, s, t.ids + half, t.n - half, h2 + (half + 1) * D) == LMF_OK);
+        CHECK(!memcmp(h2 + half * D, h2 + (half + 1) * D, (size_t)D * sizeof *h));
+        double wd = 0;
+        for (size_t i = 0; i <= t.n; i++)
+            for (int d = 0; d < D; d++)
+                wd = fmax(wd, fabs(h[i * D + d] - h2[(i + (i > half)) * D + d]));
+        CHECK_MSG(wd < 1e-6, "%s: hidden rows in two calls differ by %.3g", archs[a], wd);
+        CHECK(lmf_model_hidden(m, s, NULL, 0, h2) == LMF_OK); /* n = 0: the current vector */
+        CHECK(!memcmp(h2, h + t.n * D, (size_t)D * sizeof *h));
+        lmf_state_free(m, s);
+        lmf_st_close(st);
+        lmf_tokens_free(&t);
+        free(w), free(b), free(h), free(h2);
+        lmf_model_free(m);
+    }
+}
+
 int main(void) {
     test_rnnlm();
+    test_hidden();
     test_cells_vs_torch();
     test_lstm();
     test_gru();

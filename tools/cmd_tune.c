@@ -1,4 +1,4 @@
-/* lmfuse tune --method linear|bayes --dev FILE MODEL... -o RECIPE */
+/* lmfuse tune --method linear|loglinear|bayes|gate|cache --dev FILE MODEL... -o RECIPE */
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include "cli.h"
 #include "lmf/eval.h"
@@ -35,6 +35,10 @@ static void help(FILE *fp) {
             "           Newton on the convex dev objective.  Exact over all of FILE for\n"
             "           n-gram members; with other members, over evenly spaced positions\n"
             "           whose full distributions fit in --max-mem\n"
+            "  cache    one neural MODEL: a continuous cache over its hidden vectors (Grave et\n"
+            "           al. 2017), theta and window by grid search for the dev perplexity of\n"
+            "           MODEL mixed with its cache; -o writes the cache file, a member for\n"
+            "           other recipes and tune runs\n"
             "\n"
             "options:\n"
             "  --tol X          EM stopping tolerance, relative perplexity change (default 1e-7)\n"
@@ -45,8 +49,98 @@ static void help(FILE *fp) {
             "                   (default 5; 0 = none)\n"
             "  --l2 X           gate: weight penalty (default 1e-4)\n"
             "  --decay X        gate: recent-loss averaging factor (default 0.95)\n"
+            "  --window N,...   cache: window sizes to try (default 500,1000,2000)\n"
+            "  --theta X,...    cache: thetas to try (default c / E|h|^2, c = 1, 1.41, 2 ... 64)\n"
+            "  --floor X        cache: uniform share of its distribution (default 0.01)\n"
+            "  --every N        cache: score every N-th block of 256 dev positions (default 1)\n"
             "  --threads N      BLAS threads for neural members (default 1)\n"
             "  -q               no progress on stderr\n");
+}
+
+/* "a,b,c" into up to max numbers; 0 if malformed. */
+static int parse_list(const char *v, double *out, int max) {
+    int n = 0;
+    char buf[64];
+    for (const char *p = v;; p++) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (n == max || l == 0 || l >= sizeof buf) return 0;
+        memcpy(buf, p, l);
+        buf[l] = 0;
+        if (!cli_parse_double(buf, &out[n++])) return 0;
+        if (!e) return n;
+        p = e;
+    }
+}
+
+/* tune --method cache: one neural model, a continuous cache file out. */
+static int tune_cache(const char *model_path, const char *dev, const char *out, const double *theta, int nt,
+                      const double *window, int nw, double floor, int every, int quiet) {
+    lmf_model *m = NULL;
+    lmf_tokens t = {0};
+    int wins[LMF_NCACHE_GRID_MAX], rc = 1;
+    double t0 = cli_now_s();
+    if (lmf_model_load(model_path, &m)) return cli_fail();
+    if (lmf_model_hidden_dim(m) <= 0) {
+        lmf_error(LMF_ERR_ARG, "%s: a continuous cache needs a neural model (rnn, lstm, gru, transformer), not a %s model",
+                  model_path, lmf_model_kind(m));
+        lmf_model_free(m);
+        return cli_fail();
+    }
+    if (lmf_tokens_read_file(dev, lmf_model_vocab(m), NULL, &t)) {
+        lmf_model_free(m);
+        return cli_fail();
+    }
+    for (int b = 0; b < nw; b++) wins[b] = (int)window[b];
+    lmf_ncache_tune_opts o;
+    lmf_ncache_tune_opts_init(&o);
+    o.theta = nt ? theta : NULL;
+    o.n_theta = nt;
+    o.window = nw ? wins : NULL;
+    o.n_window = nw;
+    o.floor = floor;
+    o.every = every;
+    lmf_ncache_fit fit;
+    char *js = NULL;
+    size_t jl = 0;
+    FILE *jf = NULL;
+    if (lmf_tune_ncache(m, &t, &o, &fit)) goto done;
+    if (!quiet) {
+        fprintf(stderr, "[tune] %s: dev ppl %.4f alone (%zu positions scored, E|h|^2 = %.4g)\n", model_path,
+                fit.ppl_model, fit.positions, fit.mean_sq_norm);
+        for (int g = 0; g < fit.n; g++)
+            fprintf(stderr, "[tune]   window %6d  theta %-10.4g  cache weight %.4f  dev ppl %.4f%s\n", fit.grid_window[g],
+                    fit.grid_theta[g], fit.grid_lambda[g], fit.grid_ppl[g],
+                    fit.grid_window[g] == fit.window && fit.grid_theta[g] == fit.theta ? "  <- best" : "");
+    }
+    jf = open_memstream(&js, &jl);
+    if (!jf) {
+        lmf_error(LMF_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    fprintf(jf, "{\"method\":\"grid\",\"dev\":");
+    cli_json_str(jf, dev, strlen(dev));
+    fprintf(jf, ",\"dev_tokens\":%zu,\"positions\":%zu,\"dev_ppl_model\":%.6f,\"dev_ppl_mixture\":%.6f,"
+                "\"mixture_weight\":%.6f,\"grid\":[",
+            t.n, fit.positions, fit.ppl_model, fit.ppl, fit.lambda);
+    for (int g = 0; g < fit.n; g++)
+        fprintf(jf, "%s{\"window\":%d,\"theta\":%.6g,\"dev_ppl_mixture\":%.6f}", g ? "," : "", fit.grid_window[g],
+                fit.grid_theta[g], fit.grid_ppl[g]);
+    fprintf(jf, "],\"seconds\":%.3f}", cli_now_s() - t0);
+    if (fclose(jf) || !js) {
+        lmf_error(LMF_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (lmf_ncache_write(out, model_path, fit.window, fit.theta, fit.floor, js)) goto done;
+    if (!quiet)
+        fprintf(stderr, "[tune] wrote %s: window %d, theta %.6g; %s mixed with it (weight %.4f): dev ppl %.4f -> %.4f\n",
+                out, fit.window, fit.theta, model_path, fit.lambda, fit.ppl_model, fit.ppl);
+    rc = 0;
+done:
+    free(js);
+    lmf_tokens_free(&t);
+    lmf_model_free(m);
+    return rc ? cli_fail() : 0;
 }
 
 int cli_score_members(const char *tag, const char *const *paths, int K, const char *dev, int quiet, lmf_model **ms, float **lp,
@@ -81,7 +175,8 @@ int lmf_cmd_tune(int argc, char **argv) {
     const char *method = NULL, *dev = NULL, *out = NULL, *paths[MAXM];
     int K = 0, max_iter = 1000, threads = 1, quiet = 0, max_mb = 512, folds = 5;
     double l2 = 1e-4, decay = 0.95;
-    double tol = 1e-7;
+    double tol = 1e-7, ctheta[LMF_NCACHE_GRID_MAX], cwin[LMF_NCACHE_GRID_MAX], cfloor = 0.01;
+    int nt = 0, nw = 0, every = 1;
     for (int i = 1; i < argc; i++) {
         int missing = 0;
         const char *v;
@@ -115,6 +210,24 @@ int lmf_cmd_tune(int argc, char **argv) {
         } else if ((v = cli_opt_value(argc, argv, &i, "--max-mem", &missing)) || missing) {
             if (!v || !cli_parse_int(v, &max_mb) || max_mb < 1 || max_mb > 1 << 20)
                 return cli_usage_error("tune", "--max-mem takes megabytes, 1..1048576");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--theta", &missing)) || missing) {
+            if (!v || !(nt = parse_list(v, ctheta, LMF_NCACHE_GRID_MAX)))
+                return cli_usage_error("tune", "--theta takes numbers >= 0 separated by commas (at most %d)",
+                                       LMF_NCACHE_GRID_MAX);
+            for (int t = 0; t < nt; t++)
+                if (!(ctheta[t] >= 0)) return cli_usage_error("tune", "--theta values must be >= 0");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--window", &missing)) || missing) {
+            if (!v || !(nw = parse_list(v, cwin, LMF_NCACHE_GRID_MAX)))
+                return cli_usage_error("tune", "--window takes sizes separated by commas (at most %d)", LMF_NCACHE_GRID_MAX);
+            for (int b = 0; b < nw; b++)
+                if (cwin[b] != floor(cwin[b]) || cwin[b] < 1 || cwin[b] > LMF_NCACHE_MAX_WINDOW)
+                    return cli_usage_error("tune", "--window sizes must be whole numbers 1..%d", LMF_NCACHE_MAX_WINDOW);
+        } else if ((v = cli_opt_value(argc, argv, &i, "--floor", &missing)) || missing) {
+            if (!v || !cli_parse_double(v, &cfloor) || !(cfloor > 0 && cfloor <= 1))
+                return cli_usage_error("tune", "--floor takes a number in (0, 1]");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--every", &missing)) || missing) {
+            if (!v || !cli_parse_int(v, &every) || every < 1 || every > 1000000)
+                return cli_usage_error("tune", "--every takes a number 1..1000000");
         } else if ((v = cli_opt_value(argc, argv, &i, "--threads", &missing)) || missing) {
             if (!v || !cli_parse_int(v, &threads) || threads < 1 || threads > 1024)
                 return cli_usage_error("tune", "--threads takes a number 1..1024");
@@ -125,10 +238,19 @@ int lmf_cmd_tune(int argc, char **argv) {
             paths[K++] = argv[i];
         }
     }
-    if (!method) return cli_usage_error("tune", "--method is required (linear or bayes)");
+    if (!method) return cli_usage_error("tune", "--method is required (linear, loglinear, bayes, gate or cache)");
+    if (!strcmp(method, "cache")) {
+        if (!dev) return cli_usage_error("tune", "--dev FILE (held-out text) is required");
+        if (!out) return cli_usage_error("tune", "-o CACHE.json is required");
+        if (K != 1) return cli_usage_error("tune", "--method cache takes one neural model (got %d)", K);
+        if ((nw ? nw : 3) * (nt ? nt : 13) > LMF_NCACHE_GRID_MAX)
+            return cli_usage_error("tune", "--window x --theta: at most %d grid points", LMF_NCACHE_GRID_MAX);
+        lmf_set_threads(threads);
+        return tune_cache(paths[0], dev, out, ctheta, nt, cwin, nw, cfloor, every, quiet);
+    }
     int comb = lmf_combiner_parse(method);
     if (comb != LMF_COMB_LINEAR && comb != LMF_COMB_BAYES && comb != LMF_COMB_LOGLINEAR && comb != LMF_COMB_GATE)
-        return cli_usage_error("tune", "--method %s is not available (linear, loglinear, bayes or gate)", method);
+        return cli_usage_error("tune", "--method %s is not available (linear, loglinear, bayes, gate or cache)", method);
     if (!dev) return cli_usage_error("tune", "--dev FILE (held-out text) is required");
     if (!out) return cli_usage_error("tune", "-o RECIPE.json is required");
     if (K < 2) return cli_usage_error("tune", "give at least two models to fuse");

@@ -117,13 +117,63 @@ int lmf_fuse_members(const lmf_model *m, lmf_model *const **members);
  * empties it).  The vocabulary is borrowed and must outlive the model. */
 lmf_status lmf_cache_new(const lmf_vocab *v, int window, double beta, lmf_model **out);
 
+/* The continuous cache (Grave et al., 2017) over a neural model: the last
+ * n <= window positions of the stream are kept as pairs (h_i, x_i), the
+ * model's hidden vector that predicted token x_i and the token; then
+ *   p(w) = (1 - floor) sum_{i: x_i = w} softmax_i(theta h . h_i) + floor / V
+ * with h the vector predicting the next token (1/V while the cache is
+ * empty).  It predicts words seen recently in similar contexts; mixed with
+ * its model (or an ensemble) it adapts to the document.  Takes ownership of
+ * `model` (freed on error too); fails for models without hidden states. */
+#define LMF_NCACHE_MAX_WINDOW 100000
+lmf_status lmf_ncache_new(lmf_model *model, int window, double theta, double floor, lmf_model **out);
+
+/* Grid search for a continuous cache over `model` on dev: for each window
+ * and theta, the dev perplexity of the two-member linear mixture of the
+ * model and the cache (weight by EM).  One pass of the model over dev gives
+ * its log-probs, a second its hidden vectors; every grid point is then
+ * scored from the same dot products.  With every > 1 only every every-th
+ * chunk of 256 positions is scored (the cache still sees all of them). */
+#define LMF_NCACHE_GRID_MAX 64
+typedef struct lmf_ncache_tune_opts {
+    const double *theta; /* n_theta values; NULL: c / E|h|^2 for c = 2^(i/2), i = 0..12 (1 to 64) */
+    int n_theta;
+    const int *window; /* n_window sizes; NULL: 500, 1000, 2000 */
+    int n_window;
+    double floor;      /* default 0.01 */
+    int every;         /* default 1 */
+    lmf_progress_fn progress; /* optional: positions of the two passes (2 * dev tokens in all) */
+    void *progress_user;
+} lmf_ncache_tune_opts;
+void lmf_ncache_tune_opts_init(lmf_ncache_tune_opts *o);
+
+typedef struct lmf_ncache_fit {
+    int window, n;               /* the best window; grid points tried */
+    double theta, lambda, floor; /* the best theta; the cache's EM weight with it */
+    double ppl_model, ppl;       /* dev perplexity of the model alone and of the best mixture */
+    size_t positions;            /* dev positions scored */
+    double mean_sq_norm;         /* E|h|^2 over the scored positions */
+    double grid_theta[LMF_NCACHE_GRID_MAX], grid_ppl[LMF_NCACHE_GRID_MAX], grid_lambda[LMF_NCACHE_GRID_MAX];
+    int grid_window[LMF_NCACHE_GRID_MAX];
+} lmf_ncache_fit;
+lmf_status lmf_tune_ncache(lmf_model *model, const lmf_tokens *dev, const lmf_ncache_tune_opts *o,
+                           lmf_ncache_fit *out);
+
+/* Writes a continuous-cache file (atomically): {"lmfuse": "cache", "model":
+ * P, "window": N, "theta": t, "floor": f, "tuning": {...}}, the model path
+ * stored relative to the file's folder.  lmf_model_load opens it. */
+lmf_status lmf_ncache_write(const char *path, const char *model_path, int window, double theta, double floor,
+                            const char *tuning_json);
+
 /* ---- recipes ----
  * A recipe is a JSON object:
  *   {"lmfuse": "recipe", "combiner": "linear", "members": [M, ...],
  *    "weights": [w, ...], "share": a, "top_k": n, "threshold": t,
  *    "vote_mass": m, "tuning": {...}}
  * where each member M is a model path (relative to the recipe's folder), or
- * {"path": P}, {"recipe": {...}} (inline), {"cache": {"window": N, "beta": b}}.
+ * {"path": P}, {"recipe": {...}} (inline), {"cache": {"window": N, "beta": b}} (a
+ * unigram cache) or {"cache": {"model": P, "window": N, "theta": t, "floor":
+ * f}} (a continuous cache over the neural model P).
  * "tuning" records how the weights were found (method, dev file, its
  * perplexity); it is kept, not interpreted.  lmf_model_load opens recipes. */
 lmf_status lmf_recipe_load(const char *path, lmf_model **out);

@@ -63,6 +63,17 @@ lmf_status lmf_model_score_batch(lmf_model *m, lmf_state **st, const int32_t *co
  * texts through this in chunks of n positions, so memory stays n*V floats. */
 lmf_status lmf_model_dists(lmf_model *m, lmf_state *s, const int32_t *tok, size_t n, float *out);
 
+/* ---- hidden states (neural models) ----
+ * The size D of the vector a model predicts from (the top layer's state of
+ * an RNN, the final layer-norm output of a Transformer); 0 when the model has
+ * none (n-gram, cache, fused). */
+int lmf_model_hidden_dim(const lmf_model *m);
+/* Writes n+1 rows of D floats: row t (t < n) is the vector that predicts
+ * tok[t], row n the one that predicts the token after them; advances the
+ * state past the n tokens (n = 0: only the current vector).  Cheaper than
+ * scoring: the output layer is not run. */
+lmf_status lmf_model_hidden(lmf_model *m, lmf_state *s, const int32_t *tok, size_t n, float *h);
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,6 +20,8 @@ static _Thread_local char *recipe_stack[LMF_RECIPE_MAX_DEPTH + 1]; /* canonical 
 
 #define BAD(...) lmf_error(LMF_ERR_FORMAT, __VA_ARGS__)
 
+static lmf_status write_json(const char *path, cJSON *j);
+
 /* Puts "prefix: " before the current error message. */
 static lmf_status prefix_error(lmf_status s, const char *fmt, ...) {
     char pre[512], msg[1024];
@@ -45,7 +47,43 @@ static char *dir_of(const char *path) {
 static lmf_status load_node(const cJSON *j, const char *dir, const char *file, const char *where, int depth,
                             lmf_model **out);
 
-/* One member; caches are made later (they need a vocabulary). */
+/* A continuous cache: {"model": P, "window": N, "theta": t, "floor": f}, in a
+ * recipe's members or as a cache file (which may add "lmfuse", "tuning" and
+ * "comment"). */
+static lmf_status load_ncache(const cJSON *c, const char *dir, const char *file, const char *where, int is_file,
+                              lmf_model **out) {
+    *out = NULL;
+    for (const cJSON *e = c->child; e; e = e->next) {
+        static const char *const known[] = {"model", "window", "theta", "floor", "lmfuse", "tuning", "comment", NULL};
+        int ok = 0;
+        for (int i = 0; known[i] && !ok; i++) ok = !strcmp(e->string, known[i]) && (i < 4 || is_file);
+        if (!ok)
+            return BAD("%s: %s: unknown key \"%s\" in a continuous cache (known: model, window, theta, floor%s)", file,
+                       where, e->string, is_file ? ", tuning, comment" : "");
+    }
+    const cJSON *mp = cJSON_GetObjectItemCaseSensitive(c, "model");
+    const cJSON *wn = cJSON_GetObjectItemCaseSensitive(c, "window");
+    const cJSON *th = cJSON_GetObjectItemCaseSensitive(c, "theta");
+    const cJSON *fl = cJSON_GetObjectItemCaseSensitive(c, "floor");
+    if (!cJSON_IsString(mp) || !mp->valuestring[0] || !cJSON_IsNumber(wn) || wn->valuedouble != floor(wn->valuedouble) ||
+        !cJSON_IsNumber(th) || (fl && !cJSON_IsNumber(fl)))
+        return BAD("%s: %s: a continuous cache is {\"model\": neural model path, \"window\": N positions, \"theta\": "
+                   "t >= 0, \"floor\": f in (0, 1] (default 0.01)} (lmfuse tune --method cache writes one)",
+                   file, where);
+    if (wn->valuedouble < 1 || wn->valuedouble > LMF_NCACHE_MAX_WINDOW)
+        return BAD("%s: %s: window must be 1..%d positions", file, where, LMF_NCACHE_MAX_WINDOW);
+    const char *path = mp->valuestring;
+    char *full = path[0] == '/' ? lmf_strdup(path) : lmf_path_join(dir, path);
+    if (!full) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    lmf_model *m = NULL;
+    lmf_status s = lmf_model_load(full, &m);
+    lmf_free(full);
+    if (!s) s = lmf_ncache_new(m, (int)wn->valuedouble, th->valuedouble, fl ? fl->valuedouble : 0.01, out);
+    if (s) s = prefix_error(s, "%s: %s (\"%s\")", file, where, path);
+    return s;
+}
+
+/* One member; unigram caches are made later (they need a vocabulary). */
 static lmf_status load_member(const cJSON *e, const char *dir, const char *file, const char *where, int depth,
                               lmf_model **out, const cJSON **cache_spec) {
     *out = NULL;
@@ -62,6 +100,7 @@ static lmf_status load_member(const cJSON *e, const char *dir, const char *file,
             snprintf(sub, sizeof sub, "%.240s.recipe", where);
             return load_node(c, dir, file, sub, depth + 1, out);
         } else if (!strcmp(c->string, "cache") && cJSON_IsObject(c)) {
+            if (cJSON_GetObjectItemCaseSensitive(c, "model")) return load_ncache(c, dir, file, where, 0, out);
             *cache_spec = c;
             return LMF_OK;
         }
@@ -136,6 +175,8 @@ static lmf_status load_node(const cJSON *j, const char *dir, const char *file, c
     if (depth > LMF_RECIPE_MAX_DEPTH)
         return BAD("%s: recipes nest deeper than %d levels (does a recipe include itself?)", file, LMF_RECIPE_MAX_DEPTH);
     if (!cJSON_IsObject(j)) return BAD("%s: %s is not a JSON object", file, where);
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "lmfuse");
+    if (cJSON_IsString(kind) && !strcmp(kind->valuestring, "cache")) return load_ncache(j, dir, file, where, 1, out);
     static const char *const known[] = {"lmfuse",    "combiner",  "members", "weights", "share", "top_k",
                                         "threshold", "vote_mass", "gate",    "tuning",  "comment", NULL};
     for (const cJSON *c = j->child; c; c = c->next) {
@@ -387,15 +428,23 @@ lmf_status lmf_recipe_write(const char *path, const lmf_fuse_opts *o, const char
         if (!t) s = lmf_error(LMF_ERR_ARG, "tuning record is not valid JSON");
         else cJSON_AddItemToObject(j, "tuning", t);
     }
-    char *txt = s ? NULL : cJSON_Print(j);
-    if (!s && !txt) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-    cJSON_Delete(j);
     cJSON_Delete(ms);
     cJSON_Delete(ws);
     free(rdir);
-    if (s) return s;
+    if (s) {
+        cJSON_Delete(j);
+        return s;
+    }
+    return write_json(path, j);
+}
+
+/* Serialises j to path atomically; takes j. */
+static lmf_status write_json(const char *path, cJSON *j) {
+    char *txt = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!txt) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     lmf_outfile of;
-    s = lmf_outfile_open(&of, path);
+    lmf_status s = lmf_outfile_open(&of, path);
     if (!s) {
         fputs(txt, of.fp);
         fputc('\n', of.fp);
@@ -403,6 +452,33 @@ lmf_status lmf_recipe_write(const char *path, const lmf_fuse_opts *o, const char
     }
     cJSON_free(txt);
     return s;
+}
+
+lmf_status lmf_ncache_write(const char *path, const char *model_path, int window, double theta, double floor,
+                            const char *tuning_json) {
+    char *dir = dir_of(path), *rdir = dir ? realpath(dir, NULL) : NULL;
+    lmf_free(dir);
+    if (!rdir) return lmf_error(LMF_ERR_IO, "%s: its folder does not exist", path);
+    char *abs = realpath(model_path, NULL), *rel = abs ? relpath(abs, rdir) : NULL;
+    free(abs);
+    free(rdir);
+    if (!rel) return lmf_error(LMF_ERR_IO, "%s: cannot resolve the model's path", model_path);
+    cJSON *j = cJSON_CreateObject(), *t = tuning_json ? cJSON_Parse(tuning_json) : NULL;
+    if (!j || (tuning_json && !t)) {
+        lmf_free(rel);
+        cJSON_Delete(j);
+        cJSON_Delete(t);
+        return lmf_error(tuning_json && j ? LMF_ERR_ARG : LMF_ERR_NOMEM,
+                         tuning_json && j ? "tuning record is not valid JSON" : "out of memory");
+    }
+    cJSON_AddStringToObject(j, "lmfuse", "cache");
+    cJSON_AddStringToObject(j, "model", rel);
+    cJSON_AddNumberToObject(j, "window", window);
+    cJSON_AddNumberToObject(j, "theta", theta);
+    cJSON_AddNumberToObject(j, "floor", floor);
+    if (t) cJSON_AddItemToObject(j, "tuning", t);
+    lmf_free(rel);
+    return write_json(path, j);
 }
 
 int lmf_recipe_tuned_on(const char *recipe_path, const char *text_path) {

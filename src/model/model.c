@@ -73,6 +73,17 @@ lmf_status lmf_model_score(lmf_model *m, lmf_state *s, const int32_t *tok, size_
     return st;
 }
 
+int lmf_model_hidden_dim(const lmf_model *m) { return m->ops->hidden_dim ? m->ops->hidden_dim(m) : 0; }
+
+lmf_status lmf_model_hidden(lmf_model *m, lmf_state *s, const int32_t *tok, size_t n, float *h) {
+    if (!m->ops->hidden) return lmf_error(LMF_ERR_ARG, "a %s model has no hidden states", m->ops->kind);
+    for (size_t i = 0; i < n; i++) {
+        lmf_status st = check_tok(m, tok[i]);
+        if (st) return st;
+    }
+    return m->ops->hidden(m, s, tok, n, h);
+}
+
 lmf_status lmf_model_score_batch(lmf_model *m, lmf_state **st, const int32_t *const *tok, const size_t *n,
                                  size_t nstreams, float *const *logp) {
     if (m->ops->score_batch) return m->ops->score_batch(m, st, tok, n, nstreams, logp);

@@ -22,6 +22,9 @@ typedef struct lmf_model_ops {
     lmf_status (*score_batch)(lmf_model *m, lmf_state **st, const int32_t *const *tok, const size_t *n,
                               size_t nstreams, float *const *logp);
     lmf_status (*dists)(lmf_model *m, lmf_state *s, const int32_t *tok, size_t n, float *out);
+    /* neural models: hidden states (see lmf_model_hidden) */
+    int (*hidden_dim)(const lmf_model *m);
+    lmf_status (*hidden)(lmf_model *m, lmf_state *s, const int32_t *tok, size_t n, float *h);
 } lmf_model_ops;
 
 struct lmf_model {

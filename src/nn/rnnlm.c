@@ -119,11 +119,14 @@ static lmf_status nn_next(lmf_model *mm, const lmf_state *s, float *logp) {
 #define CHUNK 256
 
 /* logp: each token's log-probability; or dist: the full distributions
- * before each token (n x V). */
-static lmf_status nn_run(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp, float *dist) {
+ * before each token (n x V); or hid: the top states before each token and
+ * after the last ((n+1) x H, no output layer). */
+static lmf_status nn_run(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp, float *dist,
+                         float *hid) {
     const rnnlm *m = (const rnnlm *)mm;
-    if (n == 0) return LMF_OK;
     size_t H = (size_t)m->cfg.H, GH = (size_t)m->G * m->cfg.H;
+    if (hid) memcpy(hid + n * H, s->h + (size_t)(m->cfg.L - 1) * H, H * sizeof *hid); /* n = 0 */
+    if (n == 0) return LMF_OK;
     size_t cw = n < CHUNK ? n : CHUNK, D = m->cfg.E > m->cfg.H ? (size_t)m->cfg.E : H;
     lmf_head head = lmf_rnn_head(&m->cfg, &m->p);
     float *buf = (float *)lmf_malloc(cw * (2 * D + GH + H) * sizeof(float) + lmf_head_work_bytes(&head, (int)cw, 0));
@@ -146,20 +149,28 @@ static lmf_status nn_run(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t
         }
         /* X now holds the top state after each token of the chunk */
         memcpy(P + H, X, (size_t)(k - 1) * H * sizeof *P);
-        if (dist) lmf_head_logprobs_batch(&head, P, k, dist + p0 * (size_t)m->cfg.V, HW);
+        if (hid) memcpy(hid + p0 * H, P, (size_t)k * H * sizeof *P);
+        else if (dist) lmf_head_logprobs_batch(&head, P, k, dist + p0 * (size_t)m->cfg.V, HW);
         else lmf_head_score(&head, P, k, tok + p0, logp + p0, HW);
     }
+    if (hid) memcpy(hid + n * H, s->h + (size_t)(m->cfg.L - 1) * H, H * sizeof *hid);
     lmf_free(buf);
     return LMF_OK;
 }
 
 static lmf_status nn_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp) {
-    return nn_run(mm, s, tok, n, logp, NULL);
+    return nn_run(mm, s, tok, n, logp, NULL, NULL);
 }
 
 static lmf_status nn_dists(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *out) {
-    return nn_run(mm, s, tok, n, NULL, out);
+    return nn_run(mm, s, tok, n, NULL, out, NULL);
 }
+
+static lmf_status nn_hidden(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *h) {
+    return nn_run(mm, s, tok, n, NULL, NULL, h);
+}
+
+static int nn_hidden_dim(const lmf_model *mm) { return ((const rnnlm *)mm)->cfg.H; }
 
 static void nn_describe(const lmf_model *mm, char *buf, size_t n) {
     const rnnlm *m = (const rnnlm *)mm;
@@ -192,6 +203,8 @@ static const lmf_model_ops rnnlm_ops = {
     .next = nn_next,
     .score = nn_score,
     .dists = nn_dists,
+    .hidden_dim = nn_hidden_dim,
+    .hidden = nn_hidden,
 };
 
 /* ---------------- loading ---------------- */

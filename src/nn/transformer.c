@@ -315,10 +315,16 @@ static lmf_status tf_next(lmf_model *mm, const lmf_state *s, float *logp) {
 }
 
 /* logp: each token's log-probability; or dist: the full distributions
- * before each token (n x V). */
-static lmf_status tf_run(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp, float *dist) {
+ * before each token (n x V); or hid: the final states before each token and
+ * after the last ((n+1) x d, no output layer). */
+static lmf_status tf_run(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp, float *dist,
+                         float *hid) {
     const tflm *m = (const tflm *)mm;
     const int d = m->c.d, X = m->c.ctx;
+    if (n == 0) {
+        if (hid) memcpy(hid, s->last, (size_t)d * sizeof(float));
+        return LMF_OK;
+    }
     lmf_head h = tf_head(&m->c, &m->p);
     float *P = (float *)lmf_malloc((size_t)X * d * sizeof(float) * 2 + lmf_head_work_bytes(&h, X, 0));
     if (!P) return lmf_error(LMF_ERR_NOMEM, "out of memory scoring with a Transformer");
@@ -330,21 +336,29 @@ static lmf_status tf_run(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t
         tf_extend(m, s, tok + p0, k, Z);
         memcpy(P + d, Z, (size_t)(k - 1) * d * sizeof(float));
         memcpy(s->last, Z + (size_t)(k - 1) * d, (size_t)d * sizeof(float));
-        if (dist) lmf_head_logprobs_batch(&h, P, k, dist + p0 * (size_t)m->c.V, HW);
+        if (hid) memcpy(hid + p0 * (size_t)d, P, (size_t)k * d * sizeof(float));
+        else if (dist) lmf_head_logprobs_batch(&h, P, k, dist + p0 * (size_t)m->c.V, HW);
         else lmf_head_score(&h, P, k, tok + p0, logp + p0, HW);
         p0 += (size_t)k;
     }
+    if (hid) memcpy(hid + n * (size_t)d, s->last, (size_t)d * sizeof(float));
     lmf_free(P);
     return LMF_OK;
 }
 
 static lmf_status tf_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *logp) {
-    return tf_run(mm, s, tok, n, logp, NULL);
+    return tf_run(mm, s, tok, n, logp, NULL, NULL);
 }
 
 static lmf_status tf_dists(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *out) {
-    return tf_run(mm, s, tok, n, NULL, out);
+    return tf_run(mm, s, tok, n, NULL, out, NULL);
 }
+
+static lmf_status tf_hidden(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t n, float *h) {
+    return tf_run(mm, s, tok, n, NULL, NULL, h);
+}
+
+static int tf_hidden_dim(const lmf_model *mm) { return ((const tflm *)mm)->c.d; }
 
 static void tf_describe(const lmf_model *mm, char *buf, size_t n) {
     const tflm *m = (const tflm *)mm;
@@ -378,6 +392,8 @@ static const lmf_model_ops tflm_ops = {
     .next = tf_next,
     .score = tf_score,
     .dists = tf_dists,
+    .hidden_dim = tf_hidden_dim,
+    .hidden = tf_hidden,
 };
 
 /* ================================ files ================================ */

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job, small: `lmfuse demo --quick` on the shipped Brown sample
-# trains its five members, tunes three fusions and prints the table; every
+# trains its five models, tunes a continuous cache over each neural one,
+# tunes the fusions and prints the table; every
 # number it reports is reproduced by `lmfuse ppl` from the models and
-# recipes it leaves behind; the tuned linear fusion beats every member on
-# test; bad invocations fail cleanly.
+# recipes it leaves behind; the tuned linear fusion beats every model on
+# test, and the best model with its cache; bad invocations fail cleanly.
 # usage: test_demo.sh LMFUSE SAMPLE_DIR TMP_DIR [EPOCHS]
 set -u
 LMF=$(realpath "$1") SAMPLE=$(realpath "$2") TMP=$3/demo EPOCHS=${4:-2}
@@ -12,10 +13,11 @@ rm -rf "$TMP" && mkdir -p "$TMP"
 
 "$LMF" demo --quick --data "$SAMPLE" --dir "$TMP/run" --epochs "$EPOCHS" --jobs 2 >"$TMP/table.txt" 2>"$TMP/err.txt" ||
   fail "demo --quick failed: $(tail -5 "$TMP/err.txt")"
-for row in transformer lstm gru rnn 'KN 5-gram' 'fusion: linear' 'fusion: log-linear' 'fusion: gate'; do
+for row in transformer lstm gru rnn 'KN 5-gram' 'cache: lstm' 'cache: transformer' 'fusion: linear' 'fusion: log-linear' \
+  'fusion: gate' '[a-z]* + its cache'; do
   grep -q "^$row " "$TMP/table.txt" || fail "no table row \"$row\": $(cat "$TMP/table.txt")"
 done
-grep -q '1/4 training' "$TMP/err.txt" && grep -q '4/4 test' "$TMP/err.txt" || fail "no progress on stderr"
+grep -q '1/5 training' "$TMP/err.txt" && grep -q '5/5 test' "$TMP/err.txt" || fail "no progress on stderr"
 # every member's and fusion's test perplexity, recomputed by lmfuse ppl
 python3 - "$LMF" "$TMP/run/results.json" <<'PY' || fail "results.json disagrees with lmfuse ppl"
 import json, subprocess, sys
@@ -36,11 +38,14 @@ for f in res["fusions"]:
         q = ppl(f["recipe"], res["valid"])
         if abs(f["valid_ppl"] - q) > 1e-4 * q:
             print(f"{f['name']} valid: demo says {f['valid_ppl']}, lmfuse ppl {q}"); bad = 1
-best = min(m["test_ppl"] for m in res["members"])
-lin = [f for f in res["fusions"] if f["name"] == "linear"][0]["test_ppl"]
-if not lin < best:
-    print(f"linear fusion {lin} does not beat the best member {best}"); bad = 1
-if len(res["members"]) != 5 or len(res["fusions"]) != 3: bad = 1
+models = [m for m in res["members"] if m["kind"] == "model"]
+best = min(m["test_ppl"] for m in models)
+fus = {f["name"]: f["test_ppl"] for f in res["fusions"]}
+if not fus["linear"] < min(best, fus["model+cache"]):
+    print(f"linear fusion {fus['linear']} does not beat the best model {best} and the best with its cache"); bad = 1
+if not fus["model+cache"] < best:
+    print(f"the best neural model with its cache {fus['model+cache']} does not beat the best model {best}"); bad = 1
+if len(models) != 5 or len(res["members"]) != 9 or len(res["fusions"]) != 4: bad = 1
 sys.exit(bad)
 PY
 # the recipes record how they were tuned

@@ -4,6 +4,7 @@
 #define LMF_CLI_H
 
 #include "lmf/common.h"
+#include "lmf/fuse.h"
 
 #include <stdio.h>
 
@@ -27,6 +28,9 @@ int lmf_cmd_explain(int argc, char **argv);
  * made so far is left for the caller to free. */
 typedef struct lmf_model lmf_model;
 typedef struct lmf_tokens lmf_tokens;
+/* The "tuning" record of a continuous cache file (malloc'd JSON; NULL on out of
+ * memory).  by: who tuned it (NULL: not recorded). */
+char *cli_ncache_tuning_json(const char *dev, size_t n, const lmf_ncache_fit *fit, double secs, const char *by);
 int cli_score_members(const char *tag, const char *const *paths, int K, const char *dev, int quiet, lmf_model **ms, float **lp,
                       lmf_tokens *devtok, double *mppl);
 

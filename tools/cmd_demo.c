@@ -14,6 +14,7 @@
 #include "lmf/train.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -25,17 +26,21 @@
 #include <unistd.h>
 
 #define NJOB 5   /* the 5-gram and four neural models */
-#define NFUSE 3  /* linear, log-linear, gate */
+#define NNEUR 4  /* jobs 0..3 are neural: each gets a continuous cache */
+#define NMEM (NJOB + NNEUR) /* the fused members: the five models and four caches */
+#define NFUSE 4  /* linear, log-linear, gate; the best neural model with its cache */
 
 static void help(FILE *fp) {
     fprintf(fp,
             "usage: lmfuse demo [--quick] [--dir DIR] [--data DIR] [--jobs N]\n"
             "\n"
             "The main job.  Trains a Kneser-Ney 5-gram and an RNN, LSTM, GRU and Transformer\n"
-            "on the Brown split, tunes linear (EM), log-linear (Newton) and gated (L-BFGS)\n"
-            "fusion of the five on valid, scores test with every member and fusion, and\n"
-            "prints one table of valid/test perplexity with timings.  About 15 minutes on\n"
-            "2 cores; the Brown corpus is fetched first if data/brown holds no split.\n"
+            "on the Brown split, tunes a continuous cache over each neural model (window\n"
+            "and theta by grid search), then linear (EM), log-linear (Newton) and gated\n"
+            "(L-BFGS) fusion of the five models and four caches on valid, scores test with\n"
+            "every member and fusion, and prints one table of valid/test perplexity with\n"
+            "timings.  About 15 minutes on 2 cores; the Brown corpus is fetched first if\n"
+            "data/brown holds no split.\n"
             "\n"
             "options:\n"
             "  --quick       small models on the Brown sample shipped in sample/brown\n"
@@ -265,6 +270,79 @@ static double pass_end(pass *p) {
     return s;
 }
 
+/* ---- continuous caches: one grid search per neural model, in threads ---- */
+typedef struct ctune {
+    lmf_model *model;
+    const lmf_tokens *dev;
+    lmf_ncache_tune_opts o;
+    lmf_ncache_fit fit;
+    double secs;
+    int failed;
+    char err[1024];
+    struct cshared *sh;
+    int idx;
+} ctune;
+
+typedef struct cshared {
+    pthread_mutex_t mu;
+    ctune *jobs;
+    int n, next;
+    double done[NNEUR], total;
+    pass *ps;
+} cshared;
+
+static void on_ctune(void *user, double done, double total) {
+    ctune *c = (ctune *)user;
+    cshared *sh = c->sh;
+    pthread_mutex_lock(&sh->mu);
+    sh->done[c->idx] = done / total;
+    double sum = 0;
+    for (int i = 0; i < sh->n; i++) sum += sh->done[i];
+    on_pass(sh->ps, sum, sh->n);
+    pthread_mutex_unlock(&sh->mu);
+}
+
+static void *ctune_worker(void *arg) {
+    cshared *sh = (cshared *)arg;
+    for (;;) {
+        pthread_mutex_lock(&sh->mu);
+        int i = sh->next < sh->n ? sh->next++ : -1;
+        pthread_mutex_unlock(&sh->mu);
+        if (i < 0) return NULL;
+        ctune *c = &sh->jobs[i];
+        double t0 = cli_now_s();
+        c->o.progress = on_ctune;
+        c->o.progress_user = c;
+        if (lmf_tune_ncache(c->model, c->dev, &c->o, &c->fit)) {
+            c->failed = 1;
+            snprintf(c->err, sizeof c->err, "%s", lmf_last_error());
+        }
+        c->secs = cli_now_s() - t0;
+    }
+}
+
+/* Tunes the n caches, par at a time; 0 on success. */
+static int run_ctunes(ctune *cj, int n, int par, pass *ps) {
+    cshared sh;
+    memset(&sh, 0, sizeof sh);
+    pthread_mutex_init(&sh.mu, NULL);
+    sh.jobs = cj;
+    sh.n = n;
+    sh.ps = ps;
+    for (int i = 0; i < n; i++) cj[i].sh = &sh, cj[i].idx = i;
+    pthread_t th[NNEUR];
+    int nt = par < n ? par : n, started = 0;
+    for (int t = 0; t < nt; t++)
+        if (!pthread_create(&th[t], NULL, ctune_worker, &sh)) started++;
+    if (!started) ctune_worker(&sh);
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&sh.mu);
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        if (cj[i].failed) fprintf(stderr, "lmfuse demo: continuous cache %d: %s\n", i + 1, cj[i].err), bad = 1;
+    return bad;
+}
+
 /* ---- helpers ---- */
 static char *join(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
@@ -278,9 +356,10 @@ static int file_exists(const char *p) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static int load_all(job *jobs, lmf_model **m) {
-    for (int k = 0; k < NJOB; k++) {
-        if (lmf_model_load(jobs[k].file, &m[k])) {
+/* Loads the first n of the members' files. */
+static int load_all(char *const *files, int n, lmf_model **m) {
+    for (int k = 0; k < n; k++) {
+        if (lmf_model_load(files[k], &m[k])) {
             for (int i = 0; i < k; i++) lmf_model_free(m[i]);
             return 1;
         }
@@ -383,11 +462,13 @@ int lmf_cmd_demo(int argc, char **argv) {
     /* The vocabulary size sets the class count of the neural output layers
      * (about sqrt(V) is fastest); read it from the training text. */
     lmf_vocab *voc = NULL;
-    lmf_model *m[NJOB] = {0};
+    lmf_model *m[NMEM] = {0};
     lmf_tokens dev = {0}, tst = {0};
-    float *lp[NJOB + NFUSE] = {0};
+    float *lp[NMEM + NFUSE] = {0};
     lmf_gate_fit fit = {0};
-    char *files[NJOB] = {0}, *recipes[NFUSE] = {0};
+    char *files[NMEM] = {0}, *recipes[NFUSE] = {0};
+    ctune cj[NNEUR];
+    memset(cj, 0, sizeof cj);
     if (lmf_vocab_build_file(train, NULL, &voc)) {
         cli_fail();
         goto done;
@@ -445,15 +526,19 @@ int lmf_cmd_demo(int argc, char **argv) {
     }
     fprintf(stderr, "[demo] %s: train %s, valid %s, test %s; models in %s/\n",
             quick ? "quick run on the Brown sample" : "Brown corpus", train, valid, test, dir);
-    fprintf(stderr, "[demo] 1/4 training 5 models, %d at a time (vocabulary %d words, %d output classes)\n", par, V,
+    fprintf(stderr, "[demo] 1/5 training 5 models, %d at a time (vocabulary %d words, %d output classes)\n", par, V,
             classes);
     double t_train = cli_now_s();
     if (run_jobs(jobs, NJOB, par, train)) goto done;
     t_train = cli_now_s() - t_train;
 
-    lmf_set_threads(par);
-    /* ---- tuning on valid ---- */
-    if (load_all(jobs, m)) {
+    /* ---- continuous caches over the neural models ---- */
+    static const char *const cnames[NNEUR] = {"transformer.cache.json", "lstm.cache.json", "gru.cache.json",
+                                              "rnn.cache.json"};
+    static const char *const cdisp[NNEUR] = {"cache: transformer", "cache: lstm", "cache: gru", "cache: rnn"};
+    for (int k = 0; k < NNEUR; k++)
+        if (!(files[NJOB + k] = join(dir, cnames[k]))) goto done;
+    if (load_all(files, NJOB, m)) {
         cli_fail();
         goto done;
     }
@@ -462,16 +547,52 @@ int lmf_cmd_demo(int argc, char **argv) {
         cli_fail();
         goto done;
     }
-    fprintf(stderr, "[demo] 2/4 gate and linear fusion: every member's distributions over valid (%zu tokens), "
-                    "then EM and L-BFGS\n", dev.n);
+    fprintf(stderr, "[demo] 2/5 continuous caches over the 4 neural models (Grave et al. 2017): window and theta by "
+                    "grid search on valid, %d at a time\n", par);
+    lmf_set_threads(1);
     pass ps;
+    pass_start(&ps, "valid: caches' grid search");
+    for (int k = 0; k < NNEUR; k++) {
+        cj[k].model = m[k];
+        cj[k].dev = &dev;
+        lmf_ncache_tune_opts_init(&cj[k].o);
+    }
+    int cfail = run_ctunes(cj, NNEUR, par, &ps);
+    double t_cache = pass_end(&ps);
+    if (cfail) goto done;
+    for (int k = 0; k < NNEUR; k++) {
+        char *js = cli_ncache_tuning_json(valid, dev.n, &cj[k].fit, cj[k].secs, "lmfuse demo");
+        lmf_status cs = js ? lmf_ncache_write(files[NJOB + k], jobs[k].file, cj[k].fit.window, cj[k].fit.theta,
+                                              cj[k].fit.floor, js)
+                           : lmf_error(LMF_ERR_NOMEM, "out of memory");
+        free(js);
+        if (cs) {
+            cli_fail();
+            goto done;
+        }
+        fprintf(stderr, "[demo]   %-12s window %5d, theta %.4g: valid ppl %.2f alone, %.2f with its cache (weight %.3f)\n",
+                jobs[k].name, cj[k].fit.window, cj[k].fit.theta, cj[k].fit.ppl_model, cj[k].fit.ppl, cj[k].fit.lambda);
+    }
+    for (int k = 0; k < NJOB; k++) {
+        lmf_model_free(m[k]);
+        m[k] = NULL;
+    }
+
+    lmf_set_threads(par);
+    /* ---- tuning on valid ---- */
+    if (load_all(files, NMEM, m)) {
+        cli_fail();
+        goto done;
+    }
+    fprintf(stderr, "[demo] 3/5 gate and linear fusion of the 5 models and 4 caches: every member's distributions over "
+                    "valid (%zu tokens), then EM and L-BFGS\n", dev.n);
     pass_start(&ps, "valid: features");
     lmf_gate_tune_opts go = {0};
     go.folds = 3;
     go.progress = on_pass;
     go.progress_user = &ps;
-    lmf_status s = lmf_tune_gate(m, NJOB, &dev, &go, &fit); /* takes the members */
-    for (int k = 0; k < NJOB; k++) m[k] = NULL;
+    lmf_status s = lmf_tune_gate(m, NMEM, &dev, &go, &fit); /* takes the members */
+    for (int k = 0; k < NMEM; k++) m[k] = NULL;
     double t_gate = pass_end(&ps);
     if (s) {
         cli_fail();
@@ -481,20 +602,20 @@ int lmf_cmd_demo(int argc, char **argv) {
                     "estimate: linear %.2f, gate %.2f (%.0fs)\n",
             fit.ppl_linear, fit.ppl, fit.iterations, fit.cv_ppl_linear, fit.cv_ppl, t_gate);
 
-    fprintf(stderr, "[demo] 3/4 log-linear fusion: projected Newton on stored distributions of valid\n");
-    if (load_all(jobs, m)) {
+    fprintf(stderr, "[demo] 4/5 log-linear fusion: projected Newton on stored distributions of valid\n");
+    if (load_all(files, NMEM, m)) {
         cli_fail();
         goto done;
     }
-    double wll[NJOB];
-    for (int k = 0; k < NJOB; k++) wll[k] = 1.0 / NJOB;
+    double wll[NMEM];
+    for (int k = 0; k < NMEM; k++) wll[k] = 1.0 / NMEM;
     lmf_tune_ll_opts lo = {0};
     lo.max_bytes = (size_t)256 << 20;
     lo.progress = on_pass;
     lo.progress_user = &ps;
     lmf_tune_info li;
     pass_start(&ps, "valid: sampled distributions");
-    s = lmf_tune_loglinear(m, NJOB, &dev, &lo, wll, &li);
+    s = lmf_tune_loglinear(m, NMEM, &dev, &lo, wll, &li);
     double t_ll = pass_end(&ps);
     if (s) {
         cli_fail();
@@ -504,6 +625,12 @@ int lmf_cmd_demo(int argc, char **argv) {
             li.ppl, li.positions, li.dev_tokens, li.iterations, t_ll);
 
     /* ---- recipes ---- */
+    int bn = 0; /* the best neural model on valid, for "model + its cache" */
+    for (int k = 1; k < NNEUR; k++)
+        if (fit.ppl_member[k] < fit.ppl_member[bn]) bn = k;
+    double wmc[NMEM] = {0}, wmc2[2] = {1 - cj[bn].fit.lambda, cj[bn].fit.lambda};
+    wmc[bn] = wmc2[0];
+    wmc[NJOB + bn] = wmc2[1];
     lmf_fuse_opts fo[NFUSE];
     lmf_gate_params gp;
     lmf_gate_fit_params(&fit, &gp);
@@ -515,9 +642,13 @@ int lmf_cmd_demo(int argc, char **argv) {
     fo[2].comb = LMF_COMB_GATE;
     fo[2].weights = fit.w_linear;
     fo[2].gate = &gp;
-    static const char *const rnames[NFUSE] = {"linear.json", "loglinear.json", "gate.json"};
-    const char *mpaths[NJOB];
-    for (int k = 0; k < NJOB; k++) mpaths[k] = jobs[k].file;
+    fo[3].comb = LMF_COMB_LINEAR;
+    fo[3].weights = wmc;
+    char mcname[64];
+    snprintf(mcname, sizeof mcname, "%s+cache.json", jobs[bn].o.arch);
+    const char *rnames[NFUSE] = {"linear.json", "loglinear.json", "gate.json", mcname};
+    const char *mpaths[NMEM];
+    for (int k = 0; k < NMEM; k++) mpaths[k] = files[k];
     for (int i = 0; i < NFUSE; i++) {
         char extra[160];
         if (i == 1)
@@ -527,14 +658,23 @@ int lmf_cmd_demo(int argc, char **argv) {
                      fit.cv_ppl_linear, fit.cv_ppl);
         else
             extra[0] = 0;
-        char *js = tuning_json(i == 0 ? "em" : i == 1 ? "projected-newton" : "lbfgs-blending", valid, dev.n,
-                               i == 0 ? fit.ppl_linear : i == 1 ? li.ppl : fit.ppl, i == 1 ? t_ll : t_gate, extra);
+        static const char *const meth[NFUSE] = {"em", "projected-newton", "lbfgs-blending", "em+grid"};
+        const double vppl[NFUSE] = {fit.ppl_linear, li.ppl, fit.ppl, cj[bn].fit.ppl};
+        const double vsec[NFUSE] = {t_gate, t_ll, t_gate, cj[bn].secs};
+        char *js = tuning_json(meth[i], valid, dev.n, vppl[i], vsec[i], extra);
         if (!(recipes[i] = join(dir, rnames[i])) || !js) {
             free(js);
             fprintf(stderr, "lmfuse demo: out of memory\n");
             goto done;
         }
-        s = lmf_recipe_write(recipes[i], &fo[i], mpaths, NJOB, js);
+        if (i == 3) { /* just the two members */
+            const char *two[2] = {files[bn], files[NJOB + bn]};
+            lmf_fuse_opts f2 = fo[3];
+            f2.weights = wmc2;
+            s = lmf_recipe_write(recipes[i], &f2, two, 2, js);
+        } else {
+            s = lmf_recipe_write(recipes[i], &fo[i], mpaths, NMEM, js);
+        }
         free(js);
         if (s) {
             cli_fail();
@@ -543,14 +683,14 @@ int lmf_cmd_demo(int argc, char **argv) {
     }
 
     /* ---- test: every member and fusion in one pass ---- */
-    fprintf(stderr, "[demo] 4/4 test (%zu tokens): 5 members and 3 fusions in one pass\n", tst.n);
-    for (int i = 0; i < NJOB + NFUSE; i++)
+    fprintf(stderr, "[demo] 5/5 test (%zu tokens): %d members and %d fusions in one pass\n", tst.n, NMEM, NFUSE);
+    for (int i = 0; i < NMEM + NFUSE; i++)
         if (!(lp[i] = (float *)malloc((tst.n ? tst.n : 1) * sizeof(float)))) {
             fprintf(stderr, "lmfuse demo: out of memory\n");
             goto done;
         }
     pass_start(&ps, "test: members and fusions");
-    s = lmf_fuse_eval_shared(m, NJOB, fo, NFUSE, &tst, lp + NJOB, lp, on_pass, &ps);
+    s = lmf_fuse_eval_shared(m, NMEM, fo, NFUSE, &tst, lp + NMEM, lp, on_pass, &ps);
     double t_test = pass_end(&ps);
     if (s) {
         cli_fail();
@@ -558,44 +698,64 @@ int lmf_cmd_demo(int argc, char **argv) {
     }
 
     /* ---- the table ---- */
-    double tp[NJOB + NFUSE], vp[NJOB + NFUSE];
+    double tp[NMEM + NFUSE], vp[NMEM + NFUSE], secs[NMEM + NFUSE];
     int best = 0;
-    for (int i = 0; i < NJOB + NFUSE; i++) tp[i] = ppl_of(&tst, lp[i]);
-    for (int k = 0; k < NJOB; k++) {
+    for (int i = 0; i < NMEM + NFUSE; i++) tp[i] = ppl_of(&tst, lp[i]);
+    for (int k = 0; k < NMEM; k++) {
         vp[k] = fit.ppl_member[k];
-        if (tp[k] < tp[best]) best = k;
+        secs[k] = k < NJOB ? jobs[k].secs : cj[k - NJOB].secs;
+        if (k < NJOB && tp[k] < tp[best]) best = k;
     }
-    vp[NJOB] = fit.ppl_linear;
-    vp[NJOB + 1] = li.ppl;
-    vp[NJOB + 2] = fit.ppl;
+    vp[NMEM] = fit.ppl_linear;
+    vp[NMEM + 1] = li.ppl;
+    vp[NMEM + 2] = fit.ppl;
+    vp[NMEM + 3] = cj[bn].fit.ppl;
+    secs[NMEM] = secs[NMEM + 2] = t_gate;
+    secs[NMEM + 1] = t_ll;
+    secs[NMEM + 3] = cj[bn].secs;
     double total = cli_now_s() - T0;
     printf("\nlmfuse demo (%s): %zu valid tokens, %zu test tokens\n\n", quick ? "quick, Brown sample" : "Brown",
            dev.n, tst.n);
-    printf("%-22s %-44s %10s %10s %10s %9s\n", "model", "configuration", "valid ppl", "test ppl", "vs best",
+    printf("%-22s %-46s %10s %10s %10s %9s\n", "model", "configuration", "valid ppl", "test ppl", "vs best",
            "time");
-    for (int k = 0; k < NJOB; k++) {
+    char cdesc[NNEUR][96];
+    for (int k = 0; k < NMEM; k++) {
         char el[16];
-        fmt_dur(el, sizeof el, jobs[k].secs);
-        printf("%-22s %-44s %10.2f %10.2f %9.3fx %9s\n", jobs[k].name, jobs[k].desc, vp[k], tp[k], tp[k] / tp[best],
-               el);
+        fmt_dur(el, sizeof el, secs[k]);
+        const char *name = k < NJOB ? jobs[k].name : cdisp[k - NJOB], *desc = k < NJOB ? jobs[k].desc : cdesc[k - NJOB];
+        if (k >= NJOB)
+            snprintf(cdesc[k - NJOB], sizeof cdesc[0], "continuous, window %d, theta %.3g",
+                     cj[k - NJOB].fit.window, cj[k - NJOB].fit.theta);
+        if (k == NJOB) printf("\n");
+        printf("%-22s %-46s %10.2f %10.2f %9.3fx %9s\n", name, desc, vp[k], tp[k], tp[k] / tp[best], el);
     }
-    static const char *const fdesc[NFUSE] = {"EM on valid", "projected Newton on valid", "L-BFGS on valid, 3 folds"};
-    static const char *const fname[NFUSE] = {"fusion: linear", "fusion: log-linear", "fusion: gate"};
-    for (int i = 0; i < NFUSE; i++) {
+    char mcdesc[96], mcrow[40];
+    snprintf(mcdesc, sizeof mcdesc, "cache weight %.3f (EM), grid on valid", cj[bn].fit.lambda);
+    snprintf(mcrow, sizeof mcrow, "%s + its cache", jobs[bn].name);
+    const char *fdesc[NFUSE] = {"EM on valid", "projected Newton on valid", "L-BFGS on valid, 3 folds", mcdesc};
+    const char *fname[NFUSE] = {"fusion: linear", "fusion: log-linear", "fusion: gate", mcrow};
+    static const int order[NFUSE] = {3, 0, 1, 2};
+    printf("\n");
+    for (int o = 0; o < NFUSE; o++) {
+        int i = order[o];
         char el[16];
-        fmt_dur(el, sizeof el, i == 1 ? t_ll : t_gate);
-        printf("%-22s %-44s %9.2f%s %10.2f %9.3fx %9s\n", fname[i], fdesc[i], vp[NJOB + i], i == 1 ? "*" : " ",
-               tp[NJOB + i], tp[NJOB + i] / tp[best], el);
+        fmt_dur(el, sizeof el, secs[NMEM + i]);
+        printf("%-22s %-46s %9.2f%s %10.2f %9.3fx %9s\n", fname[i], fdesc[i], vp[NMEM + i], i == 1 ? "*" : " ",
+               tp[NMEM + i], tp[NMEM + i] / tp[best], el);
     }
     char el[16];
     fmt_dur(el, sizeof el, total);
-    printf("\n* log-linear valid ppl: the tuning objective over %zu evenly spaced valid positions.\n", li.positions);
+    printf("\nvs best: test ppl / that of the best trained model (%s).  A cache alone is not a language model\n"
+           "(it only predicts words of the recent text); fusions use the 5 models and the 4 caches.\n",
+           jobs[best].name);
+    printf("* log-linear valid ppl: the tuning objective over %zu evenly spaced valid positions.\n", li.positions);
     printf("gate, 3-fold held-out estimate on valid: %.2f (linear: %.2f).\n", fit.cv_ppl, fit.cv_ppl_linear);
-    char e1[16], e2[16];
+    char e1[16], e2[16], e3[16];
     fmt_dur(e1, sizeof e1, t_train);
     fmt_dur(e2, sizeof e2, t_test);
-    printf("time: training %s (%d at a time), test pass %s, total %s.  Fusion time = tuning on valid.\n", e1, par, e2,
-           el);
+    fmt_dur(e3, sizeof e3, t_cache);
+    printf("time: training %s (%d at a time), caches %s, test pass %s, total %s.  Fusion time = tuning on valid.\n",
+           e1, par, e3, e2, el);
     printf("reproduce: lmfuse ppl %s %s   (models and recipes in %s/)\n", recipes[2], test, dir);
 
     /* results.json */
@@ -611,20 +771,22 @@ int lmf_cmd_demo(int argc, char **argv) {
     fprintf(f, ",\"test\":");
     cli_json_str(f, test, strlen(test));
     fprintf(f, ",\"valid_tokens\":%zu,\"test_tokens\":%zu,\"seconds\":%.1f,\"train_seconds\":%.1f,"
-               "\"test_pass_seconds\":%.1f,\"jobs\":%d,\n\"members\":[",
-            dev.n, tst.n, total, t_train, t_test, par);
-    for (int k = 0; k < NJOB; k++) {
-        fprintf(f, "%s\n {\"name\":\"%s\",\"file\":", k ? "," : "", jobs[k].name);
-        cli_json_str(f, jobs[k].file, strlen(jobs[k].file));
-        fprintf(f, ",\"train_seconds\":%.1f,\"valid_ppl\":%.6f,\"test_ppl\":%.6f}", jobs[k].secs, vp[k], tp[k]);
+               "\"cache_seconds\":%.1f,\"test_pass_seconds\":%.1f,\"jobs\":%d,\"best_member\":\"%s\",\n\"members\":[",
+            dev.n, tst.n, total, t_train, t_cache, t_test, par, jobs[best].name);
+    for (int k = 0; k < NMEM; k++) {
+        fprintf(f, "%s\n {\"name\":\"%s\",\"kind\":\"%s\",\"file\":", k ? "," : "",
+                k < NJOB ? jobs[k].name : cdisp[k - NJOB], k < NJOB ? "model" : "cache");
+        cli_json_str(f, files[k], strlen(files[k]));
+        fprintf(f, ",\"%s_seconds\":%.1f,\"valid_ppl\":%.6f,\"test_ppl\":%.6f}", k < NJOB ? "train" : "tune", secs[k],
+                vp[k], tp[k]);
     }
     fprintf(f, "],\n\"fusions\":[");
-    static const char *const fkey[NFUSE] = {"linear", "loglinear", "gate"};
+    static const char *const fkey[NFUSE] = {"linear", "loglinear", "gate", "model+cache"};
     for (int i = 0; i < NFUSE; i++) {
         fprintf(f, "%s\n {\"name\":\"%s\",\"recipe\":", i ? "," : "", fkey[i]);
         cli_json_str(f, recipes[i], strlen(recipes[i]));
-        fprintf(f, ",\"tune_seconds\":%.1f,\"valid_ppl\":%.6f,\"valid_exact\":%s,\"test_ppl\":%.6f}",
-                i == 1 ? t_ll : t_gate, vp[NJOB + i], i == 1 ? "false" : "true", tp[NJOB + i]);
+        fprintf(f, ",\"tune_seconds\":%.1f,\"valid_ppl\":%.6f,\"valid_exact\":%s,\"test_ppl\":%.6f,\"vs_best\":%.6f}",
+                secs[NMEM + i], vp[NMEM + i], i == 1 ? "false" : "true", tp[NMEM + i], tp[NMEM + i] / tp[best]);
     }
     fprintf(f, "],\n\"gate_cv_ppl\":%.6f,\"linear_cv_ppl\":%.6f}\n", fit.cv_ppl, fit.cv_ppl_linear);
     if (fclose(f)) {
@@ -638,11 +800,11 @@ done:
     lmf_gate_fit_free(&fit);
     lmf_tokens_free(&dev);
     lmf_tokens_free(&tst);
-    for (int k = 0; k < NJOB; k++) {
+    for (int k = 0; k < NMEM; k++) {
         if (m[k]) lmf_model_free(m[k]);
         free(files[k]);
     }
-    for (int i = 0; i < NJOB + NFUSE; i++) free(lp[i]);
+    for (int i = 0; i < NMEM + NFUSE; i++) free(lp[i]);
     for (int i = 0; i < NFUSE; i++) free(recipes[i]);
     free(train), free(valid), free(test);
     return rc;

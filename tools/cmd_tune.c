@@ -73,6 +73,29 @@ static int parse_list(const char *v, double *out, int max) {
     }
 }
 
+char *cli_ncache_tuning_json(const char *dev, size_t n, const lmf_ncache_fit *fit, double secs, const char *by) {
+    char *js = NULL;
+    size_t jl = 0;
+    FILE *jf = open_memstream(&js, &jl);
+    if (!jf) return NULL;
+    fprintf(jf, "{\"method\":\"grid\",");
+    if (by) fprintf(jf, "\"by\":\"%s\",", by);
+    fprintf(jf, "\"dev\":");
+    cli_json_str(jf, dev, strlen(dev));
+    fprintf(jf, ",\"dev_tokens\":%zu,\"positions\":%zu,\"dev_ppl_model\":%.6f,\"dev_ppl_mixture\":%.6f,"
+                "\"mixture_weight\":%.6f,\"grid\":[",
+            n, fit->positions, fit->ppl_model, fit->ppl, fit->lambda);
+    for (int g = 0; g < fit->n; g++)
+        fprintf(jf, "%s{\"window\":%d,\"theta\":%.6g,\"dev_ppl_mixture\":%.6f}", g ? "," : "", fit->grid_window[g],
+                fit->grid_theta[g], fit->grid_ppl[g]);
+    fprintf(jf, "],\"seconds\":%.3f}", secs);
+    if (fclose(jf)) {
+        free(js);
+        return NULL;
+    }
+    return js;
+}
+
 /* tune --method cache: one neural model, a continuous cache file out. */
 static int tune_cache(const char *model_path, const char *dev, const char *out, const double *theta, int nt,
                       const double *window, int nw, double floor, int every, int quiet) {
@@ -102,8 +125,6 @@ static int tune_cache(const char *model_path, const char *dev, const char *out, 
     o.every = every;
     lmf_ncache_fit fit;
     char *js = NULL;
-    size_t jl = 0;
-    FILE *jf = NULL;
     if (lmf_tune_ncache(m, &t, &o, &fit)) goto done;
     if (!quiet) {
         fprintf(stderr, "[tune] %s: dev ppl %.4f alone (%zu positions scored, E|h|^2 = %.4g)\n", model_path,
@@ -113,21 +134,7 @@ static int tune_cache(const char *model_path, const char *dev, const char *out, 
                     fit.grid_theta[g], fit.grid_lambda[g], fit.grid_ppl[g],
                     fit.grid_window[g] == fit.window && fit.grid_theta[g] == fit.theta ? "  <- best" : "");
     }
-    jf = open_memstream(&js, &jl);
-    if (!jf) {
-        lmf_error(LMF_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    fprintf(jf, "{\"method\":\"grid\",\"dev\":");
-    cli_json_str(jf, dev, strlen(dev));
-    fprintf(jf, ",\"dev_tokens\":%zu,\"positions\":%zu,\"dev_ppl_model\":%.6f,\"dev_ppl_mixture\":%.6f,"
-                "\"mixture_weight\":%.6f,\"grid\":[",
-            t.n, fit.positions, fit.ppl_model, fit.ppl, fit.lambda);
-    for (int g = 0; g < fit.n; g++)
-        fprintf(jf, "%s{\"window\":%d,\"theta\":%.6g,\"dev_ppl_mixture\":%.6f}", g ? "," : "", fit.grid_window[g],
-                fit.grid_theta[g], fit.grid_ppl[g]);
-    fprintf(jf, "],\"seconds\":%.3f}", cli_now_s() - t0);
-    if (fclose(jf) || !js) {
+    if (!(js = cli_ncache_tuning_json(dev, t.n, &fit, cli_now_s() - t0, NULL))) {
         lmf_error(LMF_ERR_NOMEM, "out of memory");
         goto done;
     }

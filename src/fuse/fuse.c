@@ -73,13 +73,6 @@ static void to_fused(const fused *f, int k, const float *src, float *dst) {
     for (int v = 0; v < f->V; v++) dst[v] = src[mp[v]];
 }
 
-/* tok (fused ids) in member k's ids: tok itself, or s->ids. */
-static const int32_t *member_ids(const fused *f, lmf_state *s, int k, const int32_t *tok, size_t n) {
-    if (!f->map[k]) return tok;
-    for (size_t i = 0; i < n; i++) s->ids[i] = f->map[k][tok[i]];
-    return s->ids;
-}
-
 static int per_token(const fused *f) { return f->o.comb == LMF_COMB_LINEAR || f->o.comb == LMF_COMB_BAYES; }
 
 static void f_free(lmf_model *mm) {
@@ -425,15 +418,17 @@ static lmf_status f_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
 }
 
 /* The members' distributions of the c <= chd positions tok[0..c) (fused
- * ids), member k's at buf + k*chd*V, advancing the members' states.  With
- * lmf_set_threads(n > 1), up to n members at once: each thread takes the
- * next member not yet done (the members and their states are distinct, so
- * the results are those of one thread). */
+ * ids), member k's at buf + k*chd*V, or (score) their log-probs of the
+ * c <= CH tokens at buf + k*CH, advancing the members' states.  With
+ * lmf_set_threads(n > 1), up to n members at once, each on one BLAS thread:
+ * each thread takes the next member not yet done (the members and their
+ * states are distinct, so the results are those of one thread). */
 typedef struct mdjob {
     const fused *f;
     lmf_state *s;
     const int32_t *tok;
     size_t c;
+    int score;
     float *buf;
     pthread_mutex_t mu;
     int next;
@@ -458,6 +453,16 @@ static lmf_status member_dist(const fused *f, lmf_state *s, int k, const int32_t
     return st;
 }
 
+static lmf_status member_score(const fused *f, lmf_state *s, int k, const int32_t *tok, size_t c, float *buf,
+                               int32_t *ids) {
+    const int32_t *mt = tok;
+    if (f->map[k]) {
+        for (size_t i = 0; i < c; i++) ids[i] = f->map[k][tok[i]];
+        mt = ids;
+    }
+    return lmf_model_score(f->m[k], s->ms[k], mt, c, buf + (size_t)k * CH);
+}
+
 static void *md_worker(void *arg) {
     mdjob *j = (mdjob *)arg;
     const size_t V = (size_t)j->f->V;
@@ -468,8 +473,9 @@ static void *md_worker(void *arg) {
         int k = j->next++;
         pthread_mutex_unlock(&j->mu);
         if (k >= j->f->K) break;
-        lmf_status st = ids && tmp ? member_dist(j->f, j->s, k, j->tok, j->c, j->buf, ids, tmp)
-                                   : lmf_error(LMF_ERR_NOMEM, "out of memory");
+        lmf_status st = !ids || !tmp ? lmf_error(LMF_ERR_NOMEM, "out of memory")
+                        : j->score   ? member_score(j->f, j->s, k, j->tok, j->c, j->buf, ids)
+                                     : member_dist(j->f, j->s, k, j->tok, j->c, j->buf, ids, tmp);
         if (st) {
             pthread_mutex_lock(&j->mu);
             if (!j->st) {
@@ -485,17 +491,18 @@ static void *md_worker(void *arg) {
     return NULL;
 }
 
-static lmf_status member_dists(const fused *f, lmf_state *s, const int32_t *tok, size_t c, float *buf) {
+static lmf_status run_members(const fused *f, lmf_state *s, const int32_t *tok, size_t c, int score, float *buf) {
     int nt = lmf_threads();
     nt = nt > f->K ? f->K : nt;
     if (nt <= 1) {
         lmf_status st = LMF_OK;
-        for (int k = 0; k < f->K && !st; k++) st = member_dist(f, s, k, tok, c, buf, s->ids, s->tmp);
+        for (int k = 0; k < f->K && !st; k++)
+            st = score ? member_score(f, s, k, tok, c, buf, s->ids) : member_dist(f, s, k, tok, c, buf, s->ids, s->tmp);
         return st;
     }
     mdjob j;
     memset(&j, 0, sizeof j);
-    j.f = f, j.s = s, j.tok = tok, j.c = c, j.buf = buf;
+    j.f = f, j.s = s, j.tok = tok, j.c = c, j.score = score, j.buf = buf;
     pthread_mutex_init(&j.mu, NULL);
     pthread_t th[LMF_FUSE_MAX_MEMBERS];
     int started = 0;
@@ -554,7 +561,7 @@ static lmf_status f_dists(lmf_model *mm, lmf_state *s, const int32_t *tok, size_
     float *buf = s->dbuf;
     for (size_t p0 = 0; p0 < n && !st; p0 += f->chd) {
         size_t c = n - p0 < f->chd ? n - p0 : f->chd;
-        st = member_dists(f, s, tok + p0, c, buf);
+        st = run_members(f, s, tok + p0, c, 0, buf);
         for (size_t t = 0; t < c && !st; t++) {
             combine(f, s, s->lw, buf + t * V, f->chd * V, out + (p0 + t) * V);
             float lp[LMF_FUSE_MAX_MEMBERS];
@@ -585,8 +592,7 @@ static lmf_status f_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_
     if (!lp) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     for (size_t p0 = 0; p0 < n && !st; p0 += CH) {
         size_t c = n - p0 < CH ? n - p0 : CH;
-        for (size_t k = 0; k < K && !st; k++)
-            st = lmf_model_score(f->m[k], s->ms[k], member_ids(f, s, (int)k, tok + p0, c), c, lp + k * CH);
+        st = run_members(f, s, tok + p0, c, 1, lp);
         if (!st) mix_tokens(f, s->lw, lp, CH, c, logp + p0);
     }
     lmf_free(lp);
@@ -790,7 +796,7 @@ lmf_status lmf_fuse_eval_shared(lmf_model **members, int K, const lmf_fuse_opts 
     for (size_t p0 = 0; p0 < t->n && !st; p0 += f0->chd) {
         const size_t V = (size_t)f0->V, c = t->n - p0 < f0->chd ? t->n - p0 : f0->chd;
         const float *buf = fs[0]->dbuf;
-        st = member_dists(f0, fs[0], t->ids + p0, c, fs[0]->dbuf); /* once, for every fusion */
+        st = run_members(f0, fs[0], t->ids + p0, c, 0, fs[0]->dbuf); /* once, for every fusion */
         for (size_t j = 0; j < c && !st; j++) {
             const size_t p = p0 + j, y = (size_t)t->ids[p];
             float lp[LMF_FUSE_MAX_MEMBERS];
@@ -841,7 +847,7 @@ lmf_status lmf_fuse_explain(lmf_model *m, const lmf_tokens *t, float *fused_lp, 
     double flp_sum = 0;
     for (size_t p0 = 0; p0 < n && !st; p0 += f->chd) {
         const size_t c = n - p0 < f->chd ? n - p0 : f->chd, ks = f->chd * V;
-        st = member_dists(f, s, t->ids + p0, c, s->dbuf);
+        st = run_members(f, s, t->ids + p0, c, 0, s->dbuf);
         for (size_t j = 0; j < c && !st; j++) {
             const size_t p = p0 + j, y = (size_t)t->ids[p];
             const float *d = s->dbuf + j * V;

@@ -26,8 +26,9 @@
 #include <unistd.h>
 
 #define NJOB 5   /* the 5-gram and four neural models */
-#define NNEUR 4  /* jobs 0..3 are neural: each gets a continuous cache */
-#define NMEM (NJOB + NNEUR) /* the fused members: the five models and four caches */
+#define NNEUR 4  /* jobs 0..3 are neural */
+#define NCACHE 2 /* continuous caches, over the two best neural models on valid */
+#define NMEM (NJOB + NCACHE) /* the fused members: the five models and two caches */
 #define NFUSE 4  /* linear, log-linear, gate; the best neural model with its cache */
 
 static void help(FILE *fp) {
@@ -35,9 +36,9 @@ static void help(FILE *fp) {
             "usage: lmfuse demo [--quick] [--dir DIR] [--data DIR] [--jobs N]\n"
             "\n"
             "The main job.  Trains a Kneser-Ney 5-gram and an RNN, LSTM, GRU and Transformer\n"
-            "on the Brown split, tunes a continuous cache over each neural model (window\n"
-            "and theta by grid search), then linear (EM), log-linear (Newton) and gated\n"
-            "(L-BFGS) fusion of the five models and four caches on valid, scores test with\n"
+            "on the Brown split, tunes a continuous cache over the two best neural models\n"
+            "(window and theta by grid search), then linear (EM), log-linear (Newton) and\n"
+            "gated (L-BFGS) fusion of the five models and two caches on valid, scores test with\n"
             "every member and fusion, and prints one table of valid/test perplexity with\n"
             "timings.  About 15 minutes on 2 cores; the Brown corpus is fetched first if\n"
             "data/brown holds no split.\n"
@@ -88,6 +89,7 @@ typedef struct job {
     lmf_train_opts o;
     pid_t pid;
     double t0, secs; /* start; training time */
+    double valid_ppl;  /* at the end of training (neural) */
 } job;
 
 static void on_train(void *user, const lmf_train_progress *p) {
@@ -229,6 +231,7 @@ static int run_jobs(job *jobs, int n, int par, const char *train) {
             bad = 1;
         }
         jobs[i].secs = sl[i].seconds;
+        jobs[i].valid_ppl = sl[i].valid_ppl;
     }
     munmap(sl, (size_t)n * sizeof *sl);
     return bad;
@@ -287,7 +290,7 @@ typedef struct cshared {
     pthread_mutex_t mu;
     ctune *jobs;
     int n, next;
-    double done[NNEUR], total;
+    double done[NCACHE], total;
     pass *ps;
 } cshared;
 
@@ -330,7 +333,7 @@ static int run_ctunes(ctune *cj, int n, int par, pass *ps) {
     sh.n = n;
     sh.ps = ps;
     for (int i = 0; i < n; i++) cj[i].sh = &sh, cj[i].idx = i;
-    pthread_t th[NNEUR];
+    pthread_t th[NCACHE];
     int nt = par < n ? par : n, started = 0;
     for (int t = 0; t < nt; t++)
         if (!pthread_create(&th[t], NULL, ctune_worker, &sh)) started++;
@@ -467,7 +470,8 @@ int lmf_cmd_demo(int argc, char **argv) {
     float *lp[NMEM + NFUSE] = {0};
     lmf_gate_fit fit = {0};
     char *files[NMEM] = {0}, *recipes[NFUSE] = {0};
-    ctune cj[NNEUR];
+    ctune cj[NCACHE];
+    int cof[NCACHE]; /* the job each cache is over */
     memset(cj, 0, sizeof cj);
     if (lmf_vocab_build_file(train, NULL, &voc)) {
         cli_fail();
@@ -533,11 +537,18 @@ int lmf_cmd_demo(int argc, char **argv) {
     t_train = cli_now_s() - t_train;
 
     /* ---- continuous caches over the neural models ---- */
-    static const char *const cnames[NNEUR] = {"transformer.cache.json", "lstm.cache.json", "gru.cache.json",
-                                              "rnn.cache.json"};
-    static const char *const cdisp[NNEUR] = {"cache: transformer", "cache: lstm", "cache: gru", "cache: rnn"};
-    for (int k = 0; k < NNEUR; k++)
-        if (!(files[NJOB + k] = join(dir, cnames[k]))) goto done;
+    char cdisp[NCACHE][48];
+    for (int i = 0, used = 0; i < NCACHE; i++) { /* the best neural models by their final valid ppl */
+        int b = -1;
+        for (int k = 0; k < NNEUR; k++)
+            if (!(used >> k & 1) && (b < 0 || jobs[k].valid_ppl < jobs[b].valid_ppl)) b = k;
+        used |= 1 << b;
+        cof[i] = b;
+        char cn[64];
+        snprintf(cn, sizeof cn, "%s.cache.json", jobs[b].o.arch);
+        snprintf(cdisp[i], sizeof cdisp[i], "cache: %s", jobs[b].name);
+        if (!(files[NJOB + i] = join(dir, cn))) goto done;
+    }
     if (load_all(files, NJOB, m)) {
         cli_fail();
         goto done;
@@ -547,22 +558,22 @@ int lmf_cmd_demo(int argc, char **argv) {
         cli_fail();
         goto done;
     }
-    fprintf(stderr, "[demo] 2/5 continuous caches over the 4 neural models (Grave et al. 2017): window and theta by "
-                    "grid search on valid, %d at a time\n", par);
+    fprintf(stderr, "[demo] 2/5 continuous caches (Grave et al. 2017) over the two best neural models on valid, %s and "
+                    "%s: window and theta by grid search on valid\n", jobs[cof[0]].name, jobs[cof[1]].name);
     lmf_set_threads(1);
     pass ps;
     pass_start(&ps, "valid: caches' grid search");
-    for (int k = 0; k < NNEUR; k++) {
-        cj[k].model = m[k];
-        cj[k].dev = &dev;
-        lmf_ncache_tune_opts_init(&cj[k].o);
+    for (int i = 0; i < NCACHE; i++) {
+        cj[i].model = m[cof[i]];
+        cj[i].dev = &dev;
+        lmf_ncache_tune_opts_init(&cj[i].o);
     }
-    int cfail = run_ctunes(cj, NNEUR, par, &ps);
+    int cfail = run_ctunes(cj, NCACHE, par, &ps);
     double t_cache = pass_end(&ps);
     if (cfail) goto done;
-    for (int k = 0; k < NNEUR; k++) {
+    for (int k = 0; k < NCACHE; k++) {
         char *js = cli_ncache_tuning_json(valid, dev.n, &cj[k].fit, cj[k].secs, "lmfuse demo");
-        lmf_status cs = js ? lmf_ncache_write(files[NJOB + k], jobs[k].file, cj[k].fit.window, cj[k].fit.theta,
+        lmf_status cs = js ? lmf_ncache_write(files[NJOB + k], jobs[cof[k]].file, cj[k].fit.window, cj[k].fit.theta,
                                               cj[k].fit.floor, js)
                            : lmf_error(LMF_ERR_NOMEM, "out of memory");
         free(js);
@@ -571,7 +582,8 @@ int lmf_cmd_demo(int argc, char **argv) {
             goto done;
         }
         fprintf(stderr, "[demo]   %-12s window %5d, theta %.4g: valid ppl %.2f alone, %.2f with its cache (weight %.3f)\n",
-                jobs[k].name, cj[k].fit.window, cj[k].fit.theta, cj[k].fit.ppl_model, cj[k].fit.ppl, cj[k].fit.lambda);
+                jobs[cof[k]].name, cj[k].fit.window, cj[k].fit.theta, cj[k].fit.ppl_model, cj[k].fit.ppl,
+                cj[k].fit.lambda);
     }
     for (int k = 0; k < NJOB; k++) {
         lmf_model_free(m[k]);
@@ -584,7 +596,7 @@ int lmf_cmd_demo(int argc, char **argv) {
         cli_fail();
         goto done;
     }
-    fprintf(stderr, "[demo] 3/5 gate and linear fusion of the 5 models and 4 caches: every member's distributions over "
+    fprintf(stderr, "[demo] 3/5 gate and linear fusion of the 5 models and 2 caches: every member's distributions over "
                     "valid (%zu tokens), then EM and L-BFGS\n", dev.n);
     pass_start(&ps, "valid: features");
     lmf_gate_tune_opts go = {0};
@@ -625,11 +637,11 @@ int lmf_cmd_demo(int argc, char **argv) {
             li.ppl, li.positions, li.dev_tokens, li.iterations, t_ll);
 
     /* ---- recipes ---- */
-    int bn = 0; /* the best neural model on valid, for "model + its cache" */
-    for (int k = 1; k < NNEUR; k++)
-        if (fit.ppl_member[k] < fit.ppl_member[bn]) bn = k;
+    int bn = 0; /* the cache whose model is best on valid, for "model + its cache" */
+    for (int i = 1; i < NCACHE; i++)
+        if (fit.ppl_member[cof[i]] < fit.ppl_member[cof[bn]]) bn = i;
     double wmc[NMEM] = {0}, wmc2[2] = {1 - cj[bn].fit.lambda, cj[bn].fit.lambda};
-    wmc[bn] = wmc2[0];
+    wmc[cof[bn]] = wmc2[0];
     wmc[NJOB + bn] = wmc2[1];
     lmf_fuse_opts fo[NFUSE];
     lmf_gate_params gp;
@@ -645,7 +657,7 @@ int lmf_cmd_demo(int argc, char **argv) {
     fo[3].comb = LMF_COMB_LINEAR;
     fo[3].weights = wmc;
     char mcname[64];
-    snprintf(mcname, sizeof mcname, "%s+cache.json", jobs[bn].o.arch);
+    snprintf(mcname, sizeof mcname, "%s+cache.json", jobs[cof[bn]].o.arch);
     const char *rnames[NFUSE] = {"linear.json", "loglinear.json", "gate.json", mcname};
     const char *mpaths[NMEM];
     for (int k = 0; k < NMEM; k++) mpaths[k] = files[k];
@@ -668,7 +680,7 @@ int lmf_cmd_demo(int argc, char **argv) {
             goto done;
         }
         if (i == 3) { /* just the two members */
-            const char *two[2] = {files[bn], files[NJOB + bn]};
+            const char *two[2] = {files[cof[bn]], files[NJOB + bn]};
             lmf_fuse_opts f2 = fo[3];
             f2.weights = wmc2;
             s = lmf_recipe_write(recipes[i], &f2, two, 2, js);
@@ -718,7 +730,7 @@ int lmf_cmd_demo(int argc, char **argv) {
            dev.n, tst.n);
     printf("%-22s %-46s %10s %10s %10s %9s\n", "model", "configuration", "valid ppl", "test ppl", "vs best",
            "time");
-    char cdesc[NNEUR][96];
+    char cdesc[NCACHE][96];
     for (int k = 0; k < NMEM; k++) {
         char el[16];
         fmt_dur(el, sizeof el, secs[k]);
@@ -731,7 +743,7 @@ int lmf_cmd_demo(int argc, char **argv) {
     }
     char mcdesc[96], mcrow[40];
     snprintf(mcdesc, sizeof mcdesc, "cache weight %.3f (EM), grid on valid", cj[bn].fit.lambda);
-    snprintf(mcrow, sizeof mcrow, "%s + its cache", jobs[bn].name);
+    snprintf(mcrow, sizeof mcrow, "%s + its cache", jobs[cof[bn]].name);
     const char *fdesc[NFUSE] = {"EM on valid", "projected Newton on valid", "L-BFGS on valid, 3 folds", mcdesc};
     const char *fname[NFUSE] = {"fusion: linear", "fusion: log-linear", "fusion: gate", mcrow};
     static const int order[NFUSE] = {3, 0, 1, 2};
@@ -746,7 +758,7 @@ int lmf_cmd_demo(int argc, char **argv) {
     char el[16];
     fmt_dur(el, sizeof el, total);
     printf("\nvs best: test ppl / that of the best trained model (%s).  A cache alone is not a language model\n"
-           "(it only predicts words of the recent text); fusions use the 5 models and the 4 caches.\n",
+           "(it only predicts words of the recent text); fusions use the 5 models and the 2 caches.\n",
            jobs[best].name);
     printf("* log-linear valid ppl: the tuning objective over %zu evenly spaced valid positions.\n", li.positions);
     printf("gate, 3-fold held-out estimate on valid: %.2f (linear: %.2f).\n", fit.cv_ppl, fit.cv_ppl_linear);

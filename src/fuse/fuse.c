@@ -10,6 +10,7 @@
 #include "../model/model_impl.h"
 #include "../core/util_impl.h"
 #include "fuse_impl.h"
+#include "../nn/nn_impl.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -277,17 +278,9 @@ static void gate_features(const fused *f, const float *d, size_t kstride, const 
     const int K = f->K, V = f->V;
     int32_t best[LMF_FUSE_MAX_MEMBERS];
     for (int k = 0; k < K; k++) {
-        const float *dk = d + (size_t)k * kstride;
-        float *pv = pk + (size_t)k * (size_t)V;
-        double h = 0;
-        float mx = -INFINITY;
-        int32_t arg = 0;
-        for (int v = 0; v < V; v++) {
-            float p = expf(dk[v]);
-            pv[v] = p;
-            if (p > 0) h -= (double)(p * dk[v]);
-            if (dk[v] > mx) mx = dk[v], arg = v;
-        }
+        float mx;
+        int32_t arg;
+        double h = lmf_exp_entropy_f32(d + (size_t)k * kstride, V, pk + (size_t)k * (size_t)V, &mx, &arg);
         best[k] = arg;
         phi[4 * k] = h;
         phi[4 * k + 1] = (double)mx;

@@ -121,6 +121,10 @@ void lmf_matmul_backward_f32(float *din, float *dw, float *dbias, const float *d
                              const float *w, int B, int Ni, int O);
 
 /* ln sum_v e^{z[v]} (max-shifted, vectorised; relative error ~1e-7). */
+/* p[v] = e^d[v] for log-probs d (fast exp, relative error < 2e-7; ln 0 gives
+ * e^-87); returns the entropy -sum p d, with the largest d and its first
+ * index in *mx, *arg. */
+double lmf_exp_entropy_f32(const float *d, int V, float *p, float *mx, int32_t *arg);
 double lmf_logsumexp_f32(const float *z, int V);
 
 /* One AdamW step as torch.optim.AdamW (decoupled weight decay, bias

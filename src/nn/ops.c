@@ -220,6 +220,29 @@ void lmf_colsum_add(float *out, const float *d, int N, int V) {
 }
 
 LMF_CLONES
+double lmf_exp_entropy_f32(const float *d, int V, float *p, float *mx, int32_t *arg) {
+    float m = d[0];
+    for (int v = 1; v < V; v++) m = d[v] > m ? d[v] : m;
+    int a = 0;
+    while (a < V - 1 && !(d[a] == m)) a++;
+    *mx = m;
+    *arg = a;
+    double h = 0;
+    for (int v0 = 0; v0 < V; v0 += 1024) { /* float sums over blocks, double across them */
+        const int v1 = V - v0 < 1024 ? V : v0 + 1024;
+        float hb = 0;
+        for (int v = v0; v < v1; v++) {
+            const float x = d[v] > -87.0f ? d[v] : -87.0f; /* ln 0 counts as e^-87: no 0 x inf */
+            const float e = exp_fast(x);
+            p[v] = e;
+            hb -= e * x;
+        }
+        h += hb;
+    }
+    return h;
+}
+
+LMF_CLONES
 double lmf_logsumexp_f32(const float *z, int V) {
     float m;
     double sum = exp_sum(NULL, z, V, &m);

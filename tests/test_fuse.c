@@ -8,6 +8,7 @@
 #include "lmf/generate.h"
 #include "lmf/ngram.h"
 #include "lmf/nn.h"
+#include "../src/fuse/fuse_impl.h"
 
 static lmf_model *ngram(int order) {
     lmf_ngram_train_opts o;
@@ -33,9 +34,9 @@ static lmf_model *trio_k(lmf_combiner comb, const double *w, double share, const
     o.top_k = top_k;
     o.vote_mass = vote_mass;
     /* gate: arbitrary fixed parameters (fitting is test_gate's) */
-    double A[36], b[3] = {0.1, -0.2, 0.3}, mean[12], sd[12], loss0[3] = {5, 5, 6};
-    for (int i = 0; i < 36; i++) A[i] = 0.3 * sin(i + 1.0);
-    for (int i = 0; i < 12; i++) mean[i] = 0.5 * i - 2, sd[i] = 1 + 0.1 * i;
+    double A[45], b[3] = {0.1, -0.2, 0.3}, mean[15], sd[15], loss0[3] = {5, 5, 6};
+    for (int i = 0; i < 45; i++) A[i] = 0.3 * sin(i + 1.0);
+    for (int i = 0; i < 15; i++) mean[i] = 0.5 * i - 2, sd[i] = 1 + 0.1 * i;
     lmf_gate_params gp = {0.9, mean, sd, loss0, A, b};
     o.gate = &gp;
     lmf_model *f = NULL;
@@ -526,12 +527,12 @@ static void test_gate(void) {
     go.l2 = 1e-3;
     lmf_gate_fit fit;
     CHECK(lmf_tune_gate(m, 2, &t, &go, &fit) == LMF_OK);
-    CHECK(fit.K == 2 && fit.F == 8 && fit.folds == 3 && fit.cv_ppl > 0 && fit.cv_ppl_linear > 0);
+    CHECK(fit.K == 2 && fit.F == 10 && fit.folds == 3 && fit.cv_ppl > 0 && fit.cv_ppl_linear > 0);
     CHECK_MSG(fit.ppl <= fit.ppl_linear, "gate dev ppl %.4f above linear %.4f", fit.ppl, fit.ppl_linear);
     double best = nll_of(gate_of(&fit, NULL, NULL), &t);
     CHECK_MSG(fabs(best - log(fit.ppl)) < 1e-6, "gate recipe ppl %.6f, trainer %.6f", exp(best), fit.ppl);
     /* A = 0, b = ln w: the linear mixture */
-    double A0[16] = {0}, b0[2] = {log(fit.w_linear[0]), log(fit.w_linear[1])};
+    double A0[20] = {0}, b0[2] = {log(fit.w_linear[0]), log(fit.w_linear[1])};
     lmf_model *lm[2] = {ngram(2), ngram(3)}, *lin = NULL;
     lmf_fuse_opts o;
     lmf_fuse_opts_init(&o);
@@ -543,21 +544,21 @@ static void test_gate(void) {
               fit.ppl_linear);
     /* stationarity, coordinate by coordinate */
     double pen = 0;
-    for (int i = 0; i < 16; i++) pen += 0.5 * go.l2 * fit.A[i] * fit.A[i];
-    const int coords[] = {0, 3, 6, 9, 15, 16, 17}; /* A entries, then b */
+    for (int i = 0; i < 20; i++) pen += 0.5 * go.l2 * fit.A[i] * fit.A[i];
+    const int coords[] = {0, 3, 4, 6, 9, 14, 19, 20, 21}; /* A entries (4, 9, 14, 19: match order), then b */
     for (size_t c = 0; c < sizeof coords / sizeof *coords; c++)
         for (int sg = -1; sg <= 1; sg += 2) {
-            double A[16], b[2], h = 0.02;
+            double A[20], b[2], h = 0.02;
             memcpy(A, fit.A, sizeof A);
             memcpy(b, fit.b, sizeof b);
             int i = coords[c];
             double p2 = pen;
-            if (i < 16) {
+            if (i < 20) {
                 p2 -= 0.5 * go.l2 * A[i] * A[i];
                 A[i] += sg * h;
                 p2 += 0.5 * go.l2 * A[i] * A[i];
             } else {
-                b[i - 16] += sg * h;
+                b[i - 20] += sg * h;
             }
             double v = nll_of(gate_of(&fit, A, b), &t) + p2;
             CHECK_MSG(v >= best + pen - 1e-7, "coordinate %d %+g improves the gate objective: %.8f < %.8f", i, sg * h, v,
@@ -579,9 +580,9 @@ static void test_shared(void) {
     lmf_tokens t;
     read_valid(m[0], &t);
     t.n = 1500;
-    double w[3] = {0.5, 0.3, 0.2}, A[36], b[3] = {0.1, -0.2, 0.3}, mean[12], sd[12], loss0[3] = {5, 5, 6};
-    for (int i = 0; i < 36; i++) A[i] = 0.3 * sin(i + 1.0);
-    for (int i = 0; i < 12; i++) mean[i] = 0.5 * i - 2, sd[i] = 1 + 0.1 * i;
+    double w[3] = {0.5, 0.3, 0.2}, A[45], b[3] = {0.1, -0.2, 0.3}, mean[15], sd[15], loss0[3] = {5, 5, 6};
+    for (int i = 0; i < 45; i++) A[i] = 0.3 * sin(i + 1.0);
+    for (int i = 0; i < 15; i++) mean[i] = 0.5 * i - 2, sd[i] = 1 + 0.1 * i;
     lmf_gate_params gp = {0.9, mean, sd, loss0, A, b};
     const lmf_combiner combs[] = {LMF_COMB_LINEAR, LMF_COMB_LOGLINEAR, LMF_COMB_MAX, LMF_COMB_BAYES, LMF_COMB_VOTE,
                                   LMF_COMB_GATE};
@@ -945,7 +946,52 @@ static void test_ncache_tune(void) {
     lmf_tokens_free(&t);
 }
 
+/* The gate's n-gram match-order feature: for the n-gram members, the length
+ * of the context their own state holds before each token (replayed here
+ * with the n-gram's query API, restarting at each line as its model does);
+ * 0 for a member that is not an n-gram. */
+static void test_gate_match_order(void) {
+    lmf_model *m[3] = {ngram(3), ngram(2), NULL};
+    CHECK(lmf_cache_new(lmf_model_vocab(m[0]), 50, 0.5, &m[2]) == LMF_OK);
+    lmf_tokens t;
+    read_valid(m[0], &t);
+    const size_t n = 600;
+    double A[45] = {0}, b[3] = {0}, mean[15] = {0}, sd[15], loss0[3] = {5, 5, 5};
+    for (int i = 0; i < 15; i++) sd[i] = 1;
+    lmf_gate_params gp = {0.9, mean, sd, loss0, A, b};
+    lmf_fuse_opts o;
+    lmf_fuse_opts_init(&o);
+    o.comb = LMF_COMB_GATE;
+    o.gate = &gp;
+    lmf_model *g = NULL;
+    CHECK(lmf_fuse_new(m, 3, &o, &g) == LMF_OK);
+    lmf_tokens tn = t;
+    tn.n = n;
+    float *phi = malloc(n * 15 * sizeof *phi), *lp = malloc(n * 3 * sizeof *lp);
+    CHECK(lmf_gate_trace(g, &tn, phi, lp, NULL, NULL) == LMF_OK);
+    lmf_model *const *mem;
+    CHECK(lmf_fuse_members(g, &mem) == 3);
+    int bad = 0, seen[3] = {0};
+    for (int k = 0; k < 2; k++) {
+        lmf_ngram *ng = lmf_ngram_from_model(mem[k]);
+        lmf_ngram_ctx c;
+        lmf_ngram_ctx_begin(ng, &c);
+        for (size_t i = 0; i < n; i++) {
+            bad += phi[i * 15 + 5 * k + 4] != (float)c.len;
+            seen[c.len < 3 ? c.len : 2] = 1;
+            if (t.ids[i] == LMF_EOS) lmf_ngram_ctx_begin(ng, &c);
+            else lmf_ngram_score_word(ng, &c, t.ids[i], &c, NULL);
+        }
+    }
+    for (size_t i = 0; i < n; i++) bad += phi[i * 15 + 14] != 0;
+    CHECK_MSG(!bad && seen[0] + seen[1] + seen[2] >= 2, "match-order feature: %d mismatches", bad);
+    free(phi), free(lp);
+    lmf_model_free(g);
+    lmf_tokens_free(&t);
+}
+
 int main(void) {
+    test_gate_match_order();
     test_ncache();
     test_ncache_tune();
     test_parallel_neural();

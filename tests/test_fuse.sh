@@ -79,7 +79,17 @@ r["gate"]["A"][1] = r["gate"]["A"][1][:-1]
 json.dump(r, open(sys.argv[2], "w"))
 PY
 expect_rc 1 "gate with a short row" "$LMF" ppl "$TMP/recipes/bad_g.json" "$TEST"
-expect_err "A\[1\] must be an array of 8 numbers"
+expect_err "A\[1\] must be an array of 10 numbers"
+python3 - "$TMP/recipes/gate.json" "$TMP/recipes/old_g.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))  # as an lmfuse with 4 features per member wrote it
+g = r["gate"]
+for key in ("mean", "sd"): g[key] = [x for i, x in enumerate(g[key]) if i % 5 != 4]
+g["A"] = [[x for i, x in enumerate(row) if i % 5 != 4] for row in g["A"]]
+json.dump(r, open(sys.argv[2], "w"))
+PY
+expect_rc 1 "gate from an older lmfuse" "$LMF" ppl "$TMP/recipes/old_g.json" "$TEST"
+expect_err "from an older lmfuse: tune it again"
 
 # vote and cascade recipes run; a cascade needs exactly two members
 cat >"$TMP/vote.json" <<JSON

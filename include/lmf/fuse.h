@@ -20,11 +20,13 @@
  *              p(w) = p_1(C) p_2(w) / p_2(C) for w in C, p_1(w) otherwise
  *              (top_k = V gives p_2; weights are not used)
  *   gate       linear with context-dependent weights g(h) = softmax(A z(h) + b),
- *              z = standardised features of the position, 4 per member k:
+ *              z = standardised features of the position, 5 per member k:
  *              entropy of p_k(.|h), ln max_w p_k(w|h), agreement (share of the
  *              other members whose best word is k's), recent loss (moving
  *              average of -ln p_k(y) over the tokens so far, factor `decay`,
- *              starting at loss0_k).  A = 0, b = ln w is the linear mixture.
+ *              starting at loss0_k), and for an n-gram member the length of
+ *              the context it matches (its match order - 1; 0 for other
+ *              members).  A = 0, b = ln w is the linear mixture.
  * Every fused distribution is normalised over the vocabulary (Z computed
  * exactly over all V words). */
 #ifndef LMF_FUSE_H
@@ -51,10 +53,10 @@ const char *lmf_combiner_name(lmf_combiner c);
 int lmf_combiner_parse(const char *s); /* -1 if unknown */
 
 #define LMF_FUSE_MAX_MEMBERS 64 /* members of one fusion */
-#define LMF_GATE_FEATURES 4 /* per member */
+#define LMF_GATE_FEATURES 5 /* per member */
 typedef struct lmf_gate_params {
     double decay;       /* recent-loss average factor in (0, 1) */
-    const double *mean; /* F = 4K: feature means and standard deviations */
+    const double *mean; /* F = 5K: feature means and standard deviations */
     const double *sd;
     const double *loss0; /* K: starting recent loss */
     const double *A;    /* K x F, row-major */

@@ -11,6 +11,7 @@
 #include "../core/util_impl.h"
 #include "fuse_impl.h"
 #include "../nn/nn_impl.h"
+#include "lmf/ngram.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -48,8 +49,9 @@ typedef struct fused {
     int32_t **map; /* map[k][v]: member k's id of word v (NULL: the same ids) */
     double *w, *logw;
     lmf_fuse_opts o;
-    /* gate: F = 4K features */
+    /* gate: F = LMF_GATE_FEATURES * K features; ng[k]: member k as an n-gram (else NULL) */
     int F;
+    lmf_ngram **ng;
     double *gA, *gb, *gmean, *gsd, *gloss0, gdecay;
 } fused;
 
@@ -64,6 +66,7 @@ struct lmf_state {
     float *topv;  /* [top_k] their log-probs */
     double *r;    /* [K] gate: recent losses */
     float *pk;    /* [K, V] gate: members' probabilities at the current position */
+    lmf_ngram_ctx *nctx; /* [K] gate: n-gram members' contexts (their match order) */
     float *tr_phi, *tr_lp; /* gate trace: where to record features and member log-probs */
     size_t tr_pos, tr_n;
 };
@@ -90,6 +93,7 @@ static void f_free(lmf_model *mm) {
     lmf_free(f->m);
     lmf_free(f->w);
     lmf_free(f->gA);
+    lmf_free(f->ng);
     lmf_free(f);
 }
 
@@ -105,6 +109,8 @@ static void f_reset(const lmf_model *mm, lmf_state *s) {
     for (int k = 0; k < f->K; k++) lmf_state_reset(f->m[k], s->ms[k]);
     memcpy(s->lw, f->logw, (size_t)f->K * sizeof *s->lw);
     for (int k = 0; k < f->K; k++) s->r[k] = f->gloss0 ? f->gloss0[k] : 0;
+    for (int k = 0; f->ng && k < f->K; k++)
+        if (f->ng[k]) lmf_ngram_ctx_begin(f->ng[k], &s->nctx[k]);
 }
 
 static void f_state_free(const lmf_model *mm, lmf_state *s) {
@@ -121,6 +127,7 @@ static void f_state_free(const lmf_model *mm, lmf_state *s) {
     lmf_free(s->topv);
     lmf_free(s->r);
     lmf_free(s->pk);
+    lmf_free(s->nctx);
     lmf_free(s);
 }
 
@@ -136,9 +143,12 @@ static lmf_state *f_state_new(const lmf_model *mm) {
     s->top = (int32_t *)lmf_malloc((size_t)f->o.top_k * sizeof *s->top + 1);
     s->topv = (float *)lmf_malloc((size_t)f->o.top_k * sizeof *s->topv + 1);
     s->r = (double *)lmf_malloc((size_t)f->K * sizeof *s->r);
-    if (f->o.comb == LMF_COMB_GATE) s->pk = (float *)lmf_malloc((size_t)f->K * (size_t)f->V * sizeof *s->pk);
+    if (f->o.comb == LMF_COMB_GATE) {
+        s->pk = (float *)lmf_malloc((size_t)f->K * (size_t)f->V * sizeof *s->pk);
+        s->nctx = (lmf_ngram_ctx *)lmf_calloc((size_t)f->K, sizeof *s->nctx);
+    }
     int ok = s->ms && s->lw && s->buf && s->tmp && s->ids && s->top && s->topv && s->r &&
-             (s->pk || f->o.comb != LMF_COMB_GATE);
+             ((s->pk && s->nctx) || f->o.comb != LMF_COMB_GATE);
     for (int k = 0; ok && k < f->K; k++) ok = (s->ms[k] = lmf_state_new(f->m[k])) != NULL;
     if (!ok) {
         f_state_free(mm, s);
@@ -146,6 +156,8 @@ static lmf_state *f_state_new(const lmf_model *mm) {
     }
     memcpy(s->lw, f->logw, (size_t)f->K * sizeof *s->lw);
     for (int k = 0; k < f->K; k++) s->r[k] = f->gloss0 ? f->gloss0[k] : 0;
+    for (int k = 0; f->ng && k < f->K; k++)
+        if (f->ng[k]) lmf_ngram_ctx_begin(f->ng[k], &s->nctx[k]);
     return s;
 }
 
@@ -157,6 +169,7 @@ static lmf_status f_state_copy(const lmf_model *mm, lmf_state *d, const lmf_stat
     }
     memcpy(d->lw, s->lw, (size_t)f->K * sizeof *d->lw);
     memcpy(d->r, s->r, (size_t)f->K * sizeof *d->r);
+    if (s->nctx) memcpy(d->nctx, s->nctx, (size_t)f->K * sizeof *d->nctx);
     return LMF_OK;
 }
 
@@ -272,9 +285,11 @@ static void combine_cascade(const fused *f, lmf_state *s, const float *d, size_t
     for (int i = 0; i < n; i++) out[s->top[i]] = (float)((double)p2[s->top[i]] + shift);
 }
 
-/* gate: the raw features of a position (see lmf/fuse.h), phi[4k + i];
+#define G LMF_GATE_FEATURES
+/* gate: the raw features of a position (see lmf/fuse.h), phi[G k + i];
  * the members' probabilities go to pk[k*V + v] for the mixture. */
-static void gate_features(const fused *f, const float *d, size_t kstride, const double *r, double *phi, float *pk) {
+static void gate_features(const fused *f, const lmf_state *s, const float *d, size_t kstride, double *phi,
+                          float *pk) {
     const int K = f->K, V = f->V;
     int32_t best[LMF_FUSE_MAX_MEMBERS];
     for (int k = 0; k < K; k++) {
@@ -282,21 +297,22 @@ static void gate_features(const fused *f, const float *d, size_t kstride, const 
         int32_t arg;
         double h = lmf_exp_entropy_f32(d + (size_t)k * kstride, V, pk + (size_t)k * (size_t)V, &mx, &arg);
         best[k] = arg;
-        phi[4 * k] = h;
-        phi[4 * k + 1] = (double)mx;
-        phi[4 * k + 3] = r[k];
+        phi[G * k] = h;
+        phi[G * k + 1] = (double)mx;
+        phi[G * k + 3] = s->r[k];
+        phi[G * k + 4] = f->ng[k] ? (double)s->nctx[k].len : 0; /* n-gram match order - 1 */
     }
     for (int k = 0; k < K; k++) {
         int agree = 0;
         for (int j = 0; j < K; j++) agree += j != k && best[j] == best[k];
-        phi[4 * k + 2] = K > 1 ? (double)agree / (K - 1) : 1.0;
+        phi[G * k + 2] = K > 1 ? (double)agree / (K - 1) : 1.0;
     }
 }
 
 /* gate: ln mixture weights from raw features. */
 static void gate_weights(const fused *f, const double *phi, double *lw) {
     const int K = f->K, F = f->F;
-    double z[4 * LMF_FUSE_MAX_MEMBERS];
+    double z[G * LMF_FUSE_MAX_MEMBERS];
     for (int j = 0; j < F; j++) z[j] = (phi[j] - f->gmean[j]) / f->gsd[j];
     for (int k = 0; k < K; k++) {
         double a = f->gb[k];
@@ -307,9 +323,17 @@ static void gate_weights(const fused *f, const double *phi, double *lw) {
     for (int k = 0; k < K; k++) lw[k] -= l;
 }
 
-/* gate: after token y, the recent losses move (lp: members' ln p(y)). */
-static void gate_observe(const fused *f, lmf_state *s, const float *lp) {
-    for (int k = 0; k < f->K; k++) s->r[k] = f->gdecay * s->r[k] - (1 - f->gdecay) * (double)lp[k];
+/* gate: after token y (fused ids), the recent losses move (lp: members'
+ * ln p(y)) and the n-gram members' contexts advance. */
+static void gate_observe(const fused *f, lmf_state *s, const float *lp, int32_t y) {
+    for (int k = 0; k < f->K; k++) {
+        s->r[k] = f->gdecay * s->r[k] - (1 - f->gdecay) * (double)lp[k];
+        if (!f->ng[k]) continue;
+        if (y == LMF_EOS) /* the n-gram member starts the next line at <s> */
+            lmf_ngram_ctx_begin(f->ng[k], &s->nctx[k]);
+        else
+            lmf_ngram_score_word(f->ng[k], &s->nctx[k], f->map[k] ? f->map[k][y] : y, &s->nctx[k], NULL);
+    }
 }
 
 /* Combines K full distributions d[k*V ..] into out[V] (ln); lw: ln weights
@@ -329,8 +353,8 @@ static void combine(const fused *f, const lmf_state *st, const double *lw, const
     }
     double gw[LMF_FUSE_MAX_MEMBERS] = {0};
     if (f->o.comb == LMF_COMB_GATE) {
-        double phi[4 * LMF_FUSE_MAX_MEMBERS];
-        gate_features(f, d, kstride, s->r, phi, s->pk);
+        double phi[G * LMF_FUSE_MAX_MEMBERS];
+        gate_features(f, s, d, kstride, phi, s->pk);
         if (s->tr_phi) { /* tracing: the features are what is wanted */
             if (s->tr_pos < s->tr_n)
                 for (int j = 0; j < f->F; j++) s->tr_phi[s->tr_pos * (size_t)f->F + (size_t)j] = (float)phi[j];
@@ -399,7 +423,7 @@ static lmf_status f_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
             lmf_status st = lmf_model_score(f->m[k], s->ms[k], &t, 1, &lp[k]);
             if (st) return st;
         }
-        if (f->o.comb == LMF_COMB_GATE) gate_observe(f, s, lp);
+        if (f->o.comb == LMF_COMB_GATE) gate_observe(f, s, lp, tok);
         else mix_tokens(f, s->lw, lp, 1, 1, &out);
         return LMF_OK;
     }
@@ -511,12 +535,12 @@ static lmf_status run_members(const fused *f, lmf_state *s, const int32_t *tok, 
 
 /* After a position: bayes and gate update their history with the members'
  * log-probs lp[k] of the observed token. */
-static void observe(const fused *f, lmf_state *s, const float *lp) {
+static void observe(const fused *f, lmf_state *s, const float *lp, int32_t y) {
     if (f->o.comb == LMF_COMB_BAYES) {
         float mixed;
         mix_tokens(f, s->lw, lp, 1, 1, &mixed);
     } else if (f->o.comb == LMF_COMB_GATE) {
-        gate_observe(f, s, lp);
+        gate_observe(f, s, lp, y);
         if (s->tr_lp && s->tr_pos < s->tr_n) /* tracing (lmf_gate_trace) */
             for (int k = 0; k < f->K; k++) s->tr_lp[(size_t)k * s->tr_n + s->tr_pos] = lp[k];
         s->tr_pos++;
@@ -535,7 +559,7 @@ static float position_logp(const fused *f, lmf_state *s, const float *d, size_t 
     } else {
         combine(f, s, s->lw, d, ks, tmp);
         out = tmp[y];
-        observe(f, s, lp);
+        observe(f, s, lp, (int32_t)y);
     }
     return out;
 }
@@ -559,7 +583,7 @@ static lmf_status f_dists(lmf_model *mm, lmf_state *s, const int32_t *tok, size_
             combine(f, s, s->lw, buf + t * V, f->chd * V, out + (p0 + t) * V);
             float lp[LMF_FUSE_MAX_MEMBERS];
             for (size_t k = 0; k < K; k++) lp[k] = buf[k * f->chd * V + t * V + (size_t)tok[p0 + t]];
-            observe(f, s, lp);
+            observe(f, s, lp, tok[p0 + t]);
         }
     }
     return st;
@@ -749,7 +773,9 @@ static lmf_status fuse_create(lmf_model **members, int K, const lmf_fuse_opts *o
         const lmf_gate_params *g = o->gate;
         int F = f->F = LMF_GATE_FEATURES * K;
         size_t n = (size_t)K * (size_t)F + (size_t)K + 2 * (size_t)F + (size_t)K;
-        if (!(f->gA = (double *)lmf_malloc(n * sizeof *f->gA))) {
+        f->ng = (lmf_ngram **)lmf_calloc((size_t)K, sizeof *f->ng);
+        for (int k = 0; f->ng && k < K; k++) f->ng[k] = lmf_ngram_from_model(f->m[k]);
+        if (!f->ng || !(f->gA = (double *)lmf_malloc(n * sizeof *f->gA))) {
             f_free(&f->base); /* frees the members too */
             return lmf_error(LMF_ERR_NOMEM, "out of memory");
         }
@@ -850,8 +876,8 @@ lmf_status lmf_fuse_explain(lmf_model *m, const lmf_tokens *t, float *fused_lp, 
             for (int k = 0; k < K; k++) lp[k] = d[(size_t)k * ks + y];
             /* the weights this position is mixed with */
             if (f->o.comb == LMF_COMB_GATE) {
-                double phi[4 * LMF_FUSE_MAX_MEMBERS];
-                gate_features(f, d, ks, s->r, phi, s->pk);
+                double phi[G * LMF_FUSE_MAX_MEMBERS];
+                gate_features(f, s, d, ks, phi, s->pk);
                 gate_weights(f, phi, lw);
             } else {
                 memcpy(lw, f->o.comb == LMF_COMB_BAYES ? s->lw : f->logw, (size_t)K * sizeof *lw);

@@ -137,7 +137,10 @@ static lmf_status parse_gate(const cJSON *gj, int K, const char *file, const cha
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(gj, vec[v].key);
         if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != vec[v].n)
             return BAD("%s: %s.gate: \"%s\" must be an array of %d numbers (%s)", file, where, vec[v].key, vec[v].n,
-                       vec[v].n == K ? "one per member" : "4 features per member");
+                       vec[v].n == K ? "one per member"
+                       : cJSON_IsArray(a) && cJSON_GetArraySize(a) == 4 * K
+                           ? "5 features per member; this gate has 4, from an older lmfuse: tune it again"
+                           : "5 features per member");
         int i = 0;
         for (const cJSON *e = a->child; e; e = e->next, i++) {
             if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble) || (v == 1 && !(e->valuedouble > 0)))

@@ -301,8 +301,8 @@ static void test_generate(void) {
     }
     /* reproducible, and beam search returns its score */
     int32_t a[20], b[20];
-    size_t na, nb;
-    double la, lb;
+    size_t na = 0, nb = 1;
+    double la = 0, lb = 1;
     lmf_gen_opts_init(&o);
     o.max_tokens = 20;
     o.seed = 5;

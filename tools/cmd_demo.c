@@ -730,14 +730,13 @@ int lmf_cmd_demo(int argc, char **argv) {
            dev.n, tst.n);
     printf("%-22s %-46s %10s %10s %10s %9s\n", "model", "configuration", "valid ppl", "test ppl", "vs best",
            "time");
-    char cdesc[NCACHE][96];
     for (int k = 0; k < NMEM; k++) {
-        char el[16];
+        char el[16], cdesc[96];
         fmt_dur(el, sizeof el, secs[k]);
-        const char *name = k < NJOB ? jobs[k].name : cdisp[k - NJOB], *desc = k < NJOB ? jobs[k].desc : cdesc[k - NJOB];
         if (k >= NJOB)
-            snprintf(cdesc[k - NJOB], sizeof cdesc[0], "continuous, window %d, theta %.3g",
-                     cj[k - NJOB].fit.window, cj[k - NJOB].fit.theta);
+            snprintf(cdesc, sizeof cdesc, "continuous, window %d, theta %.3g", cj[k - NJOB].fit.window,
+                     cj[k - NJOB].fit.theta);
+        const char *name = k < NJOB ? jobs[k].name : cdisp[k - NJOB], *desc = k < NJOB ? jobs[k].desc : cdesc;
         if (k == NJOB) printf("\n");
         printf("%-22s %-46s %10.2f %10.2f %9.3fx %9s\n", name, desc, vp[k], tp[k], tp[k] / tp[best], el);
     }

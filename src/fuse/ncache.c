@@ -30,11 +30,46 @@ typedef struct ncache {
     double floor;
 } ncache;
 
-struct lmf_state {
-    lmf_state *in;
-    float *keys;   /* [W + CHP, D] stored vectors, oldest first */
+/* The stored pairs, oldest first, with room for W + CHP (the model's state
+ * and the tuner keep one each). */
+typedef struct store {
+    float *keys;   /* [W + CHP, D] vectors */
     int32_t *vals; /* [W + CHP] their tokens */
     int n;         /* pairs stored */
+} store;
+
+static int store_alloc(store *st, size_t cap, int D) {
+    st->keys = (float *)lmf_malloc(cap * (size_t)D * sizeof *st->keys);
+    st->vals = (int32_t *)lmf_malloc(cap * sizeof *st->vals);
+    st->n = 0;
+    return st->keys && st->vals;
+}
+
+static void store_free(store *st) {
+    lmf_free(st->keys);
+    lmf_free(st->vals);
+}
+
+/* Keeps the newest W pairs, so that a chunk of CHP more fits. */
+static void store_trim(store *st, int W, int D) {
+    if (st->n <= W) return;
+    size_t drop = (size_t)(st->n - W);
+    memmove(st->keys, st->keys + drop * D, (size_t)W * D * sizeof *st->keys);
+    memmove(st->vals, st->vals + drop, (size_t)W * sizeof *st->vals);
+    st->n = W;
+}
+
+/* Appends k <= CHP pairs (q's rows, tok) after trimming to W. */
+static void store_add(store *st, int W, int D, const float *q, const int32_t *tok, int k) {
+    store_trim(st, W, D);
+    memcpy(st->keys + (size_t)st->n * D, q, (size_t)k * D * sizeof *st->keys);
+    memcpy(st->vals + st->n, tok, (size_t)k * sizeof *st->vals);
+    st->n += k;
+}
+
+struct lmf_state {
+    lmf_state *in;
+    store st;
     float *cur;    /* [D] the vector that predicts the next token */
     float *q;      /* [CHP + 1, D] a chunk's vectors */
     float *sc;     /* [CHP, W + CHP] their scores */
@@ -58,8 +93,7 @@ static void nc_state_free(const lmf_model *m, lmf_state *s) {
     const ncache *c = (const ncache *)m;
     if (!s) return;
     lmf_state_free(c->inner, s->in);
-    lmf_free(s->keys);
-    lmf_free(s->vals);
+    store_free(&s->st);
     lmf_free(s->cur);
     lmf_free(s->q);
     lmf_free(s->sc);
@@ -70,7 +104,7 @@ static void nc_state_free(const lmf_model *m, lmf_state *s) {
 static void nc_reset(const lmf_model *m, lmf_state *s) {
     const ncache *c = (const ncache *)m;
     lmf_state_reset(c->inner, s->in);
-    s->n = 0;
+    s->st.n = 0;
     lmf_model_hidden(c->inner, s->in, NULL, 0, s->cur); /* cannot fail for n = 0 */
 }
 
@@ -80,13 +114,12 @@ static lmf_state *nc_state_new(const lmf_model *m) {
     lmf_state *s = (lmf_state *)lmf_calloc(1, sizeof *s);
     if (!s) return NULL;
     s->in = lmf_state_new(c->inner);
-    s->keys = (float *)lmf_malloc(cap * D * sizeof *s->keys);
-    s->vals = (int32_t *)lmf_malloc(cap * sizeof *s->vals);
+    int ok = store_alloc(&s->st, cap, c->D);
     s->cur = (float *)lmf_malloc(D * sizeof *s->cur);
     s->q = (float *)lmf_malloc((CHP + 1) * D * sizeof *s->q);
     s->sc = (float *)lmf_malloc((size_t)CHP * cap * sizeof *s->sc);
     s->acc = (double *)lmf_calloc((size_t)c->V, sizeof *s->acc);
-    if (!s->in || !s->keys || !s->vals || !s->cur || !s->q || !s->sc || !s->acc) {
+    if (!ok || !s->in || !s->cur || !s->q || !s->sc || !s->acc) {
         nc_state_free(m, s);
         return NULL;
     }
@@ -98,20 +131,11 @@ static lmf_status nc_copy(const lmf_model *m, lmf_state *d, const lmf_state *s) 
     const ncache *c = (const ncache *)m;
     lmf_status st = lmf_state_copy(c->inner, d->in, s->in);
     if (st) return st;
-    memcpy(d->keys, s->keys, (size_t)s->n * c->D * sizeof *d->keys);
-    memcpy(d->vals, s->vals, (size_t)s->n * sizeof *d->vals);
+    memcpy(d->st.keys, s->st.keys, (size_t)s->st.n * c->D * sizeof *d->st.keys);
+    memcpy(d->st.vals, s->st.vals, (size_t)s->st.n * sizeof *d->st.vals);
     memcpy(d->cur, s->cur, (size_t)c->D * sizeof *d->cur);
-    d->n = s->n;
+    d->st.n = s->st.n;
     return LMF_OK;
-}
-
-/* Keeps the newest W pairs, so that a chunk of CHP more fits. */
-static void trim(const ncache *c, lmf_state *s) {
-    if (s->n <= c->W) return;
-    size_t drop = (size_t)(s->n - c->W);
-    memmove(s->keys, s->keys + drop * c->D, (size_t)c->W * c->D * sizeof *s->keys);
-    memmove(s->vals, s->vals + drop, (size_t)c->W * sizeof *s->vals);
-    s->n = c->W;
 }
 
 /* Turns raw scores r[lo..hi) into exp(r - max) in place; returns their sum. */
@@ -137,16 +161,17 @@ static void position(const ncache *c, const lmf_state *s, float *r, int lo, int 
     const double scale = (1 - c->floor) / softmax_mass(r, lo, hi);
     if (lp) {
         double num = 0;
-        for (int i = lo; i < hi; i++) num += s->vals[i] == tok ? r[i] : 0;
+        for (int i = lo; i < hi; i++) num += s->st.vals[i] == tok ? r[i] : 0;
         *lp = (float)log(num * scale + base);
     }
     if (out) { /* words not in the window get the floor; acc is all zeros between calls */
         const float lbase = (float)log(base);
         for (int v = 0; v < c->V; v++) out[v] = lbase;
-        for (int i = lo; i < hi; i++) s->acc[s->vals[i]] += r[i] * scale;
+        const int32_t *vals = s->st.vals;
+        for (int i = lo; i < hi; i++) s->acc[vals[i]] += r[i] * scale;
         for (int i = lo; i < hi; i++) {
-            double *a = &s->acc[s->vals[i]];
-            if (*a != 0) out[s->vals[i]] = (float)log(*a + base);
+            double *a = &s->acc[vals[i]];
+            if (*a != 0) out[vals[i]] = (float)log(*a + base);
             *a = 0;
         }
     }
@@ -158,22 +183,19 @@ static lmf_status nc_run(lmf_model *m, lmf_state *s, const int32_t *tok, size_t 
     const size_t D = (size_t)c->D;
     for (size_t p0 = 0; p0 < n; p0 += CHP) {
         int k = (int)(n - p0 < CHP ? n - p0 : CHP);
-        trim(c, s);
         lmf_status st = lmf_model_hidden(c->inner, s->in, tok + p0, (size_t)k, s->q);
         if (st) return st;
-        /* the chunk's pairs join the store: position j sees pairs [.., n + j) */
-        memcpy(s->keys + (size_t)s->n * D, s->q, (size_t)k * D * sizeof *s->keys);
-        memcpy(s->vals + s->n, tok + p0, (size_t)k * sizeof *s->vals);
-        int nk = s->n + k;
-        if (s->n + k > 1)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, nk, (int)D, c->theta, s->q, (int)D, s->keys, (int)D,
-                        0.0f, s->sc, nk);
+        /* the chunk's pairs join the store: position j sees pairs [.., n0 + j) */
+        store_add(&s->st, c->W, c->D, s->q, tok + p0, k);
+        const int nk = s->st.n, n0 = nk - k;
+        if (nk > 1)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, nk, (int)D, c->theta, s->q, (int)D, s->st.keys,
+                        (int)D, 0.0f, s->sc, nk);
         for (int j = 0; j < k; j++) {
-            int hi = s->n + j, lo = hi > c->W ? hi - c->W : 0;
+            int hi = n0 + j, lo = hi > c->W ? hi - c->W : 0;
             position(c, s, s->sc + (size_t)j * nk, lo, hi, tok[p0 + j], logp ? logp + p0 + j : NULL,
                      dist ? dist + (p0 + j) * (size_t)c->V : NULL);
         }
-        s->n = nk;
         memcpy(s->cur, s->q + (size_t)k * D, D * sizeof *s->cur);
     }
     return LMF_OK;
@@ -187,22 +209,20 @@ static lmf_status nc_dists(lmf_model *m, lmf_state *s, const int32_t *tok, size_
     return nc_run(m, s, tok, n, NULL, out);
 }
 
+/* One token (decoding): the current vector is the one that predicted it. */
 static lmf_status nc_feed(lmf_model *m, lmf_state *s, int32_t tok) {
     const ncache *c = (const ncache *)m;
-    trim(c, s);
-    lmf_status st = lmf_model_hidden(c->inner, s->in, &tok, 1, s->q);
+    lmf_status st = lmf_model_feed(c->inner, s->in, tok);
     if (st) return st;
-    memcpy(s->keys + (size_t)s->n * c->D, s->q, (size_t)c->D * sizeof *s->keys);
-    s->vals[s->n++] = tok;
-    memcpy(s->cur, s->q + c->D, (size_t)c->D * sizeof *s->cur);
-    return LMF_OK;
+    store_add(&s->st, c->W, c->D, s->cur, &tok, 1);
+    return lmf_model_hidden(c->inner, s->in, NULL, 0, s->cur);
 }
 
 static lmf_status nc_next(lmf_model *m, const lmf_state *s, float *logp) {
     const ncache *c = (const ncache *)m;
-    int hi = s->n, lo = hi > c->W ? hi - c->W : 0;
+    int hi = s->st.n, lo = hi > c->W ? hi - c->W : 0;
     if (hi > lo)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, hi - lo, c->D, c->theta, s->keys + (size_t)lo * c->D, c->D, s->cur, 1,
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, hi - lo, c->D, c->theta, s->st.keys + (size_t)lo * c->D, c->D, s->cur, 1,
                     0.0f, s->sc + lo, 1);
     position(c, s, s->sc, lo, hi, 0, NULL, logp);
     return LMF_OK;
@@ -313,13 +333,13 @@ lmf_status lmf_tune_ncache(lmf_model *model, const lmf_tokens *dev, const lmf_nc
     const size_t cap = (size_t)W + CHP, G = (size_t)nw * nt;
     float *lpm = (float *)lmf_malloc(N * sizeof *lpm);
     float *sel = (float *)lmf_malloc(M * (G + 1) * sizeof *sel); /* [0]: model, [1 + g]: grid point g */
-    float *keys = (float *)lmf_malloc(cap * (size_t)D * sizeof *keys);
+    store ks;
+    int kok = store_alloc(&ks, cap, D);
     float *q = (float *)lmf_malloc((CHP + 1) * (size_t)D * sizeof *q);
     float *sc = (float *)lmf_malloc((size_t)CHP * cap * sizeof *sc);
     double *num = (double *)lmf_malloc(2 * (size_t)nw * sizeof *num), *den = num ? num + nw : NULL;
-    int32_t *vals = (int32_t *)lmf_malloc(cap * sizeof *vals);
     lmf_state *st = lmf_state_new(model);
-    lmf_status s = lpm && sel && keys && q && sc && num && vals && st ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory tuning a continuous cache");
+    lmf_status s = lpm && sel && kok && q && sc && num && st ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory tuning a continuous cache");
     /* pass 1: the model's own log-probs */
     for (size_t p0 = 0; p0 < N && !s; p0 += 8192) {
         size_t k = N - p0 < 8192 ? N - p0 : 8192;
@@ -328,24 +348,18 @@ lmf_status lmf_tune_ncache(lmf_model *model, const lmf_tokens *dev, const lmf_nc
     }
     /* pass 2: hidden vectors, raw dot products, every grid point */
     double theta[LMF_NCACHE_GRID_MAX];
-    int n = 0;
     size_t m = 0;
     double sqn = 0;
     if (!s) lmf_state_reset(model, st);
     const double base = o->floor / V;
     for (size_t c = 0, p0 = 0; p0 < N && !s; c++, p0 += CHP) {
         int k = (int)(N - p0 < CHP ? N - p0 : CHP);
-        if (n > W) {
-            size_t drop = (size_t)(n - W);
-            memmove(keys, keys + drop * D, (size_t)W * D * sizeof *keys);
-            memmove(vals, vals + drop, (size_t)W * sizeof *vals);
-            n = W;
-        }
         s = lmf_model_hidden(model, st, dev->ids + p0, (size_t)k, q);
         if (s) break;
-        memcpy(keys + (size_t)n * D, q, (size_t)k * D * sizeof *keys);
-        memcpy(vals + n, dev->ids + p0, (size_t)k * sizeof *vals);
-        const int nk = n + k;
+        store_add(&ks, W, D, q, dev->ids + p0, k);
+        const int nk = ks.n, n = nk - k;
+        const float *keys = ks.keys;
+        const int32_t *vals = ks.vals;
         if (c % (size_t)every == 0) {
             if (m == 0) { /* the default grid is scaled to the vectors' size */
                 double a = 0;
@@ -379,7 +393,6 @@ lmf_status lmf_tune_ncache(lmf_model *model, const lmf_tokens *dev, const lmf_nc
                 }
             }
         }
-        n = nk;
         if (o->progress) o->progress(o->progress_user, (double)N + (double)(p0 + k), 2.0 * N);
     }
     /* each grid point: EM for the two-member mixture */
@@ -418,10 +431,9 @@ lmf_status lmf_tune_ncache(lmf_model *model, const lmf_tokens *dev, const lmf_nc
     lmf_state_free(model, st);
     lmf_free(lpm);
     lmf_free(sel);
-    lmf_free(keys);
+    store_free(&ks);
     lmf_free(q);
     lmf_free(sc);
     lmf_free(num);
-    lmf_free(vals);
     return s;
 }

@@ -125,8 +125,10 @@ static lmf_status nn_run(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t
                          float *hid) {
     const rnnlm *m = (const rnnlm *)mm;
     size_t H = (size_t)m->cfg.H, GH = (size_t)m->G * m->cfg.H;
-    if (hid) memcpy(hid + n * H, s->h + (size_t)(m->cfg.L - 1) * H, H * sizeof *hid); /* n = 0 */
-    if (n == 0) return LMF_OK;
+    if (n == 0) {
+        if (hid) memcpy(hid, s->h + (size_t)(m->cfg.L - 1) * H, H * sizeof *hid);
+        return LMF_OK;
+    }
     size_t cw = n < CHUNK ? n : CHUNK, D = m->cfg.E > m->cfg.H ? (size_t)m->cfg.E : H;
     lmf_head head = lmf_rnn_head(&m->cfg, &m->p);
     float *buf = (float *)lmf_malloc(cw * (2 * D + GH + H) * sizeof(float) + lmf_head_work_bytes(&head, (int)cw, 0));

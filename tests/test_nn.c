@@ -165,6 +165,70 @@ static void test_matmul(void) {
     free(c.in), free(c.w), free(c.b), free(c.r), free(din), free(dw), free(db), free(in), free(w), free(b), free(r);
 }
 
+/* ---- bfloat16 products: against a double reference over the same inputs
+ * rounded to bfloat16 (to nearest even, done here with integer arithmetic),
+ * every transpose case, edges of every block size, 1 and 2 threads ---- */
+static float to_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+static void gemm_bf16_case(int ta, int tb, int M, int N, int K, float beta) {
+    const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 5;
+    const size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *A = malloc(na * sizeof *A), *Bm = malloc(nb * sizeof *Bm), *C = malloc(nc * sizeof *C),
+          *C0 = malloc(nc * sizeof *C0);
+    for (size_t i = 0; i < na; i++) A[i] = (float)urand();
+    for (size_t i = 0; i < nb; i++) Bm[i] = (float)urand();
+    for (size_t i = 0; i < nc; i++) C0[i] = C[i] = (float)urand();
+    lmf_gemm_bf16(ta, tb, M, N, K, A, lda, Bm, ldb, beta, C, ldc);
+    const int exact = lmf_bf16_available(); /* else it is the float product */
+    double worst = 0;
+    int pad_ok = 1;
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double s = beta * (double)C0[(size_t)i * ldc + j], mag = fabs(s);
+            for (int k = 0; k < K; k++) {
+                float a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k],
+                      b = tb ? Bm[(size_t)j * ldb + k] : Bm[(size_t)k * ldb + j];
+                double p = exact ? (double)to_bf16(a) * to_bf16(b) : (double)a * b;
+                s += p;
+                mag += fabs(p);
+            }
+            worst = fmax(worst, fabs(C[(size_t)i * ldc + j] - s) / (mag + 1e-30));
+        }
+        for (int j = N; j < ldc; j++) pad_ok &= C[(size_t)i * ldc + j] == C0[(size_t)i * ldc + j];
+    }
+    CHECK_MSG(worst < 1e-6 && pad_ok, "gemm_bf16 ta %d tb %d %dx%dx%d beta %g: error %.3g of the magnitude%s", ta, tb,
+              M, N, K, beta, worst, pad_ok ? "" : ", and it wrote past N");
+    free(A), free(Bm), free(C), free(C0);
+}
+static void test_gemm_bf16(void) {
+    if (!lmf_bf16_available()) fprintf(stderr, "test_nn: no AVX512_BF16 here; checking the float fallback\n");
+    for (int th = 1; th <= 2; th++) {
+        lmf_set_threads(th);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                gemm_bf16_case(ta, tb, 37, 45, 301, 0.0f);  /* odd k, edges of MR and NR */
+                gemm_bf16_case(ta, tb, 200, 70, 777, 1.0f); /* several k blocks and row blocks */
+                gemm_bf16_case(ta, tb, 13, 500, 9, 0.5f);   /* wide, bands of columns */
+                gemm_bf16_case(ta, tb, 1, 1, 1, 0.0f);
+            }
+    }
+    lmf_set_threads(1);
+    lmf_gemm_bf16_release();
+    /* bfloat16 rounding: halves go to even, NaN stays NaN */
+    CHECK(to_bf16(1.0f + 0x1p-8f) == 1.0f && to_bf16(1.0f + 0x3p-8f) == 1.0f + 0x1p-6f);
+    if (lmf_bf16_available()) {
+        float a[2] = {NAN, 1.0f}, b[2] = {1.0f, 1.0f}, c = 0;
+        lmf_gemm_bf16(0, 0, 1, 1, 2, a, 2, b, 1, 0.0f, &c, 1);
+        CHECK(isnan(c));
+        lmf_gemm_bf16_release();
+    }
+}
+
 /* ---- cross-entropy ---- */
 typedef struct {
     double *z, *r;
@@ -531,7 +595,24 @@ static void test_head(void) {
               *gcb = calloc(C, sizeof *gcb), *dx = calloc(HN * HH, sizeof *dx);
         lmf_head P = {HV, HH, c.C, fw, fb, fcw, fcb, start, cls}, D = {HV, HH, c.C, gw, gb, gcw, gcb, start, cls};
         void *work = malloc(lmf_head_work_bytes(&P, HN, 1));
-        double ref = head_loss(&c), got = lmf_head_train(&P, &D, fx, y, HN, 1.0f, dx, work);
+        if (!withc) { /* bfloat16 products: within their rounding of the float path */
+            float *gw2 = calloc(HV * HH, sizeof *gw2), *gb2 = calloc(HV, sizeof *gb2), *dx2 = calloc(HN * HH, sizeof *dx2),
+                  *gw3 = calloc(HV * HH, sizeof *gw3), *gb3 = calloc(HV, sizeof *gb3), *dx3 = calloc(HN * HH, sizeof *dx3);
+            lmf_head D2 = {HV, HH, 0, gw2, gb2, NULL, NULL, start, cls}, D3 = {HV, HH, 0, gw3, gb3, NULL, NULL, start, cls};
+            double l32 = lmf_head_train(&P, &D2, fx, y, HN, 1.0f, dx2, work, 0),
+                   l16 = lmf_head_train(&P, &D3, fx, y, HN, 1.0f, dx3, work, 1);
+            CHECK_MSG(fabs(l16 - l32) < 1e-2 * fabs(l32), "bf16 head loss %.9g, float %.9g", l16, l32);
+            double ew = 0, nw = 0, ex = 0, nx = 0, eb = 0, nb = 0;
+            for (int k = 0; k < HV * HH; k++) ew += (gw3[k] - gw2[k]) * (gw3[k] - gw2[k]), nw += gw2[k] * gw2[k];
+            for (int k = 0; k < HN * HH; k++) ex += (dx3[k] - dx2[k]) * (dx3[k] - dx2[k]), nx += dx2[k] * dx2[k];
+            for (int k = 0; k < HV; k++) eb += (gb3[k] - gb2[k]) * (gb3[k] - gb2[k]), nb += gb2[k] * gb2[k];
+            CHECK_MSG(ew < 1e-4 * nw && ex < 1e-4 * nx && eb < 1e-4 * nb,
+                      "bf16 head gradients differ from float ones: |dw| %.3g |dx| %.3g |db| %.3g (relative, squared)",
+                      ew / nw, ex / nx, eb / nb);
+            free(gw2), free(gb2), free(dx2), free(gw3), free(gb3), free(dx3);
+            lmf_gemm_bf16_release();
+        }
+        double ref = head_loss(&c), got = lmf_head_train(&P, &D, fx, y, HN, 1.0f, dx, work, 0);
         CHECK_MSG(fabs(got - ref) < 1e-5 * fabs(ref), "head (classes %d): loss %.9g, reference %.9g", c.C, got, ref);
         check_fgrad(withc ? "class head d/dw" : "head d/dw", c.w, gw, HV * HH, &c);
         check_fgrad(withc ? "class head d/db" : "head d/db", c.b, gb, HV, &c);
@@ -641,6 +722,7 @@ int main(void) {
     test_gru();
     test_rnn();
     test_matmul();
+    test_gemm_bf16();
     test_xent();
     test_layernorm_gelu();
     test_attention();

@@ -157,5 +157,41 @@ expect_rc 1 "other classes" "$LMF" train --arch lstm --layers 1 --hidden 16 --em
 expect_err "output classes differ"
 [ -e "$TMP/bad.safetensors" ] && fail "a failed run left an output file"
 
+# 9. --bf16: the full softmax's products in bfloat16.  Where the CPU has
+#    AVX512_BF16: ten steps from PyTorch's initial weights stay within
+#    bfloat16 rounding of PyTorch's float losses, runs are reproducible, and
+#    the setting survives a checkpoint.  Elsewhere: a clear refusal.
+if grep -qw avx512_bf16 /proc/cpuinfo; then
+  for th in 1 2; do
+    expect_rc 0 "train lstm --bf16 from PyTorch init ($th threads)" "$LMF" train --arch lstm --tied --layers 2 \
+      --hidden 16 --emb 16 --dropout 0 --batch 4 --bptt 8 --lr 5e-3 --clip 0.25 --schedule constant --bf16 \
+      --threads $th --train "$DATA/train-tiny.txt" --init "$DATA/train_lstm_init.safetensors" \
+      -o "$TMP/bf_$th.safetensors" --max-steps 10 --loss-log "$TMP/bf_$th.tsv" -q
+    paste <(grep -v '^#' "$DATA/train_lstm.expected") "$TMP/bf_$th.tsv" | awk '
+      function rel(x, y) { d = x - y; if (d < 0) d = -d; return d / (y < 0 ? -y : y) }
+      { n++; if ($1 != $4 || rel($5, $2) > 2e-3) { bad++; print "bf16 step " $1 ": loss " $5 " vs " $2 } }
+      END { if (n != 10 || bad) { print n " steps, " bad+0 " too far from PyTorch"; exit 1 } }' >&2 ||
+      fail "--bf16 ($th threads): losses are not within bfloat16 rounding of PyTorch's"
+    cmp -s "$TMP/bf_$th.tsv" "$TMP/pt_lstm.tsv" && fail "--bf16 ($th threads) gave exactly the float losses"
+  done
+  expect_rc 0 "train --bf16 again" "$LMF" train --arch lstm --tied --layers 2 --hidden 16 --emb 16 --dropout 0 \
+    --batch 4 --bptt 8 --lr 5e-3 --clip 0.25 --schedule constant --bf16 --threads 2 --train "$DATA/train-tiny.txt" \
+    --init "$DATA/train_lstm_init.safetensors" -o "$TMP/bf_again.safetensors" --max-steps 10 -q
+  cmp -s "$TMP/bf_2.safetensors" "$TMP/bf_again.safetensors" || fail "two --bf16 runs with the same seed differ"
+  python3 - "$TMP/bf_2.safetensors.ckpt" <<'PY' || fail "the checkpoint of a --bf16 run does not record it"
+import json, struct, sys
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
+sys.exit(0 if json.loads(json.loads(f.read(n))["__metadata__"]["lmfuse.train"]).get("bf16") is True else 1)
+PY
+else
+  expect_rc 1 "--bf16 without AVX512_BF16" "$LMF" train --arch lstm --bf16 --train "$DATA/train-tiny.txt" \
+    -o "$TMP/bad.safetensors"
+  expect_err "AVX512_BF16"
+fi
+expect_rc 1 "--bf16 with classes" "$LMF" train --arch lstm --bf16 --classes 5 --train "$DATA/train-tiny.txt" \
+  -o "$TMP/bad.safetensors"
+expect_err "for the full softmax"
+[ -e "$TMP/bad.safetensors" ] && fail "a failed run left an output file"
+
 [ $fails = 0 ] && echo "all training tests passed"
 exit $((fails > 0))

@@ -125,8 +125,20 @@ void lmf_head_logprobs(const lmf_head *h, const float *x, float *logp, void *wor
 }
 
 double lmf_head_train(const lmf_head *P, const lmf_head *D, const float *X, const int32_t *y, int N, float scale,
-                      float *dX, void *work) {
+                      float *dX, void *work, int bf16) {
     const int H = P->H;
+    if (!P->C && bf16) {
+        const int V = P->V;
+        float *lg = (float *)work;
+        for (int i = 0; i < N; i++) memcpy(lg + (size_t)i * V, P->b, (size_t)V * sizeof *lg);
+        lmf_gemm_bf16(0, 1, N, V, H, X, H, P->w, H, 1.0f, lg, V);
+        double loss = lmf_softmax_xent_f32(lg, y, N, V, scale);
+        if (!isfinite(loss)) return loss;
+        lmf_colsum_add(D->b, lg, N, V);
+        lmf_gemm_bf16(1, 0, V, H, N, lg, V, X, H, 1.0f, D->w, H);
+        lmf_gemm_bf16(0, 0, N, H, V, lg, V, P->w, H, 0.0f, dX, H);
+        return loss;
+    }
     if (!P->C) {
         const int V = P->V;
         float *lg = (float *)work;

@@ -35,9 +35,10 @@ void lmf_head_logprobs(const lmf_head *h, const float *x, float *logp, void *wor
  * lmf_head_score with N rows). */
 void lmf_head_logprobs_batch(const lmf_head *h, const float *X, int N, float *logp, void *work);
 /* Returns the sum of -ln p(y[i] | X[i]); adds scale times its gradients to
- * D's w, b, cw, cb and writes the gradient of X to dX [N,H]. */
+ * D's w, b, cw, cb and writes the gradient of X to dX [N,H].  bf16: a full
+ * softmax's three matrix products in bfloat16 (lmf_gemm_bf16). */
 double lmf_head_train(const lmf_head *P, const lmf_head *D, const float *X, const int32_t *y, int N, float scale,
-                      float *dX, void *work);
+                      float *dX, void *work, int bf16);
 /* Classes of about equal sqrt-frequency mass over ids in order (count[V]);
  * sets start[0..C]; -1 unless 1 <= C <= V. */
 int lmf_head_make_classes(const uint64_t *count, int V, int C, int32_t *start);
@@ -116,6 +117,16 @@ LMF_OPS_DECL(float, _f32)
 LMF_OPS_DECL(double, _f64)
 
 /* The fast float matmul (OpenBLAS sgemm), same contract as the naive one. */
+/* C[M,N] = A' B' + beta C, A' [M,K] = A or A^T (ta), B' [K,N] likewise, all
+ * row-major as for cblas_sgemm: with the inputs rounded to bfloat16 (to
+ * nearest even) and the sums in float (gemm_bf16.c).  Runs in lmf_threads()
+ * threads.  Without AVX512_BF16 (lmf_bf16_available() is 0), or without
+ * memory for the packed copies, it is cblas_sgemm.  Buffers are kept per
+ * calling thread until lmf_gemm_bf16_release(). */
+int lmf_bf16_available(void);
+void lmf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+                   float *C, int ldc);
+void lmf_gemm_bf16_release(void);
 void lmf_matmul_forward_f32(float *out, const float *in, const float *w, const float *bias, int B, int Ni, int O);
 void lmf_matmul_backward_f32(float *din, float *dw, float *dbias, const float *dout, const float *in,
                              const float *w, int B, int Ni, int O);

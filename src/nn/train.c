@@ -99,6 +99,7 @@ static cJSON *opts_json(const trainer *tr, int with_run) {
     cJSON_AddBoolToObject(j, "tied", o->tied);
     cJSON_AddNumberToObject(j, "dropout", o->dropout);
     if (o->classes) cJSON_AddNumberToObject(j, "classes", o->classes);
+    if (o->bf16) cJSON_AddBoolToObject(j, "bf16", 1);
     if (!strcmp(o->arch, "transformer")) {
         cJSON_AddNumberToObject(j, "heads", o->heads);
         cJSON_AddNumberToObject(j, "ff", o->ff);
@@ -255,6 +256,7 @@ static lmf_status resume_settings(trainer *tr, const lmf_safetensors *st, const 
         o->tied = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "tied"));
         o->dropout = (float)jnum(j, "dropout", 0);
         o->classes = (int)jnum(j, "classes", 0);
+        o->bf16 = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "bf16"));
         o->heads = (int)jnum(j, "heads", 4);
         o->ff = (int)jnum(j, "ff", 0);
         o->ctx = (int)jnum(j, "ctx", 64);
@@ -316,6 +318,9 @@ static lmf_status check_opts(const lmf_train_opts *o, int *arch) {
     NEED(!o->tied || o->emb == o->hidden, "--tied needs --emb equal to --hidden (got %d and %d)", o->emb, o->hidden);
     NEED(o->dropout >= 0 && o->dropout < 1, "--dropout must be in [0, 1) (got %g)", o->dropout);
     NEED(o->classes >= 0, "--classes must be >= 0 (0 = full softmax; got %d)", o->classes);
+    NEED(!o->bf16 || !o->classes, "--bf16 is for the full softmax; drop it or --classes");
+    NEED(!o->bf16 || lmf_bf16_available(),
+         "--bf16 needs a CPU with AVX512_BF16 (bfloat16 dot products), which this one lacks; drop --bf16");
     NEED(o->batch >= 1 && o->batch <= 65536, "--batch must be 1..65536 (got %d)", o->batch);
     NEED(o->bptt >= 1 && o->bptt <= 65536, "--bptt must be 1..65536 (got %d)", o->bptt);
     NEED(o->epochs >= 1, "--epochs must be at least 1 (got %d)", o->epochs);
@@ -386,6 +391,7 @@ static void trainer_free(trainer *tr) {
     lmf_tokens_free(&tr->train);
     lmf_tokens_free(&tr->valid);
     lmf_free(tr->data);
+    lmf_gemm_bf16_release();
     lmf_free(tr->m);
     lmf_free(tr->v);
     lmf_free(tr->cstart);
@@ -474,7 +480,7 @@ static lmf_status setup(trainer *tr, lmf_safetensors **resume_st) {
     tr->data_hash = h;
 
     lmf_net_cfg nc = {arch,    o->layers, o->emb,   o->hidden, V,          o->tied,    o->heads,
-                      o->ff,   o->ctx,    o->dropout, o->batch, o->bptt, o->classes, tr->cstart, tr->cls};
+                      o->ff,   o->ctx,    o->dropout, o->batch, o->bptt, o->classes, tr->cstart, tr->cls, o->bf16};
     s = arch == LMF_ARCH_TRANSFORMER ? lmf_tf_net_new(&nc, o->seed, &tr->net) : lmf_rnn_net_new(&nc, o->seed, &tr->net);
     if (s) return s;
     tr->m = (float *)lmf_calloc(tr->net->n_param, sizeof(float));

@@ -5,6 +5,11 @@
 #include "test.h"
 
 #include "../src/nn/nn_impl.h"
+
+/* private helpers of src/nn/net.h (which brings cblas.h and its macros) */
+double lmf_softmax_xent_f32(float *z, const int32_t *y, int N, int V, float scale);
+double lmf_softmax_xent_bf16(float *z, const float *bias, const int32_t *y, int N, int V, float scale, float *dbias);
+void lmf_colsum_add(float *out, const float *d, int N, int V);
 #include "lmf/io.h"
 #include "lmf/nn.h"
 
@@ -203,6 +208,25 @@ static void gemm_bf16_case(int ta, int tb, int M, int N, int K, float beta) {
     }
     CHECK_MSG(worst < 1e-6 && pad_ok, "gemm_bf16 ta %d tb %d %dx%dx%d beta %g: error %.3g of the magnitude%s", ta, tb,
               M, N, K, beta, worst, pad_ok ? "" : ", and it wrote past N");
+    /* A given in bfloat16 (even lda): the same sums as from the floats */
+    if (exact) {
+        const int l16 = lda + lda % 2;
+        uint16_t *A16 = malloc((size_t)(ta ? K : M) * l16 * sizeof *A16);
+        for (int r = 0; r < (ta ? K : M); r++)
+            for (int q = 0; q < lda; q++) {
+                float f = to_bf16(A[(size_t)r * lda + q]);
+                uint32_t u;
+                memcpy(&u, &f, 4);
+                A16[(size_t)r * l16 + q] = (uint16_t)(u >> 16);
+            }
+        float *C2 = malloc(nc * sizeof *C2);
+        memcpy(C2, C0, nc * sizeof *C2);
+        lmf_gemm_bf16a(ta, tb, M, N, K, A16, l16, Bm, ldb, beta, C2, ldc);
+        double d = 0;
+        for (size_t i = 0; i < nc; i++) d = fmax(d, fabs(C2[i] - C[i]));
+        CHECK_MSG(d == 0, "gemm_bf16a ta %d tb %d %dx%dx%d: differs from gemm_bf16 by %.3g", ta, tb, M, N, K, d);
+        free(A16), free(C2);
+    }
     free(A), free(Bm), free(C), free(C0);
 }
 static void test_gemm_bf16(void) {
@@ -258,6 +282,33 @@ static void test_xent(void) {
     lmf_xent_forward_f32(&lf, pf, zf, &t0, 1, V);
     CHECK(isfinite(lf) && fabs(lf - 1.3132616f) < 1e-4);
     free(c.z), free(c.r), free(dz);
+
+    /* softmax_xent_bf16 over logits + bias = softmax_xent_f32 over the sums,
+     * then rounded to bfloat16 (bit for bit); rows longer than its 1024-value
+     * blocks, written in place; the bias gradient is the column sum */
+    enum { XN = 3, XV = 2500 };
+    float *z1 = malloc(XN * XV * sizeof *z1), *z2 = malloc(XN * XV * sizeof *z2), *bias = malloc(XV * sizeof *bias),
+          *db1 = calloc(XV, sizeof *db1), *db2 = calloc(XV, sizeof *db2);
+    int32_t ty[XN] = {0, 1777, XV - 1};
+    for (int v = 0; v < XV; v++) bias[v] = (float)urand();
+    for (int k = 0; k < XN * XV; k++) {
+        z1[k] = (float)(3 * urand());
+        z2[k] = z1[k] + bias[k % XV];
+    }
+    double n1 = lmf_softmax_xent_bf16(z1, bias, ty, XN, XV, 0.5f, db1), n2 = lmf_softmax_xent_f32(z2, ty, XN, XV, 0.5f);
+    lmf_colsum_add(db2, z2, XN, XV);
+    CHECK_CLOSE(n1, n2, 0, 1e-12);
+    int same = 1;
+    for (int r = 0; r < XN; r++)
+        for (int v = 0; v < XV; v++) {
+            float f = to_bf16(z2[r * XV + v]);
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            same &= ((const uint16_t *)(z1 + r * XV))[v] == (uint16_t)(u >> 16);
+        }
+    CHECK_MSG(same, "softmax_xent_bf16: gradient is not the float one rounded to bfloat16");
+    for (int v = 0; v < XV; v++) CHECK_CLOSE(db1[v], db2[v], 1e-7, 1e-6);
+    free(z1), free(z2), free(bias), free(db1), free(db2);
 }
 
 /* ---- against PyTorch (tests/data/cells.safetensors, dev/gen_cell_fixtures.py) ---- */

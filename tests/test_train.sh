@@ -174,6 +174,16 @@ if grep -qw avx512_bf16 /proc/cpuinfo; then
       fail "--bf16 ($th threads): losses are not within bfloat16 rounding of PyTorch's"
     cmp -s "$TMP/bf_$th.tsv" "$TMP/pt_lstm.tsv" && fail "--bf16 ($th threads) gave exactly the float losses"
   done
+  for a in rnn gru transformer; do
+    extra=; [ $a = transformer ] && extra="--tied --heads 2 --ff 32 --ctx 8"
+    expect_rc 0 "train $a --bf16 from PyTorch init" "$LMF" train --arch $a $extra --layers 2 --hidden 16 --emb 16 \
+      --dropout 0 --batch 4 --bptt 8 --lr 5e-3 --clip 0.25 --schedule constant --bf16 --train "$DATA/train-tiny.txt" \
+      --init "$DATA/train_${a}_init.safetensors" -o "$TMP/bf_$a.safetensors" --max-steps 10 --loss-log "$TMP/bf_$a.tsv" -q
+    paste <(grep -v '^#' "$DATA/train_$a.expected") "$TMP/bf_$a.tsv" | awk '
+      function rel(x, y) { d = x - y; if (d < 0) d = -d; return d / (y < 0 ? -y : y) }
+      { n++; if ($1 != $4 || rel($5, $2) > 2e-3) bad++ }
+      END { if (n != 10 || bad) exit 1 }' || fail "$a --bf16: losses are not within bfloat16 rounding of PyTorch's"
+  done
   expect_rc 0 "train --bf16 again" "$LMF" train --arch lstm --tied --layers 2 --hidden 16 --emb 16 --dropout 0 \
     --batch 4 --bptt 8 --lr 5e-3 --clip 0.25 --schedule constant --bf16 --threads 2 --train "$DATA/train-tiny.txt" \
     --init "$DATA/train_lstm_init.safetensors" -o "$TMP/bf_again.safetensors" --max-steps 10 -q

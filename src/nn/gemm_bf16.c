@@ -114,6 +114,39 @@ TGT static void pack_cols(uint32_t *dst, int W, const float *s, size_t ld, int k
     }
 }
 
+/* pack_rows over a bfloat16 source (element (k, c) at s[k * ld + c]). */
+TGT static void pack_rows16(uint32_t *dst, int W, const uint16_t *s, size_t ld, int kc, int w) {
+    const int kp = (kc + 1) / 2, npan = (w + W - 1) / W;
+    for (int p = 0; p < kp; p++) {
+        const uint16_t *r0 = s + (size_t)(2 * p) * ld, *r1 = 2 * p + 1 < kc ? r0 + ld : NULL;
+        for (int q = 0; q < npan; q++) {
+            uint32_t *o = dst + ((size_t)q * kp + p) * W;
+            const int c0 = q * W;
+            for (int c = 0; c < W; c += 16) {
+                __mmask16 m = mask16(w - c0 - c);
+                __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, r0 + c0 + c)),
+                        hi = r1 ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, r1 + c0 + c)) : _mm512_setzero_si512();
+                _mm512_mask_storeu_epi32(o + c, mask16(W - c), _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+            }
+        }
+    }
+}
+
+/* pack_cols over a bfloat16 source (element (k, c) at s[c * ld + k]; ld
+ * and the start even, so pairs are aligned 32-bit words). */
+static void pack_cols16(uint32_t *dst, int W, const uint16_t *s, size_t ld, int kc, int w) {
+    const int kp = (kc + 1) / 2;
+    for (int c = 0; c < W; c++) {
+        if (c >= w) {
+            for (int p = 0; p < kp; p++) dst[(size_t)p * W + c] = 0;
+            continue;
+        }
+        const uint32_t *r = (const uint32_t *)(const void *)(s + (size_t)c * ld);
+        for (int p = 0; p < kc / 2; p++) dst[(size_t)p * W + c] = r[p];
+        if (kc % 2) dst[(size_t)(kp - 1) * W + c] = r[kp - 1] & 0xffffu; /* little-endian: k even is low */
+    }
+}
+
 /* C tile (mm x nn of MR x NR) = acc + beta C (beta 0: C not read). */
 TGT static void kernel(int kp, const uint32_t *a, const uint32_t *b, float *C, int ldc, int mm, int nn, float beta) {
     __m512 c0[MR], c1[MR];
@@ -148,6 +181,7 @@ TGT static void kernel(int kp, const uint32_t *a, const uint32_t *b, float *C, i
 typedef struct job {
     int ta, tb, M, N, K;
     const float *A, *B;
+    const uint16_t *A16; /* A in bfloat16 instead (lmf_gemm_bf16a) */
     int lda, ldb, ldc;
     float beta;
     float *C;
@@ -180,7 +214,15 @@ TGT static void run_job(const job *g) {
         for (int k0 = 0; k0 < g->K; k0 += KC) {
             const int kc = g->K - k0 < KC ? g->K - k0 : KC, kp = (kc + 1) / 2;
             const float beta = k0 ? 1.0f : g->beta;
-            if (g->ta) /* A (M x K): ta ? A[k][i] : A[i][k] */
+            if (g->A16 && g->ta)
+                pack_rows16(g->ap, MR, g->A16 + (size_t)k0 * g->lda + m0, (size_t)g->lda, kc, mc);
+            else if (g->A16)
+                for (int ip = 0; ip < mpan; ip++) {
+                    int i = m0 + ip * MR, w = mc - ip * MR < MR ? mc - ip * MR : MR;
+                    pack_cols16(g->ap + (size_t)ip * kp * MR, MR, g->A16 + (size_t)i * g->lda + k0, (size_t)g->lda, kc,
+                                w);
+                }
+            else if (g->ta) /* A (M x K): ta ? A[k][i] : A[i][k] */
                 pack_rows(g->ap, MR, g->A + (size_t)k0 * g->lda + m0, (size_t)g->lda, kc, mc);
             else
                 for (int ip = 0; ip < mpan; ip++) {
@@ -223,11 +265,37 @@ static void sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, 
                 B, ldb, beta, C, ldc);
 }
 
-void lmf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
-                   float *C, int ldc) {
+static float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Without room for the packed copies: the same sums, plainly (slow, but
+ * only when memory has run out). */
+static void plain(int ta, int tb, int M, int N, int K, const float *A, const uint16_t *A16, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc) {
+    if (!A16) {
+        sgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float acc = 0;
+            for (int k = 0; k < K; k++)
+                acc += bf16_to_f32(ta ? A16[(size_t)k * lda + i] : A16[(size_t)i * lda + k]) *
+                       (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+            float *c = C + (size_t)i * ldc + j;
+            *c = beta != 0.0f ? beta * *c + acc : acc;
+        }
+}
+
+static void gemm(int ta, int tb, int M, int N, int K, const float *A, const uint16_t *A16, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || !lmf_bf16_available()) {
-        sgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+        plain(ta, tb, M, N, K, A, A16, lda, B, ldb, beta, C, ldc);
         return;
     }
     int nt = lmf_threads();
@@ -238,8 +306,9 @@ void lmf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda,
     job g[8];
     size_t need = 0;
     for (int t = 0; t < nt; t++) {
-        int lo = (int)((int64_t)len * t / nt / unit * unit), hi = t == nt - 1 ? len : (int)((int64_t)len * (t + 1) / nt / unit * unit);
-        g[t] = (job){ta, tb, M, N, K, A, B, lda, ldb, ldc, beta, C, 0, M, 0, N, NULL, NULL};
+        int lo = (int)((int64_t)len * t / nt / unit * unit),
+            hi = t == nt - 1 ? len : (int)((int64_t)len * (t + 1) / nt / unit * unit);
+        g[t] = (job){ta, tb, M, N, K, A, B, A16, lda, ldb, ldc, beta, C, 0, M, 0, N, NULL, NULL};
         if (by_cols) {
             g[t].j0 = lo;
             g[t].j1 = hi;
@@ -253,8 +322,8 @@ void lmf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda,
         free(ws);
         ws = (uint32_t *)aligned_alloc(64, need * sizeof *ws);
         ws_words = ws ? need : 0;
-        if (!ws) { /* no room for the packed copies: the float product instead */
-            sgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+        if (!ws) {
+            plain(ta, tb, M, N, K, A, A16, lda, B, ldb, beta, C, ldc);
             return;
         }
     }
@@ -278,6 +347,16 @@ void lmf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda,
     }
 }
 
+void lmf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+                   float *C, int ldc) {
+    gemm(ta, tb, M, N, K, A, NULL, lda, B, ldb, beta, C, ldc);
+}
+
+void lmf_gemm_bf16a(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc) {
+    gemm(ta, tb, M, N, K, NULL, A, lda, B, ldb, beta, C, ldc);
+}
+
 #else /* no x86-64 AVX-512 build support */
 
 int lmf_bf16_available(void) { return 0; }
@@ -286,6 +365,21 @@ void lmf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda,
                    float *C, int ldc) {
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda,
                 B, ldb, beta, C, ldc);
+}
+void lmf_gemm_bf16a(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float acc = 0;
+            for (int k = 0; k < K; k++) {
+                uint32_t u = (uint32_t)(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) << 16;
+                float a;
+                memcpy(&a, &u, sizeof a);
+                acc += a * (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+            }
+            float *c = C + (size_t)i * ldc + j;
+            *c = beta != 0.0f ? beta * *c + acc : acc;
+        }
 }
 
 #endif

@@ -130,13 +130,14 @@ double lmf_head_train(const lmf_head *P, const lmf_head *D, const float *X, cons
     if (!P->C && bf16) {
         const int V = P->V;
         float *lg = (float *)work;
-        for (int i = 0; i < N; i++) memcpy(lg + (size_t)i * V, P->b, (size_t)V * sizeof *lg);
-        lmf_gemm_bf16(0, 1, N, V, H, X, H, P->w, H, 1.0f, lg, V);
-        double loss = lmf_softmax_xent_f32(lg, y, N, V, scale);
+        /* logits without the bias, which the softmax adds; the gradient
+         * comes back as bfloat16 rows (stride 2V) over the logits */
+        lmf_gemm_bf16(0, 1, N, V, H, X, H, P->w, H, 0.0f, lg, V);
+        double loss = lmf_softmax_xent_bf16(lg, P->b, y, N, V, scale, D->b);
         if (!isfinite(loss)) return loss;
-        lmf_colsum_add(D->b, lg, N, V);
-        lmf_gemm_bf16(1, 0, V, H, N, lg, V, X, H, 1.0f, D->w, H);
-        lmf_gemm_bf16(0, 0, N, H, V, lg, V, P->w, H, 0.0f, dX, H);
+        const uint16_t *g16 = (const uint16_t *)work;
+        lmf_gemm_bf16a(1, 0, V, H, N, g16, 2 * V, X, H, 1.0f, D->w, H);
+        lmf_gemm_bf16a(0, 0, N, H, V, g16, 2 * V, P->w, H, 0.0f, dX, H);
         return loss;
     }
     if (!P->C) {

@@ -12,6 +12,7 @@
 #include "../core/util_impl.h"
 
 #include <cblas.h>
+#include <string.h>
 
 typedef struct lmf_net_cfg {
     int arch;
@@ -67,6 +68,26 @@ lmf_status lmf_net_check_classes(const lmf_net *n, const lmf_safetensors *st, co
     cblas_sgemm(CblasRowMajor, (ta) ? CblasTrans : CblasNoTrans, (tb) ? CblasTrans : CblasNoTrans, M, Nn, K, 1.0f, \
                 A, lda, Bm, ldb, beta, C, ldc)
 
+/* LMF_GEMM, or with bfloat16 products (lmf_gemm_bf16) when bf is set. */
+#define LMF_GEMM_BF(bf, ta, tb, M, Nn, K, A, lda, Bm, ldb, beta, C, ldc)                 \
+    do {                                                                                 \
+        if (bf)                                                                          \
+            lmf_gemm_bf16(ta, tb, M, Nn, K, A, lda, Bm, ldb, beta, C, ldc);              \
+        else                                                                             \
+            LMF_GEMM(ta, tb, M, Nn, K, A, lda, Bm, ldb, beta, C, ldc);                   \
+    } while (0)
+/* lmf_matmul_forward_f32 (out = in w^T + bias), in bfloat16 when bf is set. */
+static inline void lmf_linear_forward(int bf, float *out, const float *in, const float *w, const float *bias, int B,
+                                      int Ni, int O) {
+    if (!bf) {
+        lmf_matmul_forward_f32(out, in, w, bias, B, Ni, O);
+        return;
+    }
+    if (bias)
+        for (int b = 0; b < B; b++) memcpy(out + (size_t)b * O, bias, (size_t)O * sizeof *out);
+    lmf_gemm_bf16(0, 1, B, O, Ni, in, Ni, w, Ni, bias ? 1.0f : 0.0f, out, O);
+}
+
 /* ---- shared helpers (train_util in rnn_train.c) ---- */
 /* Dropout multipliers: mask[i] = 0 with probability p, else 1/(1-p),
  * a pure function of (key, i) so that a resumed run draws the same masks. */
@@ -74,6 +95,10 @@ void lmf_dropout_mask(float *mask, size_t n, float p, uint64_t key);
 /* Row-wise softmax cross-entropy in place: z[N,V] logits become
  * scale * (softmax - onehot(y)); returns the sum of -ln softmax[y]. */
 double lmf_softmax_xent_f32(float *z, const int32_t *y, int N, int V, float scale);
+/* The same over logits z + bias[V], with the gradient written as bfloat16
+ * in place (row r's V values start at (uint16_t *)(z + r V), for
+ * lmf_gemm_bf16a with lda = 2V); dbias[V] += its column sums. */
+double lmf_softmax_xent_bf16(float *z, const float *bias, const int32_t *y, int N, int V, float scale, float *dbias);
 /* out[V] += column sums of d[N,V]. */
 void lmf_colsum_add(float *out, const float *d, int N, int V);
 

@@ -126,6 +126,10 @@ LMF_OPS_DECL(double, _f64)
 int lmf_bf16_available(void);
 void lmf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
                    float *C, int ldc);
+/* The same with A already in bfloat16 (lda in bfloat16 values; with ta = 0,
+ * lda and the start of A even). */
+void lmf_gemm_bf16a(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc);
 void lmf_gemm_bf16_release(void);
 void lmf_matmul_forward_f32(float *out, const float *in, const float *w, const float *bias, int B, int Ni, int O);
 void lmf_matmul_backward_f32(float *din, float *dw, float *dbias, const float *dout, const float *in,

@@ -211,6 +211,42 @@ double lmf_softmax_xent_f32(float *z, const int32_t *y, int N, int V, float scal
     return nll;
 }
 
+static inline uint16_t bf16_rne(float x) { /* to nearest even; NaN stays NaN */
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+LMF_CLONES
+double lmf_softmax_xent_bf16(float *z, const float *bias, const int32_t *y, int N, int V, float scale, float *dbias) {
+    double nll = 0;
+    uint16_t buf[1024];
+    for (int r = 0; r < N; r++) {
+        float *row = z + (size_t)r * V;
+        for (int v = 0; v < V; v++) row[v] += bias[v];
+        const int32_t yr = y[r];
+        const float zy = row[yr];
+        float m;
+        double sum = exp_sum(row, row, V, &m);
+        nll += log(sum) + (double)m - (double)zy;
+        const float f = (float)(scale / sum);
+        /* gradient, converted a block at a time; block b's bfloat16 values
+         * land on floats [b/2, b/2 + 512), all read already */
+        for (int v0 = 0; v0 < V; v0 += 1024) {
+            const int n = V - v0 < 1024 ? V - v0 : 1024;
+            for (int k = 0; k < n; k++) {
+                float g = row[v0 + k] * f - (v0 + k == yr ? scale : 0.0f);
+                dbias[v0 + k] += g;
+                buf[k] = bf16_rne(g);
+            }
+            memcpy((uint16_t *)(void *)row + v0, buf, (size_t)n * sizeof *buf);
+        }
+    }
+    return nll;
+}
+
 LMF_CLONES
 void lmf_colsum_add(float *out, const float *d, int N, int V) {
     for (int r = 0; r < N; r++) {

@@ -41,6 +41,7 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
     const int B = nn->cfg.B, H = c->H, E = c->E, GH = n->GH, L = c->L, N = T * B;
     const float p = key ? nn->cfg.dropout : 0.0f;
     const size_t BH = (size_t)B * H;
+    const int bf = nn->cfg.bf16; /* input projections in bfloat16; the recurrent steps stay float */
 
     /* ---- forward ---- */
     lmf_embed_forward_f32(n->X[0], n->P.emb, x, N, E);
@@ -51,7 +52,7 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
     for (int l = 0; l < L; l++) {
         const int in = l ? H : E;
         float *hs = n->HS[l], *cs = n->CS[l];
-        lmf_matmul_forward_f32(n->GI[l], n->X[l], n->P.wih[l], n->P.bih[l], N, in, GH);
+        lmf_linear_forward(bf, n->GI[l], n->X[l], n->P.wih[l], n->P.bih[l], N, in, GH);
         for (int t = 0; t < T; t++) {
             float *gh = c->arch == LMF_ARCH_GRU ? n->GHS[l] + (size_t)t * B * GH : n->gh;
             const float *hp = hs + t * BH;
@@ -120,9 +121,9 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
         LMF_GEMM(1, 0, GH, H, N, dGH, GH, hs, H, 1.0f, n->D.whh[l], H);
         lmf_colsum_add(n->D.bhh[l], dGH, N, GH);
         lmf_colsum_add(n->D.bih[l], dGI, N, GH);
-        LMF_GEMM(1, 0, GH, in, N, dGI, GH, n->X[l], in, 1.0f, n->D.wih[l], in);
+        LMF_GEMM_BF(bf, 1, 0, GH, in, N, dGI, GH, n->X[l], in, 1.0f, n->D.wih[l], in);
         /* gradient into this layer's input */
-        LMF_GEMM(0, 0, N, in, GH, dGI, GH, n->P.wih[l], in, 0.0f, n->dX, in);
+        LMF_GEMM_BF(bf, 0, 0, N, in, GH, dGI, GH, n->P.wih[l], in, 0.0f, n->dX, in);
         float *sw = n->dX;
         n->dX = n->dY;
         n->dY = sw;

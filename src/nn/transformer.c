@@ -528,6 +528,7 @@ static lmf_status tf_window(lmf_net *nn, const int32_t *x, const int32_t *y, int
             n->xb[b * T + t] = x[t * B + b];
             n->yb[b * T + t] = y[t * B + b];
         }
+    const int bf = n->base.cfg.bf16; /* linear layers in bfloat16; attention stays float */
     /* ---- forward ---- */
     float *x0 = n->X[0];
     for (int r = 0; r < N; r++) {
@@ -538,16 +539,16 @@ static lmf_status tf_window(lmf_net *nn, const int32_t *x, const int32_t *y, int
     for (int l = 0; l < c->L; l++) {
         float *xi = n->X[l], *xo = n->X[l + 1];
         lmf_layernorm_forward_f32(n->A1[l], n->m1[l], n->r1[l], xi, P->ln1w[l], P->ln1b[l], N, d, 1e-5f);
-        lmf_matmul_forward_f32(n->QKV[l], n->A1[l], P->qkvw[l], P->qkvb[l], N, d, 3 * d);
+        lmf_linear_forward(bf, n->QKV[l], n->A1[l], P->qkvw[l], P->qkvb[l], N, d, 3 * d);
         attn_forward(n->Y[l], n->ATT[l], n->QKV[l], B, T, d, NH);
         float *x1 = n->X1[l];
-        lmf_matmul_forward_f32(x1, n->Y[l], P->projw[l], P->projb[l], N, d, d);
+        lmf_linear_forward(bf, x1, n->Y[l], P->projw[l], P->projb[l], N, d, d);
         if (p > 0) dropout_apply(x1, n->k1[l], Nd, p, key * 64 + 1 + 2 * (uint64_t)l);
         for (size_t i = 0; i < Nd; i++) x1[i] += xi[i];
         lmf_layernorm_forward_f32(n->A2[l], n->m2[l], n->r2[l], x1, P->ln2w[l], P->ln2b[l], N, d, 1e-5f);
-        lmf_matmul_forward_f32(n->F[l], n->A2[l], P->fcw[l], P->fcb[l], N, d, ff);
+        lmf_linear_forward(bf, n->F[l], n->A2[l], P->fcw[l], P->fcb[l], N, d, ff);
         lmf_gelu_forward_f32(n->G[l], n->F[l], (size_t)N * ff);
-        lmf_matmul_forward_f32(xo, n->G[l], P->outw[l], P->outb[l], N, ff, d);
+        lmf_linear_forward(bf, xo, n->G[l], P->outw[l], P->outb[l], N, ff, d);
         if (p > 0) dropout_apply(xo, n->k2[l], Nd, p, key * 64 + 2 + 2 * (uint64_t)l);
         for (size_t i = 0; i < Nd; i++) xo[i] += x1[i];
     }
@@ -567,16 +568,16 @@ static lmf_status tf_window(lmf_net *nn, const int32_t *x, const int32_t *y, int
         float *dO = n->dY;
         for (size_t i = 0; i < Nd; i++) dO[i] = p > 0 ? n->dX[i] * n->k2[l][i] : n->dX[i];
         lmf_colsum_add(D->outb[l], dO, N, d);
-        LMF_GEMM(1, 0, d, ff, N, dO, d, n->G[l], ff, 1.0f, D->outw[l], ff);
+        LMF_GEMM_BF(bf, 1, 0, d, ff, N, dO, d, n->G[l], ff, 1.0f, D->outw[l], ff);
         float *dG = n->dF;
-        LMF_GEMM(0, 0, N, ff, d, dO, d, P->outw[l], ff, 0.0f, dG, ff);
+        LMF_GEMM_BF(bf, 0, 0, N, ff, d, dO, d, P->outw[l], ff, 0.0f, dG, ff);
         /* gelu backward in place: dF = dG * gelu'(F) */
         float *dFt = n->G[l]; /* G is no longer needed: reuse it for dF */
         memset(dFt, 0, (size_t)N * ff * sizeof(float));
         lmf_gelu_backward_f32(dFt, dG, n->F[l], (size_t)N * ff);
         lmf_colsum_add(D->fcb[l], dFt, N, ff);
-        LMF_GEMM(1, 0, ff, d, N, dFt, ff, n->A2[l], d, 1.0f, D->fcw[l], d);
-        LMF_GEMM(0, 0, N, d, ff, dFt, ff, P->fcw[l], d, 0.0f, n->dA, d);
+        LMF_GEMM_BF(bf, 1, 0, ff, d, N, dFt, ff, n->A2[l], d, 1.0f, D->fcw[l], d);
+        LMF_GEMM_BF(bf, 0, 0, N, d, ff, dFt, ff, P->fcw[l], d, 0.0f, n->dA, d);
         memcpy(n->dX1, n->dX, Nd * sizeof(float));
         lmf_layernorm_backward_f32(n->dX1, D->ln2w[l], D->ln2b[l], n->dA, n->X1[l], P->ln2w[l], n->m2[l], n->r2[l], N,
                                    d);
@@ -584,13 +585,13 @@ static lmf_status tf_window(lmf_net *nn, const int32_t *x, const int32_t *y, int
         float *dPj = n->dY;
         for (size_t i = 0; i < Nd; i++) dPj[i] = p > 0 ? n->dX1[i] * n->k1[l][i] : n->dX1[i];
         lmf_colsum_add(D->projb[l], dPj, N, d);
-        LMF_GEMM(1, 0, d, d, N, dPj, d, n->Y[l], d, 1.0f, D->projw[l], d);
+        LMF_GEMM_BF(bf, 1, 0, d, d, N, dPj, d, n->Y[l], d, 1.0f, D->projw[l], d);
         float *dYa = n->dA;
-        LMF_GEMM(0, 0, N, d, d, dPj, d, P->projw[l], d, 0.0f, dYa, d);
+        LMF_GEMM_BF(bf, 0, 0, N, d, d, dPj, d, P->projw[l], d, 0.0f, dYa, d);
         attn_backward(n->dQKV, n->dp, dYa, n->QKV[l], n->ATT[l], B, T, d, NH);
         lmf_colsum_add(D->qkvb[l], n->dQKV, N, 3 * d);
-        LMF_GEMM(1, 0, 3 * d, d, N, n->dQKV, 3 * d, n->A1[l], d, 1.0f, D->qkvw[l], d);
-        LMF_GEMM(0, 0, N, d, 3 * d, n->dQKV, 3 * d, P->qkvw[l], d, 0.0f, n->dA, d);
+        LMF_GEMM_BF(bf, 1, 0, 3 * d, d, N, n->dQKV, 3 * d, n->A1[l], d, 1.0f, D->qkvw[l], d);
+        LMF_GEMM_BF(bf, 0, 0, N, d, 3 * d, n->dQKV, 3 * d, P->qkvw[l], d, 0.0f, n->dA, d);
         memcpy(n->dX, n->dX1, Nd * sizeof(float));
         lmf_layernorm_backward_f32(n->dX, D->ln1w[l], D->ln1b[l], n->dA, n->X[l], P->ln1w[l], n->m1[l], n->r1[l], N,
                                    d);

@@ -7,12 +7,14 @@
 # MALLOC_MMAP_MAX_=0 (its best allocator setting).  Each tool trains STEPS
 # steps after warm-up; tokens/s, peak RSS.  With --classes C, lmfuse also
 # trains with its class-factored output layer (--classes C; PyTorch has no
-# equivalent in these scripts): two more columns.
+# equivalent in these scripts): two more columns.  With --bf16, lmfuse also
+# trains with --bf16 (bfloat16 products, float sums; CPUs with AVX512_BF16):
+# two more columns.
 #
 # usage: bench/nn_bench.sh [--lmfuse PATH] [--steps N] [--threads "1 2"] [--archs "rnn lstm gru transformer"]
-#                          [--classes C]
+#                          [--classes C] [--bf16]
 set -eu
-LMF=build/lmfuse STEPS=20 THREADS="1 2" ARCHS="rnn lstm gru transformer" CLASSES=
+LMF=build/lmfuse STEPS=20 THREADS="1 2" ARCHS="rnn lstm gru transformer" CLASSES= BF16=
 while [ $# -gt 0 ]; do
   case $1 in
     --lmfuse) LMF=$2; shift 2 ;;
@@ -20,6 +22,7 @@ while [ $# -gt 0 ]; do
     --threads) THREADS=$2; shift 2 ;;
     --archs) ARCHS=$2; shift 2 ;;
     --classes) CLASSES=$2; shift 2 ;;
+    --bf16) BF16=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -32,13 +35,11 @@ trap 'rm -rf "$OUT"' EXIT
 
 rss() { awk -F': ' '/Maximum resident/ { printf "%.0f", $2 / 1024 }' "$1"; }
 
-if [ -n "$CLASSES" ]; then
-  echo "| arch | threads | PyTorch tok/s | lmfuse tok/s | ratio | PyTorch peak MB | lmfuse peak MB | lmfuse --classes $CLASSES tok/s | ratio | peak MB |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
-else
-  echo "| arch | threads | PyTorch tok/s | lmfuse tok/s | ratio | PyTorch peak MB | lmfuse peak MB |"
-  echo "|---|---|---|---|---|---|---|"
-fi
+head="| arch | threads | PyTorch tok/s | lmfuse tok/s | ratio | PyTorch peak MB | lmfuse peak MB |" rule="|---|---|---|---|---|---|---|"
+[ -n "$CLASSES" ] && head="$head lmfuse --classes $CLASSES tok/s | ratio | peak MB |" rule="$rule---|---|---|"
+[ -n "$BF16" ] && head="$head lmfuse --bf16 tok/s | ratio | peak MB |" rule="$rule---|---|---|"
+echo "$head"
+echo "$rule"
 for th in $THREADS; do
   cores=0; [ "$th" -ge 2 ] && cores=0-$((th - 1))
   for a in $ARCHS; do
@@ -56,6 +57,12 @@ for th in $THREADS; do
         --train $TRAIN -o "$OUT/m.safetensors" --max-steps $((STEPS + 3)) --checkpoint-every 0 --log-every 1000 2>"$OUT/lc.err"
       lc=$(grep -o 'steps, [0-9]* tokens/s' "$OUT/lc.err" | grep -o '[0-9]* tokens' | cut -d' ' -f1)
       row="$row $lc | $(awk "BEGIN { printf \"%.2f\", $lc / $pt }") | $(rss "$OUT/lc.err") |"
+    fi
+    if [ -n "$BF16" ]; then
+      /usr/bin/time -v taskset -c $cores "$LMF" train --arch $a "${cfg[@]}" --bf16 --schedule constant \
+        --train $TRAIN -o "$OUT/m.safetensors" --max-steps $((STEPS + 3)) --checkpoint-every 0 --log-every 1000 2>"$OUT/lb.err"
+      lb=$(grep -o 'steps, [0-9]* tokens/s' "$OUT/lb.err" | grep -o '[0-9]* tokens' | cut -d' ' -f1)
+      row="$row $lb | $(awk "BEGIN { printf \"%.2f\", $lb / $pt }") | $(rss "$OUT/lb.err") |"
     fi
     echo "$row"
   done

@@ -1,0 +1,59 @@
+/* The output layer's three matrix products at the Brown configuration
+ * (1,120 rows x 256 x 14,039), in float (OpenBLAS cblas_sgemm) and with
+ * bfloat16 inputs (lmfuse's lmf_gemm_bf16): milliseconds and GFLOP/s, best
+ * of 5, in one process.  The peak against which training throughput is
+ * reported in docs/benchmarks.md.
+ *
+ *   cmake --build build --target bench_gemm && taskset -c 0 build/bench_gemm [threads]
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "../src/nn/nn_impl.h"
+#include "../src/core/util_impl.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+    const int N = 1120, H = 256, V = 14039, threads = argc > 1 ? atoi(argv[1]) : 1;
+    lmf_set_threads(threads);
+    float *X = malloc((size_t)N * H * sizeof *X), *W = malloc((size_t)V * H * sizeof *W),
+          *G = malloc((size_t)N * V * sizeof *G), *dW = calloc((size_t)V * H, sizeof *dW),
+          *dX = malloc((size_t)N * H * sizeof *dX);
+    if (!X || !W || !G || !dW || !dX) return 1;
+    srand(1);
+    for (size_t i = 0; i < (size_t)N * H; i++) X[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (size_t i = 0; i < (size_t)V * H; i++) W[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (size_t i = 0; i < (size_t)N * V; i++) G[i] = (float)rand() / RAND_MAX - 0.5f;
+    const double flop = 2.0 * N * H * V;
+    const char *name[3] = {"logits  X W^T ", "dW     G^T X  ", "dX     G W    "};
+    printf("threads %d, bfloat16 products %s\n", threads, lmf_bf16_available() ? "available" : "NOT available (float fallback)");
+    printf("| product | float ms | float GFLOP/s | bf16 ms | bf16 GFLOP/s |\n|---|---|---|---|---|\n");
+    for (int p = 0; p < 3; p++) {
+        double best[2] = {1e9, 1e9};
+        for (int rep = 0; rep < 5; rep++)
+            for (int bf = 0; bf < 2; bf++) {
+                double t = now();
+                if (p == 0 && !bf) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, V, H, 1, X, H, W, H, 0, G, V);
+                if (p == 0 && bf) lmf_gemm_bf16(0, 1, N, V, H, X, H, W, H, 0, G, V);
+                if (p == 1 && !bf) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, H, N, 1, G, V, X, H, 1, dW, H);
+                if (p == 1 && bf) lmf_gemm_bf16(1, 0, V, H, N, G, V, X, H, 1, dW, H);
+                if (p == 2 && !bf) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, H, V, 1, G, V, W, H, 0, dX, H);
+                if (p == 2 && bf) lmf_gemm_bf16(0, 0, N, H, V, G, V, W, H, 0, dX, H);
+                t = now() - t;
+                if (t < best[bf]) best[bf] = t;
+            }
+        printf("| %s | %.1f | %.0f | %.1f | %.0f |\n", name[p], best[0] * 1e3, flop / best[0] * 1e-9, best[1] * 1e3,
+               flop / best[1] * 1e-9);
+    }
+    lmf_gemm_bf16_release();
+    free(X), free(W), free(G), free(dW), free(dX);
+    return 0;
+}

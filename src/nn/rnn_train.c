@@ -41,7 +41,7 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
     const int B = nn->cfg.B, H = c->H, E = c->E, GH = n->GH, L = c->L, N = T * B;
     const float p = key ? nn->cfg.dropout : 0.0f;
     const size_t BH = (size_t)B * H;
-    const int bf = nn->cfg.bf16; /* input projections in bfloat16; the recurrent steps stay float */
+    const int bf = nn->cfg.bf16; /* whole-window products in bfloat16; the recurrent steps stay float */
 
     /* ---- forward ---- */
     lmf_embed_forward_f32(n->X[0], n->P.emb, x, N, E);
@@ -118,7 +118,7 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
         n->dc = dc;
         n->dc2 = dc2;
         /* weight gradients for the whole window */
-        LMF_GEMM(1, 0, GH, H, N, dGH, GH, hs, H, 1.0f, n->D.whh[l], H);
+        LMF_GEMM_BF(bf, 1, 0, GH, H, N, dGH, GH, hs, H, 1.0f, n->D.whh[l], H);
         lmf_colsum_add(n->D.bhh[l], dGH, N, GH);
         lmf_colsum_add(n->D.bih[l], dGI, N, GH);
         LMF_GEMM_BF(bf, 1, 0, GH, in, N, dGI, GH, n->X[l], in, 1.0f, n->D.wih[l], in);

@@ -38,6 +38,38 @@
 #define KC 384 /* k per block, even */
 #define MC 192 /* rows per A block, a multiple of MR */
 
+static void sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda,
+                B, ldb, beta, C, ldc);
+}
+
+static float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Without room for the packed copies: the same sums, plainly (slow, but
+ * only when memory has run out). */
+static void plain(int ta, int tb, int M, int N, int K, const float *A, const uint16_t *A16, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc) {
+    if (!A16) {
+        sgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float acc = 0;
+            for (int k = 0; k < K; k++)
+                acc += bf16_to_f32(ta ? A16[(size_t)k * lda + i] : A16[(size_t)i * lda + k]) *
+                       (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+            float *c = C + (size_t)i * ldc + j;
+            *c = beta != 0.0f ? beta * *c + acc : acc;
+        }
+}
+
 #ifdef LMF_BF16_BUILD
 
 int lmf_bf16_available(void) {
@@ -259,38 +291,6 @@ void lmf_gemm_bf16_release(void) {
     ws_words = 0;
 }
 
-static void sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
-                  float *C, int ldc) {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda,
-                B, ldb, beta, C, ldc);
-}
-
-static float bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* Without room for the packed copies: the same sums, plainly (slow, but
- * only when memory has run out). */
-static void plain(int ta, int tb, int M, int N, int K, const float *A, const uint16_t *A16, int lda, const float *B,
-                  int ldb, float beta, float *C, int ldc) {
-    if (!A16) {
-        sgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            float acc = 0;
-            for (int k = 0; k < K; k++)
-                acc += bf16_to_f32(ta ? A16[(size_t)k * lda + i] : A16[(size_t)i * lda + k]) *
-                       (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
-            float *c = C + (size_t)i * ldc + j;
-            *c = beta != 0.0f ? beta * *c + acc : acc;
-        }
-}
-
 static void gemm(int ta, int tb, int M, int N, int K, const float *A, const uint16_t *A16, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
@@ -347,6 +347,17 @@ static void gemm(int ta, int tb, int M, int N, int K, const float *A, const uint
     }
 }
 
+#else /* no x86-64 AVX-512 build support: the plain sums */
+
+int lmf_bf16_available(void) { return 0; }
+void lmf_gemm_bf16_release(void) {}
+static void gemm(int ta, int tb, int M, int N, int K, const float *A, const uint16_t *A16, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc) {
+    plain(ta, tb, M, N, K, A, A16, lda, B, ldb, beta, C, ldc);
+}
+
+#endif
+
 void lmf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
                    float *C, int ldc) {
     gemm(ta, tb, M, N, K, A, NULL, lda, B, ldb, beta, C, ldc);
@@ -356,30 +367,3 @@ void lmf_gemm_bf16a(int ta, int tb, int M, int N, int K, const uint16_t *A, int 
                     float beta, float *C, int ldc) {
     gemm(ta, tb, M, N, K, NULL, A, lda, B, ldb, beta, C, ldc);
 }
-
-#else /* no x86-64 AVX-512 build support */
-
-int lmf_bf16_available(void) { return 0; }
-void lmf_gemm_bf16_release(void) {}
-void lmf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
-                   float *C, int ldc) {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda,
-                B, ldb, beta, C, ldc);
-}
-void lmf_gemm_bf16a(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda, const float *B, int ldb,
-                    float beta, float *C, int ldc) {
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            float acc = 0;
-            for (int k = 0; k < K; k++) {
-                uint32_t u = (uint32_t)(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) << 16;
-                float a;
-                memcpy(&a, &u, sizeof a);
-                acc += a * (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
-            }
-            float *c = C + (size_t)i * ldc + j;
-            *c = beta != 0.0f ? beta * *c + acc : acc;
-        }
-}
-
-#endif

@@ -135,7 +135,7 @@ double lmf_head_train(const lmf_head *P, const lmf_head *D, const float *X, cons
         lmf_gemm_bf16(0, 1, N, V, H, X, H, P->w, H, 0.0f, lg, V);
         double loss = lmf_softmax_xent_bf16(lg, P->b, y, N, V, scale, D->b);
         if (!isfinite(loss)) return loss;
-        const uint16_t *g16 = (const uint16_t *)work;
+        const uint16_t *g16 = (const uint16_t *)(void *)lg;
         lmf_gemm_bf16a(1, 0, V, H, N, g16, 2 * V, X, H, 1.0f, D->w, H);
         lmf_gemm_bf16a(0, 0, N, H, V, g16, 2 * V, P->w, H, 0.0f, dX, H);
         return loss;

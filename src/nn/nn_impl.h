@@ -116,13 +116,12 @@ lmf_status lmf_nn_load_vocab(const lmf_safetensors *st, const char *path, lmf_vo
 LMF_OPS_DECL(float, _f32)
 LMF_OPS_DECL(double, _f64)
 
-/* The fast float matmul (OpenBLAS sgemm), same contract as the naive one. */
 /* C[M,N] = A' B' + beta C, A' [M,K] = A or A^T (ta), B' [K,N] likewise, all
  * row-major as for cblas_sgemm: with the inputs rounded to bfloat16 (to
  * nearest even) and the sums in float (gemm_bf16.c).  Runs in lmf_threads()
  * threads.  Without AVX512_BF16 (lmf_bf16_available() is 0), or without
- * memory for the packed copies, it is cblas_sgemm.  Buffers are kept per
- * calling thread until lmf_gemm_bf16_release(). */
+ * memory for the packed copies, it is the same sums in plain float.
+ * Buffers are kept per calling thread until lmf_gemm_bf16_release(). */
 int lmf_bf16_available(void);
 void lmf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
                    float *C, int ldc);
@@ -131,6 +130,7 @@ void lmf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda,
 void lmf_gemm_bf16a(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda, const float *B, int ldb,
                     float beta, float *C, int ldc);
 void lmf_gemm_bf16_release(void);
+/* The fast float matmul (OpenBLAS sgemm), same contract as the naive one. */
 void lmf_matmul_forward_f32(float *out, const float *in, const float *w, const float *bias, int B, int Ni, int O);
 void lmf_matmul_backward_f32(float *din, float *dw, float *dbias, const float *dout, const float *in,
                              const float *w, int B, int Ni, int O);

@@ -78,7 +78,7 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
     float *top = n->X[L];
     lmf_head hpar = lmf_rnn_head(c, &n->P), hgrad = lmf_rnn_head(c, &n->D);
     /* forward and backward of the output layer; the gradient of top goes to dY */
-    double loss = lmf_head_train(&hpar, &hgrad, top, y, N, scale, n->dY, n->hwork, n->base.cfg.bf16);
+    double loss = lmf_head_train(&hpar, &hgrad, top, y, N, scale, n->dY, n->hwork, bf);
     *nll = loss;
     if (!isfinite(loss)) return LMF_OK; /* the caller reports it and keeps the last good state */
 

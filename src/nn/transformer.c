@@ -557,7 +557,7 @@ static lmf_status tf_window(lmf_net *nn, const int32_t *x, const int32_t *y, int
     /* output layer forward and backward; the gradient of Z goes to dZ */
     lmf_head hp = tf_head(c, P), hd = tf_head(c, D);
     float *dZ = n->dA;
-    *nll = lmf_head_train(&hp, &hd, n->Z, n->yb, N, scale, dZ, n->hwork, n->base.cfg.bf16);
+    *nll = lmf_head_train(&hp, &hd, n->Z, n->yb, N, scale, dZ, n->hwork, bf);
     if (!isfinite(*nll)) return LMF_OK;
 
     /* ---- backward ---- */

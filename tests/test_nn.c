@@ -227,6 +227,33 @@ static void gemm_bf16_case(int ta, int tb, int M, int N, int K, float beta) {
         CHECK_MSG(d == 0, "gemm_bf16a ta %d tb %d %dx%dx%d: differs from gemm_bf16 by %.3g", ta, tb, M, N, K, d);
         free(A16), free(C2);
     }
+    /* B packed once (lmf_bf16_pack): the same sums, bit for bit; without
+     * AVX512_BF16, the float sums over B rounded to bfloat16 */
+    uint32_t *bp = malloc(lmf_bf16_pack_words(N, K) * sizeof *bp + 1);
+    float *C3 = malloc(nc * sizeof *C3);
+    memcpy(C3, C0, nc * sizeof *C3);
+    lmf_bf16_pack(tb, N, K, Bm, ldb, bp);
+    lmf_gemm_bf16p(ta, M, N, K, A, lda, bp, beta, C3, ldc);
+    double d = 0, worst3 = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++) {
+            const size_t o = (size_t)i * ldc + j;
+            if (exact || j >= N) {
+                d = fmax(d, fabs(C3[o] - (exact ? C[o] : C0[o])));
+                continue;
+            }
+            double s = beta * (double)C0[o], mag = fabs(s);
+            for (int k = 0; k < K; k++) {
+                double p = (double)(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) *
+                           to_bf16(tb ? Bm[(size_t)j * ldb + k] : Bm[(size_t)k * ldb + j]);
+                s += p;
+                mag += fabs(p);
+            }
+            worst3 = fmax(worst3, fabs(C3[o] - s) / (mag + 1e-30));
+        }
+    CHECK_MSG(d == 0 && worst3 < 1e-6, "gemm_bf16p ta %d tb %d %dx%dx%d: differs from gemm_bf16 by %.3g (%.3g)", ta,
+              tb, M, N, K, d, worst3);
+    free(bp), free(C3);
     free(A), free(Bm), free(C), free(C0);
 }
 static void test_gemm_bf16(void) {

@@ -51,20 +51,54 @@ static float bf16_to_f32(uint16_t h) {
     return f;
 }
 
+static size_t a_words(void) { return (size_t)MC * (KC / 2); }
+/* All of B for a band of n columns: every k block, NR-wide panels. */
+static size_t b_words(int n, int K) { return (size_t)((n + NR - 1) / NR) * NR * (size_t)((K + 1) / 2); }
+
+/* The packed layout of B (lmf_bf16_pack): k in blocks of KC; block k0
+ * holds the NR-column panels one after another, each kp pairs of NR
+ * 32-bit words; pair p of column j packs k = k0 + 2p (low half) and
+ * k0 + 2p + 1 (high half), zero past K or N. */
+static size_t b_index(int N, int K, int k, int j, int *high) {
+    const int k0 = k / KC * KC, kc = K - k0 < KC ? K - k0 : KC, kp = (kc + 1) / 2, npan = (N + NR - 1) / NR;
+    *high = (k - k0) & 1;
+    return (size_t)npan * NR * (k0 / 2) + (size_t)(j / NR) * kp * NR + (size_t)((k - k0) / 2) * NR + (size_t)(j % NR);
+}
+
+/* The same layout without AVX512_BF16 (rounding as lmf_bf16_rne). */
+static void pack_b_plain(uint32_t *dst, int tb, int N, int K, const float *B, int ldb) {
+    memset(dst, 0, b_words(N, K) * sizeof *dst);
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < N; j++) {
+            int high;
+            size_t w = b_index(N, K, k, j, &high);
+            uint32_t h = lmf_bf16_rne(tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+            dst[w] |= high ? h << 16 : h;
+        }
+}
+
+static float b_value(const uint32_t *bp, int N, int K, int k, int j) {
+    int high;
+    uint32_t w = bp[b_index(N, K, k, j, &high)];
+    return bf16_to_f32((uint16_t)(high ? w >> 16 : w & 0xffffu));
+}
+
 /* Without room for the packed copies: the same sums, plainly (slow, but
  * only when memory has run out). */
 static void plain(int ta, int tb, int M, int N, int K, const float *A, const uint16_t *A16, int lda, const float *B,
-                  int ldb, float beta, float *C, int ldc) {
-    if (!A16) {
+                  int ldb, const uint32_t *bp, float beta, float *C, int ldc) {
+    if (!A16 && !bp) {
         sgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             float acc = 0;
-            for (int k = 0; k < K; k++)
-                acc += bf16_to_f32(ta ? A16[(size_t)k * lda + i] : A16[(size_t)i * lda + k]) *
-                       (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+            for (int k = 0; k < K; k++) {
+                float a = A16 ? bf16_to_f32(ta ? A16[(size_t)k * lda + i] : A16[(size_t)i * lda + k])
+                              : (ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]);
+                acc += a * (bp ? b_value(bp, N, K, k, j) : (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]));
+            }
             float *c = C + (size_t)i * ldc + j;
             *c = beta != 0.0f ? beta * *c + acc : acc;
         }
@@ -218,28 +252,39 @@ typedef struct job {
     float beta;
     float *C;
     int i0, i1, j0, j1; /* this thread's band of C */
-    uint32_t *ap, *bp;
+    uint32_t *ap;       /* A block */
+    uint32_t *bw;       /* room to pack the band's B; NULL: bp is packed already */
+    const uint32_t *bp; /* packed B: k blocks of bpan panels; the band starts at panel pan0 */
+    int bpan, pan0;
 } job;
 
-static size_t a_words(void) { return (size_t)MC * (KC / 2); }
-/* All of B for a band of n columns: every k block, NR-wide panels. */
-static size_t b_words(int n, int K) { return (size_t)((n + NR - 1) / NR) * NR * (size_t)((K + 1) / 2); }
+/* Packs columns [j0, j1) of B (K x N: tb ? B[j][k] : B[k][j]) for every k
+ * block: block k0 holds npan panels of NR columns, kp pairs each. */
+TGT static void pack_b(uint32_t *bp, int tb, int K, const float *B, int ldb, int j0, int j1) {
+    const int n = j1 - j0, npan = (n + NR - 1) / NR;
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        const int kc = K - k0 < KC ? K - k0 : KC, kp = (kc + 1) / 2;
+        uint32_t *bk = bp + (size_t)npan * NR * (k0 / 2);
+        if (tb)
+            for (int jp = 0; jp < npan; jp++) {
+                int j = j0 + jp * NR, w = j1 - j < NR ? j1 - j : NR;
+                pack_cols(bk + (size_t)jp * kp * NR, NR, B + (size_t)j * ldb + k0, (size_t)ldb, kc, w);
+            }
+        else
+            pack_rows(bk, NR, B + (size_t)k0 * ldb + j0, (size_t)ldb, kc, n);
+    }
+}
 
 /* The whole band of B is packed first (it is at most a few MB here), then
  * each block of MC rows of C is finished over all of k while it sits in
  * L2. */
 TGT static void run_job(const job *g) {
     const int n = g->j1 - g->j0, npan = (n + NR - 1) / NR;
-    for (int k0 = 0; k0 < g->K; k0 += KC) { /* B (K x N): tb ? B[j][k] : B[k][j] */
-        const int kc = g->K - k0 < KC ? g->K - k0 : KC, kp = (kc + 1) / 2;
-        uint32_t *bk = g->bp + (size_t)npan * NR * (k0 / 2);
-        if (g->tb)
-            for (int jp = 0; jp < npan; jp++) {
-                int j = g->j0 + jp * NR, w = g->j1 - j < NR ? g->j1 - j : NR;
-                pack_cols(bk + (size_t)jp * kp * NR, NR, g->B + (size_t)j * g->ldb + k0, (size_t)g->ldb, kc, w);
-            }
-        else
-            pack_rows(bk, NR, g->B + (size_t)k0 * g->ldb + g->j0, (size_t)g->ldb, kc, n);
+    const uint32_t *bp = g->bp;
+    int bpan = g->bpan, pan0 = g->pan0;
+    if (g->bw) {
+        pack_b(g->bw, g->tb, g->K, g->B, g->ldb, g->j0, g->j1);
+        bp = g->bw, bpan = npan, pan0 = 0;
     }
     for (int m0 = g->i0; m0 < g->i1; m0 += MC) {
         const int mc = g->i1 - m0 < MC ? g->i1 - m0 : MC, mpan = (mc + MR - 1) / MR;
@@ -261,13 +306,13 @@ TGT static void run_job(const job *g) {
                     int i = m0 + ip * MR, w = mc - ip * MR < MR ? mc - ip * MR : MR;
                     pack_cols(g->ap + (size_t)ip * kp * MR, MR, g->A + (size_t)i * g->lda + k0, (size_t)g->lda, kc, w);
                 }
-            const uint32_t *bk = g->bp + (size_t)npan * NR * (k0 / 2);
+            const uint32_t *bk = bp + (size_t)bpan * NR * (k0 / 2) + (size_t)pan0 * kp * NR;
             for (int jp = 0; jp < npan; jp++) {
                 const int nn = n - jp * NR < NR ? n - jp * NR : NR;
-                const uint32_t *bpan = bk + (size_t)jp * kp * NR;
+                const uint32_t *bpan_p = bk + (size_t)jp * kp * NR;
                 for (int ip = 0; ip < mpan; ip++) {
                     const int mm = mc - ip * MR < MR ? mc - ip * MR : MR;
-                    kernel(kp, g->ap + (size_t)ip * kp * MR, bpan,
+                    kernel(kp, g->ap + (size_t)ip * kp * MR, bpan_p,
                            g->C + (size_t)(m0 + ip * MR) * g->ldc + g->j0 + jp * NR, g->ldc, mm, nn, beta);
                 }
             }
@@ -291,11 +336,12 @@ void lmf_gemm_bf16_release(void) {
     ws_words = 0;
 }
 
+/* bp: B packed already by lmf_bf16_pack (B and ldb unused). */
 static void gemm(int ta, int tb, int M, int N, int K, const float *A, const uint16_t *A16, int lda, const float *B,
-                 int ldb, float beta, float *C, int ldc) {
+                 int ldb, const uint32_t *bp, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || !lmf_bf16_available()) {
-        plain(ta, tb, M, N, K, A, A16, lda, B, ldb, beta, C, ldc);
+        plain(ta, tb, M, N, K, A, A16, lda, B, ldb, bp, beta, C, ldc);
         return;
     }
     int nt = lmf_threads();
@@ -308,7 +354,7 @@ static void gemm(int ta, int tb, int M, int N, int K, const float *A, const uint
     for (int t = 0; t < nt; t++) {
         int lo = (int)((int64_t)len * t / nt / unit * unit),
             hi = t == nt - 1 ? len : (int)((int64_t)len * (t + 1) / nt / unit * unit);
-        g[t] = (job){ta, tb, M, N, K, A, B, A16, lda, ldb, ldc, beta, C, 0, M, 0, N, NULL, NULL};
+        g[t] = (job){ta, tb, M, N, K, A, B, A16, lda, ldb, ldc, beta, C, 0, M, 0, N, NULL, NULL, bp, 0, 0};
         if (by_cols) {
             g[t].j0 = lo;
             g[t].j1 = hi;
@@ -316,14 +362,16 @@ static void gemm(int ta, int tb, int M, int N, int K, const float *A, const uint
             g[t].i0 = lo;
             g[t].i1 = hi;
         }
-        need += a_words() + b_words(g[t].j1 - g[t].j0, K) + 16;
+        g[t].bpan = (N + NR - 1) / NR;
+        g[t].pan0 = g[t].j0 / NR;
+        need += a_words() + (bp ? 0 : b_words(g[t].j1 - g[t].j0, K)) + 16;
     }
     if (need > ws_words) {
         free(ws);
         ws = (uint32_t *)aligned_alloc(64, need * sizeof *ws);
         ws_words = ws ? need : 0;
         if (!ws) {
-            plain(ta, tb, M, N, K, A, A16, lda, B, ldb, beta, C, ldc);
+            plain(ta, tb, M, N, K, A, A16, lda, B, ldb, bp, beta, C, ldc);
             return;
         }
     }
@@ -331,9 +379,11 @@ static void gemm(int ta, int tb, int M, int N, int K, const float *A, const uint
     for (int t = 0; t < nt; t++) {
         g[t].ap = p;
         p += a_words();
-        g[t].bp = p;
-        p += b_words(g[t].j1 - g[t].j0, K) + 16;
-        p = (uint32_t *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+        if (!bp) {
+            g[t].bw = p;
+            p += b_words(g[t].j1 - g[t].j0, K);
+        }
+        p = (uint32_t *)(((uintptr_t)p + 16 * sizeof *p + 63) & ~(uintptr_t)63);
     }
     pthread_t th[8];
     int started[8] = {0};
@@ -347,23 +397,41 @@ static void gemm(int ta, int tb, int M, int N, int K, const float *A, const uint
     }
 }
 
+void lmf_bf16_pack(int tb, int N, int K, const float *B, int ldb, uint32_t *dst) {
+    if (N <= 0 || K <= 0) return;
+    if (lmf_bf16_available())
+        pack_b(dst, tb, K, B, ldb, 0, N);
+    else
+        pack_b_plain(dst, tb, N, K, B, ldb);
+}
+
 #else /* no x86-64 AVX-512 build support: the plain sums */
 
 int lmf_bf16_available(void) { return 0; }
 void lmf_gemm_bf16_release(void) {}
 static void gemm(int ta, int tb, int M, int N, int K, const float *A, const uint16_t *A16, int lda, const float *B,
-                 int ldb, float beta, float *C, int ldc) {
-    plain(ta, tb, M, N, K, A, A16, lda, B, ldb, beta, C, ldc);
+                 int ldb, const uint32_t *bp, float beta, float *C, int ldc) {
+    plain(ta, tb, M, N, K, A, A16, lda, B, ldb, bp, beta, C, ldc);
+}
+void lmf_bf16_pack(int tb, int N, int K, const float *B, int ldb, uint32_t *dst) {
+    if (N > 0 && K > 0) pack_b_plain(dst, tb, N, K, B, ldb);
 }
 
 #endif
 
 void lmf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
                    float *C, int ldc) {
-    gemm(ta, tb, M, N, K, A, NULL, lda, B, ldb, beta, C, ldc);
+    gemm(ta, tb, M, N, K, A, NULL, lda, B, ldb, NULL, beta, C, ldc);
 }
 
 void lmf_gemm_bf16a(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda, const float *B, int ldb,
                     float beta, float *C, int ldc) {
-    gemm(ta, tb, M, N, K, NULL, A, lda, B, ldb, beta, C, ldc);
+    gemm(ta, tb, M, N, K, NULL, A, lda, B, ldb, NULL, beta, C, ldc);
+}
+
+size_t lmf_bf16_pack_words(int N, int K) { return N > 0 && K > 0 ? b_words(N, K) : 0; }
+
+void lmf_gemm_bf16p(int ta, int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float beta, float *C,
+                    int ldc) {
+    gemm(ta, 0, M, N, K, A, NULL, lda, NULL, 0, Bp, beta, C, ldc);
 }

@@ -22,7 +22,7 @@ typedef struct lmf_net_cfg {
     int B, T; /* streams per window, steps per window */
     int C;    /* output classes (lmf_head), 0 = full softmax */
     const int32_t *start, *cls; /* class ranges, owned by the caller */
-    int bf16;                   /* full-softmax products in bfloat16 (lmf_head_train) */
+    int bf16;                   /* matrix products in bfloat16, float sums (lmf_gemm_bf16) */
 } lmf_net_cfg;
 
 #define LMF_NET_MAX_PARTS (2 * LMF_NN_MAX_LAYERS)

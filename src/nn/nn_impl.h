@@ -10,6 +10,9 @@
 #include "lmf/model.h"
 #include "lmf/text.h"
 
+#include <stdint.h>
+#include <string.h>
+
 #define LMF_NN_MAX_LAYERS 16
 enum { LMF_ARCH_RNN = 0, LMF_ARCH_LSTM, LMF_ARCH_GRU, LMF_ARCH_TRANSFORMER, LMF_ARCH_COUNT };
 extern const char *const lmf_arch_names[LMF_ARCH_COUNT];
@@ -130,6 +133,22 @@ void lmf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda,
 void lmf_gemm_bf16a(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda, const float *B, int ldb,
                     float beta, float *C, int ldc);
 void lmf_gemm_bf16_release(void);
+/* B (K x N; tb: B[j][k], else B[k][j]) rounded to bfloat16 and packed once
+ * into lmf_bf16_pack_words(N, K) 32-bit words at dst, for many products
+ * with it (a recurrent weight over the steps of a window):
+ * lmf_gemm_bf16p is lmf_gemm_bf16 with that B, bit for bit. */
+size_t lmf_bf16_pack_words(int N, int K);
+void lmf_bf16_pack(int tb, int N, int K, const float *B, int ldb, uint32_t *dst);
+void lmf_gemm_bf16p(int ta, int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float beta, float *C,
+                    int ldc);
+/* float to bfloat16, to nearest even; NaN stays NaN. */
+static inline uint16_t lmf_bf16_rne(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
 /* The fast float matmul (OpenBLAS sgemm), same contract as the naive one. */
 void lmf_matmul_forward_f32(float *out, const float *in, const float *w, const float *bias, int B, int Ni, int O);
 void lmf_matmul_backward_f32(float *din, float *dw, float *dbias, const float *dout, const float *in,

@@ -211,14 +211,6 @@ double lmf_softmax_xent_f32(float *z, const int32_t *y, int N, int V, float scal
     return nll;
 }
 
-static inline uint16_t bf16_rne(float x) { /* to nearest even; NaN stays NaN */
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
 LMF_CLONES
 double lmf_softmax_xent_bf16(float *z, const float *bias, const int32_t *y, int N, int V, float scale, float *dbias) {
     double nll = 0;
@@ -239,7 +231,7 @@ double lmf_softmax_xent_bf16(float *z, const float *bias, const int32_t *y, int 
             for (int k = 0; k < n; k++) {
                 float g = row[v0 + k] * f - (v0 + k == yr ? scale : 0.0f);
                 dbias[v0 + k] += g;
-                buf[k] = bf16_rne(g);
+                buf[k] = lmf_bf16_rne(g);
             }
             memcpy((uint16_t *)(void *)row + v0, buf, (size_t)n * sizeof *buf);
         }

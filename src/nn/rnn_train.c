@@ -11,7 +11,9 @@
  *                 without dropout)
  * Only the recurrent product h_{t-1} W_hh^T is computed step by step; the
  * input projections, the weight gradients and the output layer are one
- * matrix product per window, so most of the work runs in large GEMMs. */
+ * matrix product per window, so most of the work runs in large GEMMs.
+ * With --bf16 every product takes bfloat16 inputs; W_hh is packed once per
+ * window (both ways round, for the steps forward and back). */
 #include "net.h"
 #include "../core/util_impl.h"
 
@@ -30,6 +32,8 @@ typedef struct rnn_net {
     float *GI[LMF_NN_MAX_LAYERS], *HS[LMF_NN_MAX_LAYERS], *CS[LMF_NN_MAX_LAYERS];
     float *ACT[LMF_NN_MAX_LAYERS], *TC[LMF_NN_MAX_LAYERS], *GHS[LMF_NN_MAX_LAYERS];
     void *hwork; /* output layer scratch */
+    uint32_t *whp[LMF_NN_MAX_LAYERS], *whb[LMF_NN_MAX_LAYERS]; /* --bf16: W_hh^T and W_hh packed (lmf_bf16_pack) */
+    uint32_t *packed;
     float *gh, *dX, *dY, *dGI, *dGH, *dh, *dc, *dc2, *dtmp;
     float *arena;
 } rnn_net;
@@ -41,7 +45,12 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
     const int B = nn->cfg.B, H = c->H, E = c->E, GH = n->GH, L = c->L, N = T * B;
     const float p = key ? nn->cfg.dropout : 0.0f;
     const size_t BH = (size_t)B * H;
-    const int bf = nn->cfg.bf16; /* whole-window products in bfloat16; the recurrent steps stay float */
+    const int bf = nn->cfg.bf16; /* products in bfloat16, float sums */
+    if (bf) /* the recurrent weight, packed once for the window's steps */
+        for (int l = 0; l < L; l++) {
+            lmf_bf16_pack(1, GH, H, n->P.whh[l], H, n->whp[l]);
+            lmf_bf16_pack(0, H, GH, n->P.whh[l], H, n->whb[l]);
+        }
 
     /* ---- forward ---- */
     lmf_embed_forward_f32(n->X[0], n->P.emb, x, N, E);
@@ -56,7 +65,12 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
         for (int t = 0; t < T; t++) {
             float *gh = c->arch == LMF_ARCH_GRU ? n->GHS[l] + (size_t)t * B * GH : n->gh;
             const float *hp = hs + t * BH;
-            lmf_matmul_forward_f32(gh, hp, n->P.whh[l], n->P.bhh[l], B, H, GH);
+            if (bf) {
+                for (int b = 0; b < B; b++) memcpy(gh + (size_t)b * GH, n->P.bhh[l], (size_t)GH * sizeof *gh);
+                lmf_gemm_bf16p(0, B, GH, H, hp, H, n->whp[l], 1.0f, gh, GH);
+            } else {
+                lmf_matmul_forward_f32(gh, hp, n->P.whh[l], n->P.bhh[l], B, H, GH);
+            }
             const float *gi = n->GI[l] + (size_t)t * B * GH;
             float *h = hs + (t + 1) * BH;
             if (c->arch == LMF_ARCH_RNN)
@@ -113,7 +127,10 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
                 lmf_gru_backward_f32(dgi, dgh, n->dtmp, dh, n->ACT[l] + (size_t)t * B * GH,
                                      n->GHS[l] + (size_t)t * B * GH, hp, B, H);
             }
-            if (t > 0) LMF_GEMM(0, 0, B, H, GH, dgh, GH, n->P.whh[l], H, 1.0f, n->dtmp, H);
+            if (t > 0 && bf)
+                lmf_gemm_bf16p(0, B, H, GH, dgh, GH, n->whb[l], 1.0f, n->dtmp, H);
+            else if (t > 0)
+                LMF_GEMM(0, 0, B, H, GH, dgh, GH, n->P.whh[l], H, 1.0f, n->dtmp, H);
         }
         n->dc = dc;
         n->dc2 = dc2;
@@ -206,6 +223,7 @@ static void rnn_free(lmf_net *nn) {
     lmf_free(nn->grad);
     lmf_free(n->arena);
     lmf_free(n->hwork);
+    lmf_free(n->packed);
     lmf_free(n);
 }
 
@@ -248,7 +266,15 @@ lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out) {
     lmf_head h0 = lmf_rnn_head(&n->rc, &none);
     size_t hb = lmf_head_work_bytes(&h0, (int)N, 1);
     n->hwork = lmf_malloc(hb);
-    if (!n->base.param || !n->base.grad || !n->arena || !n->hwork) {
+    const size_t pw = lmf_bf16_pack_words((int)GH, (int)H), pb = lmf_bf16_pack_words((int)H, (int)GH);
+    if (c->bf16) {
+        n->packed = (uint32_t *)lmf_malloc((pw + pb) * L * sizeof(uint32_t));
+        for (size_t l = 0; l < L && n->packed; l++) {
+            n->whp[l] = n->packed + l * (pw + pb);
+            n->whb[l] = n->whp[l] + pw;
+        }
+    }
+    if (!n->base.param || !n->base.grad || !n->arena || !n->hwork || (c->bf16 && !n->packed)) {
         rnn_free(&n->base);
         return lmf_error(LMF_ERR_NOMEM, "out of memory for a %s of %zu parameters (%.0f MB of activations)",
                          lmf_arch_names[c->arch], np, (need * 4.0 + (double)hb) / 1e6);

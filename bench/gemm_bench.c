@@ -1,7 +1,9 @@
 /* The output layer's three matrix products at the Brown configuration
  * (1,120 rows x 256 x 14,039), in float (OpenBLAS cblas_sgemm) and with
- * bfloat16 inputs (lmfuse's lmf_gemm_bf16): milliseconds and GFLOP/s, best
- * of 5, in one process.  The peak against which training throughput is
+ * bfloat16 inputs (lmfuse's lmf_gemm_bf16; the backward two read the
+ * logits' gradient already in bfloat16, laid out as training leaves it:
+ * row r at half the byte offset of its floats): milliseconds and GFLOP/s,
+ * best of 5, in one process.  The peak against which training throughput is
  * reported in docs/benchmarks.md.
  *
  *   cmake --build build --target bench_gemm && taskset -c 0 build/bench_gemm [threads]
@@ -27,11 +29,14 @@ int main(int argc, char **argv) {
     float *X = malloc((size_t)N * H * sizeof *X), *W = malloc((size_t)V * H * sizeof *W),
           *G = malloc((size_t)N * V * sizeof *G), *dW = calloc((size_t)V * H, sizeof *dW),
           *dX = malloc((size_t)N * H * sizeof *dX);
-    if (!X || !W || !G || !dW || !dX) return 1;
+    uint16_t *G16 = malloc((size_t)N * V * 2 * sizeof *G16);
+    if (!X || !W || !G || !dW || !dX || !G16) return 1;
     srand(1);
     for (size_t i = 0; i < (size_t)N * H; i++) X[i] = (float)rand() / RAND_MAX - 0.5f;
     for (size_t i = 0; i < (size_t)V * H; i++) W[i] = (float)rand() / RAND_MAX - 0.5f;
     for (size_t i = 0; i < (size_t)N * V; i++) G[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (size_t r = 0; r < (size_t)N; r++)
+        for (size_t v = 0; v < (size_t)V; v++) G16[r * 2 * V + v] = lmf_bf16_rne(G[r * V + v]);
     const double flop = 2.0 * N * H * V;
     const char *name[3] = {"logits  X W^T ", "dW     G^T X  ", "dX     G W    "};
     printf("threads %d, bfloat16 products %s\n", threads, lmf_bf16_available() ? "available" : "NOT available (float fallback)");
@@ -44,9 +49,9 @@ int main(int argc, char **argv) {
                 if (p == 0 && !bf) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, V, H, 1, X, H, W, H, 0, G, V);
                 if (p == 0 && bf) lmf_gemm_bf16(0, 1, N, V, H, X, H, W, H, 0, G, V);
                 if (p == 1 && !bf) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, H, N, 1, G, V, X, H, 1, dW, H);
-                if (p == 1 && bf) lmf_gemm_bf16(1, 0, V, H, N, G, V, X, H, 1, dW, H);
+                if (p == 1 && bf) lmf_gemm_bf16a(1, 0, V, H, N, G16, 2 * V, X, H, 1, dW, H);
                 if (p == 2 && !bf) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, H, V, 1, G, V, W, H, 0, dX, H);
-                if (p == 2 && bf) lmf_gemm_bf16(0, 0, N, H, V, G, V, W, H, 0, dX, H);
+                if (p == 2 && bf) lmf_gemm_bf16a(0, 0, N, H, V, G16, 2 * V, W, H, 0, dX, H);
                 t = now() - t;
                 if (t < best[bf]) best[bf] = t;
             }
@@ -54,6 +59,6 @@ int main(int argc, char **argv) {
                flop / best[1] * 1e-9);
     }
     lmf_gemm_bf16_release();
-    free(X), free(W), free(G), free(dW), free(dX);
+    free(X), free(W), free(G), free(dW), free(dX), free(G16);
     return 0;
 }

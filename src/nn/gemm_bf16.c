@@ -37,6 +37,7 @@
 #define NR 32
 #define KC 384 /* k per block, even */
 #define MC 192 /* rows per A block, a multiple of MR */
+#define PF_ROWS 12 /* rows ahead to fetch when packing rows far apart in memory */
 
 static void sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
                   float *C, int ldc) {
@@ -185,6 +186,11 @@ TGT static void pack_rows16(uint32_t *dst, int W, const uint16_t *s, size_t ld, 
     const int kp = (kc + 1) / 2, npan = (w + W - 1) / W;
     for (int p = 0; p < kp; p++) {
         const uint16_t *r0 = s + (size_t)(2 * p) * ld, *r1 = 2 * p + 1 < kc ? r0 + ld : NULL;
+        if (2 * p + PF_ROWS + 1 < kc)
+            for (int c = 0; c < w; c += 32) {
+                _mm_prefetch((const char *)(r0 + PF_ROWS * ld + c), _MM_HINT_T0);
+                _mm_prefetch((const char *)(r0 + (PF_ROWS + 1) * ld + c), _MM_HINT_T0);
+            }
         for (int q = 0; q < npan; q++) {
             uint32_t *o = dst + ((size_t)q * kp + p) * W;
             const int c0 = q * W;
@@ -200,7 +206,7 @@ TGT static void pack_rows16(uint32_t *dst, int W, const uint16_t *s, size_t ld, 
 
 /* pack_cols over a bfloat16 source (element (k, c) at s[c * ld + k]; ld
  * and the start even, so pairs are aligned 32-bit words). */
-static void pack_cols16(uint32_t *dst, int W, const uint16_t *s, size_t ld, int kc, int w) {
+TGT static void pack_cols16(uint32_t *dst, int W, const uint16_t *s, size_t ld, int kc, int w) {
     const int kp = (kc + 1) / 2;
     for (int c = 0; c < W; c++) {
         if (c >= w) {
@@ -208,6 +214,8 @@ static void pack_cols16(uint32_t *dst, int W, const uint16_t *s, size_t ld, int 
             continue;
         }
         const uint32_t *r = (const uint32_t *)(const void *)(s + (size_t)c * ld);
+        if (c + 2 < w) /* the source rows are far apart: fetch the one after next */
+            for (int k = 0; k < kc; k += 32) _mm_prefetch((const char *)(s + (size_t)(c + 2) * ld + k), _MM_HINT_T0);
         for (int p = 0; p < kc / 2; p++) dst[(size_t)p * W + c] = r[p];
         if (kc % 2) dst[(size_t)(kp - 1) * W + c] = r[kp - 1] & 0xffffu; /* little-endian: k even is low */
     }

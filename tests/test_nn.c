@@ -499,6 +499,33 @@ static void test_layernorm_gelu(void) {
     double *gx = zvec(B * O);
     lmf_gelu_backward_f64(gx, c.r, c.x, B * O);
     check_grad("gelu d/x", c.x, gx, B * O, gelu_loss, &c);
+    /* float GELU (its own erfc approximation) against the double one (libm
+     * erfc) over [-12, 12], relative to the size of the terms: 2e-6, plus
+     * float rounding of the exponent -x^2/2 in the left tail; both tails
+     * keep their relative accuracy */
+    enum { NG = 4801 };
+    float *gxf = malloc(NG * sizeof *gxf), *gyf = malloc(NG * sizeof *gyf), *gdf = calloc(NG, sizeof *gdf),
+          *one = malloc(NG * sizeof *one);
+    double *gxd = malloc(NG * sizeof *gxd), *gyd = malloc(NG * sizeof *gyd), *gdd = calloc(NG, sizeof *gdd),
+           *oned = malloc(NG * sizeof *oned);
+    for (int i = 0; i < NG; i++) {
+        gxf[i] = (float)(-12.0 + 24.0 * i / (NG - 1)) + 1e-4f; /* not exactly 0 */
+        gxd[i] = gxf[i];
+        one[i] = 1.0f, oned[i] = 1.0;
+    }
+    lmf_gelu_forward_f32(gyf, gxf, NG);
+    lmf_gelu_backward_f32(gdf, one, gxf, NG);
+    lmf_gelu_forward_f64(gyd, gxd, NG);
+    lmf_gelu_backward_f64(gdd, oned, gxd, NG);
+    double wy = 0, wd = 0;
+    for (int i = 0; i < NG; i++) {
+        const double x = gxd[i], tol = 2e-6 + 2e-7 * x * x, phi = gyd[i] / x,
+                     terms = phi + fabs(x) * exp(-0.5 * x * x) * 0.3989422804014327;
+        wy = fmax(wy, fabs(gyf[i] - gyd[i]) / fabs(gyd[i]) / tol);
+        wd = fmax(wd, fabs(gdf[i] - gdd[i]) / terms / tol);
+    }
+    CHECK_MSG(wy <= 1 && wd <= 1, "float GELU: error %.3g (forward), %.3g (backward) of the tolerance", wy, wd);
+    free(gxf), free(gyf), free(gdf), free(one), free(gxd), free(gyd), free(gdd), free(oned);
     /* embedding: backward scatters to the looked-up rows (a repeated id accumulates) */
     double table[4 * 2] = {1, 2, 3, 4, 5, 6, 7, 8}, out[3 * 2], dt[4 * 2] = {0}, go[3 * 2] = {1, 1, 2, 2, 3, 3};
     int32_t ids[3] = {2, 0, 2};

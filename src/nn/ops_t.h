@@ -9,10 +9,11 @@
  * caller computes gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh with the
  * matmul kernel, these kernels do the element-wise part.
  *
- * Expects: T, SFX(name) (appends the suffix), EXP, TANH, LOG, SQRT, ERF
- * (libm), CELL_EXP and CELL_TANH (the activations of the recurrent cells:
- * libm for double, branch-free vectorisable versions for float) and
- * KERNEL (attributes for the hot element-wise kernels). */
+ * Expects: T, SFX(name) (appends the suffix), EXP, TANH, LOG, SQRT
+ * (libm), CELL_EXP, CELL_TANH and PHI (e^x and tanh for the recurrent
+ * cells and GELU, the normal distribution function for GELU: libm for
+ * double, branch-free vectorisable versions for float) and KERNEL
+ * (attributes for the hot element-wise kernels). */
 
 /* out[B,O] = in[B,I] W[O,I]^T + bias[O] (bias may be NULL); naive reference. */
 void SFX(lmf_matmul_forward_naive)(T *out, const T *in, const T *w, const T *bias, int B, int Ni, int O) {
@@ -205,15 +206,17 @@ void SFX(lmf_layernorm_backward)(T *dx, T *dw, T *db, const T *dy, const T *x, c
     }
 }
 
-/* GELU, exact (erf) form as PyTorch's nn.GELU(): y = x/2 (1 + erf(x/sqrt 2)). */
+/* GELU, exact (erf) form as PyTorch's nn.GELU(): y = x Phi(x), Phi the
+ * normal distribution function x/2 (1 + erf(x/sqrt 2)) (PHI). */
+KERNEL
 void SFX(lmf_gelu_forward)(T *y, const T *x, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = (T)0.5 * x[i] * ((T)1 + ERF(x[i] * (T)0.70710678118654752440));
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * PHI(x[i]);
 }
+KERNEL
 void SFX(lmf_gelu_backward)(T *dx, const T *dy, const T *x, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        T cdf = (T)0.5 * ((T)1 + ERF(x[i] * (T)0.70710678118654752440));
-        T pdf = EXP((T)-0.5 * x[i] * x[i]) * (T)0.39894228040143267794;
-        dx[i] += dy[i] * (cdf + x[i] * pdf);
+        T pdf = CELL_EXP((T)-0.5 * x[i] * x[i]) * (T)0.39894228040143267794;
+        dx[i] += dy[i] * (PHI(x[i]) + x[i] * pdf);
     }
 }
 

@@ -8,8 +8,11 @@
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 #define LMF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+/* with AVX-512 BW (16-bit lanes) for the kernels that write bfloat16 */
+#define LMF_CLONES_BW __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define LMF_CLONES
+#define LMF_CLONES_BW
 #endif
 
 /* e^x for float, branch-free so that loops over it vectorise: x = k ln2 + r
@@ -184,25 +187,37 @@ void lmf_dropout_mask(float *mask, size_t n, float p, uint64_t key) {
 #define LMF_INLINE inline
 #endif
 
-/* Returns sum_v e^{z[v] - max} and sets *max; with out, also writes each
- * e^{z[v] - max} there (out may be z).  Lanes of independent partial maxima
- * and sums let GCC vectorise without reassociating; always inlined, so it
- * is compiled for the target of each caller's clone. */
-static LMF_INLINE double exp_sum(float *out, const float *z, int V, float *max) {
-    float mx[LANES], sm[LANES];
-    for (int j = 0; j < LANES; j++) mx[j] = -INFINITY, sm[j] = 0.0f;
+/* max_v z[v], in lanes (vectorises without reassociating). */
+static LMF_INLINE float max_of(const float *z, int V) {
+    float mx[LANES];
+    for (int j = 0; j < LANES; j++) mx[j] = -INFINITY;
     int V16 = V - V % LANES;
     for (int v = 0; v < V16; v += LANES)
         for (int j = 0; j < LANES; j++) mx[j] = z[v + j] > mx[j] ? z[v + j] : mx[j];
     float m = -INFINITY;
     for (int j = 0; j < LANES; j++) m = mx[j] > m ? mx[j] : m;
     for (int v = V16; v < V; v++) m = z[v] > m ? z[v] : m;
-    for (int v = 0; v < V16; v += LANES)
-        for (int j = 0; j < LANES; j++) {
-            float e = exp_fast(z[v + j] - m);
-            if (out) out[v + j] = e;
-            sm[j] += e;
-        }
+    return m;
+}
+
+/* Returns sum_v e^{z[v] - m}; with out, also writes each e^{z[v] - m}
+ * there (out may be z).  Lanes of independent partial sums let GCC
+ * vectorise without reassociating; always inlined, so it is compiled for
+ * the target of each caller's clone. */
+static LMF_INLINE double exp_sum_from(float *out, const float *z, int V, float m) {
+    float sm[LANES];
+    for (int j = 0; j < LANES; j++) sm[j] = 0.0f;
+    int V16 = V - V % LANES;
+    if (out)
+        for (int v = 0; v < V16; v += LANES)
+            for (int j = 0; j < LANES; j++) {
+                float e = exp_fast(z[v + j] - m);
+                out[v + j] = e;
+                sm[j] += e;
+            }
+    else
+        for (int v = 0; v < V16; v += LANES)
+            for (int j = 0; j < LANES; j++) sm[j] += exp_fast(z[v + j] - m);
     double sum = 0;
     for (int v = V16; v < V; v++) {
         float e = exp_fast(z[v] - m);
@@ -210,8 +225,13 @@ static LMF_INLINE double exp_sum(float *out, const float *z, int V, float *max) 
         sum += e;
     }
     for (int j = 0; j < LANES; j++) sum += sm[j];
-    *max = m;
     return sum;
+}
+
+/* exp_sum_from with m = max_v z[v], which goes to *max. */
+static LMF_INLINE double exp_sum(float *out, const float *z, int V, float *max) {
+    *max = max_of(z, V);
+    return exp_sum_from(out, z, V, *max);
 }
 
 LMF_CLONES
@@ -230,7 +250,7 @@ double lmf_softmax_xent_f32(float *z, const int32_t *y, int N, int V, float scal
     return nll;
 }
 
-LMF_CLONES
+LMF_CLONES_BW
 double lmf_softmax_xent_bf16(float *z, const float *bias, const int32_t *y, int N, int V, float scale, float *dbias) {
     double nll = 0;
     uint16_t buf[1024];
@@ -238,19 +258,26 @@ double lmf_softmax_xent_bf16(float *z, const float *bias, const int32_t *y, int 
         float *row = z + (size_t)r * V;
         for (int v = 0; v < V; v++) row[v] += bias[v];
         const int32_t yr = y[r];
-        const float zy = row[yr];
-        float m;
-        double sum = exp_sum(row, row, V, &m);
+        const float zy = row[yr], m = max_of(row, V);
+        double sum = exp_sum_from(row, row, V, m);
         nll += log(sum) + (double)m - (double)zy;
         const float f = (float)(scale / sum);
         /* gradient, converted a block at a time; block b's bfloat16 values
-         * land on floats [b/2, b/2 + 512), all read already */
+         * land on floats [b/2, b/2 + 512), all read already.  The target's
+         * entry is redone after its block's loop (which then has no
+         * branch). */
         for (int v0 = 0; v0 < V; v0 += 1024) {
-            const int n = V - v0 < 1024 ? V - v0 : 1024;
+            const int n = V - v0 < 1024 ? V - v0 : 1024, here = yr >= v0 && yr < v0 + n;
+            const float keep = here ? dbias[yr] : 0.0f;
             for (int k = 0; k < n; k++) {
-                float g = row[v0 + k] * f - (v0 + k == yr ? scale : 0.0f);
+                float g = row[v0 + k] * f;
                 dbias[v0 + k] += g;
                 buf[k] = lmf_bf16_rne(g);
+            }
+            if (here) {
+                float g = row[yr] * f - scale;
+                dbias[yr] = keep + g;
+                buf[yr - v0] = lmf_bf16_rne(g);
             }
             memcpy((uint16_t *)(void *)row + v0, buf, (size_t)n * sizeof *buf);
         }

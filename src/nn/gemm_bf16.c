@@ -405,14 +405,6 @@ static void gemm(int ta, int tb, int M, int N, int K, const float *A, const uint
     }
 }
 
-void lmf_bf16_pack(int tb, int N, int K, const float *B, int ldb, uint32_t *dst) {
-    if (N <= 0 || K <= 0) return;
-    if (lmf_bf16_available())
-        pack_b(dst, tb, K, B, ldb, 0, N);
-    else
-        pack_b_plain(dst, tb, N, K, B, ldb);
-}
-
 #else /* no x86-64 AVX-512 build support: the plain sums */
 
 int lmf_bf16_available(void) { return 0; }
@@ -420,9 +412,6 @@ void lmf_gemm_bf16_release(void) {}
 static void gemm(int ta, int tb, int M, int N, int K, const float *A, const uint16_t *A16, int lda, const float *B,
                  int ldb, const uint32_t *bp, float beta, float *C, int ldc) {
     plain(ta, tb, M, N, K, A, A16, lda, B, ldb, bp, beta, C, ldc);
-}
-void lmf_bf16_pack(int tb, int N, int K, const float *B, int ldb, uint32_t *dst) {
-    if (N > 0 && K > 0) pack_b_plain(dst, tb, N, K, B, ldb);
 }
 
 #endif
@@ -438,6 +427,17 @@ void lmf_gemm_bf16a(int ta, int tb, int M, int N, int K, const uint16_t *A, int 
 }
 
 size_t lmf_bf16_pack_words(int N, int K) { return N > 0 && K > 0 ? b_words(N, K) : 0; }
+
+void lmf_bf16_pack(int tb, int N, int K, const float *B, int ldb, uint32_t *dst) {
+    if (N <= 0 || K <= 0) return;
+#ifdef LMF_BF16_BUILD
+    if (lmf_bf16_available()) {
+        pack_b(dst, tb, K, B, ldb, 0, N);
+        return;
+    }
+#endif
+    pack_b_plain(dst, tb, N, K, B, ldb);
+}
 
 void lmf_gemm_bf16p(int ta, int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float beta, float *C,
                     int ldc) {

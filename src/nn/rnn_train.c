@@ -39,6 +39,12 @@ typedef struct rnn_net {
     float *arena;
 } rnn_net;
 
+/* --bf16 for the recurrent steps' products too: the LSTM only.  A GRU
+ * trained so evaluated far worse in float after one epoch on Brown (valid
+ * ppl 1,418 and 591,105 for seeds 1 and 2, against 223 with float steps);
+ * the tanh RNN has not been measured. */
+static int bf16_steps(const lmf_net_cfg *c) { return c->bf16 && c->arch == LMF_ARCH_LSTM; }
+
 static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, int T, float scale, uint64_t key,
                              double *nll) {
     rnn_net *n = (rnn_net *)nn;
@@ -46,12 +52,7 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
     const int B = nn->cfg.B, H = c->H, E = c->E, GH = n->GH, L = c->L, N = T * B;
     const float p = key ? nn->cfg.dropout : 0.0f;
     const size_t BH = (size_t)B * H;
-    const int bf = nn->cfg.bf16; /* products in bfloat16, float sums */
-    /* The recurrent steps too, for the LSTM only: a GRU trained so
-     * evaluated far worse in float after one epoch on Brown (valid ppl
-     * 1,418 and 591,105 for seeds 1 and 2, against 223 with float steps);
-     * the tanh RNN has not been measured. */
-    const int bf_steps = bf && c->arch == LMF_ARCH_LSTM;
+    const int bf = nn->cfg.bf16, bf_steps = bf16_steps(&nn->cfg); /* products in bfloat16, float sums */
     if (bf_steps) /* the recurrent weight, packed once for the window's steps */
         for (int l = 0; l < L; l++) {
             lmf_bf16_pack(1, GH, H, n->P.whh[l], H, n->whp[l]);
@@ -273,7 +274,7 @@ lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out) {
     size_t hb = lmf_head_work_bytes(&h0, (int)N, 1);
     n->hwork = lmf_malloc(hb);
     const size_t pw = lmf_bf16_pack_words((int)GH, (int)H), pb = lmf_bf16_pack_words((int)H, (int)GH);
-    const int bf_steps = c->bf16 && c->arch == LMF_ARCH_LSTM; /* as in rnn_window */
+    const int bf_steps = bf16_steps(c);
     if (bf_steps) {
         n->packed = (uint32_t *)lmf_malloc((pw + pb) * L * sizeof(uint32_t));
         for (size_t l = 0; l < L && n->packed; l++) {

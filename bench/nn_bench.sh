@@ -8,8 +8,10 @@
 # steps after warm-up; tokens/s, peak RSS.  With --classes C, lmfuse also
 # trains with its class-factored output layer (--classes C; PyTorch has no
 # equivalent in these scripts): two more columns.  With --bf16, lmfuse also
-# trains with --bf16 (bfloat16 products, float sums; CPUs with AVX512_BF16):
-# two more columns.
+# trains with --bf16 (bfloat16 products, float sums; CPUs with AVX512_BF16),
+# and PyTorch under torch.autocast("cpu", dtype=torch.bfloat16), its own
+# mixed precision: five more columns (the last ratio is lmfuse --bf16 over
+# PyTorch with autocast).
 #
 # usage: bench/nn_bench.sh [--lmfuse PATH] [--steps N] [--threads "1 2"] [--archs "rnn lstm gru transformer"]
 #                          [--classes C] [--bf16]
@@ -37,7 +39,7 @@ rss() { awk -F': ' '/Maximum resident/ { printf "%.0f", $2 / 1024 }' "$1"; }
 
 head="| arch | threads | PyTorch tok/s | lmfuse tok/s | ratio | PyTorch peak MB | lmfuse peak MB |" rule="|---|---|---|---|---|---|---|"
 [ -n "$CLASSES" ] && head="$head lmfuse --classes $CLASSES tok/s | ratio | peak MB |" rule="$rule---|---|---|"
-[ -n "$BF16" ] && head="$head lmfuse --bf16 tok/s | ratio | peak MB |" rule="$rule---|---|---|"
+[ -n "$BF16" ] && head="$head lmfuse --bf16 tok/s | ratio | peak MB | PyTorch autocast tok/s | ratio to it |" rule="$rule---|---|---|---|---|"
 echo "$head"
 echo "$rule"
 for th in $THREADS; do
@@ -62,7 +64,10 @@ for th in $THREADS; do
       /usr/bin/time -v taskset -c $cores "$LMF" train --arch $a "${cfg[@]}" --bf16 --schedule constant \
         --train $TRAIN -o "$OUT/m.safetensors" --max-steps $((STEPS + 3)) --checkpoint-every 0 --log-every 1000 2>"$OUT/lb.err"
       lb=$(grep -o 'steps, [0-9]* tokens/s' "$OUT/lb.err" | grep -o '[0-9]* tokens' | cut -d' ' -f1)
-      row="$row $lb | $(awk "BEGIN { printf \"%.2f\", $lb / $pt }") | $(rss "$OUT/lb.err") |"
+      MALLOC_MMAP_MAX_=0 taskset -c $cores $PY bench/torch_lm.py --arch $a "${cfg[@]}" --autocast \
+        --train $TRAIN --steps "$STEPS" >"$OUT/pa.json"
+      pa=$($PY -c "import json; print(round(json.load(open('$OUT/pa.json'))['tok_per_s']))")
+      row="$row $lb | $(awk "BEGIN { printf \"%.2f\", $lb / $pt }") | $(rss "$OUT/lb.err") | $pa | $(awk "BEGIN { printf \"%.2f\", $lb / $pa }") |"
     fi
     echo "$row"
   done

@@ -20,6 +20,9 @@ mean cross-entropy of a window; Adam(W), gradient-norm clipping.
                  then test perplexity (JSON line at the end)
   --save PATH    write the trained model as safetensors in lmfuse's layout
                  (include/lmf/nn.h), so lmfuse can score it
+  --autocast     train under torch.autocast("cpu", dtype=torch.bfloat16):
+                 PyTorch's own mixed precision, the peer of `lmfuse train
+                 --bf16` (which ops run in bfloat16 is PyTorch's choice)
 
 usage: /usr/bin/python3 bench/torch_lm.py --arch lstm --train T --valid V --test X [options]
 (needs Debian's python3-torch)
@@ -57,6 +60,7 @@ p.add_argument("--steps", type=int, default=0)
 p.add_argument("--threads", type=int, default=1)
 p.add_argument("--seed", type=int, default=1)
 p.add_argument("--save")
+p.add_argument("--autocast", action="store_true")
 a = p.parse_args()
 torch.manual_seed(a.seed)
 torch.set_num_threads(a.threads)
@@ -177,8 +181,9 @@ def train_steps(data, max_steps=None, timer=None):
         x, y = data[i : i + n], data[i + 1 : i + 1 + n]
         h = detach(h)
         opt.zero_grad()
-        logits, h = model(x, h)
-        loss = F.cross_entropy(logits.view(-1, V), y.reshape(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.autocast):
+            logits, h = model(x, h)
+            loss = F.cross_entropy(logits.view(-1, V), y.reshape(-1))
         loss.backward()
         if a.clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), a.clip)

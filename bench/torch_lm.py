@@ -20,6 +20,8 @@ mean cross-entropy of a window; Adam(W), gradient-norm clipping.
                  then test perplexity (JSON line at the end)
   --save PATH    write the trained model as safetensors in lmfuse's layout
                  (include/lmf/nn.h), so lmfuse can score it
+  --score TEXT   scoring throughput only: perplexity of TEXT with the
+                 (untrained) model as evaluation reads it, timed; one JSON line
   --autocast     train under torch.autocast("cpu", dtype=torch.bfloat16):
                  PyTorch's own mixed precision, the peer of `lmfuse train
                  --bf16` (which ops run in bfloat16 is PyTorch's choice)
@@ -61,6 +63,7 @@ p.add_argument("--threads", type=int, default=1)
 p.add_argument("--seed", type=int, default=1)
 p.add_argument("--save")
 p.add_argument("--autocast", action="store_true")
+p.add_argument("--score")
 a = p.parse_args()
 torch.manual_seed(a.seed)
 torch.set_num_threads(a.threads)
@@ -215,6 +218,15 @@ def evaluate(lines):
             n_tok += n
     return math.exp(nll / n_tok)
 
+
+if a.score:
+    lines = read(a.score)
+    t0 = time.perf_counter()
+    ppl = evaluate(lines)
+    dt = time.perf_counter() - t0
+    print(json.dumps({"arch": a.arch, "threads": a.threads, "tokens": sum(map(len, lines)),
+                      "tok_per_s": sum(map(len, lines)) / dt, "ppl": ppl}))
+    sys.exit(0)
 
 train = batchify(ids(train_lines), a.batch)
 if a.steps:

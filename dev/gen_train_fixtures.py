@@ -169,3 +169,71 @@ with open("tests/data/train_lstm_cls.expected", "w") as f:
         opt.step()
         f.write(f"{step + 1}\t{loss.item():.9g}\t{norm.item():.9g}\n")
 print("lstm_cls classes", start)
+
+
+# A tied tanh RNN trained with dropout 0.3 (on the embeddings, between the
+# layers and on the output), drawing lmfuse's masks: they are a pure function
+# of (seed, step, site, index) (src/nn/ops.c lmf_dropout_mask, the key as
+# src/nn/train.c makes it), reproduced here, so PyTorch applies the very
+# masks lmfuse draws and the losses must agree as without dropout.
+M64 = (1 << 64) - 1
+
+
+def mix64(x):
+    x &= M64
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & M64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & M64
+    return x ^ (x >> 31)
+
+
+def lmf_mask(shape, p, key):
+    n = math.prod(shape)
+    p32 = struct.unpack("<f", struct.pack("<f", p))[0]
+    thresh = min(int(p32 * 4294967296.0), 4294967295)
+    keep = (torch.tensor(1.0) / (torch.tensor(1.0) - torch.tensor(p32))).item()
+    k, out = mix64(key), []
+    for i in range(0, n, 2):
+        r = mix64(k ^ i)
+        out.append(0.0 if (r & 0xFFFFFFFF) < thresh else keep)
+        out.append(0.0 if (r >> 32) < thresh else keep)
+    return torch.tensor(out[:n], dtype=torch.float32).view(shape)
+
+
+DROP, SEED = 0.3, 1
+torch.manual_seed(14)
+enc = torch.nn.Embedding(len(vocab), E)
+layers = [torch.nn.RNN(E if l == 0 else H, H, 1) for l in range(L)]
+dec_b = torch.nn.Parameter(torch.empty(len(vocab)))
+torch.nn.init.uniform_(enc.weight, -0.1, 0.1)
+torch.nn.init.uniform_(dec_b, -0.1, 0.1)
+sd = {"encoder.weight": enc.weight}
+for l, m in enumerate(layers):
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        sd[f"rnn.{name}_l{l}"] = getattr(m, name + "_l0")
+sd["decoder.bias"] = dec_b
+save("tests/data/train_rnn_drop_init.safetensors", sd,
+     {"lmfuse.arch": "rnn", "lmfuse.vocab": json.dumps(vocab), "generator": "dev/gen_train_fixtures.py"})
+params = [enc.weight, dec_b] + [p_ for m in layers for p_ in m.parameters()]
+opt = torch.optim.Adam(params, lr=LR)
+h = [torch.zeros(1, B, H) for _ in range(L)]
+with open("tests/data/train_rnn_drop.expected", "w") as f:
+    f.write(f"# rnn tied=1 dropout={DROP} seed={SEED} B={B} bptt={BPTT} emb={E} hidden={H} layers={L} lr={LR} "
+            f"clip={CLIP}\n")
+    for step in range(STEPS):
+        x, y = data[step * BPTT: (step + 1) * BPTT], data[step * BPTT + 1: (step + 1) * BPTT + 1]
+        key = mix64((SEED * 0x9E3779B97F4A7C15 + step + 1) & M64) | 1
+        h = [t.detach() for t in h]
+        opt.zero_grad()
+        out = enc(x) * lmf_mask((BPTT, B, E), DROP, key * 64)
+        for l, m in enumerate(layers):
+            out, h[l] = m(out, h[l])
+            out = out * lmf_mask((BPTT, B, H), DROP, key * 64 + 1 + l)
+        logits = out @ enc.weight.t() + dec_b
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, len(vocab)), y.reshape(-1))
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(params, CLIP)
+        opt.step()
+        f.write(f"{step + 1}\t{loss.item():.9g}\t{norm.item():.9g}\n")
+print("rnn_drop done")

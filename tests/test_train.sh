@@ -9,13 +9,15 @@ rm -rf "$TMP" && mkdir -p "$TMP"
 
 # 1. Ten steps from PyTorch's initial weights give PyTorch's losses and
 #    gradient norms (dev/gen_train_fixtures.py: Adam, clipping, carried state).
-#    lstm_cls has the class-factored output layer (--classes).
-for a in rnn lstm gru transformer lstm_cls; do
+#    lstm_cls has the class-factored output layer (--classes); rnn_drop
+#    trains with dropout 0.3, PyTorch drawing lmfuse's masks.
+for a in rnn lstm gru transformer lstm_cls rnn_drop; do
   extra=; [ $a = lstm ] && extra=--tied
   [ $a = transformer ] && extra="--tied --heads 2 --ff 32 --ctx 8"
   [ $a = lstm_cls ] && extra="--tied --classes 6"
-  expect_rc 0 "train $a from PyTorch init" "$LMF" train --arch ${a%_cls} $extra --layers 2 --hidden 16 --emb 16 \
-    --dropout 0 --batch 4 --bptt 8 --lr 5e-3 --clip 0.25 --schedule constant --train "$DATA/train-tiny.txt" \
+  drop=0; [ $a = rnn_drop ] && extra="--tied --seed 1" drop=0.3
+  expect_rc 0 "train $a from PyTorch init" "$LMF" train --arch ${a%_*} $extra --layers 2 --hidden 16 --emb 16 \
+    --dropout $drop --batch 4 --bptt 8 --lr 5e-3 --clip 0.25 --schedule constant --train "$DATA/train-tiny.txt" \
     --init "$DATA/train_${a}_init.safetensors" -o "$TMP/pt_$a.safetensors" --max-steps 10 \
     --loss-log "$TMP/pt_$a.tsv" -q
   paste <(grep -v '^#' "$DATA/train_$a.expected") "$TMP/pt_$a.tsv" | awk -v a=$a '

@@ -42,9 +42,10 @@ typedef struct lmf_train_opts {
     float dropout;           /* default 0.2 */
     int classes;             /* output layer: 0 = full softmax (default); C > 0 = class-factored softmax over C
                                 frequency classes (exact probabilities, ~sqrt(V) is fastest) */
-    int bf16;                /* full softmax: the output layer's matrix products in bfloat16 with float sums
-                                (needs a CPU with AVX512_BF16; weights, optimizer and evaluation stay float);
-                                default 0 */
+    int bf16;                /* full softmax: training's matrix products (output layer, input projections,
+                                weight gradients, the Transformer's linear layers, the LSTM's recurrent steps)
+                                in bfloat16 with float sums (needs a CPU with AVX512_BF16; weights, optimizer
+                                and evaluation stay float); default 0 */
     int heads, ff, ctx;      /* transformer: attention heads (4), MLP width (4 * hidden), context = training
                                 window (64; replaces bptt) */
     int batch;               /* default 32 */

@@ -138,9 +138,10 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
                 lmf_gru_backward_f32(dgi, dgh, n->dtmp, dh, n->ACT[l] + (size_t)t * B * GH,
                                      n->GHS[l] + (size_t)t * B * GH, hp, B, H);
             }
-            if (t > 0 && bf_steps)
+            if (t == 0) continue;
+            if (bf_steps)
                 lmf_gemm_bf16p(0, B, H, GH, dgh, GH, n->whb[l], 1.0f, n->dtmp, H);
-            else if (t > 0)
+            else
                 LMF_GEMM(0, 0, B, H, GH, dgh, GH, n->P.whh[l], H, 1.0f, n->dtmp, H);
         }
         n->dc = dc;

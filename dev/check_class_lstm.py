@@ -9,36 +9,28 @@ usage: /usr/bin/python3 dev/check_class_lstm.py MODEL.safetensors TEXT
 """
 import json
 import math
-import struct
 import sys
 
 import torch
 
+import lmf_st
+
 path, text = sys.argv[1], sys.argv[2]
-with open(path, "rb") as f:
-    n = struct.unpack("<Q", f.read(8))[0]
-    hdr = json.loads(f.read(n))
-    blob = f.read()
-meta = hdr.pop("__metadata__")
-T = {k: torch.frombuffer(bytearray(blob[v["data_offsets"][0]:v["data_offsets"][1]]), dtype=torch.float32).view(v["shape"])
-     for k, v in hdr.items()}
+meta, T = lmf_st.read(path)
 vocab = json.loads(meta["lmfuse.vocab"])
 start = json.loads(meta["lmfuse.classes"])
 arch = meta["lmfuse.arch"]
 V, C = len(vocab), len(start) - 1
 index = {w: i for i, w in enumerate(vocab)}
 cls_of = torch.tensor([k for k in range(C) for _ in range(start[k + 1] - start[k])])
-E, H = T["encoder.weight"].shape[1], T["rnn.weight_hh_l0"].shape[1]
-L = sum(1 for k in T if k.startswith("rnn.weight_ih_l"))
-rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[arch](E, H, L)
-rnn.load_state_dict({k[4:]: v for k, v in T.items() if k.startswith("rnn.")})
+rnn = lmf_st.recurrent(arch, T)
 dec_w = T.get("decoder.weight", T["encoder.weight"])
 ids = [1] + [index.get(w, 0) for line in open(text, encoding="utf-8") for w in line.split() + ["</s>"]]
 x = torch.tensor(ids[:-1]).view(-1, 1)
 y = torch.tensor(ids[1:])
 with torch.no_grad():
     out, _ = rnn(torch.nn.functional.embedding(x, T["encoder.weight"]))
-    h = out.view(-1, H)
+    h = out.view(-1, rnn.hidden_size)
     lc = torch.log_softmax(h @ T["cls.weight"].t() + T["cls.bias"], -1)
     nll, total_mass_err = 0.0, 0.0
     for i0 in range(0, len(y), 512):

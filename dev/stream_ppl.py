@@ -13,20 +13,15 @@ usage: /usr/bin/python3 dev/stream_ppl.py MODEL.safetensors TEXT B
 """
 import json
 import math
-import struct
 import sys
 
 import torch
 import torch.nn.functional as F
 
+import lmf_st
+
 path, text, B = sys.argv[1], sys.argv[2], int(sys.argv[3])
-with open(path, "rb") as f:
-    n = struct.unpack("<Q", f.read(8))[0]
-    hdr = json.loads(f.read(n))
-    blob = f.read()
-meta = hdr.pop("__metadata__")
-W = {k: torch.frombuffer(bytearray(blob[v["data_offsets"][0]:v["data_offsets"][1]]), dtype=torch.float32).view(v["shape"])
-     for k, v in hdr.items()}
+meta, W = lmf_st.read(path)
 arch = meta["lmfuse.arch"]
 if arch not in ("rnn", "lstm", "gru") or "lmfuse.classes" in meta:
     sys.exit(f"{path}: a full-softmax rnn, lstm or gru model is needed (this is {arch})")
@@ -35,11 +30,8 @@ index = {w: i for i, w in enumerate(vocab)}
 emb = W["encoder.weight"]
 dec_w = W.get("decoder.weight", emb)
 dec_b = W["decoder.bias"]
-L = sum(1 for k in W if k.startswith("rnn.weight_ih_l"))
-H = W["rnn.weight_hh_l0"].shape[1]
-cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[arch]
-net = cls(emb.shape[1], H, L)
-net.load_state_dict({k[4:]: v for k, v in W.items() if k.startswith("rnn.")})
+net = lmf_st.recurrent(arch, W)
+L, H = net.num_layers, net.hidden_size
 
 ids = [index["</s>"]]
 with open(text, encoding="utf-8") as f:

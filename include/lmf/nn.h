@@ -41,6 +41,68 @@ extern "C" {
  * (message names the file and the missing or mis-shaped tensor). */
 lmf_status lmf_nn_load(const char *path, lmf_model **out);
 
+/* ---- PyTorch state dicts (src/nn/pytorch.c) ----
+ *
+ * Import reads a state dict saved with safetensors.torch.save_file:
+ *   recurrent: encoder.weight (or embedding.weight) [V, E]; the weights of
+ *     one nn.RNN/LSTM/GRU under any prefix, <prefix>weight_ih_l{k},
+ *     weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} (renamed rnn.*; the gate
+ *     count G = rows / columns of weight_hh_l0 gives the architecture: 1 rnn,
+ *     4 lstm, 3 gru); decoder.weight (or fc.weight) [V, H], left out or
+ *     equal to the embedding when tied; decoder.bias (or fc.bias) [V];
+ *   Transformer: the names of the layout above (tok_emb.weight, ...;
+ *     head.weight left out or equal to tok_emb.weight when tied).
+ * Tensors of dtype F32, F16, BF16 or F64 with one or two dimensions are
+ * converted to F32; others (integer buffers) and "train.*" are dropped.
+ *
+ * The token list (TOKENS.txt) has the model's V tokens one per line in the
+ * state dict's id order ('\n' ends a line; one '\r' before it is dropped; a
+ * last line without '\n' counts).  It must hold <unk> and </s> (or <eos>):
+ * lmfuse gives them ids 0 and 1, keeps the others in order from id 2, and
+ * permutes the rows indexed by token (embedding, output weights and bias)
+ * to match.  The model is a word model, so a token
+ *   - is not empty, and is valid UTF-8 (the vocabulary is stored as JSON,
+ *     and word-mode text is read as UTF-8);
+ *   - contains no NUL byte and none of the bytes the word tokenizer splits
+ *     text at (space, tab, CR, VT, FF; '\n' ends the line), since no text
+ *     could ever give such a token;
+ *   - is not "<s>" (the beginning-of-line context, never predicted) and
+ *     appears once (<eos> and </s> are the same token to lmfuse).
+ * Every other byte is allowed, control characters (U+0001..U+001F other
+ * than the whitespace above, U+007F) included: the word tokenizer produces
+ * them, and lmfuse.vocab stores them escaped (\u0001).  A list that breaks
+ * a rule is refused with LMF_ERR_FORMAT and a message naming the file, the
+ * line and the byte.
+ */
+typedef struct lmf_nn_import_opts {
+    const char *vocab_path; /* the token list; NULL: the state dict's own lmfuse.vocab metadata (token
+                               order kept, lmfuse.token_mode and lmfuse.classes carried over) */
+    int heads;              /* attention heads of a Transformer; 0: the state dict's lmfuse.heads */
+} lmf_nn_import_opts;
+void lmf_nn_import_opts_init(lmf_nn_import_opts *o);
+
+/* Converts the PyTorch state dict at `state_dict` (opts NULL: defaults) to
+ * an lmfuse model file at out_path (safetensors, F32, metadata
+ * lmfuse.converted_from "pytorch"), after checking that the result loads
+ * as a model; on any error nothing is written and an earlier file at
+ * out_path is left as it was.  With `model` non-NULL, *model receives the
+ * converted model (free with lmf_model_free; NULL on error).  Errors:
+ * LMF_ERR_IO (files), LMF_ERR_FORMAT (the state dict or the token list:
+ * the message names the file, tensor or line), LMF_ERR_ARG (a Transformer
+ * without heads), LMF_ERR_NOMEM. */
+lmf_status lmf_nn_import_pytorch(const char *state_dict, const lmf_nn_import_opts *opts, const char *out_path,
+                                 lmf_model **model);
+
+/* Writes the neural model file at model_path as a PyTorch state dict at
+ * out_path: every tensor under its PyTorch name (decoder.weight or
+ * head.weight included when tied, as load_state_dict expects; "train.*"
+ * left out), the lmfuse metadata kept, and "format" "pt".  With tokens_path
+ * non-NULL, also the V tokens one per line in id order, for the PyTorch
+ * side (LMF_ERR_UNSUPPORTED, before anything is written, if a token
+ * contains a line break: '\n' or '\r').  Both files are written
+ * atomically. */
+lmf_status lmf_nn_export_pytorch(const char *model_path, const char *out_path, const char *tokens_path);
+
 #ifdef __cplusplus
 }
 #endif

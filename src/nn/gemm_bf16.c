@@ -112,6 +112,11 @@ int lmf_bf16_available(void) {
     if (known >= 0) return known;
     unsigned a, b, c, d;
     int ok = 0;
+    const char *off = getenv("LMFUSE_NO_BF16"); /* the portable path on any CPU (tests, comparisons) */
+    if (off && *off && strcmp(off, "0") != 0) {
+        known = 0;
+        return 0;
+    }
     if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 16)) && (b & (1u << 30)) && (b & (1u << 31))) {
         unsigned a1, b1, c1, d1;
         /* AVX512_BF16: leaf 7, sub-leaf 1, EAX bit 5; and the OS saves the

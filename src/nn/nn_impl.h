@@ -122,7 +122,8 @@ LMF_OPS_DECL(double, _f64)
 /* C[M,N] = A' B' + beta C, A' [M,K] = A or A^T (ta), B' [K,N] likewise, all
  * row-major as for cblas_sgemm: with the inputs rounded to bfloat16 (to
  * nearest even) and the sums in float (gemm_bf16.c).  Runs in lmf_threads()
- * threads.  Without AVX512_BF16 (lmf_bf16_available() is 0), or without
+ * threads.  Without AVX512_BF16 (lmf_bf16_available() is 0; also when the
+ * environment sets LMFUSE_NO_BF16 to anything but "" or "0"), or without
  * memory for the packed copies, it is the same sums in plain float.
  * Buffers are kept per calling thread until lmf_gemm_bf16_release(). */
 int lmf_bf16_available(void);

@@ -59,8 +59,8 @@ typedef void (*lmf_progress_fn)(void *user, double done, double total);
 /* Threads for the matrix products of neural models (OpenBLAS); the
  * library's default is OpenBLAS's own (all cores, or OPENBLAS_NUM_THREADS).
  * With n > 1, fusions also compute up to n members' distributions at once
- * (each with one BLAS thread), so a fusion's results are the same, bit for
- * bit, for every n >= 1 once this was called.  Other BLAS thread counts
+ * (each with one BLAS thread), so the results of a fusion of two or more
+ * members are the same, bit for bit, for every n >= 1.  Other BLAS thread counts
  * (OpenBLAS's default, a single model's products on n threads) and other
  * BLAS kernels (OPENBLAS_CORETYPE) split and block the products
  * differently: their results agree to float rounding, not to the bit. */

@@ -61,23 +61,21 @@ long=(--arch lstm --layers 2 --hidden 32 --emb 32 --tied --dropout 0.2 --batch 8
   -o m.safetensors --loss-log loss.tsv)
 mkdir -p "$TMP/a" "$TMP/b"
 (cd "$TMP/a" && "$LMF" train "${long[@]}") || fail "uninterrupted run"
-(cd "$TMP/b" && exec "$LMF" train "${long[@]}") &
-pid=$!
-for _ in $(seq 1 2000); do [ -f "$TMP/b/m.safetensors.ckpt" ] && break; sleep 0.01; done
-sleep 0.3
-if kill -0 $pid 2>/dev/null; then
-  kill -9 $pid
-  wait $pid 2>/dev/null
-  killed_at=$(wc -l <"$TMP/b/loss.tsv")
-  (cd "$TMP/b" && "$LMF" train --resume m.safetensors.ckpt -q) || fail "resume after SIGKILL"
-  cmp -s "$TMP/a/m.safetensors" "$TMP/b/m.safetensors" ||
-    fail "best model after kill (at step $killed_at) and resume differs from the uninterrupted run's"
-  cmp -s "$TMP/a/m.safetensors.ckpt" "$TMP/b/m.safetensors.ckpt" ||
-    fail "final checkpoint after kill and resume differs from the uninterrupted run's"
-else
-  wait $pid
-  fail "the run to be killed finished before the kill; make it longer"
-fi
+# The run kills itself with SIGKILL once step 7 is done (LMFUSE_TEST_KILL_AT_STEP,
+# read by the CLI): after the checkpoint of step 5, before that of step 10.
+(cd "$TMP/b" && LMFUSE_TEST_KILL_AT_STEP=7 exec "$LMF" train "${long[@]}")
+rc=$?
+[ $rc = 137 ] || fail "the run to be killed at step 7 exited with $rc, not by SIGKILL (137)"
+killed_at=$(wc -l <"$TMP/b/loss.tsv")
+[ "$killed_at" = 7 ] || fail "killed after step 7: the loss log has $killed_at lines"
+(cd "$TMP/b" && "$LMF" train --resume m.safetensors.ckpt -q) || fail "resume after SIGKILL"
+cmp -s "$TMP/a/m.safetensors" "$TMP/b/m.safetensors" ||
+  fail "best model after kill (at step $killed_at) and resume differs from the uninterrupted run's"
+cmp -s "$TMP/a/m.safetensors.ckpt" "$TMP/b/m.safetensors.ckpt" ||
+  fail "final checkpoint after kill and resume differs from the uninterrupted run's"
+cmp -s "$TMP/a/loss.tsv" "$TMP/b/loss.tsv" ||
+  fail "the loss log after kill and resume differs from the uninterrupted run's (steps lost or repeated)"
+expect_rc 2 "a kill step that is not a number" env LMFUSE_TEST_KILL_AT_STEP=x "$LMF" train "${long[@]}"
 
 # 5. Divergence is detected and reported; the last good checkpoint stays.
 expect_rc 1 "diverging run" "$LMF" train --arch rnn --layers 1 --hidden 8 --emb 8 --batch 2 --bptt 4 --lr 1e38 \

@@ -1,7 +1,9 @@
 /* lmfuse train: neural language models (lmf/train.h). */
+#define _POSIX_C_SOURCE 200809L /* SIGKILL */
 #include "cli.h"
 #include "lmf/train.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +65,13 @@ static void help(FILE *fp) {
             d.arch, d.layers, d.hidden, d.emb, d.dropout, d.heads, d.ctx, d.batch, d.bptt, d.epochs, d.lr, d.lr_min, d.schedule,
             d.warmup, d.plateau_factor, d.patience, d.clip, d.weight_decay, d.beta1, d.beta2, d.eps, d.threads,
             (unsigned long long)d.seed, d.checkpoint_every, d.log_seconds);
+}
+
+/* For the kill-and-resume test: with LMFUSE_TEST_KILL_AT_STEP=N in the
+ * environment, the process kills itself with SIGKILL once step N is done
+ * (a deterministic point instead of a race against a timer). */
+static void kill_at_step(void *user, const lmf_train_progress *p) {
+    if (!p->validating && p->step >= *(const int64_t *)user) raise(SIGKILL);
 }
 
 typedef struct {
@@ -143,6 +152,15 @@ int lmf_cmd_train(int argc, char **argv) {
     }
     o.max_steps = max_steps;
     if (!o.resume && (!o.train || !o.out)) return cli_usage_error("train", "--train and -o are required");
+    int64_t kill_step = 0;
+    const char *ks = getenv("LMFUSE_TEST_KILL_AT_STEP");
+    if (ks && *ks) {
+        char *end;
+        kill_step = strtoll(ks, &end, 10);
+        if (*end || kill_step < 1) return cli_usage_error("train", "LMFUSE_TEST_KILL_AT_STEP=\"%s\" is not a step >= 1", ks);
+        o.on_progress = kill_at_step;
+        o.progress_user = &kill_step;
+    }
     lmf_train_result r;
     if (lmf_train(&o, &r)) return cli_fail();
     if (o.log_seconds >= 0)

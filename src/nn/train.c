@@ -166,7 +166,27 @@ static const char *jstr(trainer *tr, const cJSON *j, const char *k, const char *
 
 /* ---------------- files ---------------- */
 
+/* A resumed run's loss log (path, open "r+" as fp): cut after the last line
+ * of a step <= step (lines the killed run wrote after its checkpoint would
+ * be repeated), positioned at the end for appending. */
+static lmf_status loss_log_cut(FILE *fp, const char *path, int64_t step) {
+    char line[256];
+    long keep = 0;
+    while (fgets(line, sizeof line, fp)) {
+        long long st;
+        if (!strchr(line, '\n') || sscanf(line, "%lld", &st) != 1 || st > step) break;
+        keep = ftell(fp);
+    }
+    if (fflush(fp) || ftruncate(fileno(fp), (off_t)keep) || fseek(fp, keep, SEEK_SET))
+        return lmf_error(LMF_ERR_IO, "%s: cannot cut the loss log to step %lld for the resumed run", path,
+                         (long long)step);
+    return LMF_OK;
+}
+
 static lmf_status write_model(trainer *tr, const char *path, int with_training_state) {
+    /* a checkpoint lands after the loss log's lines up to its step */
+    if (with_training_state && tr->loss_log && fflush(tr->loss_log))
+        return lmf_error(LMF_ERR_IO, "%s: cannot write the loss log", tr->o.loss_log);
     lmf_st_writer *w = lmf_st_writer_new();
     if (!w) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     lmf_status s = tr->net->ops->add_tensors(tr->net, w);
@@ -510,8 +530,15 @@ static lmf_status setup(trainer *tr, lmf_safetensors **resume_st) {
     }
     if (!tr->ckpt_path) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (o->loss_log) {
-        tr->loss_log = fopen(o->loss_log, o->resume ? "a" : "w");
+        tr->loss_log = o->resume ? fopen(o->loss_log, "r+") : NULL;
+        if (tr->loss_log) { /* the lines up to the checkpoint's step stay; the run repeats the later ones */
+            s = loss_log_cut(tr->loss_log, o->loss_log, tr->pg.step);
+            if (s) return s;
+        } else {
+            tr->loss_log = fopen(o->loss_log, "w");
+        }
         if (!tr->loss_log) return lmf_error(LMF_ERR_IO, "%s: cannot open for writing", o->loss_log);
+        setvbuf(tr->loss_log, NULL, _IOLBF, 0); /* a line per step, on disk as it is done (tail -f) */
     }
     lmf_set_threads(o->threads);
     return LMF_OK;
@@ -590,10 +617,10 @@ static lmf_status run(trainer *tr, lmf_train_result *res) {
             tok_done += (int64_t)T * B;
             double t1 = now_s();
             t_train += t1 - t0;
-            if (o->on_progress) report(tr, total, tok_done, t_train, last_valid, 0);
             if (tr->loss_log)
                 fprintf(tr->loss_log, "%lld\t%.9g\t%.9g\t%.9g\n", (long long)g->step, nll / ((double)T * B),
                         (double)norm, lr);
+            if (o->on_progress) report(tr, total, tok_done, t_train, last_valid, 0);
             if (o->log_seconds >= 0 && (t1 - t_log >= o->log_seconds || g->window == tr->windows)) {
                 t_log = t1;
                 double tps = tok_done / (t_train > 0 ? t_train : 1e-9);
@@ -671,6 +698,8 @@ lmf_status lmf_train(const lmf_train_opts *o, lmf_train_result *res) {
     lmf_status s = setup(&tr, &st);
     lmf_st_close(st);
     if (!s) s = run(&tr, res);
+    if (!s && tr.loss_log && fflush(tr.loss_log))
+        s = lmf_error(LMF_ERR_IO, "%s: cannot write the loss log", tr.o.loss_log);
     trainer_free(&tr);
     return s;
 }

@@ -139,7 +139,42 @@ expect_err "needs <unk>"
 expect_rc 1 "no vocabulary" "$LMF" convert --from pytorch "$DATA/pt_lstm.safetensors" -o "$TMP/bad.safetensors"
 expect_err "give the tokens with --vocab"
 expect_rc 2 "no direction" "$LMF" convert "$DATA/pt_lstm.safetensors" -o "$TMP/bad.safetensors"
+expect_rc 2 "--heads not a number" "$LMF" convert --from pytorch "$DATA/pt_lstm.safetensors" --heads x -o "$TMP/bad.safetensors"
+# The token rules of include/lmf/nn.h: tokens a word model cannot have are
+# refused with the list's name and line (line 4 replaced).
+bad_token() { # name bytes(printf format) expected-message
+  { head -3 "$DATA/pt_lstm.vocab.txt"; printf "$2\n"; tail -n +5 "$DATA/pt_lstm.vocab.txt"; } >"$TMP/$1.vocab"
+  expect_rc 1 "token with $1" "$LMF" convert --from pytorch "$DATA/pt_lstm.safetensors" --vocab "$TMP/$1.vocab" \
+    -o "$TMP/bad.safetensors"
+  expect_err "$1.vocab:4: $3"
+}
+bad_token nul 'a\0b' "byte 2 of the token is NUL"
+bad_token vt 'a\vb' "byte 2 of the token is whitespace"
+bad_token latin1 'caf\351' "the token is not valid UTF-8 (byte 4)"
+bad_token bos '<s>' '"<s>" is reserved'
+bad_token repeat 'w3' "the token repeats line 2"
 [ -e "$TMP/bad.safetensors" ] && fail "a failed conversion left an output file"
+# The control-byte vocabulary of issue 15: 38 tokens of ~2,000 \x01 bytes,
+# six bytes each once escaped, overflowed the converter's buffer.  Now a
+# correct model whose tokens come back unchanged (and clean under ASan).
+python3 - "$TMP/ctl.safetensors" "$TMP/ctl.vocab" <<'PY'
+import json, struct, sys
+V, E = 38, 4
+header, blob = {"__metadata__": {"format": "pt"}}, b""
+for name, shape in [("encoder.weight", [V, E]), ("rnn.weight_ih_l0", [E, E]), ("rnn.weight_hh_l0", [E, E]),
+                    ("rnn.bias_ih_l0", [E]), ("rnn.bias_hh_l0", [E]), ("decoder.bias", [V])]:
+    n = shape[0] * (shape[1] if len(shape) > 1 else 1)
+    raw = struct.pack("<%df" % n, *[(i * 37 % 101) / 100 - 0.5 for i in range(len(blob), len(blob) + n)])
+    header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(blob), len(blob) + len(raw)]}
+    blob += raw
+js = json.dumps(header).encode()
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(js)) + js + blob)
+open(sys.argv[2], "wb").write(b"<unk>\n</s>\n" + b"".join(b"\x01" * (2000 + i) + b"\n" for i in range(V - 2)))
+PY
+expect_rc 0 "control-byte vocabulary" "$LMF" convert --from pytorch "$TMP/ctl.safetensors" --vocab "$TMP/ctl.vocab" \
+  -o "$TMP/ctl_m.safetensors"
+expect_rc 0 "control-byte vocabulary back" "$LMF" convert --to pytorch "$TMP/ctl_m.safetensors" -o "$TMP/ctl_pt.safetensors"
+cmp -s "$TMP/ctl.vocab" "$TMP/ctl_pt.safetensors.vocab.txt" || fail "control-byte tokens changed on the way"
 
 # 8. Class-factored output layer (--classes): the model file scores as
 #    training validated it, for both families; mismatches are refused.

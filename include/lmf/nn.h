@@ -57,8 +57,9 @@ lmf_status lmf_nn_load(const char *path, lmf_model **out);
  *
  * The token list (TOKENS.txt) has the model's V tokens one per line in the
  * state dict's id order ('\n' ends a line; one '\r' before it is dropped; a
- * last line without '\n' counts).  It must hold <unk> and </s> (or <eos>):
- * lmfuse gives them ids 0 and 1, keeps the others in order from id 2, and
+ * last line without '\n' counts).  It must hold <unk> and </s> (or <eos>;
+ * with both, </s> is the end of line and <eos> an ordinary word): lmfuse
+ * gives them ids 0 and 1, keeps the others in order from id 2, and
  * permutes the rows indexed by token (embedding, output weights and bias)
  * to match.  The model is a word model, so a token
  *   - is not empty, and is valid UTF-8 (the vocabulary is stored as JSON,
@@ -67,7 +68,7 @@ lmf_status lmf_nn_load(const char *path, lmf_model **out);
  *     text at (space, tab, CR, VT, FF; '\n' ends the line), since no text
  *     could ever give such a token;
  *   - is not "<s>" (the beginning-of-line context, never predicted) and
- *     appears once (<eos> and </s> are the same token to lmfuse).
+ *     appears once.
  * Every other byte is allowed, control characters (U+0001..U+001F other
  * than the whitespace above, U+007F) included: the word tokenizer produces
  * them, and lmfuse.vocab stores them escaped (\u0001).  A list that breaks
@@ -76,7 +77,8 @@ lmf_status lmf_nn_load(const char *path, lmf_model **out);
  */
 typedef struct lmf_nn_import_opts {
     const char *vocab_path; /* the token list; NULL: the state dict's own lmfuse.vocab metadata (token
-                               order kept, lmfuse.token_mode and lmfuse.classes carried over) */
+                               order and lmfuse.token_mode kept).  Output classes (lmfuse.classes) are
+                               kept while the token order is (a list that reorders them is refused) */
     int heads;              /* attention heads of a Transformer; 0: the state dict's lmfuse.heads */
 } lmf_nn_import_opts;
 void lmf_nn_import_opts_init(lmf_nn_import_opts *o);

@@ -95,11 +95,13 @@ static int span_is(const lmf_filebuf *fb, span t, const char *w) {
 static lmf_status token_order(const char *path, const lmf_filebuf *fb, const span *t, int32_t V, int32_t *order,
                               char **json) {
     *json = NULL;
-    int32_t unk = -1, eos = -1;
+    int32_t unk = -1, eos = -1, eos2 = -1; /* </s>, else <eos> (then an ordinary word) */
     for (int32_t i = 0; i < V; i++) {
         if (unk < 0 && span_is(fb, t[i], "<unk>")) unk = i;
-        if (eos < 0 && (span_is(fb, t[i], "</s>") || span_is(fb, t[i], "<eos>"))) eos = i;
+        if (eos < 0 && span_is(fb, t[i], "</s>")) eos = i;
+        if (eos2 < 0 && span_is(fb, t[i], "<eos>")) eos2 = i;
     }
+    if (eos < 0) eos = eos2;
     if (unk < 0 || eos < 0)
         return BAD("%s: the token list needs <unk> and </s> (or <eos>): add the tokens the model predicts for "
                    "unknown words and for the end of a line",
@@ -113,13 +115,13 @@ static lmf_status token_order(const char *path, const lmf_filebuf *fb, const spa
     lmf_status s = v ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
     for (int32_t id = 2; id < V && !s; id++) {
         span w = t[order[id]];
-        int32_t got = lmf_vocab_add(v, fb->data + w.off, w.len);
+        /* a second spelling of the end of line is a repeat too */
+        int32_t got = eos == eos2 && span_is(fb, w, "<eos>") ? LMF_EOS : lmf_vocab_add(v, fb->data + w.off, w.len);
         if (got < 0)
             s = lmf_error(LMF_ERR_NOMEM, "out of memory");
         else if (got != id)
-            s = BAD("%s:%d: the token repeats line %d%s; every token must appear once: remove one", path,
-                    order[id] + 1, order[got] + 1,
-                    got == LMF_EOS ? " (<eos> and </s> are the same end-of-line token to lmfuse)" : "");
+            s = BAD("%s:%d: the token repeats line %d; every token must appear once: remove one", path,
+                    order[id] + 1, order[got] + 1);
     }
     if (!s) {
         *json = lmf_vocab_json(v);
@@ -349,10 +351,15 @@ static lmf_status import_meta(import_job *j, const lmf_nn_import_opts *o) {
     lmf_st_writer *w = j->w;
     lmf_status s = lmf_st_set_meta(w, "lmfuse.arch", p->is_tf ? "transformer" : p->arch);
     if (!s) s = lmf_st_set_meta(w, "lmfuse.vocab", j->vjson ? j->vjson : lmf_st_meta(j->st, "lmfuse.vocab"));
-    if (!s && !o->vocab_path) { /* the file's own vocabulary: its mode and classes still hold */
-        const char *keys[] = {"lmfuse.token_mode", "lmfuse.classes"};
-        for (int i = 0; i < 2 && !s; i++)
-            if (lmf_st_meta(j->st, keys[i])) s = lmf_st_set_meta(w, keys[i], lmf_st_meta(j->st, keys[i]));
+    const char *mode = lmf_st_meta(j->st, "lmfuse.token_mode"), *classes = lmf_st_meta(j->st, "lmfuse.classes");
+    if (!s && mode && !o->vocab_path) s = lmf_st_set_meta(w, "lmfuse.token_mode", mode); /* the file's own tokens */
+    if (!s && classes) { /* class ranges are ranges of lmfuse ids: they hold while the order does */
+        for (int64_t i = 0; j->order && i < p->V; i++)
+            if (j->order[i] != i)
+                return BAD("%s: the output classes (lmfuse.classes) are ranges of token ids, which the token list "
+                           "%s reorders (<unk> and </s> must be its first two lines); convert without --vocab",
+                           p->path, o->vocab_path);
+        s = lmf_st_set_meta(w, "lmfuse.classes", classes);
     }
     if (!s && p->is_tf) {
         char hb[24];
@@ -389,7 +396,8 @@ lmf_status lmf_nn_import_pytorch(const char *state_dict, const lmf_nn_import_opt
     if (!s && !(j.w = lmf_st_writer_new())) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s) s = import_tensors(&j);
     if (!s) s = import_meta(&j, opts);
-    /* written under a temporary name until it loads as a model */
+    /* written under a temporary name first, to check that it loads as a
+     * model (which copies the weights), then written where it belongs */
     size_t tl = strlen(out_path) + 40;
     if (!s && !(j.tmp = (char *)lmf_malloc(tl))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s) {
@@ -398,16 +406,12 @@ lmf_status lmf_nn_import_pytorch(const char *state_dict, const lmf_nn_import_opt
     }
     lmf_model *m = NULL;
     if (!s && (s = lmf_nn_load(j.tmp, &m))) s = rename_in_error(s, j.tmp, out_path);
-    if (!s && rename(j.tmp, out_path))
-        s = lmf_error(LMF_ERR_IO, "%s: cannot rename %s into place", out_path, j.tmp);
+    if (!s) s = lmf_st_write(j.w, out_path);
     if (s) {
         lmf_model_free(m);
         m = NULL;
-    } else {
-        lmf_free(j.tmp); /* renamed: nothing to remove */
-        j.tmp = NULL;
     }
-    import_job_free(&j);
+    import_job_free(&j); /* removes the temporary file */
     if (model) *model = m;
     else lmf_model_free(m);
     return s;
@@ -449,9 +453,10 @@ lmf_status lmf_nn_export_pytorch(const char *model_path, const char *out_path, c
     for (int i = 0; i < 5 && !s; i++)
         if (lmf_st_meta(st, keys[i])) s = lmf_st_set_meta(w, keys[i], lmf_st_meta(st, keys[i]));
     if (!s) s = lmf_st_set_meta(w, "format", "pt");
-    lmf_outfile of;
-    memset(&of, 0, sizeof of);
+    lmf_outfile of; /* the token list, committed once the state dict is written */
+    int list_open = 0;
     if (!s && tokens_path && !(s = lmf_outfile_open(&of, tokens_path))) {
+        list_open = 1;
         for (int32_t i = 0; i < V; i++) {
             size_t l;
             const char *tok = lmf_vocab_word(v, i, &l);
@@ -460,8 +465,10 @@ lmf_status lmf_nn_export_pytorch(const char *model_path, const char *out_path, c
         }
     }
     if (!s) s = lmf_st_write(w, out_path);
-    if (!s && tokens_path) s = lmf_outfile_commit(&of);
-    else lmf_outfile_abort(&of);
+    if (list_open) {
+        if (!s) s = lmf_outfile_commit(&of);
+        else lmf_outfile_abort(&of);
+    }
     lmf_st_writer_free(w);
     lmf_st_close(st);
     lmf_model_free(m);

@@ -67,6 +67,13 @@ static void help(FILE *fp) {
             (unsigned long long)d.seed, d.checkpoint_every, d.log_seconds);
 }
 
+/* The library's progress lines (LMF_LOG_INFO) go to stderr as they are;
+ * warnings keep the default "lmfuse: warning: " prefix. */
+static void log_line(lmf_log_level level, const char *msg, void *ctx) {
+    (void)ctx;
+    fprintf(stderr, "%s%s\n", level == LMF_LOG_WARN ? "lmfuse: warning: " : "", msg);
+}
+
 /* For the kill-and-resume test: with LMFUSE_TEST_KILL_AT_STEP=N in the
  * environment, the process kills itself with SIGKILL once step N is done
  * (a deterministic point instead of a race against a timer). */
@@ -152,6 +159,8 @@ int lmf_cmd_train(int argc, char **argv) {
     }
     o.max_steps = max_steps;
     if (!o.resume && (!o.train || !o.out)) return cli_usage_error("train", "--train and -o are required");
+    /* progress comes through the log callback: shown unless -q */
+    lmf_set_log(log_line, NULL, o.log_seconds >= 0 ? LMF_LOG_INFO : LMF_LOG_WARN);
     int64_t kill_step = 0;
     const char *ks = getenv("LMFUSE_TEST_KILL_AT_STEP");
     if (ks && *ks) {
@@ -162,7 +171,9 @@ int lmf_cmd_train(int argc, char **argv) {
         o.progress_user = &kill_step;
     }
     lmf_train_result r;
-    if (lmf_train(&o, &r)) return cli_fail();
+    lmf_status s = lmf_train(&o, &r);
+    lmf_set_log(NULL, NULL, LMF_LOG_WARN);
+    if (s) return cli_fail();
     if (o.log_seconds >= 0)
         fprintf(stderr, "trained %d epoch%s, %lld steps, %.0f tokens/s; best valid ppl %.2f (epoch %d)\n",
                 r.epochs_done, r.epochs_done == 1 ? "" : "s", (long long)r.steps, r.tokens_per_s, r.best_valid_ppl,

@@ -155,6 +155,8 @@ int cli_score_members(const char *tag, const char *const *paths, int K, const ch
     size_t N = 0;
     for (int k = 0; k < K; k++) {
         if (lmf_model_load(paths[k], &ms[k])) return 1;
+        /* one vocabulary, as a recipe needs (lmf_fuse_new): refuse before scoring */
+        if (k > 0 && lmf_fuse_check_vocab(ms, k + 1)) return 1;
         lmf_tokens t;
         lmf_status s = lmf_tokens_read_file(dev, lmf_model_vocab(ms[k]), NULL, &t);
         if (!s && k > 0 && t.n != N) {

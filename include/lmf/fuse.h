@@ -116,7 +116,9 @@ int lmf_fuse_members(const lmf_model *m, lmf_model *const **members);
 
 /* The cache model: p(w) = (c(w) + beta / V) / (n + beta), c(w) the count of w
  * among the last n <= window tokens fed (carried across lines; a reset
- * empties it).  The vocabulary is borrowed and must outlive the model. */
+ * empties it).  The vocabulary is borrowed and must outlive the model.
+ * window: 1..LMF_CACHE_MAX_WINDOW tokens. */
+#define LMF_CACHE_MAX_WINDOW (1 << 24)
 lmf_status lmf_cache_new(const lmf_vocab *v, int window, double beta, lmf_model **out);
 
 /* The continuous cache (Grave et al., 2017) over a neural model: the last
@@ -193,7 +195,16 @@ lmf_status lmf_recipe_write(const char *path, const lmf_fuse_opts *o, const char
 int lmf_recipe_tuned_on(const char *recipe_path, const char *text_path);
 
 /* ---- tuning ----
- * EM for linear weights over per-token member log-probs lp[k][0..N): w (K,
+ * Whether members can be fused token by token: LMF_OK when every member
+ * predicts over the vocabulary of member 1 (the same words, in any order);
+ * otherwise LMF_ERR_DATA with lmf_fuse_new's message ("members 1 and k
+ * predict over different vocabularies ...").  The tuners below that take
+ * models check it first; lmf_tune_linear_em sees only log-probabilities, so
+ * its caller checks the members it scored with this.
+ */
+lmf_status lmf_fuse_check_vocab(lmf_model *const *members, int K);
+
+/* EM for linear weights over per-token member log-probs lp[k][0..N): w (K,
  * the starting point, e.g. 1/K each) is replaced by the tuned weights.  It
  * iterates until the mean log-likelihood gains less than tol per iteration
  * (the relative perplexity change), or max_iter.  trace (max_iter+1 or

@@ -63,6 +63,10 @@ const char *lmf_st_meta(const lmf_safetensors *st, const char *key);
 /* Converts a tensor of dtype F32, F16, BF16 or F64 to float: dst holds
  * t->numel floats.  LMF_ERR_UNSUPPORTED for other dtypes. */
 lmf_status lmf_st_to_f32(const lmf_st_tensor *t, float *dst);
+/* lmf_st_to_f32 for model parameters: also refuses a tensor holding a NaN or
+ * an infinity (a diverged or damaged model would score NaN).  Errors
+ * (LMF_ERR_FORMAT) name `path`, the tensor and the first bad element. */
+lmf_status lmf_st_to_f32_finite(const lmf_st_tensor *t, float *dst, const char *path);
 
 /* ---- writing ---- */
 typedef struct lmf_st_writer lmf_st_writer;

@@ -71,7 +71,8 @@ typedef struct lmf_train_opts {
     int checkpoint_every;    /* steps; default 500; 0 = only after epochs */
     int64_t max_steps;       /* stop after this many steps in all (0 = no limit) */
     const char *loss_log;    /* optional TSV: step, window loss, gradient norm, learning rate */
-    double log_seconds;      /* progress line interval on stderr; default 10; < 0 = quiet */
+    double log_seconds;      /* progress line interval; default 10; < 0 = none.  The lines go to the log
+                                callback (lmf_set_log) at LMF_LOG_INFO, below the default level */
     void (*on_progress)(void *user, const lmf_train_progress *p); /* optional: after every step, before and
                                                                     after every validation */
     void *progress_user;

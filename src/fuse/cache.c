@@ -108,8 +108,8 @@ static const lmf_model_ops cache_ops = {
 
 lmf_status lmf_cache_new(const lmf_vocab *v, int window, double beta, lmf_model **out) {
     *out = NULL;
-    if (window < 1 || window > (1 << 24))
-        return lmf_error(LMF_ERR_ARG, "cache window must be 1..%d tokens (got %d)", 1 << 24, window);
+    if (window < 1 || window > LMF_CACHE_MAX_WINDOW)
+        return lmf_error(LMF_ERR_ARG, "cache window must be 1..%d tokens (got %d)", LMF_CACHE_MAX_WINDOW, window);
     if (!(beta > 0) || !isfinite(beta)) return lmf_error(LMF_ERR_ARG, "cache beta must be > 0 (got %g)", beta);
     cache *c = (cache *)lmf_calloc(1, sizeof *c);
     if (!c) return lmf_error(LMF_ERR_NOMEM, "out of memory");

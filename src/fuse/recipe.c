@@ -4,6 +4,7 @@
  * models; a member path may itself be a recipe, so fusions nest (depth is
  * limited, which also stops a recipe that includes itself). */
 #include "lmf/fuse.h"
+#include "../core/json_impl.h"
 #include "../core/util_impl.h"
 #include "fuse_impl.h"
 
@@ -65,20 +66,23 @@ static lmf_status load_ncache(const cJSON *c, const char *dir, const char *file,
     const cJSON *wn = cJSON_GetObjectItemCaseSensitive(c, "window");
     const cJSON *th = cJSON_GetObjectItemCaseSensitive(c, "theta");
     const cJSON *fl = cJSON_GetObjectItemCaseSensitive(c, "floor");
-    if (!cJSON_IsString(mp) || !mp->valuestring[0] || !cJSON_IsNumber(wn) || wn->valuedouble != floor(wn->valuedouble) ||
-        !cJSON_IsNumber(th) || (fl && !cJSON_IsNumber(fl)))
+    if (!cJSON_IsString(mp) || !mp->valuestring[0] || !cJSON_IsNumber(wn) || !cJSON_IsNumber(th) ||
+        (fl && !cJSON_IsNumber(fl)))
         return BAD("%s: %s: a continuous cache is {\"model\": neural model path, \"window\": N positions, \"theta\": "
                    "t >= 0, \"floor\": f in (0, 1] (default 0.01)} (lmfuse tune --method cache writes one)",
                    file, where);
-    if (wn->valuedouble < 1 || wn->valuedouble > LMF_NCACHE_MAX_WINDOW)
-        return BAD("%s: %s: window must be 1..%d positions", file, where, LMF_NCACHE_MAX_WINDOW);
+    char key[256];
+    snprintf(key, sizeof key, "%.200s: window", where);
+    int window;
+    lmf_status s = lmf_json_i32(wn, file, key, 1, LMF_NCACHE_MAX_WINDOW, NULL, &window);
+    if (s) return s;
     const char *path = mp->valuestring;
     char *full = path[0] == '/' ? lmf_strdup(path) : lmf_path_join(dir, path);
     if (!full) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     lmf_model *m = NULL;
-    lmf_status s = lmf_model_load(full, &m);
+    s = lmf_model_load(full, &m);
     lmf_free(full);
-    if (!s) s = lmf_ncache_new(m, (int)wn->valuedouble, th->valuedouble, fl ? fl->valuedouble : 0.01, out);
+    if (!s) s = lmf_ncache_new(m, window, th->valuedouble, fl ? fl->valuedouble : 0.01, out);
     if (s) s = prefix_error(s, "%s: %s (\"%s\")", file, where, path);
     return s;
 }
@@ -224,10 +228,10 @@ static lmf_status load_node(const cJSON *j, const char *dir, const char *file, c
     }
     const cJSON *tk = cJSON_GetObjectItemCaseSensitive(j, "top_k");
     if (tk) {
-        if (!cJSON_IsNumber(tk) || tk->valuedouble != floor(tk->valuedouble) || tk->valuedouble < 1 ||
-            tk->valuedouble > 1000000)
-            return BAD("%s: %s: \"top_k\" must be a whole number 1..1000000", file, where);
-        o.top_k = (int)tk->valuedouble;
+        char key[256];
+        snprintf(key, sizeof key, "%.200s: \"top_k\"", where);
+        lmf_status ks = lmf_json_i32(tk, file, key, 1, 1000000, NULL, &o.top_k);
+        if (ks) return ks;
     }
     const cJSON *th = cJSON_GetObjectItemCaseSensitive(j, "threshold");
     if (th) {
@@ -281,11 +285,15 @@ static lmf_status load_node(const cJSON *j, const char *dir, const char *file, c
         }
         const cJSON *wn = cJSON_GetObjectItemCaseSensitive(caches[k], "window");
         const cJSON *bt = cJSON_GetObjectItemCaseSensitive(caches[k], "beta");
-        if (!cJSON_IsNumber(wn) || wn->valuedouble != floor(wn->valuedouble) || (bt && !cJSON_IsNumber(bt))) {
+        if (!cJSON_IsNumber(wn) || (bt && !cJSON_IsNumber(bt))) {
             s = BAD("%s: %s: a cache is {\"window\": N tokens, \"beta\": smoothing > 0 (default 1)}", file, sub);
             break;
         }
-        s = lmf_cache_new(v, (int)wn->valuedouble, bt ? bt->valuedouble : 1.0, &m[k]);
+        char key[256];
+        int window;
+        snprintf(key, sizeof key, "%.200s.cache: window", sub);
+        if ((s = lmf_json_i32(wn, file, key, 1, LMF_CACHE_MAX_WINDOW, NULL, &window))) break;
+        s = lmf_cache_new(v, window, bt ? bt->valuedouble : 1.0, &m[k]);
         if (s) s = prefix_error(s, "%s: %s", file, sub);
     }
     if (s) {

@@ -6,6 +6,17 @@
 #include <math.h>
 #include <string.h>
 
+lmf_status lmf_fuse_check_vocab(lmf_model *const *members, int K) {
+    if (K < 1 || K > LMF_FUSE_MAX_MEMBERS)
+        return lmf_error(LMF_ERR_ARG, "a fusion needs 1..%d members (got %d)", LMF_FUSE_MAX_MEMBERS, K);
+    for (int k = 0; k < K; k++)
+        if (!members[k]) return lmf_error(LMF_ERR_ARG, "member %d is missing", k + 1);
+    int32_t *maps[LMF_FUSE_MAX_MEMBERS];
+    lmf_status s = lmf_fuse_vocab_maps(members, K, maps);
+    for (int k = 0; k < K; k++) lmf_free(maps[k]);
+    return s;
+}
+
 /* Mean log-likelihood of the mixture and, with post, the summed posterior
  * responsibilities of each member. */
 static double mix_ll(const float *const *lp, int K, size_t N, const double *w, double *post) {

@@ -222,6 +222,11 @@ lmf_status lmf_tune_gate(lmf_model **members, int K, const lmf_tokens *dev, cons
         return lmf_error(LMF_ERR_ARG, "a gate needs 2..%d members and more dev tokens than folds",
                          LMF_FUSE_MAX_MEMBERS);
     }
+    lmf_status vs = lmf_fuse_check_vocab(members, K); /* before any scoring */
+    if (vs) {
+        for (int k = 0; k < K; k++) lmf_model_free(members[k]);
+        return vs;
+    }
     /* one allocation for the fit: mean, sd (F), loss0 (K), A (K*F), b (K), w (K) */
     out->mean = (double *)lmf_calloc(2 * (size_t)F + 4 * (size_t)K + (size_t)K * F, sizeof(double));
     double *mem = (double *)lmf_malloc((4 + 2 * 8) * P * sizeof *mem);

@@ -552,10 +552,12 @@ static lmf_status build(llprob *p, lmf_model *const *members, int K, const lmf_t
 lmf_status lmf_tune_loglinear(lmf_model *const *members, int K, const lmf_tokens *dev, const lmf_tune_ll_opts *o,
                               double *w, lmf_tune_info *info) {
     memset(info, 0, sizeof *info);
+    lmf_status s = lmf_fuse_check_vocab(members, K); /* before any scoring */
+    if (s) return s;
     llprob p;
     int exact;
-    lmf_status s = build(&p, members, K, dev, o->sampled, o->max_bytes ? o->max_bytes : (size_t)1 << 29, o->progress,
-                         o->progress_user, &exact);
+    s = build(&p, members, K, dev, o->sampled, o->max_bytes ? o->max_bytes : (size_t)1 << 29, o->progress,
+              o->progress_user, &exact);
     if (!s) {
         if (exact)
             for (int L = 0; L < p.levels; L++) info->entries += p.lv[L].ne, info->contexts += p.lv[L].n;

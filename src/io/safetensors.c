@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -323,6 +324,19 @@ lmf_status lmf_st_to_f32(const lmf_st_tensor *t, float *dst) {
         return lmf_error(LMF_ERR_UNSUPPORTED, "tensor \"%s\" has dtype %s; expected a floating-point tensor", t->name,
                          lmf_dtype_name(t->dtype));
     }
+}
+
+lmf_status lmf_st_to_f32_finite(const lmf_st_tensor *t, float *dst, const char *path) {
+    if (lmf_st_to_f32(t, dst))
+        return lmf_error(LMF_ERR_FORMAT, "%s: tensor \"%s\" has dtype %s; expected a floating-point tensor", path,
+                         t->name, lmf_dtype_name(t->dtype));
+    for (uint64_t i = 0; i < t->numel; i++)
+        if (!isfinite(dst[i]))
+            return lmf_error(LMF_ERR_FORMAT,
+                             "%s: tensor \"%s\" holds %s at element %llu: the model is damaged or its training "
+                             "diverged; use an earlier checkpoint or train again",
+                             path, t->name, isnan(dst[i]) ? "NaN" : dst[i] > 0 ? "+inf" : "-inf", (unsigned long long)i);
+    return LMF_OK;
 }
 
 /* ---------------- writing ---------------- */

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -301,6 +302,25 @@ lmf_status lmf_ngram_load_binary(const char *path, const lmf_ngram_load_opts *op
         m->tab[n].count = h.count[n];
         m->tab[n].ids = (h.flags & FLAG_HAS_IDS) ? (uint32_t *)(base + h.ids_off[n]) : NULL;
     }
+    /* values: a NaN (or a log10 probability of +inf) would make every score
+     * NaN; -inf is probability 0, as ARPA files may say */
+    for (uint64_t i = 0; i <= V; i++)
+        if (isnan(m->uni_prob[i]) || m->uni_prob[i] == INFINITY || !isfinite(m->uni_backoff[i])) {
+            s = BAD("%s: unigram %llu has log10 probability %g and backoff %g (probabilities must not be NaN or +inf, "
+                    "backoffs must be finite): the file is damaged; rebuild it",
+                    path, (unsigned long long)i, (double)m->uni_prob[i], (double)m->uni_backoff[i]);
+            goto fail;
+        }
+    for (uint32_t n = 2; n <= h.order; n++)
+        for (uint64_t i = 0; i < h.nslots[n]; i++) {
+            const lmf_ngram_slot *sl = &m->tab[n].slots[i];
+            if (sl->key && (isnan(sl->prob) || sl->prob == INFINITY || !isfinite(sl->backoff))) {
+                s = BAD("%s: a %u-gram has log10 probability %g and backoff %g (probabilities must not be NaN or +inf, "
+                        "backoffs must be finite): the file is damaged; rebuild it",
+                        path, n, (double)sl->prob, (double)sl->backoff);
+                goto fail;
+            }
+        }
     if (h.flags & FLAG_HAS_IDS) {
         /* ids must be valid words: ARPA export indexes the vocabulary with them */
         for (uint32_t n = 2; n <= h.order; n++)

@@ -188,8 +188,7 @@ static lmf_status load_one(const lmf_safetensors *st, const char *path, const ch
         return lmf_error(LMF_ERR_FORMAT, "%s: tensor \"%s\" is %s; this %s needs shape [%lld%s%lld]", path, name,
                          t ? "mis-shaped" : "missing", arch, (long long)d0, nd == 2 ? ", " : "",
                          (long long)(nd == 2 ? d1 : 0));
-    if (lmf_st_to_f32(t, dst)) return lmf_error(LMF_ERR_FORMAT, "%s: tensor \"%s\" is not floating point", path, name);
-    return LMF_OK;
+    return lmf_st_to_f32_finite(t, dst, path);
 }
 
 static lmf_status rnn_load(lmf_net *nn, const lmf_safetensors *st, const char *path) {

@@ -355,17 +355,17 @@ lmf_status lmf_nn_load(const char *path, lmf_model **out) {
     }
     if (!s) {
         lmf_rnn_layout(&m->cfg, m->block, &m->p);
-        lmf_st_to_f32(emb, m->p.emb);
-        for (int l = 0; l < m->cfg.L; l++) {
-            lmf_st_to_f32(wih[l], m->p.wih[l]);
-            lmf_st_to_f32(whh[l], m->p.whh[l]);
-            lmf_st_to_f32(bih[l], m->p.bih[l]);
-            lmf_st_to_f32(bhh[l], m->p.bhh[l]);
+        s = lmf_st_to_f32_finite(emb, m->p.emb, path);
+        for (int l = 0; l < m->cfg.L && !s; l++) {
+            s = lmf_st_to_f32_finite(wih[l], m->p.wih[l], path);
+            if (!s) s = lmf_st_to_f32_finite(whh[l], m->p.whh[l], path);
+            if (!s) s = lmf_st_to_f32_finite(bih[l], m->p.bih[l], path);
+            if (!s) s = lmf_st_to_f32_finite(bhh[l], m->p.bhh[l], path);
         }
-        if (db) lmf_st_to_f32(db, m->p.dec_b);
-        if (dw) lmf_st_to_f32(dw, m->p.dec_w);
-        if (cw) lmf_st_to_f32(cw, m->p.cls_w);
-        if (cb) lmf_st_to_f32(cb, m->p.cls_b);
+        if (!s && db) s = lmf_st_to_f32_finite(db, m->p.dec_b, path);
+        if (!s && dw) s = lmf_st_to_f32_finite(dw, m->p.dec_w, path);
+        if (!s && cw) s = lmf_st_to_f32_finite(cw, m->p.cls_w, path);
+        if (!s && cb) s = lmf_st_to_f32_finite(cb, m->p.cls_b, path);
     }
     lmf_st_close(st);
     if (s) {

@@ -5,6 +5,7 @@
 #include "lmf/train.h"
 #include "lmf/eval.h"
 #include "net.h"
+#include "../core/json_impl.h"
 
 #include <cblas.h>
 #include <cjson/cJSON.h>
@@ -150,18 +151,137 @@ static cJSON *progress_json(const trainer *tr) {
     return j;
 }
 
-static double jnum(const cJSON *j, const char *k, double dflt) {
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, k);
-    return cJSON_IsNumber(e) ? e->valuedouble : dflt;
+/* Checkpoint metadata is input like any file: every field is checked before
+ * it is used (a window of -1 or 1e30 would index outside the training data).
+ * A key that is absent takes its default (older checkpoints lack some). */
+#define CK_FIX "the checkpoint is damaged or was edited; resume from another one or start again"
+
+static const cJSON *ck_item(const cJSON *j, const char *k) { return cJSON_GetObjectItemCaseSensitive(j, k); }
+
+static lmf_status ck_int(const cJSON *j, const char *sec, const char *k, int64_t lo, int64_t hi, int64_t dflt,
+                         const char *path, int64_t *out) {
+    const cJSON *e = ck_item(j, k);
+    if (!e) {
+        *out = dflt;
+        return LMF_OK;
+    }
+    char key[96];
+    snprintf(key, sizeof key, "%s \"%s\"", sec, k);
+    return lmf_json_int(e, path, key, lo, hi, CK_FIX, out);
+}
+
+static lmf_status ck_i32(const cJSON *j, const char *sec, const char *k, int lo, int hi, int dflt, const char *path,
+                         int *out) {
+    int64_t v;
+    lmf_status s = ck_int(j, sec, k, lo, hi, dflt, path, &v);
+    if (!s) *out = (int)v;
+    return s;
+}
+
+static lmf_status ck_num(const cJSON *j, const char *sec, const char *k, double lo, double hi, double dflt,
+                         const char *path, double *out) {
+    const cJSON *e = ck_item(j, k);
+    if (!e) {
+        *out = dflt;
+        return LMF_OK;
+    }
+    char key[96];
+    snprintf(key, sizeof key, "%s \"%s\"", sec, k);
+    return lmf_json_num(e, path, key, lo, hi, CK_FIX, out);
+}
+
+static lmf_status ck_bool(const cJSON *j, const char *sec, const char *k, const char *path, int *out) {
+    const cJSON *e = ck_item(j, k);
+    *out = cJSON_IsTrue(e);
+    if (e && !cJSON_IsBool(e))
+        return lmf_error(LMF_ERR_FORMAT, "%s: %s \"%s\" must be true or false; " CK_FIX, path, sec, k);
+    return LMF_OK;
 }
 
 /* Copies a string setting out of the checkpoint JSON (owned by tr). */
-static const char *jstr(trainer *tr, const cJSON *j, const char *k, const char *dflt) {
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, k);
-    if (!cJSON_IsString(e)) return dflt;
+static lmf_status ck_str(trainer *tr, const cJSON *j, const char *k, const char *dflt, const char *path,
+                         const char **out) {
+    const cJSON *e = ck_item(j, k);
+    *out = dflt;
+    if (!e) return LMF_OK;
+    if (!cJSON_IsString(e) || !e->valuestring[0])
+        return lmf_error(LMF_ERR_FORMAT, "%s: lmfuse.train \"%s\" must be a non-empty string; " CK_FIX, path, k);
     for (int i = 0; i < 8; i++)
-        if (!tr->strs[i]) return tr->strs[i] = lmf_strdup(e->valuestring);
-    return dflt;
+        if (!tr->strs[i]) {
+            if (!(tr->strs[i] = lmf_strdup(e->valuestring))) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+            *out = tr->strs[i];
+            return LMF_OK;
+        }
+    return lmf_error(LMF_ERR_FORMAT, "%s: too many string settings", path);
+}
+
+#define CK_BIG ((int64_t)1 << 62)
+
+static lmf_status read_settings(trainer *tr, const cJSON *j, const char *path) {
+    lmf_train_opts *o = &tr->o;
+    const char *T = "lmfuse.train";
+    double dropout;
+    lmf_status s;
+    if ((s = ck_str(tr, j, "arch", "?", path, &o->arch)) || (s = ck_i32(j, T, "layers", 1, LMF_NN_MAX_LAYERS, 0, path, &o->layers)) ||
+        (s = ck_i32(j, T, "hidden", 1, 65536, 0, path, &o->hidden)) || (s = ck_i32(j, T, "emb", 1, 65536, 0, path, &o->emb)) ||
+        (s = ck_bool(j, T, "tied", path, &o->tied)) || (s = ck_num(j, T, "dropout", 0, 1, 0, path, &dropout)) ||
+        (s = ck_i32(j, T, "classes", 0, 1 << 30, 0, path, &o->classes)) || (s = ck_bool(j, T, "bf16", path, &o->bf16)) ||
+        (s = ck_i32(j, T, "heads", 1, 65536, 4, path, &o->heads)) || (s = ck_i32(j, T, "ff", 0, 1 << 20, 0, path, &o->ff)) ||
+        (s = ck_i32(j, T, "ctx", 1, 65536, 64, path, &o->ctx)) || (s = ck_i32(j, T, "batch", 1, 65536, 0, path, &o->batch)) ||
+        (s = ck_i32(j, T, "bptt", 1, 65536, 0, path, &o->bptt)) || (s = ck_i32(j, T, "epochs", 1, 1 << 30, 0, path, &o->epochs)))
+        return s;
+    o->dropout = (float)dropout;
+    const cJSON *sd = ck_item(j, "seed");
+    if (sd && (s = lmf_json_u64(sd, path, "lmfuse.train \"seed\"", UINT64_MAX, CK_FIX, &o->seed))) return s;
+    const double inf = INFINITY;
+    if ((s = ck_num(j, T, "lr", 0, inf, 0, path, &o->lr)) || (s = ck_num(j, T, "lr_min", 0, inf, 0, path, &o->lr_min)) ||
+        (s = ck_num(j, T, "clip", 0, inf, 0, path, &o->clip)) ||
+        (s = ck_num(j, T, "weight_decay", 0, inf, 0, path, &o->weight_decay)) ||
+        (s = ck_num(j, T, "beta1", 0, 1, 0.9, path, &o->beta1)) || (s = ck_num(j, T, "beta2", 0, 1, 0.999, path, &o->beta2)) ||
+        (s = ck_num(j, T, "eps", 0, inf, 1e-8, path, &o->eps)) ||
+        (s = ck_i32(j, T, "warmup", 0, INT32_MAX, 0, path, &o->warmup)) ||
+        (s = ck_str(tr, j, "schedule", "cosine", path, &o->schedule)) ||
+        (s = ck_num(j, T, "plateau_factor", 0, 1, 0.25, path, &o->plateau_factor)) ||
+        (s = ck_i32(j, T, "patience", 0, INT32_MAX, 0, path, &o->patience)) ||
+        (s = ck_str(tr, j, "train", NULL, path, &o->train)) || (s = ck_str(tr, j, "valid", NULL, path, &o->valid)) ||
+        (s = ck_str(tr, j, "out", NULL, path, &o->out)) ||
+        (s = ck_i32(j, T, "checkpoint_every", 0, INT32_MAX, 500, path, &o->checkpoint_every)) ||
+        (s = ck_int(j, T, "max_steps", 0, CK_BIG, 0, path, &o->max_steps)) ||
+        (s = ck_str(tr, j, "loss_log", NULL, path, &o->loss_log)))
+        return s;
+    o->vocab = NULL; /* the checkpoint carries the vocabulary */
+    if (!o->train || !o->out) return lmf_error(LMF_ERR_FORMAT, "%s: checkpoint settings lack train/out; " CK_FIX, path);
+    return LMF_OK;
+}
+
+/* The progress; window is checked against the data in setup (windows per
+ * epoch depend on the text). */
+static lmf_status read_progress(trainer *tr, const cJSON *p, const char *path) {
+    progress *g = &tr->pg;
+    const char *P = "lmfuse.progress";
+    const double inf = INFINITY;
+    lmf_status s;
+    if ((s = ck_int(p, P, "step", 0, CK_BIG, 0, path, &g->step)) ||
+        (s = ck_i32(p, P, "epoch", 0, tr->o.epochs, 0, path, &g->epoch)) ||
+        (s = ck_int(p, P, "window", 0, CK_BIG, 0, path, &g->window)) ||
+        (s = ck_num(p, P, "lr_scale", 0, 1, 1, path, &g->lr_scale)) ||
+        (s = ck_num(p, P, "best_valid", 0, inf, 0, path, &g->best_valid)) ||
+        (s = ck_i32(p, P, "best_epoch", 0, g->epoch, 0, path, &g->best_epoch)) ||
+        (s = ck_i32(p, P, "bad_epochs", 0, g->epoch, 0, path, &g->bad_epochs)) ||
+        (s = ck_num(p, P, "epoch_nll", 0, inf, 0, path, &g->epoch_nll)) ||
+        (s = ck_int(p, P, "epoch_tokens", 0, CK_BIG, 0, path, &g->epoch_tokens)))
+        return s;
+    if (!(g->lr_scale > 0))
+        return lmf_error(LMF_ERR_FORMAT, "%s: %s \"lr_scale\" must be in (0, 1] (got 0); " CK_FIX, path, P);
+    const cJSON *h = ck_item(p, "train_hash");
+    tr->data_hash = 0;
+    if (h) {
+        char *e = NULL;
+        if (cJSON_IsString(h) && strlen(h->valuestring) == 16) tr->data_hash = strtoull(h->valuestring, &e, 16);
+        if (!e || *e)
+            return lmf_error(LMF_ERR_FORMAT, "%s: %s \"train_hash\" must be 16 hexadecimal digits; " CK_FIX, path, P);
+    }
+    return LMF_OK;
 }
 
 /* ---------------- files ---------------- */
@@ -234,15 +354,21 @@ static lmf_status read_training_state(trainer *tr, const lmf_safetensors *st, co
         if (!t || t->ndim != 1 || (uint64_t)t->shape[0] != tr->net->n_param || t->dtype != LMF_DT_F32)
             return lmf_error(LMF_ERR_FORMAT, "%s: not a training checkpoint (tensor \"%s\" missing or mis-shaped)",
                              path, nm[i]);
-        lmf_st_to_f32(t, dst[i]);
+        lmf_status s = lmf_st_to_f32_finite(t, dst[i], path);
+        if (s) return s;
     }
+    for (size_t i = 0; i < tr->net->n_param; i++) /* second moments: sqrt(v) in the update */
+        if (!(tr->v[i] >= 0))
+            return lmf_error(LMF_ERR_FORMAT, "%s: tensor \"train.adam_v\" holds %g at element %zu (must be >= 0); " CK_FIX,
+                             path, (double)tr->v[i], i);
     for (int i = 0; i < k; i++) {
         char n[48];
         snprintf(n, sizeof n, "train.state.%d", i);
         const lmf_st_tensor *t = lmf_st_find(st, n);
         if (!t || t->ndim != 1 || (uint64_t)t->shape[0] != sizes[i] || t->dtype != LMF_DT_F32)
             return lmf_error(LMF_ERR_FORMAT, "%s: checkpoint tensor \"%s\" missing or mis-shaped", path, n);
-        lmf_st_to_f32(t, parts[i]);
+        lmf_status s = lmf_st_to_f32_finite(t, parts[i], path);
+        if (s) return s;
     }
     return LMF_OK;
 }
@@ -264,57 +390,17 @@ static lmf_status resume_settings(trainer *tr, const lmf_safetensors *st, const 
         int threads = o->threads;
         double log_s = o->log_seconds;
         const char *resume = o->resume, *ck = o->checkpoint;
+        void (*on_progress)(void *, const lmf_train_progress *) = o->on_progress;
+        void *user = o->progress_user;
         lmf_train_opts_init(o);
         o->threads = threads;
         o->log_seconds = log_s;
         o->resume = resume;
         o->checkpoint = ck ? ck : resume;
-        o->arch = jstr(tr, j, "arch", "?");
-        o->layers = (int)jnum(j, "layers", 0);
-        o->hidden = (int)jnum(j, "hidden", 0);
-        o->emb = (int)jnum(j, "emb", 0);
-        o->tied = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "tied"));
-        o->dropout = (float)jnum(j, "dropout", 0);
-        o->classes = (int)jnum(j, "classes", 0);
-        o->bf16 = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "bf16"));
-        o->heads = (int)jnum(j, "heads", 4);
-        o->ff = (int)jnum(j, "ff", 0);
-        o->ctx = (int)jnum(j, "ctx", 64);
-        o->batch = (int)jnum(j, "batch", 0);
-        o->bptt = (int)jnum(j, "bptt", 0);
-        o->epochs = (int)jnum(j, "epochs", 0);
-        o->seed = (uint64_t)jnum(j, "seed", 1);
-        o->lr = jnum(j, "lr", 0);
-        o->lr_min = jnum(j, "lr_min", 0);
-        o->clip = jnum(j, "clip", 0);
-        o->weight_decay = jnum(j, "weight_decay", 0);
-        o->beta1 = jnum(j, "beta1", 0.9);
-        o->beta2 = jnum(j, "beta2", 0.999);
-        o->eps = jnum(j, "eps", 1e-8);
-        o->warmup = (int)jnum(j, "warmup", 0);
-        o->schedule = jstr(tr, j, "schedule", "cosine");
-        o->plateau_factor = jnum(j, "plateau_factor", 0.25);
-        o->patience = (int)jnum(j, "patience", 0);
-        o->train = jstr(tr, j, "train", NULL);
-        o->valid = jstr(tr, j, "valid", NULL);
-        o->vocab = NULL; /* the checkpoint carries the vocabulary */
-        o->out = jstr(tr, j, "out", NULL);
-        o->checkpoint_every = (int)jnum(j, "checkpoint_every", 500);
-        o->max_steps = (int64_t)jnum(j, "max_steps", 0);
-        o->loss_log = jstr(tr, j, "loss_log", NULL);
-        if (!o->train || !o->out) s = lmf_error(LMF_ERR_FORMAT, "%s: checkpoint settings lack train/out", path);
-        progress *g = &tr->pg;
-        g->step = (int64_t)jnum(p, "step", 0);
-        g->epoch = (int)jnum(p, "epoch", 0);
-        g->window = (int64_t)jnum(p, "window", 0);
-        g->lr_scale = jnum(p, "lr_scale", 1);
-        g->best_valid = jnum(p, "best_valid", 0);
-        g->best_epoch = (int)jnum(p, "best_epoch", 0);
-        g->bad_epochs = (int)jnum(p, "bad_epochs", 0);
-        g->epoch_nll = jnum(p, "epoch_nll", 0);
-        g->epoch_tokens = (int64_t)jnum(p, "epoch_tokens", 0);
-        const cJSON *h = cJSON_GetObjectItemCaseSensitive(p, "train_hash");
-        tr->data_hash = cJSON_IsString(h) ? strtoull(h->valuestring, NULL, 16) : 0;
+        o->on_progress = on_progress;
+        o->progress_user = user;
+        s = read_settings(tr, j, path);
+        if (!s) s = read_progress(tr, p, path);
     }
     cJSON_Delete(j);
     cJSON_Delete(p);
@@ -471,7 +557,7 @@ static lmf_status setup(trainer *tr, lmf_safetensors **resume_st) {
             if (tr->cstart[k + 1] - tr->cstart[k] > big) big = tr->cstart[k + 1] - tr->cstart[k];
         width = o->classes + big;
         if (o->log_seconds >= 0)
-            fprintf(stderr, "[%s] output layer: %d frequency classes, %.0f of %d rows per training token on average\n",
+            lmf_log(LMF_LOG_INFO, "[%s] output layer: %d frequency classes, %.0f of %d rows per training token on average",
                     o->arch, o->classes, lmf_head_cost(tr->cstart, o->classes, cnt), V);
         lmf_free(cnt);
     }
@@ -484,6 +570,11 @@ static lmf_status setup(trainer *tr, lmf_safetensors **resume_st) {
         return lmf_error(LMF_ERR_DATA, "%s: %lld tokens are too few for --batch %d (need at least %lld)", o->train,
                          (long long)S - 1, o->batch, (long long)(2 * B - 1));
     tr->windows = (tr->cols - 1 + o->bptt - 1) / o->bptt;
+    if (o->resume && tr->pg.window > tr->windows)
+        return lmf_error(LMF_ERR_FORMAT,
+                         "%s: lmfuse.progress \"window\" must be 0..%lld, a whole number, the windows of an epoch "
+                         "of %s (got %lld); " CK_FIX,
+                         o->resume, (long long)tr->windows, o->train, (long long)tr->pg.window);
     tr->data = (int32_t *)lmf_malloc((size_t)(tr->cols * B) * sizeof(int32_t));
     if (!tr->data) return lmf_error(LMF_ERR_NOMEM, "out of memory for %lld training tokens", (long long)S);
     for (int64_t b = 0; b < B; b++)
@@ -574,10 +665,12 @@ static lmf_status run(trainer *tr, lmf_train_result *res) {
     int64_t total = (int64_t)o->epochs * tr->windows;
     if (o->max_steps && o->max_steps < total) total = o->max_steps;
     const char *an = o->arch;
-    lmf_log(LMF_LOG_INFO, "%s: %zu parameters, %d tokens in the vocabulary, %lld training tokens in %d columns x %lld; "
-                          "%lld steps per epoch",
-            an, net->n_param, lmf_vocab_size(tr->vocab), (long long)tr->train.n, B, (long long)tr->cols,
-            (long long)tr->windows);
+    if (o->log_seconds >= 0)
+        lmf_log(LMF_LOG_INFO,
+                "[%s] %zu parameters, %d tokens in the vocabulary, %lld training tokens in %d columns x %lld; "
+                "%lld steps per epoch",
+                an, net->n_param, lmf_vocab_size(tr->vocab), (long long)tr->train.n, B, (long long)tr->cols,
+                (long long)tr->windows);
     double t_start = now_s(), t_log = t_start, t_train = 0;
     int64_t tok_done = 0;
     lmf_status s = LMF_OK;
@@ -626,8 +719,8 @@ static lmf_status run(trainer *tr, lmf_train_result *res) {
                 double tps = tok_done / (t_train > 0 ? t_train : 1e-9);
                 char eta[32];
                 fmt_dur(eta, sizeof eta, (double)(total - g->step) * (double)B * o->bptt / tps);
-                fprintf(stderr,
-                        "[%s] epoch %d/%d step %lld/%lld (%.1f%%) loss %.4f ppl %.2f lr %.2e |g| %.3f %.0f tok/s ETA %s\n",
+                lmf_log(LMF_LOG_INFO,
+                        "[%s] epoch %d/%d step %lld/%lld (%.1f%%) loss %.4f ppl %.2f lr %.2e |g| %.3f %.0f tok/s ETA %s",
                         an, g->epoch + 1, o->epochs, (long long)g->window, (long long)tr->windows,
                         100.0 * (double)g->window / (double)tr->windows, g->epoch_nll / (double)g->epoch_tokens,
                         exp(g->epoch_nll / (double)g->epoch_tokens), lr, (double)norm, tps, eta);
@@ -648,7 +741,7 @@ static lmf_status run(trainer *tr, lmf_train_result *res) {
             if (o->on_progress) report(tr, total, tok_done, t_train, last_valid, 0);
             improved = g->best_valid == 0 || vppl < g->best_valid;
             if (o->log_seconds >= 0)
-                fprintf(stderr, "[%s] epoch %d done: train ppl %.2f, valid ppl %.2f%s (%.1fs validation)\n", an,
+                lmf_log(LMF_LOG_INFO, "[%s] epoch %d done: train ppl %.2f, valid ppl %.2f%s (%.1fs validation)", an,
                         g->epoch + 1, exp(g->epoch_nll / (double)g->epoch_tokens), vppl,
                         improved ? " (best so far)" : "", now_s() - tv);
             if (!isfinite(vppl))
@@ -671,7 +764,7 @@ static lmf_status run(trainer *tr, lmf_train_result *res) {
         zero_state(net);
         if (o->patience && g->bad_epochs >= o->patience) {
             if (o->log_seconds >= 0)
-                fprintf(stderr, "[%s] stopping early: no improvement for %d epochs\n", an, g->bad_epochs);
+                lmf_log(LMF_LOG_INFO, "[%s] stopping early: no improvement for %d epochs", an, g->bad_epochs);
             stop = 1;
         }
         if ((s = write_model(tr, tr->ckpt_path, 1))) return s;

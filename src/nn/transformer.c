@@ -407,8 +407,8 @@ static lmf_status read_tensors(const tf_cfg *c, tf_params *p, const lmf_safetens
             return lmf_error(LMF_ERR_FORMAT, "%s: tensor \"%s\" is %s; this transformer needs shape [%lld%s%lld]",
                              path, t[i].name, x ? "mis-shaped" : "missing", (long long)t[i].d0,
                              t[i].ndim == 2 ? ", " : "", (long long)(t[i].ndim == 2 ? t[i].d1 : 0));
-        if (lmf_st_to_f32(x, *t[i].slot))
-            return lmf_error(LMF_ERR_FORMAT, "%s: tensor \"%s\" is not floating point", path, t[i].name);
+        lmf_status s = lmf_st_to_f32_finite(x, *t[i].slot, path);
+        if (s) return s;
     }
     return LMF_OK;
 }

@@ -1,0 +1,81 @@
+/* Range-checked numbers out of JSON (json_impl.h). */
+#include "json_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+
+/* What j holds, for a message. */
+static void describe(const cJSON *j, char *buf, size_t n) {
+    if (!j)
+        snprintf(buf, n, "missing");
+    else if (cJSON_IsNumber(j))
+        snprintf(buf, n, "%.15g", j->valuedouble);
+    else if (cJSON_IsString(j))
+        snprintf(buf, n, "the string \"%.40s\"", j->valuestring);
+    else
+        snprintf(buf, n, "%s", cJSON_IsBool(j) ? "a boolean" : cJSON_IsNull(j) ? "null" : cJSON_IsArray(j) ? "an array" : "an object");
+}
+
+static lmf_status bad(const cJSON *j, const char *file, const char *key, const char *what, const char *fix) {
+    char got[80];
+    describe(j, got, sizeof got);
+    return lmf_error(LMF_ERR_FORMAT, "%s: %s must be %s (got %s)%s%s", file, key, what, got, fix ? "; " : "",
+                     fix ? fix : "");
+}
+
+/* A whole number in [-2^63, 2^63) as int64, exactly; 0 if j is not one. */
+static int as_int64(const cJSON *j, int64_t *v) {
+    if (!cJSON_IsNumber(j)) return 0;
+    double d = j->valuedouble;
+    if (!isfinite(d) || d != floor(d) || d < -0x1p63 || d >= 0x1p63) return 0;
+    *v = (int64_t)d;
+    return 1;
+}
+
+lmf_status lmf_json_int(const cJSON *j, const char *file, const char *key, int64_t lo, int64_t hi, const char *fix,
+                        int64_t *out) {
+    int64_t v;
+    if (!as_int64(j, &v) || v < lo || v > hi) {
+        char what[96];
+        snprintf(what, sizeof what, "%lld..%lld, a whole number", (long long)lo, (long long)hi);
+        return bad(j, file, key, what, fix);
+    }
+    *out = v;
+    return LMF_OK;
+}
+
+lmf_status lmf_json_i32(const cJSON *j, const char *file, const char *key, int lo, int hi, const char *fix, int *out) {
+    int64_t v;
+    lmf_status s = lmf_json_int(j, file, key, lo, hi, fix, &v);
+    if (!s) *out = (int)v;
+    return s;
+}
+
+lmf_status lmf_json_u64(const cJSON *j, const char *file, const char *key, uint64_t hi, const char *fix,
+                        uint64_t *out) {
+    double d = cJSON_IsNumber(j) ? j->valuedouble : -1;
+    if (!(d >= 0 && d < 0x1p64) || d != floor(d) || (uint64_t)d > hi) {
+        char what[96];
+        snprintf(what, sizeof what, "0..%llu, a whole number", (unsigned long long)hi);
+        return bad(j, file, key, what, fix);
+    }
+    *out = (uint64_t)d;
+    return LMF_OK;
+}
+
+lmf_status lmf_json_num(const cJSON *j, const char *file, const char *key, double lo, double hi, const char *fix,
+                        double *out) {
+    double d = cJSON_IsNumber(j) ? j->valuedouble : NAN;
+    if (!isfinite(d) || !(d >= lo && d <= hi)) {
+        char what[96];
+        if (isinf(lo) && isinf(hi))
+            snprintf(what, sizeof what, "a finite number");
+        else if (isinf(hi))
+            snprintf(what, sizeof what, "a finite number >= %g", lo);
+        else
+            snprintf(what, sizeof what, "a finite number in [%g, %g]", lo, hi);
+        return bad(j, file, key, what, fix);
+    }
+    *out = d;
+    return LMF_OK;
+}

@@ -1,0 +1,28 @@
+/* Private: numbers out of JSON (recipes, cache files, checkpoint metadata,
+ * safetensors headers) into C types, with their range checked first.  A
+ * JSON number is a double; converting one that is out of range (1e30 into
+ * an int) is undefined behaviour, so every conversion goes through here. */
+#ifndef LMF_JSON_IMPL_H
+#define LMF_JSON_IMPL_H
+
+#include "lmf/common.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+/* j must be a JSON number, whole, in [lo, hi]; *out gets it.  Otherwise
+ * returns LMF_ERR_FORMAT with the message
+ *   "<file>: <key> must be <lo>..<hi>, a whole number (got <value>); <fix>"
+ * (j == NULL: "(missing)").  `fix` may be NULL. */
+lmf_status lmf_json_int(const cJSON *j, const char *file, const char *key, int64_t lo, int64_t hi, const char *fix,
+                        int64_t *out);
+/* The same for an int. */
+lmf_status lmf_json_i32(const cJSON *j, const char *file, const char *key, int lo, int hi, const char *fix, int *out);
+/* The same for an unsigned 64-bit integer in [0, hi]. */
+lmf_status lmf_json_u64(const cJSON *j, const char *file, const char *key, uint64_t hi, const char *fix,
+                        uint64_t *out);
+/* j must be a finite JSON number in [lo, hi] (either bound may be infinite). */
+lmf_status lmf_json_num(const cJSON *j, const char *file, const char *key, double lo, double hi, const char *fix,
+                        double *out);
+
+#endif

@@ -34,6 +34,12 @@ char *cli_ncache_tuning_json(const char *dev, size_t n, const lmf_ncache_fit *fi
 int cli_score_members(const char *tag, const char *const *paths, int K, const char *dev, int quiet, lmf_model **ms, float **lp,
                       lmf_tokens *devtok, double *mppl);
 
+/* 1 once a write to standard output has failed (full disk, closed stream),
+ * with "error writing to standard output: <reason>" as lmf_last_error();
+ * loops that print much check it to stop early.  main() also flushes and
+ * closes stdout at exit and fails (exit 1) if that fails. */
+int cli_stdout_failed(void);
+
 /* Prints "lmfuse: <lmf_last_error()>" to stderr and returns 1. */
 int cli_fail(void);
 /* Prints "lmfuse <cmd>: <message>" plus a hint to run --help, returns 2. */

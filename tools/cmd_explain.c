@@ -137,6 +137,7 @@ int lmf_cmd_explain(int argc, char **argv) {
             }
             if (t.ids[i] == LMF_EOS) line++, pos = 1;
             else pos++;
+            if (cli_stdout_failed()) goto done; /* a full disk: stop now */
         }
     }
     if (json) {
@@ -165,6 +166,7 @@ int lmf_cmd_explain(int argc, char **argv) {
         matrix(sm, "top-1 disagreement rate:", ex.top1_disagree, K, np);
         matrix(sm, "Jensen-Shannon divergence (nats, mean over tokens):", ex.js, K, np);
     }
+    if (cli_stdout_failed()) goto done;
     rc = 0;
 done:
     lmf_explain_free(&ex);

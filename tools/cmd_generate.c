@@ -47,13 +47,14 @@ int lmf_cmd_generate(int argc, char **argv) {
             if (!v) return cli_usage_error("generate", "--prompt needs text");
             prompt = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--max-tokens", &missing)) || missing) {
-            if (!v || !cli_parse_int(v, &o.max_tokens) || o.max_tokens > 1000000)
+            if (!v || !cli_parse_int(v, &o.max_tokens) || o.max_tokens < 0 || o.max_tokens > 1000000)
                 return cli_usage_error("generate", "--max-tokens takes a number 0..1000000");
         } else if ((v = cli_opt_value(argc, argv, &i, "--temperature", &missing)) || missing) {
             if (!v || !cli_parse_double(v, &o.temperature) || !(o.temperature > 0))
                 return cli_usage_error("generate", "--temperature takes a number > 0");
         } else if ((v = cli_opt_value(argc, argv, &i, "--top-k", &missing)) || missing) {
-            if (!v || !cli_parse_int(v, &o.top_k)) return cli_usage_error("generate", "--top-k takes a number >= 0");
+            if (!v || !cli_parse_int(v, &o.top_k) || o.top_k < 0)
+                return cli_usage_error("generate", "--top-k takes a number >= 0");
         } else if ((v = cli_opt_value(argc, argv, &i, "--top-p", &missing)) || missing) {
             if (!v || !cli_parse_double(v, &o.top_p) || !(o.top_p > 0) || o.top_p > 1)
                 return cli_usage_error("generate", "--top-p takes a number in (0, 1]");
@@ -134,6 +135,7 @@ int lmf_cmd_generate(int argc, char **argv) {
             printf("],\"ended\":%s,\"logprob\":%.6f}\n", n && out[n - 1] == LMF_EOS ? "true" : "false", lp);
         else
             putchar('\n');
+        if (cli_stdout_failed()) rc = cli_fail(); /* a full disk: stop now */
     }
     free(ids);
     free(out);

@@ -111,8 +111,15 @@ int lmf_cmd_ppl(int argc, char **argv) {
                 printf("%zu\t%.*s\t%.6f\t%d\n", line, (int)wl, w, lp[i] / L10, t.oov[i]);
             }
             if (t.ids[i] == LMF_EOS) line++;
+            if (cli_stdout_failed()) break; /* a full disk: stop now */
         }
         if (json) printf("],\"summary\":");
+    }
+    if (cli_stdout_failed()) {
+        free(lp);
+        lmf_tokens_free(&t);
+        lmf_model_free(m);
+        return cli_fail();
     }
     /* --members: each member on the same text (same words: the fusion maps ids) */
     lmf_model *const *mem = NULL;

@@ -67,6 +67,32 @@ static void recipe_help(FILE *fp) {
           fp);
 }
 
+static int stdout_failure_reported;
+
+int cli_stdout_failed(void) {
+    if (!ferror(stdout)) return 0;
+    int e = errno;
+    lmf_error(LMF_ERR_IO, "error writing to standard output: %s", e ? strerror(e) : "write error");
+    stdout_failure_reported = 1;
+    return 1;
+}
+
+/* Flushes and closes stdout: output lost to a full disk or a closed stream
+ * is an error (exit 1), not a silent success. */
+static int close_stdout(int rc) {
+    errno = 0;
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int e = errno;
+    if (fclose(stdout) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (!bad) return rc;
+    if (!stdout_failure_reported)
+        fprintf(stderr, "lmfuse: error writing to standard output: %s\n", e ? strerror(e) : "write error");
+    return rc ? rc : 1;
+}
+
 int cli_fail(void) {
     fprintf(stderr, "lmfuse: %s\n", lmf_last_error());
     return 1;
@@ -146,11 +172,7 @@ void cli_json_str(FILE *fp, const char *s, size_t n) {
     fputc('"', fp);
 }
 
-int main(int argc, char **argv) {
-    /* Large arrays come and go during estimation; a fixed mmap threshold
-     * returns each to the system when freed, instead of letting glibc grow
-     * the heap, so the peak resident size follows what is actually live. */
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+static int run(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -172,4 +194,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "lmfuse: unknown command \"%s\"\n\n", argv[1]);
     usage(stderr);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    /* Large arrays come and go during estimation; a fixed mmap threshold
+     * returns each to the system when freed, instead of letting glibc grow
+     * the heap, so the peak resident size follows what is actually live. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    return close_stdout(run(argc, argv));
 }

@@ -26,7 +26,9 @@ typedef struct lmf_state lmf_state;
 
 /* Loads any model file lmfuse knows: ARPA (plain or gzip-compressed),
  * lmfuse binary n-gram (.lmfb), recurrent models in safetensors (lmf/nn.h).  The type is detected from the file's first
- * bytes.  *out is NULL on error (message names the file and line). */
+ * bytes.  Only regular files are read (a device, FIFO or folder is refused: /dev/zero would never end).
+ * *out is NULL on error (message names the file and line, and for a file that is no model, what it
+ * looks like and what was expected). */
 lmf_status lmf_model_load(const char *path, lmf_model **out);
 void lmf_model_free(lmf_model *m);
 

@@ -1,10 +1,14 @@
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* flock */
 #include "util_impl.h"
 
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -176,20 +180,179 @@ void lmf_filebuf_free(lmf_filebuf *fb) {
     fb->size = 0;
 }
 
+/* The file a write to `path` lands in: symbolic links followed to their
+ * target (which need not exist yet), so that the rename replaces the target
+ * and not the link.  Malloc'd into *out. */
+static lmf_status resolve_links(const char *path, char **out) {
+    char *cur = lmf_strdup(path);
+    if (!cur) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (int hops = 0;; hops++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode)) {
+            *out = cur;
+            return LMF_OK;
+        }
+        if (hops == 40) {
+            lmf_free(cur);
+            return lmf_error(LMF_ERR_IO, "%s: too many levels of symbolic links; point it at a file", path);
+        }
+        size_t cap = (st.st_size > 0 ? (size_t)st.st_size : 255) + 1;
+        char *target = NULL;
+        ssize_t got;
+        for (;;) {
+            char *t = (char *)lmf_realloc(target, cap);
+            if (!t) {
+                lmf_free(target);
+                lmf_free(cur);
+                return lmf_error(LMF_ERR_NOMEM, "out of memory");
+            }
+            target = t;
+            got = readlink(cur, target, cap);
+            if (got < 0 || (size_t)got < cap) break;
+            cap *= 2; /* the link changed since lstat: read it again */
+        }
+        if (got <= 0) {
+            lmf_status s = lmf_error(LMF_ERR_IO, "%s: cannot read the symbolic link %s: %s", path, cur,
+                                     got < 0 ? strerror(errno) : "empty target");
+            lmf_free(target);
+            lmf_free(cur);
+            return s;
+        }
+        target[got] = 0;
+        char *next;
+        const char *slash = strrchr(cur, '/');
+        if (target[0] == '/' || !slash) { /* absolute, or relative to the current folder like the link */
+            next = target;
+            target = NULL;
+        } else { /* relative to the link's folder */
+            size_t dl = (size_t)(slash - cur) + 1;
+            next = (char *)lmf_malloc(dl + (size_t)got + 1);
+            if (next) {
+                memcpy(next, cur, dl);
+                memcpy(next + dl, target, (size_t)got + 1);
+            }
+        }
+        lmf_free(target);
+        lmf_free(cur);
+        if (!next) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+        cur = next;
+    }
+}
+
+/* Removes "<target>.tmp.<pid>" files of processes that no longer run (a
+ * writer killed before its rename).  A file is removed only when its name
+ * has exactly that form, it is a regular file, no process <pid> exists and no
+ * one holds its lock (every writer holds one while it writes, which also
+ * covers writers in another PID namespace). */
+static void remove_stale_temps(const char *target) {
+    const char *slash = strrchr(target, '/');
+    const char *base = slash ? slash + 1 : target;
+    size_t dl = slash ? (size_t)(slash - target) + 1 : 0, bl = strlen(base);
+    char *dir = (char *)lmf_malloc(dl + 2);
+    if (!dir) return;
+    if (dl)
+        memcpy(dir, target, dl), dir[dl] = 0;
+    else
+        strcpy(dir, ".");
+    DIR *d = opendir(dir);
+    if (!d) {
+        lmf_free(dir);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, bl) != 0 || strncmp(n + bl, ".tmp.", 5) != 0) continue;
+        const char *p = n + bl + 5;
+        size_t nd = strspn(p, "0123456789");
+        if (nd == 0 || nd > 9 || p[nd] != 0 || p[0] == '0') continue;
+        long pid = strtol(p, NULL, 10);
+        /* alive, or not ours to judge (EPERM: another user's live process) */
+        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char *full = lmf_path_join(dl ? dir : "", n);
+        if (!full) break;
+        int fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+            unlink(full) == 0)
+            lmf_log(LMF_LOG_WARN, "removed %s (%lld bytes), a temporary file left by process %ld, which no longer runs",
+                    full, (long long)st.st_size, pid);
+        if (fd >= 0) close(fd);
+        lmf_free(full);
+    }
+    closedir(d);
+    lmf_free(dir);
+}
+
+/* Creates `tmp` and takes its lock (see remove_stale_temps); NULL with errno
+ * set on failure. */
+static FILE *create_locked(const char *tmp) {
+    for (int tries = 0; tries < 16; tries++) {
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        if (fd < 0) return NULL;
+        if (flock(fd, LOCK_EX) == 0) {
+            struct stat a, b; /* a cleaner may have removed the name before we locked it */
+            if (fstat(fd, &a) != 0 || stat(tmp, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+                close(fd);
+                continue;
+            }
+        } /* else a file system without locks: the PID check alone protects the file */
+        FILE *fp = fdopen(fd, "wb");
+        if (!fp) {
+            int err = errno;
+            close(fd);
+            unlink(tmp);
+            errno = err;
+        }
+        return fp;
+    }
+    errno = EAGAIN;
+    return NULL;
+}
+
 lmf_status lmf_outfile_open(lmf_outfile *of, const char *path) {
     memset(of, 0, sizeof *of);
-    size_t n = strlen(path);
-    of->path = lmf_strdup(path);
+    if (!strcmp(path, "-")) { /* standard output, written as it comes */
+        of->path = lmf_strdup("(standard output)");
+        if (!of->path) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+        of->fp = stdout;
+        of->direct = 2;
+        return LMF_OK;
+    }
+    lmf_status s = resolve_links(path, &of->path);
+    if (s) return s;
+    struct stat st;
+    if (stat(of->path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) {
+            s = lmf_error(LMF_ERR_IO, "%s: is a directory; give the name of a file to write", path);
+        } else { /* a device, FIFO or socket: write into it, never replace it */
+            int fd = open(of->path, O_WRONLY | O_CLOEXEC);
+            of->fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
+            if (!of->fp) {
+                s = lmf_error(LMF_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
+                if (fd >= 0) close(fd);
+            }
+        }
+        if (s) {
+            lmf_free(of->path);
+            memset(of, 0, sizeof *of);
+            return s;
+        }
+        of->direct = 1;
+        return LMF_OK;
+    }
+    remove_stale_temps(of->path);
+    size_t n = strlen(of->path);
     of->tmp = (char *)lmf_malloc(n + 32);
-    if (!of->path || !of->tmp) {
+    if (!of->tmp) {
         lmf_free(of->path);
-        lmf_free(of->tmp);
+        memset(of, 0, sizeof *of);
         return lmf_error(LMF_ERR_NOMEM, "out of memory");
     }
-    snprintf(of->tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
-    of->fp = fopen(of->tmp, "wb");
+    snprintf(of->tmp, n + 32, "%s.tmp.%ld", of->path, (long)getpid());
+    of->fp = create_locked(of->tmp);
     if (!of->fp) {
-        lmf_status s = lmf_error(LMF_ERR_IO, "%s: cannot create %s: %s", path, of->tmp, strerror(errno));
+        s = lmf_error(LMF_ERR_IO, "%s: cannot create %s: %s", path, of->tmp, strerror(errno));
         lmf_free(of->path);
         lmf_free(of->tmp);
         memset(of, 0, sizeof *of);
@@ -203,15 +366,21 @@ lmf_status lmf_outfile_commit(lmf_outfile *of) {
     lmf_status s = LMF_OK;
     int bad = ferror(of->fp);
     int e = errno;
-    if (fclose(of->fp) != 0 && !bad) {
+    if (of->direct == 2) {
+        if (fflush(of->fp) != 0 && !bad) bad = 1, e = errno;
+        bad = bad || ferror(of->fp);
+    } else if (fclose(of->fp) != 0 && !bad) {
         bad = 1;
         e = errno;
     }
     of->fp = NULL;
     if (bad) {
-        s = lmf_error(LMF_ERR_IO, "%s: write failed: %s (nothing written)", of->path, strerror(e));
-        remove(of->tmp);
-    } else if (rename(of->tmp, of->path) != 0) {
+        if (of->direct)
+            s = lmf_error(LMF_ERR_IO, "%s: write failed: %s (the output is incomplete)", of->path, strerror(e));
+        else
+            s = lmf_error(LMF_ERR_IO, "%s: write failed: %s (nothing written)", of->path, strerror(e));
+        if (of->tmp) remove(of->tmp);
+    } else if (of->tmp && rename(of->tmp, of->path) != 0) {
         s = lmf_error(LMF_ERR_IO, "%s: cannot rename %s into place: %s", of->path, of->tmp, strerror(errno));
         remove(of->tmp);
     }
@@ -223,7 +392,10 @@ lmf_status lmf_outfile_commit(lmf_outfile *of) {
 
 void lmf_outfile_abort(lmf_outfile *of) {
     if (!of) return;
-    if (of->fp) fclose(of->fp);
+    if (of->fp && of->direct == 2)
+        fflush(of->fp);
+    else if (of->fp)
+        fclose(of->fp);
     if (of->tmp) remove(of->tmp);
     lmf_free(of->path);
     lmf_free(of->tmp);

@@ -45,11 +45,19 @@ lmf_status lmf_file_map(const char *path, lmf_filebuf *out);
 void lmf_filebuf_free(lmf_filebuf *fb);
 
 /* Output written to "<path>.tmp.<pid>" and renamed over `path` on commit, so a
- * failure never leaves a half-written file.  Abort removes the temp file. */
+ * failure never leaves a half-written file.  Abort removes the temp file.
+ * A symbolic link `path` is followed: its target is written (by the same
+ * temp-and-rename) and the link stays.  A `path` that is a device, FIFO or
+ * socket is written in place (never replaced), and "-" is standard output;
+ * those writes cannot be undone.  Opening also removes the "<path>.tmp.<pid>"
+ * files that killed writers left behind (only those of processes that no
+ * longer run and whose lock is free: a writer holds a flock on its temp file
+ * while it writes). */
 typedef struct lmf_outfile {
     FILE *fp;
-    char *path;
-    char *tmp;
+    char *path; /* the file written: symbolic links resolved */
+    char *tmp;  /* NULL when written in place */
+    int direct; /* 1: device, FIFO or socket written in place; 2: standard output */
 } lmf_outfile;
 lmf_status lmf_outfile_open(lmf_outfile *of, const char *path);
 lmf_status lmf_outfile_commit(lmf_outfile *of); /* closes, checks errors, renames */

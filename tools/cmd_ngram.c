@@ -16,7 +16,8 @@ static void train_help(FILE *fp) {
             "\n"
             "options:\n"
             "  --order N          n-gram order, 1..%d (default 5)\n"
-            "  -o, --output FILE  model to write: FILE.arpa (ARPA text) or FILE.lmfb (binary)\n"
+            "  -o, --output FILE  model to write: FILE.arpa (ARPA text) or FILE.lmfb (binary);\n"
+            "                     - is stdout (with --format)\n"
             "  --format F         arpa | binary (default: from the extension)\n"
             "  --prune C2,C3,...  drop n-grams of order 2, 3, ... whose count is <= Ci\n"
             "                     (the last value repeats; default: no pruning)\n"
@@ -110,7 +111,8 @@ static int cmd_train(int argc, char **argv) {
             fprintf(stderr, "  %d-grams: %10llu   discounts %.4f %.4f %.4f%s\n", n, (unsigned long long)info.ngrams[n - 1],
                     info.discount[n - 1][0], info.discount[n - 1][1], info.discount[n - 1][2],
                     info.used_fallback[n - 1] ? " (fallback)" : "");
-        fprintf(stderr, "lmfuse: estimated and wrote %s in %.2f s\n", outp, t1 - t0);
+        fprintf(stderr, "lmfuse: estimated and wrote %s in %.2f s\n", strcmp(outp, "-") ? outp : "standard output",
+                t1 - t0);
     }
     return 0;
 }

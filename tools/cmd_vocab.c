@@ -12,7 +12,7 @@ static void help(FILE *fp) {
             "decreasing count (ties: first appearance); <s> is id V, context only.\n"
             "\n"
             "options:\n"
-            "  -o, --output FILE   vocabulary file to write (text, one token per line)\n"
+            "  -o, --output FILE   vocabulary file to write (text, one token per line; - is stdout)\n"
             "  --mode M            word | char | byte (default word)\n"
             "  --min-count N       keep tokens seen at least N times (default 1)\n"
             "  --max-size N        keep at most N tokens besides <unk> and </s> (default: all)\n"
@@ -63,7 +63,9 @@ int lmf_cmd_vocab(int argc, char **argv) {
     lmf_vocab *v;
     if (lmf_vocab_build_file(text, &o, &v)) return cli_fail();
     int rc = lmf_vocab_save(v, outp) ? cli_fail() : 0;
-    if (!rc) fprintf(stderr, "lmfuse: %s: %d tokens (with <unk> and </s>)\n", outp, (int)lmf_vocab_size(v));
+    if (!rc)
+        fprintf(stderr, "lmfuse: %s: %d tokens (with <unk> and </s>)\n", strcmp(outp, "-") ? outp : "standard output",
+                (int)lmf_vocab_size(v));
     lmf_vocab_free(v);
     return rc;
 }

@@ -4,6 +4,7 @@
  * models; a member path may itself be a recipe, so fusions nest (depth is
  * limited, which also stops a recipe that includes itself). */
 #include "lmf/fuse.h"
+#include "../core/parse_impl.h"
 #include "../core/json_impl.h"
 #include "../core/util_impl.h"
 #include "fuse_impl.h"
@@ -316,7 +317,11 @@ lmf_status lmf_recipe_load(const char *path, lmf_model **out) {
     lmf_status s = lmf_file_read(path, &fb);
     if (s) return s;
     const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(fb.data, fb.size, &end, 0);
+    cJSON *j = NULL;
+    if (lmf_json_parse(fb.data, fb.size, &end, &j) == LMF_ERR_NOMEM) {
+        lmf_filebuf_free(&fb);
+        return LMF_ERR_NOMEM;
+    }
     if (!j) {
         int line = 1;
         for (const char *p = fb.data; end && p < end && p < fb.data + fb.size; p++) line += *p == '\n';
@@ -467,28 +472,37 @@ static lmf_status write_json(const char *path, cJSON *j) {
 
 lmf_status lmf_ncache_write(const char *path, const char *model_path, int window, double theta, double floor,
                             const char *tuning_json) {
-    char *dir = dir_of(path), *rdir = dir ? realpath(dir, NULL) : NULL;
+    lmf_json_init();
+    char *dir = dir_of(path);
+    if (!dir) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    char *rdir = realpath(dir, NULL);
     lmf_free(dir);
     if (!rdir) return lmf_error(LMF_ERR_IO, "%s: its folder does not exist", path);
     char *abs = realpath(model_path, NULL), *rel = abs ? relpath(abs, rdir) : NULL;
-    free(abs);
     free(rdir);
-    if (!rel) return lmf_error(LMF_ERR_IO, "%s: cannot resolve the model's path", model_path);
-    cJSON *j = cJSON_CreateObject(), *t = tuning_json ? cJSON_Parse(tuning_json) : NULL;
-    if (!j || (tuning_json && !t)) {
-        lmf_free(rel);
-        cJSON_Delete(j);
-        cJSON_Delete(t);
-        return lmf_error(tuning_json && j ? LMF_ERR_ARG : LMF_ERR_NOMEM,
-                         tuning_json && j ? "tuning record is not valid JSON" : "out of memory");
+    if (!rel) {
+        lmf_status e = abs ? lmf_error(LMF_ERR_NOMEM, "out of memory")
+                           : lmf_error(LMF_ERR_IO, "%s: cannot resolve the model's path", model_path);
+        free(abs);
+        return e;
     }
-    cJSON_AddStringToObject(j, "lmfuse", "cache");
-    cJSON_AddStringToObject(j, "model", rel);
-    cJSON_AddNumberToObject(j, "window", window);
-    cJSON_AddNumberToObject(j, "theta", theta);
-    cJSON_AddNumberToObject(j, "floor", floor);
-    if (t) cJSON_AddItemToObject(j, "tuning", t);
+    free(abs);
+    cJSON *j = cJSON_CreateObject(), *t = NULL;
+    lmf_status s = j ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s && tuning_json && (s = lmf_json_parse(tuning_json, strlen(tuning_json), NULL, &t)) == LMF_ERR_FORMAT)
+        s = lmf_error(LMF_ERR_ARG, "tuning record is not valid JSON");
+    if (!s && !(cJSON_AddStringToObject(j, "lmfuse", "cache") && cJSON_AddStringToObject(j, "model", rel) &&
+                cJSON_AddNumberToObject(j, "window", window) && cJSON_AddNumberToObject(j, "theta", theta) &&
+                cJSON_AddNumberToObject(j, "floor", floor) && (!t || cJSON_AddItemToObject(j, "tuning", t))))
+        s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    else
+        t = NULL; /* j has it */
     lmf_free(rel);
+    cJSON_Delete(t);
+    if (s) {
+        cJSON_Delete(j);
+        return s;
+    }
     return write_json(path, j);
 }
 

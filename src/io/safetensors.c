@@ -1,9 +1,9 @@
 /* safetensors reading and writing (see include/lmf/io.h). */
 #define _DEFAULT_SOURCE
 #include "lmf/io.h"
+#include "../core/parse_impl.h"
 #include "../core/util_impl.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -14,16 +14,6 @@
 #include <unistd.h>
 
 #define MAX_HEADER ((uint64_t)100 << 20) /* as the reference implementation */
-
-/* cJSON allocates through the library's seam too (allocation-failure tests). */
-static void *json_malloc(size_t n) { return lmf_malloc(n); }
-static void json_hooks(void) {
-    static int done;
-    if (done) return;
-    cJSON_Hooks h = {json_malloc, lmf_free};
-    cJSON_InitHooks(&h);
-    done = 1;
-}
 
 static const struct {
     const char *name;
@@ -102,7 +92,9 @@ static int64_t json_uint(const cJSON *j) {
 
 static lmf_status parse_header(lmf_safetensors *st, const char *path, const char *json, size_t jlen,
                                const unsigned char *data, uint64_t dlen) {
-    cJSON *root = cJSON_ParseWithLength(json, jlen);
+    cJSON *root = NULL;
+    lmf_status ps = lmf_json_parse(json, jlen, NULL, &root);
+    if (ps == LMF_ERR_NOMEM) return lmf_error(ps, "%s: out of memory", path);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return BAD("%s: the header is not a JSON object (not a safetensors file, or damaged)", path);
@@ -234,7 +226,7 @@ static lmf_status parse_header(lmf_safetensors *st, const char *path, const char
 
 lmf_status lmf_st_open(const char *path, lmf_safetensors **out) {
     *out = NULL;
-    json_hooks();
+    lmf_json_init();
     int fd = open(path, O_RDONLY);
     if (fd < 0) return lmf_error(LMF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
@@ -357,7 +349,7 @@ struct lmf_st_writer {
 };
 
 lmf_st_writer *lmf_st_writer_new(void) {
-    json_hooks();
+    lmf_json_init();
     lmf_st_writer *w = (lmf_st_writer *)lmf_calloc(1, sizeof *w);
     if (w && !(w->meta = cJSON_CreateObject())) {
         lmf_free(w);

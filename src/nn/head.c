@@ -12,6 +12,7 @@
  * In a batch, rows are grouped by the class of their target, so each
  * class's word softmax is one matrix product over its rows. */
 #include "net.h"
+#include "../core/parse_impl.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -235,7 +236,8 @@ lmf_status lmf_head_parse_classes(const char *js, int V, const char *path, int32
                                   int *C_out) {
     *start_out = *cls_out = NULL;
     *C_out = 0;
-    cJSON *a = cJSON_Parse(js);
+    cJSON *a = NULL;
+    if (lmf_json_parse(js, strlen(js), NULL, &a) == LMF_ERR_NOMEM) return LMF_ERR_NOMEM;
     int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
     if (n < 2) {
         cJSON_Delete(a);

@@ -5,6 +5,7 @@
 #include "lmf/io.h"
 #include "nn_impl.h"
 #include "../model/model_impl.h"
+#include "../core/parse_impl.h"
 #include "../core/util_impl.h"
 #include "../text/text_impl.h"
 
@@ -235,7 +236,8 @@ lmf_status lmf_nn_load_vocab(const lmf_safetensors *st, const char *path, lmf_vo
     int mode = mode_s ? lmf_token_mode_parse(mode_s) : LMF_TOK_WORD;
     if (!js) return BAD("%s: metadata \"lmfuse.vocab\" (a JSON array of tokens) is missing", path);
     if (mode < 0) return BAD("%s: unknown lmfuse.token_mode \"%s\"", path, mode_s);
-    cJSON *arr = cJSON_Parse(js);
+    cJSON *arr = NULL;
+    if (lmf_json_parse(js, strlen(js), NULL, &arr) == LMF_ERR_NOMEM) return LMF_ERR_NOMEM;
     if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 2) {
         cJSON_Delete(arr);
         return BAD("%s: metadata \"lmfuse.vocab\" is not a JSON array of at least 2 tokens", path);

@@ -339,7 +339,10 @@ static lmf_status import_tensors(import_job *j) {
             for (int64_t r = 0; r < p->V; r++)
                 memcpy(f + (size_t)r * row, j->scratch + (size_t)j->order[r] * row, row * sizeof(float));
         }
-        if (!s) s = lmf_st_add(j->w, nm, LMF_DT_F32, t->ndim, t->shape, f);
+        if (!s && (s = lmf_st_add(j->w, nm, LMF_DT_F32, t->ndim, t->shape, f)) == LMF_ERR_ARG)
+            s = BAD("%s: tensor \"%s\" becomes \"%s\", which another tensor of the state dict becomes too "
+                    "(e.g. decoder.bias and fc.bias); remove one",
+                    p->path, t->name, nm);
         f += (size_t)t->numel;
         nm += n + 1;
     }

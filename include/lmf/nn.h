@@ -90,8 +90,8 @@ void lmf_nn_import_opts_init(lmf_nn_import_opts *o);
  * out_path is left as it was.  With `model` non-NULL, *model receives the
  * converted model (free with lmf_model_free; NULL on error).  Errors:
  * LMF_ERR_IO (files), LMF_ERR_FORMAT (the state dict or the token list:
- * the message names the file, tensor or line), LMF_ERR_ARG (a Transformer
- * without heads), LMF_ERR_NOMEM. */
+ * the message names the file, tensor or line), LMF_ERR_ARG (no token list
+ * and no lmfuse.vocab; a Transformer without heads), LMF_ERR_NOMEM. */
 lmf_status lmf_nn_import_pytorch(const char *state_dict, const lmf_nn_import_opts *opts, const char *out_path,
                                  lmf_model **model);
 

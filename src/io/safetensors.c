@@ -413,7 +413,10 @@ lmf_status lmf_st_write(const lmf_st_writer *w, const char *path) {
     lmf_status s = root ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s && cJSON_GetArraySize(w->meta) > 0) {
         cJSON *m = cJSON_Duplicate(w->meta, 1);
-        if (!m || !cJSON_AddItemToObject(root, "__metadata__", m)) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        if (!m || !cJSON_AddItemToObject(root, "__metadata__", m)) {
+            cJSON_Delete(m); /* not added: still ours */
+            s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        }
     }
     uint64_t off = 0;
     for (size_t i = 0; i < w->n && !s; i++) {

@@ -17,10 +17,13 @@
 
 /* e^x for float, branch-free so that loops over it vectorise: x = k ln2 + r
  * with |r| <= ln2/2 and a degree-7 Taylor polynomial for e^r; relative
- * error below 2e-7 on [-87, 88] (arguments outside are clamped). */
+ * error below 2e-7 on [-87, 88] (arguments outside are clamped; NaN gives
+ * NaN).  k is read from the bits of 1.5*2^23 + k, not converted from a
+ * float, which would be undefined for NaN. */
 static inline float exp_fast(float x) {
     x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    const float kb = x * 1.44269504088896341f + 12582912.0f; /* round to nearest: k in the low mantissa bits */
+    const float k = kb - 12582912.0f;
     float r = x - k * 0.693145751953125f;
     r = r - k * 1.428606765330187045e-06f;
     float q = 1.0f / 5040;
@@ -31,7 +34,9 @@ static inline float exp_fast(float x) {
     q = q * r + 0.5f;
     q = q * r + 1.0f;
     q = q * r + 1.0f;
-    uint32_t bits = (uint32_t)((int32_t)k + 127) << 23;
+    uint32_t kbits;
+    memcpy(&kbits, &kb, sizeof kbits);
+    const uint32_t bits = (kbits - 0x4B400000u + 127u) << 23; /* 2^k */
     float sc;
     memcpy(&sc, &bits, sizeof sc);
     return q * sc;

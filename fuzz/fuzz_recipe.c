@@ -1,7 +1,10 @@
 /* libFuzzer target: recipes (JSON) on arbitrary bytes.  A small ARPA model
- * "m.arpa" sits beside the recipe so that member paths can resolve; a
- * recipe that loads is scored on a few tokens. */
+ * "m.arpa" and a tiny recurrent model "nn.safetensors" over the same words
+ * (<unk>, </s>, a) sit beside the recipe so that member paths can resolve
+ * (the neural one also carries continuous caches); a recipe that loads is
+ * scored on a few tokens. */
 #include "lmf/fuse.h"
+#include "lmf/io.h"
 #include "lmf/model.h"
 
 #include <stdio.h>
@@ -12,9 +15,31 @@
 
 static const char arpa[] = "\\data\\\nngram 1=4\n\n\\1-grams:\n-0.6\t<unk>\n-0.5\t</s>\n-99\t<s>\t-0.3\n-0.4\ta\n\n\\end\\\n";
 
+static void quiet(lmf_log_level l, const char *m, void *c) { (void)l; (void)m; (void)c; }
+
+/* An Elman RNN (1 layer, embedding and hidden size 2) over m.arpa's words. */
+static void write_nn(const char *path) {
+    static const float enc[6] = {0.1f, -0.2f, 0.3f, 0.2f, -0.1f, 0.4f}, w[4] = {0.5f, -0.3f, 0.2f, 0.1f},
+                       bias[2] = {0.05f, -0.05f}, dec_b[3] = {0.1f, 0.2f, -0.1f};
+    const int64_t s32[2] = {3, 2}, s22[2] = {2, 2}, s2[1] = {2}, s3[1] = {3};
+    lmf_st_writer *wr = lmf_st_writer_new();
+    if (!wr || lmf_st_add(wr, "encoder.weight", LMF_DT_F32, 2, s32, enc) ||
+        lmf_st_add(wr, "rnn.weight_ih_l0", LMF_DT_F32, 2, s22, w) ||
+        lmf_st_add(wr, "rnn.weight_hh_l0", LMF_DT_F32, 2, s22, w) ||
+        lmf_st_add(wr, "rnn.bias_ih_l0", LMF_DT_F32, 1, s2, bias) ||
+        lmf_st_add(wr, "rnn.bias_hh_l0", LMF_DT_F32, 1, s2, bias) ||
+        lmf_st_add(wr, "decoder.weight", LMF_DT_F32, 2, s32, enc) ||
+        lmf_st_add(wr, "decoder.bias", LMF_DT_F32, 1, s3, dec_b) || lmf_st_set_meta(wr, "lmfuse.arch", "rnn") ||
+        lmf_st_set_meta(wr, "lmfuse.vocab", "[\"<unk>\", \"</s>\", \"a\"]") || lmf_st_write(wr, path))
+        abort();
+    lmf_st_writer_free(wr);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static char dir[64], path[96];
     if (!dir[0]) {
+        lmf_set_log(quiet, NULL, LMF_LOG_WARN);
+        lmf_set_threads(1);
         snprintf(dir, sizeof dir, "/tmp/fuzz_recipe_%ld", (long)getpid());
         mkdir(dir, 0700);
         char mp[96];
@@ -24,6 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             fputs(arpa, fp);
             fclose(fp);
         }
+        snprintf(mp, sizeof mp, "%s/nn.safetensors", dir);
+        write_nn(mp);
         snprintf(path, sizeof path, "%s/r.json", dir);
     }
     FILE *fp = fopen(path, "wb");

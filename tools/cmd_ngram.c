@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include "lmf/ngram.h"
+#include "lmf/parse.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,20 +30,6 @@ static void train_help(FILE *fp) {
             LMF_NGRAM_MAX_ORDER);
 }
 
-static int parse_list(const char *s, double *vals, int maxn) {
-    int n = 0;
-    const char *p = s;
-    while (*p && n < maxn) {
-        char *e;
-        vals[n++] = strtod(p, &e);
-        if (e == p) return -1;
-        p = e;
-        if (*p == ',') p++;
-        else if (*p) return -1;
-    }
-    return *p ? -1 : n;
-}
-
 static int cmd_train(int argc, char **argv) {
     lmf_ngram_train_opts o;
     lmf_ngram_train_opts_init(&o);
@@ -64,17 +51,18 @@ static int cmd_train(int argc, char **argv) {
             format = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--prune", &missing))) {
             double vals[LMF_NGRAM_MAX_ORDER];
-            int n = parse_list(v, vals, LMF_NGRAM_MAX_ORDER - 1);
+            int n = lmf_parse_double_list(v, vals, LMF_NGRAM_MAX_ORDER - 1);
             if (n <= 0) return cli_usage_error("ngram train", "--prune takes counts like 0,1,1, got \"%s\"", v);
             for (int k = 0; k < n; k++)
-                if (vals[k] < 0 || vals[k] != (double)(uint64_t)vals[k] || (k && vals[k] < vals[k - 1]))
+                if (!(vals[k] >= 0 && vals[k] < 18446744073709551616.0) || vals[k] != (double)(uint64_t)vals[k] ||
+                    (k && vals[k] < vals[k - 1]))
                     return cli_usage_error("ngram train",
                                            "--prune values must be non-negative integers, non-decreasing: \"%s\"", v);
             for (int ord = 2; ord <= LMF_NGRAM_MAX_ORDER; ord++)
                 o.prune[ord - 1] = (uint64_t)vals[ord - 2 < n ? ord - 2 : n - 1];
         } else if ((v = cli_opt_value(argc, argv, &i, "--fallback", &missing))) {
             double vals[3];
-            if (parse_list(v, vals, 3) != 3)
+            if (lmf_parse_double_list(v, vals, 3) != 3)
                 return cli_usage_error("ngram train", "--fallback takes three discounts like 0.5,1,1.5");
             for (int k = 0; k < 3; k++) o.fallback[k] = vals[k];
         } else if (!strcmp(argv[i], "--no-utf8-check")) {

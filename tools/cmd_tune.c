@@ -4,6 +4,7 @@
 #include "lmf/eval.h"
 #include "lmf/fuse.h"
 #include "lmf/model.h"
+#include "lmf/parse.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -55,22 +56,6 @@ static void help(FILE *fp) {
             "  --every N        cache: score every N-th block of 256 dev positions (default 1)\n"
             "  --threads N      BLAS threads for neural members (default 1)\n"
             "  -q               no progress on stderr\n");
-}
-
-/* "a,b,c" into up to max numbers; 0 if malformed. */
-static int parse_list(const char *v, double *out, int max) {
-    int n = 0;
-    char buf[64];
-    for (const char *p = v;; p++) {
-        const char *e = strchr(p, ',');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (n == max || l == 0 || l >= sizeof buf) return 0;
-        memcpy(buf, p, l);
-        buf[l] = 0;
-        if (!cli_parse_double(buf, &out[n++])) return 0;
-        if (!e) return n;
-        p = e;
-    }
 }
 
 char *cli_ncache_tuning_json(const char *dev, size_t n, const lmf_ncache_fit *fit, double secs, const char *by) {
@@ -220,13 +205,13 @@ int lmf_cmd_tune(int argc, char **argv) {
             if (!v || !cli_parse_int(v, &max_mb) || max_mb < 1 || max_mb > 1 << 20)
                 return cli_usage_error("tune", "--max-mem takes megabytes, 1..1048576");
         } else if ((v = cli_opt_value(argc, argv, &i, "--theta", &missing)) || missing) {
-            if (!v || !(nt = parse_list(v, ctheta, LMF_NCACHE_GRID_MAX)))
+            if (!v || (nt = lmf_parse_double_list(v, ctheta, LMF_NCACHE_GRID_MAX)) < 1)
                 return cli_usage_error("tune", "--theta takes numbers >= 0 separated by commas (at most %d)",
                                        LMF_NCACHE_GRID_MAX);
             for (int t = 0; t < nt; t++)
                 if (!(ctheta[t] >= 0)) return cli_usage_error("tune", "--theta values must be >= 0");
         } else if ((v = cli_opt_value(argc, argv, &i, "--window", &missing)) || missing) {
-            if (!v || !(nw = parse_list(v, cwin, LMF_NCACHE_GRID_MAX)))
+            if (!v || (nw = lmf_parse_double_list(v, cwin, LMF_NCACHE_GRID_MAX)) < 1)
                 return cli_usage_error("tune", "--window takes sizes separated by commas (at most %d)", LMF_NCACHE_GRID_MAX);
             for (int b = 0; b < nw; b++)
                 if (cwin[b] != floor(cwin[b]) || cwin[b] < 1 || cwin[b] > LMF_NCACHE_MAX_WINDOW)

@@ -1,6 +1,7 @@
 /* lmfuse: git-style dispatcher over a table of subcommands. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "cli.h"
+#include "lmf/parse.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -122,35 +123,10 @@ const char *cli_opt_value(int argc, char **argv, int *i, const char *name, int *
     return argv[*i];
 }
 
-int cli_parse_u64(const char *s, uint64_t *out) {
-    if (!s || !*s || *s == '-') return 0;
-    char *e;
-    errno = 0;
-    unsigned long long v = strtoull(s, &e, 10);
-    if (*e || errno) return 0;
-    *out = v;
-    return 1;
-}
-
-int cli_parse_int(const char *s, int *out) {
-    if (!s || !*s) return 0;
-    char *e;
-    errno = 0;
-    long v = strtol(s, &e, 10);
-    if (*e || errno || v < -2147483647L || v > 2147483647L) return 0;
-    *out = (int)v;
-    return 1;
-}
-
-int cli_parse_double(const char *s, double *out) {
-    if (!s || !*s) return 0;
-    char *e;
-    errno = 0;
-    double v = strtod(s, &e);
-    if (*e || errno) return 0;
-    *out = v;
-    return 1;
-}
+/* option values go through the library's parsers (lmf/parse.h) */
+int cli_parse_u64(const char *s, uint64_t *out) { return lmf_parse_u64(s, out); }
+int cli_parse_int(const char *s, int *out) { return lmf_parse_int(s, out); }
+int cli_parse_double(const char *s, double *out) { return lmf_parse_double(s, out); }
 
 double cli_now_s(void) {
     struct timespec ts;

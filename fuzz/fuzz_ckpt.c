@@ -69,10 +69,23 @@ static int safe(const char *path) {
     return ok;
 }
 
+/* At exit: the folder and what the runs left in it. */
+static void clean(void) {
+    static const char *const names[] = {"train.txt", "valid.txt", "ck.safetensors", "next.ckpt", "out.safetensors",
+                                        "loss.tsv"};
+    char path[128];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!dir[0]) {
         snprintf(dir, sizeof dir, "/tmp/fuzz_ckpt_%ld", (long)getpid());
         mkdir(dir, 0700);
+        atexit(clean);
         if (!put("train.txt", TEXT, sizeof TEXT - 1) || !put("valid.txt", TEXT, sizeof TEXT - 1)) abort();
         lmf_set_log(quiet, NULL, LMF_LOG_WARN);
         lmf_set_threads(1);

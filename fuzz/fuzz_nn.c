@@ -14,10 +14,13 @@
 
 static void quiet(lmf_log_level l, const char *m, void *c) { (void)l; (void)m; (void)c; }
 
+static char path[64];
+static void clean(void) { unlink(path); }
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static char path[64];
     if (!path[0]) {
         snprintf(path, sizeof path, "/tmp/fuzz_nn_%ld.safetensors", (long)getpid());
+        atexit(clean);
         lmf_set_log(quiet, NULL, LMF_LOG_WARN);
         lmf_set_threads(1);
     }

@@ -35,9 +35,22 @@ static void write_nn(const char *path) {
     lmf_st_writer_free(wr);
 }
 
+static char dir[64], path[96];
+
+/* At exit: the folder and its three files. */
+static void clean(void) {
+    static const char *const names[] = {"m.arpa", "nn.safetensors", "r.json"};
+    char p[128];
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static char dir[64], path[96];
     if (!dir[0]) {
+        atexit(clean);
         lmf_set_log(quiet, NULL, LMF_LOG_WARN);
         lmf_set_threads(1);
         snprintf(dir, sizeof dir, "/tmp/fuzz_recipe_%ld", (long)getpid());

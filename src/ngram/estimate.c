@@ -524,8 +524,7 @@ lmf_status lmf_ngram_train_save(const char *path, const lmf_ngram_train_opts *op
     lmf_ngram_lists L;
     lmf_ngram *m;
     if ((s = estimate(path, opts, &m, info, &L))) return s;
-    uint32_t maxid = (uint32_t)lmf_vocab_size(m->vocab);
-    for (int n = 2; n <= m->order && !s; n++) s = lmf_ngram_sort_ids(L.ids[n], L.count[n], n, maxid, &L.perm[n]);
+    for (int n = 2; n <= m->order && !s; n++) s = lmf_ngram_sort_ids(L.ids[n], L.count[n], n, &L.perm[n]);
     if (!s) s = lmf_ngram_write_arpa_lists(m, &L, out_path);
     lists_free(&L);
     lmf_ngram_free(m);

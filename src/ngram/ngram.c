@@ -57,9 +57,9 @@ uint64_t lmf_ngram_count(const lmf_ngram *m, int n) {
 /* Sorts count n-grams of n word ids (ids[e*n .. e*n+n)) lexicographically
  * and returns the permutation in *perm_out (sorted position -> old index).
  * LSD radix sort over whole records {ids, old index}, so every pass reads
- * sequentially; one 16-bit digit per word when every id is below 65,536
- * (maxid), two otherwise. */
-lmf_status lmf_ngram_sort_ids(uint32_t *ids, uint64_t count, int n, uint32_t maxid, uint32_t **perm_out) {
+ * sequentially; one 16-bit digit per word when every id is below 65,536,
+ * two otherwise. */
+lmf_status lmf_ngram_sort_ids(uint32_t *ids, uint64_t count, int n, uint32_t **perm_out) {
     *perm_out = NULL;
     size_t w = (size_t)n + 1; /* record width in words */
     uint64_t c1 = count ? count : 1;
@@ -78,14 +78,18 @@ lmf_status lmf_ngram_sort_ids(uint32_t *ids, uint64_t count, int n, uint32_t max
         memcpy(a + e * w, ids + e * n, (size_t)n * sizeof *a);
         a[e * w + n] = (uint32_t)e;
     }
-    int digits = maxid < 65536 ? 1 : 2;
+    /* the largest id present decides, not maxid alone: with a small
+     * vocabulary only its buckets are cleared and summed in each pass */
+    uint32_t top = 0;
+    for (uint64_t e = 0; e < count * (uint64_t)n; e++) top = ids[e] > top ? ids[e] : top;
+    const int digits = top < 65536 ? 1 : 2, nb = top < 65536 ? (int)top + 1 : 65536;
     for (int j = n - 1; j >= 0; j--) {
         for (int d = 0; d < digits; d++) {
             int shift = 16 * d;
-            memset(hist, 0, 65536 * sizeof *hist);
+            memset(hist, 0, (size_t)nb * sizeof *hist);
             for (uint64_t e = 0; e < count; e++) hist[(a[e * w + j] >> shift) & 0xffff]++;
             uint32_t sum = 0;
-            for (int x = 0; x < 65536; x++) {
+            for (int x = 0; x < nb; x++) {
                 uint32_t c = hist[x];
                 hist[x] = sum;
                 sum += c;
@@ -178,7 +182,7 @@ lmf_status lmf_ngram_build_tables(lmf_ngram *m, uint32_t *ids[], const uint64_t 
      * order, and puts duplicates next to each other. */
     for (int n = 2; n <= m->order && !s; n++) {
         lmf_ngram_table *t = &m->tab[n];
-        s = lmf_ngram_sort_ids(t->ids, t->count, n, (uint32_t)lmf_vocab_size(m->vocab), &perm[n]);
+        s = lmf_ngram_sort_ids(t->ids, t->count, n, &perm[n]);
         for (uint64_t e = 1; e < t->count && !s; e++) {
             const uint32_t *g = t->ids + e * (uint64_t)n;
             if (memcmp(g - n, g, (size_t)n * sizeof *g)) continue;

@@ -102,8 +102,8 @@ typedef struct lmf_ngram_lists {
 /* Writes ARPA from m's vocabulary and unigrams and the lists L. */
 lmf_status lmf_ngram_write_arpa_lists(const lmf_ngram *m, const lmf_ngram_lists *L, const char *path);
 /* Sorts count n-grams (n ids each) in place by word ids; *perm_out receives
- * sorted position -> old index (caller frees).  maxid bounds the ids. */
-lmf_status lmf_ngram_sort_ids(uint32_t *ids, uint64_t count, int n, uint32_t maxid, uint32_t **perm_out);
+ * sorted position -> old index (caller frees). */
+lmf_status lmf_ngram_sort_ids(uint32_t *ids, uint64_t count, int n, uint32_t **perm_out);
 
 /* Allocates an empty model shell for `vocab` (taken over) and `order`. */
 lmf_ngram *lmf_ngram_alloc(lmf_vocab *vocab, int order);

@@ -76,6 +76,17 @@ cmp -s "$TMP/a/m.safetensors.ckpt" "$TMP/b/m.safetensors.ckpt" ||
 cmp -s "$TMP/a/loss.tsv" "$TMP/b/loss.tsv" ||
   fail "the loss log after kill and resume differs from the uninterrupted run's (steps lost or repeated)"
 expect_rc 2 "a kill step that is not a number" env LMFUSE_TEST_KILL_AT_STEP=x "$LMF" train "${long[@]}"
+# A seed above 2^53 (not exact as a JSON number) survives the checkpoint:
+# with dropout, seed 2^60 + 1 read back as 2^60 would draw other masks.
+mkdir -p "$TMP/s1" "$TMP/s2"
+big=(--seed 1152921504606846977 --epochs 3 --max-steps 12 --checkpoint-every 5 "${common[@]:0:14}" -q
+  --train "$DATA/train-tiny.txt"
+  -o m.safetensors)
+(cd "$TMP/s1" && "$LMF" train "${big[@]}") || fail "run with a seed above 2^53"
+(cd "$TMP/s2" && LMFUSE_TEST_KILL_AT_STEP=7 exec "$LMF" train "${big[@]}")
+(cd "$TMP/s2" && "$LMF" train --resume m.safetensors.ckpt -q) || fail "resume of a run with a seed above 2^53"
+cmp -s "$TMP/s1/m.safetensors.ckpt" "$TMP/s2/m.safetensors.ckpt" ||
+  fail "a seed above 2^53: the resumed run differs from the uninterrupted one"
 
 # 5. Divergence is detected and reported; the last good checkpoint stays.
 expect_rc 1 "diverging run" "$LMF" train --arch rnn --layers 1 --hidden 8 --emb 8 --batch 2 --bptt 4 --lr 1e38 \

@@ -1,7 +1,9 @@
-/* Range-checked numbers out of JSON (json_impl.h). */
+/* JSON through the allocation seam, and range-checked numbers out of it
+ * (json_impl.h). */
 #include "json_impl.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 
 /* What j holds, for a message. */
@@ -78,4 +80,37 @@ lmf_status lmf_json_num(const cJSON *j, const char *file, const char *key, doubl
     }
     *out = d;
     return LMF_OK;
+}
+
+/* ---- parsing through the allocation seam ---- */
+
+static _Thread_local uint64_t json_failed; /* allocations refused to cJSON on this thread */
+
+static void *json_malloc(size_t n) {
+    void *p = lmf_malloc(n);
+    if (!p) json_failed++;
+    return p;
+}
+
+static void json_hooks(void) {
+    cJSON_Hooks h = {json_malloc, lmf_free};
+    cJSON_InitHooks(&h);
+}
+
+void lmf_json_init(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, json_hooks);
+}
+
+uint64_t lmf_json_failures(void) { return json_failed; }
+
+lmf_status lmf_json_parse(const char *s, size_t n, const char **end, cJSON **out) {
+    lmf_json_init();
+    uint64_t failed = json_failed;
+    const char *stop = NULL;
+    *out = cJSON_ParseWithLengthOpts(s, n, &stop, 0);
+    if (end) *end = stop;
+    if (*out) return LMF_OK;
+    if (json_failed != failed) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    return LMF_ERR_FORMAT;
 }

@@ -1,7 +1,8 @@
-/* Private: numbers out of JSON (recipes, cache files, checkpoint metadata,
- * safetensors headers) into C types, with their range checked first.  A
- * JSON number is a double; converting one that is out of range (1e30 into
- * an int) is undefined behaviour, so every conversion goes through here. */
+/* Private: JSON through the library's allocation seam, and numbers out of
+ * JSON (recipes, cache files, checkpoint metadata, safetensors headers)
+ * into C types, with their range checked first.  A JSON number is a
+ * double; converting one that is out of range (1e30 into an int) is
+ * undefined behaviour, so every conversion goes through here. */
 #ifndef LMF_JSON_IMPL_H
 #define LMF_JSON_IMPL_H
 
@@ -9,6 +10,23 @@
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
+
+/* Makes cJSON allocate through lmf_malloc/lmf_free (once per process), so
+ * that allocation-failure tests reach it.  lmf_json_parse calls it; writers
+ * that build JSON before any parse call it first. */
+void lmf_json_init(void);
+
+/* Parses s[0..n) as one JSON value into *out.  LMF_ERR_NOMEM (message set)
+ * when an allocation failed; LMF_ERR_FORMAT when the text is not JSON: the
+ * message is left to the caller, and *end (may be NULL) points where
+ * parsing stopped.  *out is NULL on error. */
+lmf_status lmf_json_parse(const char *s, size_t n, const char **end, cJSON **out);
+
+/* How many allocations cJSON was refused on this thread so far: a writer
+ * that builds a tree with cJSON_Add* (which drop an item they cannot
+ * allocate) compares it before and after, and reports out of memory
+ * instead of writing a document with keys missing. */
+uint64_t lmf_json_failures(void);
 
 /* j must be a JSON number, whole, in [lo, hi]; *out gets it.  Otherwise
  * returns LMF_ERR_FORMAT with the message

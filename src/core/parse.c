@@ -1,12 +1,9 @@
-/* Whole-string number parsing (lmf/parse.h) and JSON through the
- * allocation seam (parse_impl.h). */
+/* Whole-string number parsing (lmf/parse.h). */
 #include "lmf/parse.h"
-#include "parse_impl.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 
 /* ---- numbers ---- */
@@ -63,35 +60,4 @@ int lmf_parse_double_list(const char *s, double *out, int max) {
         if (!*e) return n;
         p = e + 1;
     }
-}
-
-/* ---- JSON ---- */
-
-static _Thread_local uint64_t json_failed; /* allocations refused to cJSON on this thread */
-
-static void *json_malloc(size_t n) {
-    void *p = lmf_malloc(n);
-    if (!p) json_failed++;
-    return p;
-}
-
-static void json_hooks(void) {
-    cJSON_Hooks h = {json_malloc, lmf_free};
-    cJSON_InitHooks(&h);
-}
-
-void lmf_json_init(void) {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, json_hooks);
-}
-
-lmf_status lmf_json_parse(const char *s, size_t n, const char **end, cJSON **out) {
-    lmf_json_init();
-    uint64_t failed = json_failed;
-    const char *stop = NULL;
-    *out = cJSON_ParseWithLengthOpts(s, n, &stop, 0);
-    if (end) *end = stop;
-    if (*out) return LMF_OK;
-    if (json_failed != failed) return lmf_error(LMF_ERR_NOMEM, "out of memory");
-    return LMF_ERR_FORMAT;
 }

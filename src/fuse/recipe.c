@@ -4,7 +4,6 @@
  * models; a member path may itself be a recipe, so fusions nest (depth is
  * limited, which also stops a recipe that includes itself). */
 #include "lmf/fuse.h"
-#include "../core/parse_impl.h"
 #include "../core/json_impl.h"
 #include "../core/util_impl.h"
 #include "fuse_impl.h"
@@ -381,6 +380,12 @@ static char *relpath(const char *target, const char *base) {
     return out;
 }
 
+/* Adds item to object o under key, or frees it when cJSON cannot (the
+ * caller then sees lmf_json_failures() move). */
+static void put(cJSON *o, const char *key, cJSON *item) {
+    if (!cJSON_AddItemToObject(o, key, item)) cJSON_Delete(item);
+}
+
 lmf_status lmf_recipe_write(const char *path, const lmf_fuse_opts *o, const char *const *members, int K,
                             const char *tuning_json) {
     const lmf_combiner comb = o->comb;
@@ -391,14 +396,16 @@ lmf_status lmf_recipe_write(const char *path, const lmf_fuse_opts *o, const char
     rdir = realpath(dir, NULL);
     lmf_free(dir);
     if (!rdir) return lmf_error(LMF_ERR_IO, "%s: its folder does not exist", path);
+    lmf_json_init();
+    const uint64_t jf = lmf_json_failures(); /* cJSON_Add* drops what it cannot allocate */
     cJSON *j = cJSON_CreateObject(), *ms = cJSON_CreateArray(), *ws = cJSON_CreateArray();
     lmf_status s = j && ms && ws ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s) {
         cJSON_AddStringToObject(j, "lmfuse", "recipe");
         cJSON_AddStringToObject(j, "combiner", lmf_combiner_name(comb));
-        cJSON_AddItemToObject(j, "members", ms);
-        cJSON_AddItemToObject(j, "weights", ws);
-        ms = ws = NULL;
+        if (cJSON_AddItemToObject(j, "members", ms)) ms = NULL;
+        if (cJSON_AddItemToObject(j, "weights", ws)) ws = NULL;
+        if (ms || ws) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     }
     cJSON *mj = cJSON_GetObjectItemCaseSensitive(j, "members"), *wj = cJSON_GetObjectItemCaseSensitive(j, "weights");
     for (int k = 0; k < K && !s; k++) {
@@ -432,18 +439,20 @@ lmf_status lmf_recipe_write(const char *path, const lmf_fuse_opts *o, const char
         else if (!gj || !A) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
         if (!s) {
             cJSON_AddNumberToObject(gj, "decay", g->decay);
-            cJSON_AddItemToObject(gj, "mean", cJSON_CreateDoubleArray(g->mean, F));
-            cJSON_AddItemToObject(gj, "sd", cJSON_CreateDoubleArray(g->sd, F));
-            cJSON_AddItemToObject(gj, "loss0", cJSON_CreateDoubleArray(g->loss0, K));
+            put(gj, "mean", cJSON_CreateDoubleArray(g->mean, F));
+            put(gj, "sd", cJSON_CreateDoubleArray(g->sd, F));
+            put(gj, "loss0", cJSON_CreateDoubleArray(g->loss0, K));
             for (int k = 0; k < K; k++) cJSON_AddItemToArray(A, cJSON_CreateDoubleArray(g->A + (size_t)k * F, F));
-            cJSON_AddItemToObject(gj, "b", cJSON_CreateDoubleArray(g->b, K));
+            put(gj, "b", cJSON_CreateDoubleArray(g->b, K));
         }
     }
     if (!s && tuning_json) {
-        cJSON *t = cJSON_Parse(tuning_json);
-        if (!t) s = lmf_error(LMF_ERR_ARG, "tuning record is not valid JSON");
-        else cJSON_AddItemToObject(j, "tuning", t);
+        cJSON *t = NULL;
+        s = lmf_json_parse(tuning_json, strlen(tuning_json), NULL, &t);
+        if (s == LMF_ERR_FORMAT) s = lmf_error(LMF_ERR_ARG, "tuning record is not valid JSON");
+        if (!s) put(j, "tuning", t);
     }
+    if (!s && lmf_json_failures() != jf) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     cJSON_Delete(ms);
     cJSON_Delete(ws);
     free(rdir);

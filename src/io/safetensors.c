@@ -1,7 +1,7 @@
 /* safetensors reading and writing (see include/lmf/io.h). */
 #define _DEFAULT_SOURCE
 #include "lmf/io.h"
-#include "../core/parse_impl.h"
+#include "../core/json_impl.h"
 #include "../core/util_impl.h"
 
 #include <errno.h>

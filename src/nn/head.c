@@ -12,7 +12,7 @@
  * In a batch, rows are grouped by the class of their target, so each
  * class's word softmax is one matrix product over its rows. */
 #include "net.h"
-#include "../core/parse_impl.h"
+#include "../core/json_impl.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -5,7 +5,7 @@
 #include "lmf/io.h"
 #include "nn_impl.h"
 #include "../model/model_impl.h"
-#include "../core/parse_impl.h"
+#include "../core/json_impl.h"
 #include "../core/util_impl.h"
 #include "../text/text_impl.h"
 

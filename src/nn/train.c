@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "lmf/train.h"
 #include "lmf/eval.h"
+#include "lmf/parse.h"
 #include "net.h"
 #include "../core/json_impl.h"
 
@@ -110,7 +111,13 @@ static cJSON *opts_json(const trainer *tr, int with_run) {
     cJSON_AddNumberToObject(j, "bptt", o->bptt);
     cJSON_AddNumberToObject(j, "epochs", o->epochs);
     cJSON_AddNumberToObject(j, "threads", o->threads);
-    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    if (o->seed <= ((uint64_t)1 << 53)) /* exact as a JSON number; larger seeds as decimal strings */
+        cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    else {
+        char sd[24];
+        snprintf(sd, sizeof sd, "%llu", (unsigned long long)o->seed);
+        cJSON_AddStringToObject(j, "seed", sd);
+    }
     cJSON_AddNumberToObject(j, "lr", o->lr);
     cJSON_AddNumberToObject(j, "lr_min", o->lr_min);
     cJSON_AddNumberToObject(j, "clip", o->clip);
@@ -232,7 +239,13 @@ static lmf_status read_settings(trainer *tr, const cJSON *j, const char *path) {
         return s;
     o->dropout = (float)dropout;
     const cJSON *sd = ck_item(j, "seed");
-    if (sd && (s = lmf_json_u64(sd, path, "lmfuse.train \"seed\"", UINT64_MAX, CK_FIX, &o->seed))) return s;
+    if (cJSON_IsString(sd)) { /* seeds above 2^53 */
+        if (!lmf_parse_u64(sd->valuestring, &o->seed))
+            return lmf_error(LMF_ERR_FORMAT, "%s: lmfuse.train \"seed\" must be a whole number 0..%llu (got \"%.40s\"); %s",
+                             path, (unsigned long long)UINT64_MAX, sd->valuestring, CK_FIX);
+    } else if (sd && (s = lmf_json_u64(sd, path, "lmfuse.train \"seed\"", UINT64_MAX, CK_FIX, &o->seed))) {
+        return s;
+    }
     const double inf = INFINITY;
     if ((s = ck_num(j, T, "lr", 0, inf, 0, path, &o->lr)) || (s = ck_num(j, T, "lr_min", 0, inf, 0, path, &o->lr_min)) ||
         (s = ck_num(j, T, "clip", 0, inf, 0, path, &o->clip)) ||
@@ -314,9 +327,12 @@ static lmf_status write_model(trainer *tr, const char *path, int with_training_s
     if (!s && !vj) s = LMF_ERR_NOMEM;
     if (!s) s = lmf_st_set_meta(w, "lmfuse.vocab", vj);
     if (!s) s = lmf_st_set_meta(w, "lmfuse.token_mode", lmf_token_mode_name(lmf_vocab_mode(tr->vocab)));
+    lmf_json_init();
+    const uint64_t jf = lmf_json_failures(); /* cJSON_Add* drops what it cannot allocate */
     cJSON *oj = opts_json(tr, with_training_state), *pj = with_training_state ? progress_json(tr) : NULL;
     char *ojs = oj ? cJSON_PrintUnformatted(oj) : NULL, *pjs = pj ? cJSON_PrintUnformatted(pj) : NULL;
-    if (!s && (!ojs || (with_training_state && !pjs))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s && (!ojs || (with_training_state && !pjs) || lmf_json_failures() != jf))
+        s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s) s = lmf_st_set_meta(w, "lmfuse.train", ojs);
     float *parts[LMF_NET_MAX_PARTS];
     size_t sizes[LMF_NET_MAX_PARTS];
@@ -381,10 +397,13 @@ static lmf_status resume_settings(trainer *tr, const lmf_safetensors *st, const 
                          "%s: not a training checkpoint (no lmfuse.train/lmfuse.progress metadata); "
                          "to start from a model's weights use --init",
                          path);
-    cJSON *j = cJSON_Parse(tj), *p = cJSON_Parse(pj);
-    lmf_status s = LMF_OK;
-    if (!cJSON_IsObject(j) || !cJSON_IsObject(p)) {
-        s = lmf_error(LMF_ERR_FORMAT, "%s: checkpoint metadata is not valid JSON", path);
+    cJSON *j = NULL, *p = NULL;
+    lmf_status s = lmf_json_parse(tj, strlen(tj), NULL, &j);
+    if (!s) s = lmf_json_parse(pj, strlen(pj), NULL, &p);
+    if (s == LMF_ERR_NOMEM) {
+        /* the message is set */
+    } else if (s || !cJSON_IsObject(j) || !cJSON_IsObject(p)) {
+        s = lmf_error(LMF_ERR_FORMAT, "%s: checkpoint metadata is not valid JSON; %s", path, CK_FIX);
     } else {
         lmf_train_opts *o = &tr->o;
         int threads = o->threads;
@@ -614,6 +633,7 @@ static lmf_status setup(trainer *tr, lmf_safetensors **resume_st) {
         if (s) return s;
     }
     tr->ckpt_path = o->checkpoint ? lmf_strdup(o->checkpoint) : NULL;
+    if (o->checkpoint && !tr->ckpt_path) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!tr->ckpt_path) {
         size_t n = strlen(o->out);
         tr->ckpt_path = (char *)lmf_malloc(n + 6);

@@ -224,11 +224,12 @@ static lmf_status op_fuse_new(void *ctx, sig *g) {
     return s;
 }
 
-/* The failure window of training ends at the first progress report (after
- * set-up and the first step): later steps repeat the same work, and the
- * checkpoint writer ignores failures of its JSON (src/nn/train.c
- * opts_json), which the sweep would report. */
-static void train_progress(void *user, const lmf_train_progress *p) { disarm(); }
+/* The failure window of training ends at the progress report of step 3,
+ * after set-up, two steps and the checkpoint of step 2: later steps repeat
+ * the same work. */
+static void train_progress(void *user, const lmf_train_progress *p) {
+    if (p->step >= 3) disarm();
+}
 
 /* the training library: set-up and a first step, then a few more steps,
  * validation, checkpoint and best model */
@@ -247,9 +248,7 @@ static lmf_status op_train(void *ctx, sig *g) {
     o.checkpoint_every = 2;
     o.train = o.valid = tmp_path("alloc.txt");
     o.out = tmp_path("alloc_train.safetensors");
-    /* o.checkpoint stays NULL (out + ".ckpt"): when copying a given
-     * checkpoint path fails, train.c falls back to that default instead of
-     * failing, which this sweep would report */
+    o.checkpoint = tmp_path("alloc_train.ckpt");
     o.log_seconds = -1;
     o.on_progress = train_progress;
     lmf_train_result r;

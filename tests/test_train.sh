@@ -93,8 +93,13 @@ expect_rc 1 "diverging run" "$LMF" train --arch rnn --layers 1 --hidden 8 --emb 
   --clip 0 --schedule constant --train "$DATA/train-tiny.txt" --checkpoint-every 1 -o "$TMP/nan.safetensors" -q
 expect_err "diverged at step"
 [ -f "$TMP/nan.safetensors.ckpt" ] || fail "no checkpoint kept after divergence"
-"$LMF" train --resume "$TMP/nan.safetensors.ckpt" --max-steps 1 -q 2>/dev/null # must not crash either way
+"$LMF" train --resume "$TMP/nan.safetensors.ckpt" -q 2>/dev/null # must not crash either way
 [ $? -le 1 ] || fail "resuming a diverged run crashed"
+# options that would change a resumed run are refused, not silently ignored
+expect_rc 2 "resume with --max-steps" "$LMF" train --resume "$TMP/nan.safetensors.ckpt" --max-steps 1 -q
+expect_err "cannot change a resumed run"
+expect_rc 2 "resume with --epochs" "$LMF" train --resume "$TMP/nan.safetensors.ckpt" --threads 1 --epochs 9
+expect_err "--epochs cannot change"
 
 # 6. Bad options and files: clear errors, nothing written.
 t=(--train "$DATA/train-tiny.txt" -o "$TMP/bad.safetensors" -q)

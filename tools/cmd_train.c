@@ -56,7 +56,8 @@ static void help(FILE *fp) {
             "  -o, --output FILE   best model (safetensors)\n"
             "  --checkpoint FILE   (default MODEL.ckpt)\n"
             "  --checkpoint-every N  steps (default %d; 0 = after epochs only)\n"
-            "  --resume FILE       continue a checkpoint (its settings are used)\n"
+            "  --resume FILE       continue a checkpoint with its own settings (only --threads,\n"
+            "                      --checkpoint, --log-every and -q may be given with it)\n"
             "  --init FILE         start from a model's weights (same sizes and vocabulary)\n"
             "  --max-steps N       stop after N steps in all (default: no limit)\n"
             "  --loss-log FILE     per step: step, loss, gradient norm, learning rate (TSV)\n"
@@ -112,6 +113,9 @@ int lmf_cmd_train(int argc, char **argv) {
         {"--max-steps", 'I', &max_steps},   {"--loss-log", 's', &o.loss_log},
         {"--log-every", 'd', &o.log_seconds},
     };
+    /* with --resume, the checkpoint's settings win: an option that would
+     * change the run is refused rather than silently ignored */
+    const char *run_opt = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             help(stdout);
@@ -119,10 +123,12 @@ int lmf_cmd_train(int argc, char **argv) {
         }
         if (!strcmp(argv[i], "--tied")) {
             o.tied = 1;
+            run_opt = argv[i];
             continue;
         }
         if (!strcmp(argv[i], "--bf16")) {
             o.bf16 = 1;
+            run_opt = argv[i];
             continue;
         }
         if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
@@ -136,6 +142,9 @@ int lmf_cmd_train(int argc, char **argv) {
             if (missing) return cli_usage_error("train", "%s needs a value", table[k].name);
             if (!v) continue;
             found = 1;
+            if (strcmp(table[k].name, "--threads") && strcmp(table[k].name, "--log-every") &&
+                strcmp(table[k].name, "--resume") && strcmp(table[k].name, "--checkpoint"))
+                run_opt = table[k].name;
             int ok = 1;
             double dv;
             uint64_t uv;
@@ -159,6 +168,12 @@ int lmf_cmd_train(int argc, char **argv) {
     }
     o.max_steps = max_steps;
     if (!o.resume && (!o.train || !o.out)) return cli_usage_error("train", "--train and -o are required");
+    if (o.resume && run_opt)
+        return cli_usage_error("train",
+                               "%s cannot change a resumed run: --resume continues the checkpoint's run with its own "
+                               "settings (with it: --threads, --checkpoint, --log-every, -q); to train on, start a "
+                               "new run with --init %s",
+                               run_opt, o.resume);
     /* progress comes through the log callback: shown unless -q */
     lmf_set_log(log_line, NULL, o.log_seconds >= 0 ? LMF_LOG_INFO : LMF_LOG_WARN);
     int64_t kill_step = 0;

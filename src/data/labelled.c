@@ -6,10 +6,9 @@
  * lmf_labelled_escape in data.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "lmf/data.h"
+#include "data_impl.h"
 #include "../core/util_impl.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,58 +18,19 @@ const char *lmf_labelled_split_name(int i) {
     return i >= 0 && i < 3 ? names[i] : NULL;
 }
 
-/* ---- sorted directory listings ---- */
-
+/* Sorted listings of a directory's matching entries. */
 typedef struct names {
     char **v;
-    size_t n, cap;
+    size_t n;
 } names;
 
-static void names_free(names *l) {
-    for (size_t i = 0; i < l->n; i++) lmf_free(l->v[i]);
-    lmf_free(l->v);
-    memset(l, 0, sizeof *l);
+static lmf_status list_dir(const char *dir, int (*keep)(const char *), const char *hint, names *out) {
+    return lmf_data_list_dir(dir, keep, hint, &out->v, &out->n);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* The entries of dir for which keep(name) holds, in byte order of their
- * names.  missing_hint completes the message when dir cannot be opened. */
-static lmf_status list_dir(const char *dir, int (*keep)(const char *), const char *missing_hint, names *out) {
-    memset(out, 0, sizeof *out);
-    DIR *d = opendir(dir);
-    if (!d)
-        return lmf_error(errno == ENOENT ? LMF_ERR_MISSING : LMF_ERR_IO, "%s: cannot open the directory: %s (%s)", dir,
-                         strerror(errno), missing_hint);
-    lmf_status s = LMF_OK;
-    for (;;) {
-        errno = 0;
-        struct dirent *e = readdir(d);
-        if (!e) {
-            if (errno) s = lmf_error(LMF_ERR_IO, "%s: cannot read the directory: %s", dir, strerror(errno));
-            break;
-        }
-        if (!keep(e->d_name)) continue;
-        if (out->n == out->cap) {
-            size_t nc = out->cap ? out->cap * 2 : 64;
-            char **nv = (char **)lmf_realloc(out->v, nc * sizeof *nv);
-            if (!nv) {
-                s = lmf_error(LMF_ERR_NOMEM, "out of memory listing %s", dir);
-                break;
-            }
-            out->v = nv;
-            out->cap = nc;
-        }
-        if (!(out->v[out->n] = lmf_strdup(e->d_name))) {
-            s = lmf_error(LMF_ERR_NOMEM, "out of memory listing %s", dir);
-            break;
-        }
-        out->n++;
-    }
-    closedir(d);
-    if (s) names_free(out);
-    else if (out->n > 1) qsort(out->v, out->n, sizeof *out->v, cmp_str);
-    return s;
+static void names_free(names *l) {
+    lmf_data_names_free(l->v, l->n);
+    l->v = NULL, l->n = 0;
 }
 
 /* ---- writing documents ---- */
@@ -269,17 +229,10 @@ lmf_status lmf_data_spam_labelled(const char *package_dir, const char *out_dir, 
 
 /* ---- brown-genre ---- */
 
-static int is_brown_file(const char *n) {
-    return n[0] == 'c' && n[1] >= 'a' && n[1] <= 'r' && n[2] >= '0' && n[2] <= '9' && n[3] >= '0' && n[3] <= '9' &&
-           !n[4];
-}
-
-static int is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
-
 lmf_status lmf_data_brown_genre(const char *package_dir, const char *out_dir, lmf_labelled_stats *st) {
     memset(st, 0, sizeof *st);
     names files;
-    lmf_status s = list_dir(package_dir, is_brown_file,
+    lmf_status s = list_dir(package_dir, lmf_brown_file_name,
                             "run `lmfuse data fetch brown` first, or pass the unpacked package/ directory", &files);
     if (s) return s;
     if (files.n == 0) s = lmf_error(LMF_ERR_DATA, "%s: no Brown corpus files (c[a-r][0-9][0-9]) here", package_dir);
@@ -302,14 +255,11 @@ lmf_status lmf_data_brown_genre(const char *package_dir, const char *out_dir, lm
         int ntok = 0;
         doc.len = 0;
         while (!s) {
-            while (p < end && is_space(*p)) p++;
+            while (p < end && lmf_data_is_space(*p)) p++;
             if (p == end) break;
             const unsigned char *t = p;
-            while (p < end && !is_space(*p)) p++;
-            const unsigned char *slash = NULL; /* the tag: from the last '/' */
-            for (const unsigned char *q = t; q < p; q++)
-                if (*q == '/') slash = q;
-            const size_t len = (size_t)((slash ? slash : p) - t);
+            while (p < end && !lmf_data_is_space(*p)) p++;
+            const size_t len = lmf_brown_word_len((const char *)t, (size_t)(p - t));
             if (ntok) s = lmf_buf_append(&doc, " ", 1);
             if (!s) s = lmf_buf_append(&doc, t, len);
             if (!s && ++ntok == LMF_BROWN_GENRE_CHUNK) { /* a whole chunk: one document */

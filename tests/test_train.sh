@@ -141,6 +141,11 @@ expect_rc 0 "convert from pytorch" "$LMF" convert --from pytorch "$DATA/pt_lstm.
 paste "$TMP/c.lp" "$DATA/pt_lstm.expected" | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d; n++ }
   END { if (n != 43 || m > 2e-5) { print n " tokens, worst |ln p - PyTorch| " m; exit 1 } }' >&2 ||
   fail "converted PyTorch model does not score as PyTorch"
+ls "$TMP" | grep -E '\.(convert|tmp)\.' && fail "a conversion left a temporary file"
+# the converted file is read back before it is kept: not into a device
+expect_rc 1 "convert into /dev/null" "$LMF" convert --from pytorch "$DATA/pt_lstm.safetensors" \
+  --vocab "$DATA/pt_lstm.vocab.txt" -o /dev/null
+expect_err "not a regular file"
 expect_rc 0 "convert to pytorch" "$LMF" convert --to pytorch "$TMP/c.safetensors" -o "$TMP/c_pt.safetensors"
 expect_rc 0 "and back" "$LMF" convert --from pytorch "$TMP/c_pt.safetensors" --vocab "$TMP/c_pt.safetensors.vocab.txt" \
   -o "$TMP/c2.safetensors"

@@ -80,6 +80,13 @@ lmf_status lmf_st_add(lmf_st_writer *w, const char *name, lmf_dtype dtype, int n
 lmf_status lmf_st_set_meta(lmf_st_writer *w, const char *key, const char *value);
 /* Writes the file atomically (temporary name, then rename). */
 lmf_status lmf_st_write(const lmf_st_writer *w, const char *path);
+/* lmf_st_write that, with the whole file under its temporary name, calls
+ * check(tmp_path, user) before the rename: a status other than LMF_OK
+ * (returned as is) leaves `path` as it was.  path must then be a regular
+ * file (or a new name): a device, FIFO or "-" is LMF_ERR_ARG, nothing
+ * written. */
+lmf_status lmf_st_write_checked(const lmf_st_writer *w, const char *path,
+                                lmf_status (*check)(const char *tmp_path, void *user), void *user);
 
 #ifdef __cplusplus
 }

@@ -408,7 +408,10 @@ lmf_status lmf_st_set_meta(lmf_st_writer *w, const char *key, const char *value)
     return LMF_OK;
 }
 
-lmf_status lmf_st_write(const lmf_st_writer *w, const char *path) {
+lmf_status lmf_st_write(const lmf_st_writer *w, const char *path) { return lmf_st_write_checked(w, path, NULL, NULL); }
+
+lmf_status lmf_st_write_checked(const lmf_st_writer *w, const char *path,
+                                lmf_status (*check)(const char *tmp_path, void *user), void *user) {
     cJSON *root = cJSON_CreateObject();
     lmf_status s = root ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s && cJSON_GetArraySize(w->meta) > 0) {
@@ -449,6 +452,12 @@ lmf_status lmf_st_write(const lmf_st_writer *w, const char *path) {
         cJSON_free(json);
         return s;
     }
+    if (check && !of.tmp) {
+        lmf_outfile_abort(&of);
+        cJSON_free(json);
+        return lmf_error(LMF_ERR_ARG, "%s: not a regular file; this file is read back before it is kept, so give "
+                                      "the name of a regular file", path);
+    }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
     fwrite(len8, 1, 8, of.fp);
@@ -456,5 +465,14 @@ lmf_status lmf_st_write(const lmf_st_writer *w, const char *path) {
     for (size_t i = jl; i < padded; i++) fputc(' ', of.fp);
     cJSON_free(json);
     for (size_t i = 0; i < w->n; i++) fwrite(w->t[i].data, 1, w->t[i].nbytes, of.fp);
+    if (check) {
+        if (fflush(of.fp) || ferror(of.fp))
+            s = lmf_error(LMF_ERR_IO, "%s: write failed: %s (nothing written)", path, strerror(errno));
+        if (!s) s = check(of.tmp, user);
+        if (s) {
+            lmf_outfile_abort(&of);
+            return s;
+        }
+    }
     return lmf_outfile_commit(&of);
 }

@@ -10,7 +10,6 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #define BAD(...) lmf_error(LMF_ERR_FORMAT, __VA_ARGS__)
 
@@ -262,7 +261,6 @@ typedef struct import_job {
     float *scratch;   /* a by-token tensor before permutation */
     char *names;      /* every output name, NUL-separated */
     lmf_st_writer *w;
-    char *tmp;
 } import_job;
 
 static void import_job_free(import_job *j) {
@@ -275,8 +273,19 @@ static void import_job_free(import_job *j) {
     lmf_free(j->scratch);
     lmf_free(j->names);
     lmf_st_writer_free(j->w);
-    if (j->tmp) remove(j->tmp);
-    lmf_free(j->tmp);
+}
+
+/* The converted file must load as a model (which copies the weights), read
+ * from its temporary name before it replaces the output. */
+typedef struct load_check {
+    const char *out_path;
+    lmf_model *m;
+} load_check;
+
+static lmf_status check_loads(const char *tmp_path, void *user) {
+    load_check *c = (load_check *)user;
+    lmf_status s = lmf_nn_load(tmp_path, &c->m);
+    return s ? rename_in_error(s, tmp_path, c->out_path) : LMF_OK;
 }
 
 /* The vocabulary: the token list or the file's own. */
@@ -399,22 +408,14 @@ lmf_status lmf_nn_import_pytorch(const char *state_dict, const lmf_nn_import_opt
     if (!s && !(j.w = lmf_st_writer_new())) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s) s = import_tensors(&j);
     if (!s) s = import_meta(&j, opts);
-    /* written under a temporary name first, to check that it loads as a
-     * model (which copies the weights), then written where it belongs */
-    size_t tl = strlen(out_path) + 40;
-    if (!s && !(j.tmp = (char *)lmf_malloc(tl))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-    if (!s) {
-        snprintf(j.tmp, tl, "%s.convert.%ld", out_path, (long)getpid());
-        s = lmf_st_write(j.w, j.tmp);
-    }
-    lmf_model *m = NULL;
-    if (!s && (s = lmf_nn_load(j.tmp, &m))) s = rename_in_error(s, j.tmp, out_path);
-    if (!s) s = lmf_st_write(j.w, out_path);
+    load_check lc = {out_path, NULL};
+    if (!s) s = lmf_st_write_checked(j.w, out_path, check_loads, &lc);
+    lmf_model *m = lc.m;
     if (s) {
         lmf_model_free(m);
         m = NULL;
     }
-    import_job_free(&j); /* removes the temporary file */
+    import_job_free(&j);
     if (model) *model = m;
     else lmf_model_free(m);
     return s;

@@ -5,6 +5,7 @@
 
 #include "lmf/common.h"
 #include "lmf/fuse.h"
+#include "lmf/parse.h"
 
 #include <stdio.h>
 
@@ -54,10 +55,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
  * advancing *i); returns NULL if argv[*i] is another option.  A missing value
  * sets *missing. */
 const char *cli_opt_value(int argc, char **argv, int *i, const char *name, int *missing);
-/* Parses a non-negative integer / double option value; 0 on error. */
-int cli_parse_u64(const char *s, uint64_t *out);
-int cli_parse_int(const char *s, int *out);
-int cli_parse_double(const char *s, double *out);
+/* Option values are parsed with lmf_parse_u64/int/double (lmf/parse.h). */
 /* Seconds on the monotonic clock (for timings). */
 double cli_now_s(void);
 /* Writes s[0..n) as a JSON string (quoted, escaped). */

@@ -93,7 +93,7 @@ int lmf_cmd_convert(int argc, char **argv) {
     if ((from && strcmp(from, "pytorch")) || (to && strcmp(to, "pytorch")))
         return cli_usage_error("convert", "the only format is \"pytorch\" (n-gram files: lmfuse ngram convert)");
     int nheads = 0;
-    if (heads && (!cli_parse_int(heads, &nheads) || nheads < 1))
+    if (heads && (!lmf_parse_int(heads, &nheads) || nheads < 1))
         return cli_usage_error("convert", "--heads needs a positive integer, not \"%s\"", heads);
     return from ? from_pytorch(in, vocab, nheads, out) : to_pytorch(in, out);
 }

@@ -231,7 +231,7 @@ static int parse_cuts(const char *v, uint64_t *a, uint64_t *b) {
     if (n >= sizeof first) return 0;
     memcpy(first, v, n);
     first[n] = 0;
-    return cli_parse_u64(first, a) && cli_parse_u64(comma + 1, b);
+    return lmf_parse_u64(first, a) && lmf_parse_u64(comma + 1, b);
 }
 
 static int cmd_split(int argc, char **argv) {
@@ -252,7 +252,7 @@ static int cmd_split(int argc, char **argv) {
         } else if (missing) {
             return cli_usage_error("data split", "--cuts needs a value");
         } else if ((v = cli_opt_value(argc, argv, &i, "--min-count", &missing)) != NULL) {
-            if (!cli_parse_u64(v, &o.min_count))
+            if (!lmf_parse_u64(v, &o.min_count))
                 return cli_usage_error("data split", "--min-count wants a non-negative integer, not \"%s\"", v);
         } else if (missing) {
             return cli_usage_error("data split", "--min-count needs a value");

@@ -410,10 +410,10 @@ int lmf_cmd_demo(int argc, char **argv) {
             if (!v) return cli_usage_error("demo", "--data needs a folder");
             data = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--jobs", &missing)) || missing) {
-            if (!v || !cli_parse_int(v, &par) || par < 1 || par > 64)
+            if (!v || !lmf_parse_int(v, &par) || par < 1 || par > 64)
                 return cli_usage_error("demo", "--jobs takes a number 1..64");
         } else if ((v = cli_opt_value(argc, argv, &i, "--epochs", &missing)) || missing) {
-            if (!v || !cli_parse_int(v, &epochs) || epochs < 1 || epochs > 1000)
+            if (!v || !lmf_parse_int(v, &epochs) || epochs < 1 || epochs > 1000)
                 return cli_usage_error("demo", "--epochs takes a number 1..1000");
         } else {
             return cli_usage_error("demo", "unknown argument \"%s\"", argv[i]);

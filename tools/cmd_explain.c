@@ -63,7 +63,7 @@ int lmf_cmd_explain(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--summary")) {
             summary = 1;
         } else if ((v = cli_opt_value(argc, argv, &i, "--threads", &missing)) || missing) {
-            if (!v || !cli_parse_int(v, &threads) || threads < 1 || threads > 1024)
+            if (!v || !lmf_parse_int(v, &threads) || threads < 1 || threads > 1024)
                 return cli_usage_error("explain", "--threads takes a number 1..1024");
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("explain", "unknown option %s", argv[i]);

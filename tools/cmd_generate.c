@@ -47,25 +47,25 @@ int lmf_cmd_generate(int argc, char **argv) {
             if (!v) return cli_usage_error("generate", "--prompt needs text");
             prompt = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--max-tokens", &missing)) || missing) {
-            if (!v || !cli_parse_int(v, &o.max_tokens) || o.max_tokens < 0 || o.max_tokens > 1000000)
+            if (!v || !lmf_parse_int(v, &o.max_tokens) || o.max_tokens < 0 || o.max_tokens > 1000000)
                 return cli_usage_error("generate", "--max-tokens takes a number 0..1000000");
         } else if ((v = cli_opt_value(argc, argv, &i, "--temperature", &missing)) || missing) {
-            if (!v || !cli_parse_double(v, &o.temperature) || !(o.temperature > 0))
+            if (!v || !lmf_parse_double(v, &o.temperature) || !(o.temperature > 0))
                 return cli_usage_error("generate", "--temperature takes a number > 0");
         } else if ((v = cli_opt_value(argc, argv, &i, "--top-k", &missing)) || missing) {
-            if (!v || !cli_parse_int(v, &o.top_k) || o.top_k < 0)
+            if (!v || !lmf_parse_int(v, &o.top_k) || o.top_k < 0)
                 return cli_usage_error("generate", "--top-k takes a number >= 0");
         } else if ((v = cli_opt_value(argc, argv, &i, "--top-p", &missing)) || missing) {
-            if (!v || !cli_parse_double(v, &o.top_p) || !(o.top_p > 0) || o.top_p > 1)
+            if (!v || !lmf_parse_double(v, &o.top_p) || !(o.top_p > 0) || o.top_p > 1)
                 return cli_usage_error("generate", "--top-p takes a number in (0, 1]");
         } else if ((v = cli_opt_value(argc, argv, &i, "--beam", &missing)) || missing) {
-            if (!v || !cli_parse_int(v, &o.beam) || o.beam < 1 || o.beam > 1024)
+            if (!v || !lmf_parse_int(v, &o.beam) || o.beam < 1 || o.beam > 1024)
                 return cli_usage_error("generate", "--beam takes a number 1..1024");
         } else if ((v = cli_opt_value(argc, argv, &i, "--samples", &missing)) || missing) {
-            if (!v || !cli_parse_int(v, &samples) || samples < 1 || samples > 100000)
+            if (!v || !lmf_parse_int(v, &samples) || samples < 1 || samples > 100000)
                 return cli_usage_error("generate", "--samples takes a number 1..100000");
         } else if ((v = cli_opt_value(argc, argv, &i, "--seed", &missing)) || missing) {
-            if (!v || !cli_parse_u64(v, &u)) return cli_usage_error("generate", "--seed takes a number");
+            if (!v || !lmf_parse_u64(v, &u)) return cli_usage_error("generate", "--seed takes a number");
             o.seed = u;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("generate", "unknown option %s", argv[i]);

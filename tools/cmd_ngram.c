@@ -42,7 +42,7 @@ static int cmd_train(int argc, char **argv) {
             train_help(stdout);
             return 0;
         } else if ((v = cli_opt_value(argc, argv, &i, "--order", &missing))) {
-            if (!cli_parse_int(v, &o.order) || o.order < 1 || o.order > LMF_NGRAM_MAX_ORDER)
+            if (!lmf_parse_int(v, &o.order) || o.order < 1 || o.order > LMF_NGRAM_MAX_ORDER)
                 return cli_usage_error("ngram train", "--order must be 1..%d, got \"%s\"", LMF_NGRAM_MAX_ORDER, v);
         } else if ((v = cli_opt_value(argc, argv, &i, "--output", &missing)) ||
                    (v = cli_opt_value(argc, argv, &i, "-o", &missing))) {
@@ -69,7 +69,7 @@ static int cmd_train(int argc, char **argv) {
             o.utf8_check = 0;
         } else if ((v = cli_opt_value(argc, argv, &i, "--max-line", &missing))) {
             uint64_t x;
-            if (!cli_parse_u64(v, &x) || x == 0) return cli_usage_error("ngram train", "bad --max-line \"%s\"", v);
+            if (!lmf_parse_u64(v, &x) || x == 0) return cli_usage_error("ngram train", "bad --max-line \"%s\"", v);
             o.max_line = (size_t)x;
         } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
             quiet = 1;

@@ -48,7 +48,7 @@ int lmf_cmd_ppl(int argc, char **argv) {
         } else if (!strncmp(argv[i], "--threads", 9)) {
             int missing = 0;
             const char *v = cli_opt_value(argc, argv, &i, "--threads", &missing);
-            if (!v || !cli_parse_int(v, &threads) || threads < 1 || threads > 1024)
+            if (!v || !lmf_parse_int(v, &threads) || threads < 1 || threads > 1024)
                 return cli_usage_error("ppl", "--threads takes a number 1..1024");
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("ppl", "unknown option %s", argv[i]);

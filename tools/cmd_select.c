@@ -46,10 +46,10 @@ int lmf_cmd_select(int argc, char **argv) {
             if (!v) return cli_usage_error("select", "-o needs a file");
             out = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--min-gain", &missing)) || missing) {
-            if (!v || !cli_parse_double(v, &min_gain) || !(min_gain >= 0 && min_gain < 1))
+            if (!v || !lmf_parse_double(v, &min_gain) || !(min_gain >= 0 && min_gain < 1))
                 return cli_usage_error("select", "--min-gain takes a number in [0, 1)");
         } else if ((v = cli_opt_value(argc, argv, &i, "--threads", &missing)) || missing) {
-            if (!v || !cli_parse_int(v, &threads) || threads < 1 || threads > 1024)
+            if (!v || !lmf_parse_int(v, &threads) || threads < 1 || threads > 1024)
                 return cli_usage_error("select", "--threads takes a number 1..1024");
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("select", "unknown option %s", argv[i]);

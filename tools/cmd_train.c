@@ -150,15 +150,15 @@ int lmf_cmd_train(int argc, char **argv) {
             uint64_t uv;
             switch (table[k].kind) {
             case 's': *(const char **)table[k].dst = v; break;
-            case 'i': ok = cli_parse_int(v, (int *)table[k].dst); break;
-            case 'd': ok = cli_parse_double(v, (double *)table[k].dst); break;
+            case 'i': ok = lmf_parse_int(v, (int *)table[k].dst); break;
+            case 'd': ok = lmf_parse_double(v, (double *)table[k].dst); break;
             case 'f':
-                ok = cli_parse_double(v, &dv);
+                ok = lmf_parse_double(v, &dv);
                 *(float *)table[k].dst = (float)dv;
                 break;
-            case 'u': ok = cli_parse_u64(v, (uint64_t *)table[k].dst); break;
+            case 'u': ok = lmf_parse_u64(v, (uint64_t *)table[k].dst); break;
             case 'I':
-                ok = cli_parse_u64(v, &uv) && uv < ((uint64_t)1 << 62);
+                ok = lmf_parse_u64(v, &uv) && uv < ((uint64_t)1 << 62);
                 *(int64_t *)table[k].dst = (int64_t)uv;
                 break;
             }

@@ -189,20 +189,20 @@ int lmf_cmd_tune(int argc, char **argv) {
             if (!v) return cli_usage_error("tune", "-o needs a file");
             out = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--tol", &missing)) || missing) {
-            if (!v || !cli_parse_double(v, &tol) || !(tol > 0)) return cli_usage_error("tune", "--tol takes a number > 0");
+            if (!v || !lmf_parse_double(v, &tol) || !(tol > 0)) return cli_usage_error("tune", "--tol takes a number > 0");
         } else if ((v = cli_opt_value(argc, argv, &i, "--max-iter", &missing)) || missing) {
-            if (!v || !cli_parse_int(v, &max_iter) || max_iter < 1 || max_iter > 1000000)
+            if (!v || !lmf_parse_int(v, &max_iter) || max_iter < 1 || max_iter > 1000000)
                 return cli_usage_error("tune", "--max-iter takes a number 1..1000000");
         } else if ((v = cli_opt_value(argc, argv, &i, "--folds", &missing)) || missing) {
-            if (!v || !cli_parse_int(v, &folds) || folds < 0 || folds > 100)
+            if (!v || !lmf_parse_int(v, &folds) || folds < 0 || folds > 100)
                 return cli_usage_error("tune", "--folds takes a number 0..100");
         } else if ((v = cli_opt_value(argc, argv, &i, "--l2", &missing)) || missing) {
-            if (!v || !cli_parse_double(v, &l2) || !(l2 >= 0)) return cli_usage_error("tune", "--l2 takes a number >= 0");
+            if (!v || !lmf_parse_double(v, &l2) || !(l2 >= 0)) return cli_usage_error("tune", "--l2 takes a number >= 0");
         } else if ((v = cli_opt_value(argc, argv, &i, "--decay", &missing)) || missing) {
-            if (!v || !cli_parse_double(v, &decay) || !(decay > 0 && decay < 1))
+            if (!v || !lmf_parse_double(v, &decay) || !(decay > 0 && decay < 1))
                 return cli_usage_error("tune", "--decay takes a number in (0, 1)");
         } else if ((v = cli_opt_value(argc, argv, &i, "--max-mem", &missing)) || missing) {
-            if (!v || !cli_parse_int(v, &max_mb) || max_mb < 1 || max_mb > 1 << 20)
+            if (!v || !lmf_parse_int(v, &max_mb) || max_mb < 1 || max_mb > 1 << 20)
                 return cli_usage_error("tune", "--max-mem takes megabytes, 1..1048576");
         } else if ((v = cli_opt_value(argc, argv, &i, "--theta", &missing)) || missing) {
             if (!v || (nt = lmf_parse_double_list(v, ctheta, LMF_NCACHE_GRID_MAX)) < 1)
@@ -217,13 +217,13 @@ int lmf_cmd_tune(int argc, char **argv) {
                 if (cwin[b] != floor(cwin[b]) || cwin[b] < 1 || cwin[b] > LMF_NCACHE_MAX_WINDOW)
                     return cli_usage_error("tune", "--window sizes must be whole numbers 1..%d", LMF_NCACHE_MAX_WINDOW);
         } else if ((v = cli_opt_value(argc, argv, &i, "--floor", &missing)) || missing) {
-            if (!v || !cli_parse_double(v, &cfloor) || !(cfloor > 0 && cfloor <= 1))
+            if (!v || !lmf_parse_double(v, &cfloor) || !(cfloor > 0 && cfloor <= 1))
                 return cli_usage_error("tune", "--floor takes a number in (0, 1]");
         } else if ((v = cli_opt_value(argc, argv, &i, "--every", &missing)) || missing) {
-            if (!v || !cli_parse_int(v, &every) || every < 1 || every > 1000000)
+            if (!v || !lmf_parse_int(v, &every) || every < 1 || every > 1000000)
                 return cli_usage_error("tune", "--every takes a number 1..1000000");
         } else if ((v = cli_opt_value(argc, argv, &i, "--threads", &missing)) || missing) {
-            if (!v || !cli_parse_int(v, &threads) || threads < 1 || threads > 1024)
+            if (!v || !lmf_parse_int(v, &threads) || threads < 1 || threads > 1024)
                 return cli_usage_error("tune", "--threads takes a number 1..1024");
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("tune", "unknown option %s", argv[i]);

@@ -44,9 +44,9 @@ int lmf_cmd_vocab(int argc, char **argv) {
             if (md < 0) return cli_usage_error("vocab build", "--mode must be word, char or byte");
             o.mode = (lmf_token_mode)md;
         } else if ((v = cli_opt_value(argc, argv, &i, "--min-count", &missing))) {
-            if (!cli_parse_u64(v, &o.min_count)) return cli_usage_error("vocab build", "bad --min-count \"%s\"", v);
+            if (!lmf_parse_u64(v, &o.min_count)) return cli_usage_error("vocab build", "bad --min-count \"%s\"", v);
         } else if ((v = cli_opt_value(argc, argv, &i, "--max-size", &missing))) {
-            if (!cli_parse_u64(v, &o.max_size)) return cli_usage_error("vocab build", "bad --max-size \"%s\"", v);
+            if (!lmf_parse_u64(v, &o.max_size)) return cli_usage_error("vocab build", "bad --max-size \"%s\"", v);
         } else if (!strcmp(argv[i], "--no-utf8-check")) {
             o.utf8_check = 0;
         } else if (missing) {

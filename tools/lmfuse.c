@@ -1,7 +1,6 @@
 /* lmfuse: git-style dispatcher over a table of subcommands. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "cli.h"
-#include "lmf/parse.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -122,11 +121,6 @@ const char *cli_opt_value(int argc, char **argv, int *i, const char *name, int *
     (*i)++;
     return argv[*i];
 }
-
-/* option values go through the library's parsers (lmf/parse.h) */
-int cli_parse_u64(const char *s, uint64_t *out) { return lmf_parse_u64(s, out); }
-int cli_parse_int(const char *s, int *out) { return lmf_parse_int(s, out); }
-int cli_parse_double(const char *s, double *out) { return lmf_parse_double(s, out); }
 
 double cli_now_s(void) {
     struct timespec ts;

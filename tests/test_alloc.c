@@ -447,6 +447,7 @@ static void test_recipes(void) {
     lmf_gate_params gp = {0.9, mean, sd, loss0, A, b};
     for (int c = 0; c < LMF_COMB_COUNT; c++) {
         if (c == LMF_COMB_CASCADE) continue; /* two members only: the recipe covers it */
+        if (c == LMF_COMB_STACK) continue;   /* over classes: the classifier sweeps cover it */
         lmf_fuse_opts o;
         lmf_fuse_opts_init(&o);
         o.comb = (lmf_combiner)c;

@@ -2,76 +2,25 @@
  * models (any lmf_model, fused ones included, so fusions nest), the cache
  * model, recipes (JSON files describing a fusion) and weight tuning.
  *
- * Combiners, for members p_1..p_K over one vocabulary and weights w_k:
- *   linear     p(w) = sum_k w_k p_k(w)                  (w_k >= 0, sum 1)
- *   loglinear  p(w) = prod_k p_k(w)^w_k / Z             (w_k >= 0)
- *   max        p(w) = max_k p_k(w) / Z
- *   bayes      linear with online weights: after each token y,
- *              w_k <- w_k p_k(y) / sum_j w_j p_j(y), then w_k <- (1 - a) w_k + a / K
- *              (fixed share a = `share`; the prior is the recipe's weights)
- *   vote       each member votes (with its weight) for its top_k words, or
- *              with threshold > 0 for the words it gives at least that
- *              probability (its top word if none); v(w) = the votes for w.
- *              p(w) = m v(w) / sum_u v(u) + (1 - m) sum_k w_k p_k(w),
- *              m = vote_mass: the votes, smoothed by the linear mixture
- *   cascade    two members, proposer p_1 and rescorer p_2: the proposer's
- *              top_k words C keep their total mass under the proposer but
- *              share it as the rescorer does:
- *              p(w) = p_1(C) p_2(w) / p_2(C) for w in C, p_1(w) otherwise
- *              (top_k = V gives p_2; weights are not used)
- *   gate       linear with context-dependent weights g(h) = softmax(A z(h) + b),
- *              z = standardised features of the position, 5 per member k:
- *              entropy of p_k(.|h), ln max_w p_k(w|h), agreement (share of the
- *              other members whose best word is k's), recent loss (moving
- *              average of -ln p_k(y) over the tokens so far, factor `decay`,
- *              starting at loss0_k), and for an n-gram member the length of
- *              the context it matches (its match order - 1; 0 for other
- *              members).  A = 0, b = ln w is the linear mixture.
+ * The combiners (linear, loglinear, max, bayes, vote, cascade, gate, stack)
+ * are those of lmf/comb.h over N = V outcomes, the next token; a fused
+ * model feeds them its members' distributions position by position, and
+ * for a gate the n-gram members' match orders (their context length - 1)
+ * as the per-member aux feature (0 for other members).
  * Every fused distribution is normalised over the vocabulary (Z computed
  * exactly over all V words). */
 #ifndef LMF_FUSE_H
 #define LMF_FUSE_H
 
 #include "lmf/model.h"
+#include "lmf/comb.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef enum {
-    LMF_COMB_LINEAR = 0,
-    LMF_COMB_LOGLINEAR,
-    LMF_COMB_MAX,
-    LMF_COMB_BAYES,
-    LMF_COMB_VOTE,
-    LMF_COMB_CASCADE,
-    LMF_COMB_GATE,
-    LMF_COMB_COUNT
-} lmf_combiner;
-
-const char *lmf_combiner_name(lmf_combiner c);
-int lmf_combiner_parse(const char *s); /* -1 if unknown */
-
-#define LMF_FUSE_MAX_MEMBERS 64 /* members of one fusion */
-#define LMF_GATE_FEATURES 5 /* per member */
-typedef struct lmf_gate_params {
-    double decay;       /* recent-loss average factor in (0, 1) */
-    const double *mean; /* F = 5K: feature means and standard deviations */
-    const double *sd;
-    const double *loss0; /* K: starting recent loss */
-    const double *A;    /* K x F, row-major */
-    const double *b;    /* K */
-} lmf_gate_params;
-
-typedef struct lmf_fuse_opts {
-    lmf_combiner comb;
-    const double *weights; /* K weights; NULL = equal (1/K) */
-    double share;          /* bayes: fixed-share rate in [0, 1); default 0.01 */
-    int top_k;             /* vote, cascade: words per member / candidates (default 10 / 20) */
-    double threshold;      /* vote: probability threshold instead of top_k (0 = use top_k) */
-    double vote_mass;      /* vote: weight of the votes in [0, 1] (default 0.5) */
-    const lmf_gate_params *gate; /* gate: required (copied) */
-} lmf_fuse_opts;
+/* The combiner's settings (lmf/comb.h). */
+typedef lmf_comb_opts lmf_fuse_opts;
 void lmf_fuse_opts_init(lmf_fuse_opts *o);
 
 /* A fused model over K members.  It takes ownership of the members (also

@@ -1,8 +1,9 @@
-/* Fused models (lmf/fuse.h): K member models behind the model interface.
+/* Fused models (lmf/fuse.h): K member models behind the model interface,
+ * their distributions combined by a combiner of lmf/comb.h (src/comb).
  *
  * Linear and bayes fusion need only each member's probability of the
  * observed token, so scoring runs every member's batched scorer over a
- * chunk and mixes per token (O(N*K)).  Log-linear and max fusion need whole
+ * chunk and mixes per token (O(N*K)).  The other combiners need whole
  * distributions: members write chunks of chd positions x V, and each
  * position is combined and normalised over the full vocabulary, so memory
  * stays K*chd*V floats (about CHD_BYTES) whatever the text length. */
@@ -10,7 +11,7 @@
 #include "../model/model_impl.h"
 #include "../core/util_impl.h"
 #include "fuse_impl.h"
-#include "../nn/nn_impl.h"
+#include "../comb/comb_impl.h" /* lmf_comb_lse */
 #include "lmf/ngram.h"
 
 #include <math.h>
@@ -22,23 +23,7 @@
 #define CHD_MIN 8                     /* and of CHD_MIN..CHD_MAX positions */
 #define CHD_MAX 256
 
-static const char *const comb_names[LMF_COMB_COUNT] = {"linear", "loglinear", "max", "bayes", "vote", "cascade", "gate"};
-
-const char *lmf_combiner_name(lmf_combiner c) { return c < LMF_COMB_COUNT ? comb_names[c] : "?"; }
-
-int lmf_combiner_parse(const char *s) {
-    for (int c = 0; c < LMF_COMB_COUNT; c++)
-        if (s && !strcmp(s, comb_names[c])) return c;
-    return -1;
-}
-
-void lmf_fuse_opts_init(lmf_fuse_opts *o) {
-    memset(o, 0, sizeof *o);
-    o->comb = LMF_COMB_LINEAR;
-    o->share = 0.01;
-    o->top_k = 0; /* the combiner's default */
-    o->vote_mass = 0.5;
-}
+void lmf_fuse_opts_init(lmf_fuse_opts *o) { lmf_comb_opts_init(o); }
 
 typedef struct fused {
     lmf_model base; /* must be first */
@@ -47,26 +32,20 @@ typedef struct fused {
     int borrowed;  /* the members belong to the caller (lmf_fuse_eval_shared) */
     size_t chd;    /* positions per chunk of full distributions */
     int32_t **map; /* map[k][v]: member k's id of word v (NULL: the same ids) */
-    double *w, *logw;
-    lmf_fuse_opts o;
-    /* gate: F = LMF_GATE_FEATURES * K features; ng[k]: member k as an n-gram (else NULL) */
-    int F;
-    lmf_ngram **ng;
-    double *gA, *gb, *gmean, *gsd, *gloss0, gdecay;
+    lmf_comb *c;
+    int gate;        /* the combiner is a gate: it gets the n-gram members' match orders */
+    lmf_ngram **ng;  /* gate: ng[k] member k as an n-gram (else NULL) */
 } fused;
 
 struct lmf_state {
     lmf_state **ms;
-    double *lw;  /* bayes: current ln weights */
+    lmf_comb_state *cs;
     float *buf;  /* [K, V] scratch of next() */
     float *tmp;  /* [V] member distribution in its own ids */
     int32_t *ids; /* [CH] tokens in a member's ids */
     float *dbuf;  /* [K, chd, V] members' distributions, made on first use */
-    int32_t *top; /* [top_k] vote, cascade: a member's best words */
-    float *topv;  /* [top_k] their log-probs */
-    double *r;    /* [K] gate: recent losses */
-    float *pk;    /* [K, V] gate: members' probabilities at the current position */
     lmf_ngram_ctx *nctx; /* [K] gate: n-gram members' contexts (their match order) */
+    float *aux;          /* [K] gate: the match orders */
     float *tr_phi, *tr_lp; /* gate trace: where to record features and member log-probs */
     size_t tr_pos, tr_n;
 };
@@ -77,7 +56,7 @@ static void to_fused(const fused *f, int k, const float *src, float *dst) {
     for (int v = 0; v < f->V; v++) dst[v] = src[mp[v]];
 }
 
-static int per_token(const fused *f) { return f->o.comb == LMF_COMB_LINEAR || f->o.comb == LMF_COMB_BAYES; }
+static int per_token(const fused *f) { return lmf_comb_per_outcome(f->c); }
 
 static void f_free(lmf_model *mm) {
     fused *f = (fused *)mm;
@@ -91,26 +70,34 @@ static void f_free(lmf_model *mm) {
     for (int k = 0; f->map && k < f->K; k++) lmf_free(f->map[k]);
     lmf_free(f->map);
     lmf_free(f->m);
-    lmf_free(f->w);
-    lmf_free(f->gA);
+    lmf_comb_free(f->c);
     lmf_free(f->ng);
     lmf_free(f);
 }
 
 static void f_describe(const lmf_model *mm, char *buf, size_t n) {
     const fused *f = (const fused *)mm;
-    size_t k = (size_t)snprintf(buf, n, "%s fusion of %d members (weights", lmf_combiner_name(f->o.comb), f->K);
-    for (int i = 0; i < f->K && k < n; i++) k += (size_t)snprintf(buf + k, n - k, "%s%.4g", i ? ", " : " ", f->w[i]);
+    const double *w = lmf_comb_weights(f->c);
+    size_t k = (size_t)snprintf(buf, n, "%s fusion of %d members (weights", lmf_combiner_name(lmf_comb_kind(f->c)),
+                                f->K);
+    for (int i = 0; i < f->K && k < n; i++) k += (size_t)snprintf(buf + k, n - k, "%s%.4g", i ? ", " : " ", w[i]);
     if (k < n) snprintf(buf + k, n - k, ")");
+}
+
+/* gate: the n-gram members' contexts back at <s>. */
+static void ngram_begin(const fused *f, lmf_state *s) {
+    for (int k = 0; f->ng && k < f->K; k++)
+        if (f->ng[k]) {
+            lmf_ngram_ctx_begin(f->ng[k], &s->nctx[k]);
+            s->aux[k] = (float)s->nctx[k].len;
+        }
 }
 
 static void f_reset(const lmf_model *mm, lmf_state *s) {
     const fused *f = (const fused *)mm;
     for (int k = 0; k < f->K; k++) lmf_state_reset(f->m[k], s->ms[k]);
-    memcpy(s->lw, f->logw, (size_t)f->K * sizeof *s->lw);
-    for (int k = 0; k < f->K; k++) s->r[k] = f->gloss0 ? f->gloss0[k] : 0;
-    for (int k = 0; f->ng && k < f->K; k++)
-        if (f->ng[k]) lmf_ngram_ctx_begin(f->ng[k], &s->nctx[k]);
+    lmf_comb_state_reset(f->c, s->cs);
+    ngram_begin(f, s);
 }
 
 static void f_state_free(const lmf_model *mm, lmf_state *s) {
@@ -118,16 +105,13 @@ static void f_state_free(const lmf_model *mm, lmf_state *s) {
     if (!s) return;
     for (int k = 0; k < f->K && s->ms; k++) lmf_state_free(f->m[k], s->ms[k]);
     lmf_free(s->ms);
-    lmf_free(s->lw);
+    lmf_comb_state_free(s->cs);
     lmf_free(s->buf);
     lmf_free(s->tmp);
     lmf_free(s->ids);
     lmf_free(s->dbuf);
-    lmf_free(s->top);
-    lmf_free(s->topv);
-    lmf_free(s->r);
-    lmf_free(s->pk);
     lmf_free(s->nctx);
+    lmf_free(s->aux);
     lmf_free(s);
 }
 
@@ -136,28 +120,21 @@ static lmf_state *f_state_new(const lmf_model *mm) {
     lmf_state *s = (lmf_state *)lmf_calloc(1, sizeof *s);
     if (!s) return NULL;
     s->ms = (lmf_state **)lmf_calloc((size_t)f->K, sizeof *s->ms);
-    s->lw = (double *)lmf_malloc((size_t)f->K * sizeof *s->lw);
+    s->cs = lmf_comb_state_new(f->c);
     s->buf = (float *)lmf_malloc((size_t)f->K * (size_t)f->V * sizeof *s->buf);
     s->tmp = (float *)lmf_malloc((size_t)f->V * sizeof *s->tmp);
     s->ids = (int32_t *)lmf_malloc(CH * sizeof *s->ids);
-    s->top = (int32_t *)lmf_malloc((size_t)f->o.top_k * sizeof *s->top + 1);
-    s->topv = (float *)lmf_malloc((size_t)f->o.top_k * sizeof *s->topv + 1);
-    s->r = (double *)lmf_malloc((size_t)f->K * sizeof *s->r);
-    if (f->o.comb == LMF_COMB_GATE) {
-        s->pk = (float *)lmf_malloc((size_t)f->K * (size_t)f->V * sizeof *s->pk);
+    if (f->gate) {
         s->nctx = (lmf_ngram_ctx *)lmf_calloc((size_t)f->K, sizeof *s->nctx);
+        s->aux = (float *)lmf_calloc((size_t)f->K, sizeof *s->aux);
     }
-    int ok = s->ms && s->lw && s->buf && s->tmp && s->ids && s->top && s->topv && s->r &&
-             ((s->pk && s->nctx) || f->o.comb != LMF_COMB_GATE);
+    int ok = s->ms && s->cs && s->buf && s->tmp && s->ids && ((s->nctx && s->aux) || !f->gate);
     for (int k = 0; ok && k < f->K; k++) ok = (s->ms[k] = lmf_state_new(f->m[k])) != NULL;
     if (!ok) {
         f_state_free(mm, s);
         return NULL;
     }
-    memcpy(s->lw, f->logw, (size_t)f->K * sizeof *s->lw);
-    for (int k = 0; k < f->K; k++) s->r[k] = f->gloss0 ? f->gloss0[k] : 0;
-    for (int k = 0; f->ng && k < f->K; k++)
-        if (f->ng[k]) lmf_ngram_ctx_begin(f->ng[k], &s->nctx[k]);
+    ngram_begin(f, s);
     return s;
 }
 
@@ -167,239 +144,44 @@ static lmf_status f_state_copy(const lmf_model *mm, lmf_state *d, const lmf_stat
         lmf_status st = lmf_state_copy(f->m[k], d->ms[k], s->ms[k]);
         if (st) return st;
     }
-    memcpy(d->lw, s->lw, (size_t)f->K * sizeof *d->lw);
-    memcpy(d->r, s->r, (size_t)f->K * sizeof *d->r);
-    if (s->nctx) memcpy(d->nctx, s->nctx, (size_t)f->K * sizeof *d->nctx);
+    lmf_comb_state_copy(f->c, d->cs, s->cs);
+    if (s->nctx) {
+        memcpy(d->nctx, s->nctx, (size_t)f->K * sizeof *d->nctx);
+        memcpy(d->aux, s->aux, (size_t)f->K * sizeof *d->aux);
+    }
     return LMF_OK;
 }
 
-/* ln sum_k e^{a_k} */
-static double lse(const double *a, int K) {
-    double mx = -INFINITY, sum = 0;
-    for (int k = 0; k < K; k++) mx = a[k] > mx ? a[k] : mx;
-    if (mx == -INFINITY) return mx;
-    for (int k = 0; k < K; k++) sum += exp(a[k] - mx);
-    return mx + log(sum);
+/* Combines K full distributions d[k*kstride ..] into out[V] (ln). */
+static void combine(const fused *f, lmf_state *s, const float *d, size_t kstride, float *out) {
+    if (s->tr_phi) { /* tracing a gate (lmf_gate_trace): the features are what is wanted */
+        double phi[LMF_GATE_FEATURES * LMF_FUSE_MAX_MEMBERS];
+        const size_t F = (size_t)LMF_GATE_FEATURES * (size_t)f->K;
+        lmf_comb_gate_features(f->c, s->cs, d, kstride, s->aux, phi);
+        if (s->tr_pos < s->tr_n)
+            for (size_t j = 0; j < F; j++) s->tr_phi[s->tr_pos * F + j] = (float)phi[j];
+        return;
+    }
+    lmf_comb_combine(f->c, s->cs, d, kstride, s->aux, out);
 }
 
-/* Mixes per-token member log-probs lp[k*stride + t] with ln weights lw
- * (bayes: updated after every token). */
-static void mix_tokens(const fused *f, double *lw, const float *lp, size_t stride, size_t n, float *out) {
-    double a[LMF_FUSE_MAX_MEMBERS];
-    const int K = f->K;
-    for (size_t t = 0; t < n; t++) {
-        for (int k = 0; k < K; k++) a[k] = lw[k] + (double)lp[(size_t)k * stride + t];
-        double l = lse(a, K);
-        out[t] = (float)l;
-        if (f->o.comb == LMF_COMB_BAYES && isfinite(l)) {
-            /* posterior, then fixed share towards the prior weights */
-            for (int k = 0; k < K; k++)
-                lw[k] = log((1 - f->o.share) * exp(a[k] - l) + f->o.share * f->w[k]);
-        }
-    }
-}
-
-/* The n best words of d[0..V) into idx, in no particular order (ties: the
- * lower id); returns how many (min(n, V)).  A min-heap of the best so far:
- * O(V log n). */
-static int top_words(const float *d, int V, int n, int32_t *idx, float *val) {
-    if (n >= V) {
-        for (int v = 0; v < V; v++) idx[v] = v, val[v] = d[v];
-        return V;
-    }
-    int m = 0;
-    for (int v = 0; v < V; v++) {
-        float x = d[v];
-        int i;
-        if (m < n) { /* sift up */
-            i = m++;
-            while (i > 0 && x <= val[(i - 1) / 2]) { /* among equals, the later id is worse */
-                val[i] = val[(i - 1) / 2];
-                idx[i] = idx[(i - 1) / 2];
-                i = (i - 1) / 2;
-            }
-        } else if (x > val[0]) { /* replace the smallest, sift down */
-            i = 0;
-            for (;;) {
-                int c = 2 * i + 1;
-                if (c >= m) break;
-                if (c + 1 < m && (val[c + 1] < val[c] || (val[c + 1] == val[c] && idx[c + 1] > idx[c]))) c++;
-                if (!(val[c] < x || (val[c] == x && idx[c] > v))) break;
-                val[i] = val[c];
-                idx[i] = idx[c];
-                i = c;
-            }
-        } else {
-            continue;
-        }
-        val[i] = x;
-        idx[i] = v;
-    }
-    return m;
-}
-
-/* vote: votes in scratch (V floats), smoothed by the linear mixture. */
-static void combine_vote(const fused *f, lmf_state *s, const float *d, size_t kstride, float *out) {
-    const int K = f->K, V = f->V;
-    float *votes = s->tmp;
-    memset(votes, 0, (size_t)V * sizeof *votes);
-    double total = 0, m = f->o.vote_mass;
-    for (int k = 0; k < K; k++) {
-        const float *dk = d + (size_t)k * kstride;
-        if (f->w[k] <= 0) continue;
-        if (f->o.threshold > 0) {
-            double lt = log(f->o.threshold);
-            int any = 0;
-            for (int v = 0; v < V; v++)
-                if ((double)dk[v] >= lt) votes[v] += (float)f->w[k], total += f->w[k], any = 1;
-            if (any) continue;
-            top_words(dk, V, 1, s->top, s->topv); /* none above: the top word */
-            votes[s->top[0]] += (float)f->w[k];
-            total += f->w[k];
-        } else {
-            int n = top_words(dk, V, f->o.top_k, s->top, s->topv);
-            for (int i = 0; i < n; i++) votes[s->top[i]] += (float)f->w[k];
-            total += f->w[k] * n;
-        }
-    }
-    for (int v = 0; v < V; v++) {
-        double lin = 0;
-        for (int k = 0; k < K; k++) lin += f->w[k] * exp((double)d[(size_t)k * kstride + v]);
-        out[v] = (float)log(m * (double)votes[v] / total + (1 - m) * lin);
-    }
-}
-
-/* cascade: the proposer's top words rescored by member 2. */
-static void combine_cascade(const fused *f, lmf_state *s, const float *d, size_t kstride, float *out) {
-    const int V = f->V;
-    const float *p1 = d, *p2 = d + kstride;
-    int n = top_words(p1, V, f->o.top_k, s->top, s->topv);
-    double m1 = 0, m2 = 0;
-    for (int i = 0; i < n; i++) {
-        m1 += exp((double)p1[s->top[i]]);
-        m2 += exp((double)p2[s->top[i]]);
-    }
-    memcpy(out, p1, (size_t)V * sizeof *out);
-    if (!(m2 > 0)) return; /* the rescorer gives the candidates nothing: keep the proposer */
-    double shift = log(m1) - log(m2);
-    for (int i = 0; i < n; i++) out[s->top[i]] = (float)((double)p2[s->top[i]] + shift);
-}
-
-#define G LMF_GATE_FEATURES
-/* gate: the raw features of a position (see lmf/fuse.h), phi[G k + i];
- * the members' probabilities go to pk[k*V + v] for the mixture. */
-static void gate_features(const fused *f, const lmf_state *s, const float *d, size_t kstride, double *phi,
-                          float *pk) {
-    const int K = f->K, V = f->V;
-    int32_t best[LMF_FUSE_MAX_MEMBERS];
-    for (int k = 0; k < K; k++) {
-        float mx;
-        int32_t arg;
-        double h = lmf_exp_entropy_f32(d + (size_t)k * kstride, V, pk + (size_t)k * (size_t)V, &mx, &arg);
-        best[k] = arg;
-        phi[G * k] = h;
-        phi[G * k + 1] = (double)mx;
-        phi[G * k + 3] = s->r[k];
-        phi[G * k + 4] = f->ng[k] ? (double)s->nctx[k].len : 0; /* n-gram match order - 1 */
-    }
-    for (int k = 0; k < K; k++) {
-        int agree = 0;
-        for (int j = 0; j < K; j++) agree += j != k && best[j] == best[k];
-        phi[G * k + 2] = K > 1 ? (double)agree / (K - 1) : 1.0;
-    }
-}
-
-/* gate: ln mixture weights from raw features. */
-static void gate_weights(const fused *f, const double *phi, double *lw) {
-    const int K = f->K, F = f->F;
-    double z[G * LMF_FUSE_MAX_MEMBERS];
-    for (int j = 0; j < F; j++) z[j] = (phi[j] - f->gmean[j]) / f->gsd[j];
-    for (int k = 0; k < K; k++) {
-        double a = f->gb[k];
-        for (int j = 0; j < F; j++) a += f->gA[k * F + j] * z[j];
-        lw[k] = a;
-    }
-    double l = lse(lw, K);
-    for (int k = 0; k < K; k++) lw[k] -= l;
-}
-
-/* gate: after token y (fused ids), the recent losses move (lp: members'
- * ln p(y)) and the n-gram members' contexts advance. */
-static void gate_observe(const fused *f, lmf_state *s, const float *lp, int32_t y) {
+/* After token y (fused ids), with the members' ln p(y) lp: the combiner's
+ * history moves (bayes weights, gate losses) and a gate's n-gram members'
+ * contexts advance. */
+static void observe(const fused *f, lmf_state *s, const float *lp, int32_t y) {
+    lmf_comb_observe(f->c, s->cs, lp);
+    if (!f->gate) return;
     for (int k = 0; k < f->K; k++) {
-        s->r[k] = f->gdecay * s->r[k] - (1 - f->gdecay) * (double)lp[k];
         if (!f->ng[k]) continue;
         if (y == LMF_EOS) /* the n-gram member starts the next line at <s> */
             lmf_ngram_ctx_begin(f->ng[k], &s->nctx[k]);
         else
             lmf_ngram_score_word(f->ng[k], &s->nctx[k], f->map[k] ? f->map[k][y] : y, &s->nctx[k], NULL);
+        s->aux[k] = (float)s->nctx[k].len;
     }
-}
-
-/* Combines K full distributions d[k*V ..] into out[V] (ln); lw: ln weights
- * for linear/bayes. */
-static void combine(const fused *f, const lmf_state *st, const double *lw, const float *d, size_t kstride,
-                    float *out) {
-    const int K = f->K, V = f->V;
-    double a[LMF_FUSE_MAX_MEMBERS];
-    lmf_state *s = (lmf_state *)st; /* scratch only */
-    if (f->o.comb == LMF_COMB_VOTE) {
-        combine_vote(f, s, d, kstride, out);
-        return;
-    }
-    if (f->o.comb == LMF_COMB_CASCADE) {
-        combine_cascade(f, s, d, kstride, out);
-        return;
-    }
-    double gw[LMF_FUSE_MAX_MEMBERS] = {0};
-    if (f->o.comb == LMF_COMB_GATE) {
-        double phi[G * LMF_FUSE_MAX_MEMBERS];
-        gate_features(f, s, d, kstride, phi, s->pk);
-        if (s->tr_phi) { /* tracing: the features are what is wanted */
-            if (s->tr_pos < s->tr_n)
-                for (int j = 0; j < f->F; j++) s->tr_phi[s->tr_pos * (size_t)f->F + (size_t)j] = (float)phi[j];
-            return;
-        }
-        gate_weights(f, phi, gw);
-        float g[LMF_FUSE_MAX_MEMBERS];
-        for (int k = 0; k < K; k++) g[k] = (float)exp(gw[k]);
-        for (int v = 0; v < V; v++) { /* probabilities from the features' pass; exact lse if they underflow */
-            float sum = 0;
-            for (int k = 0; k < K; k++) sum += g[k] * s->pk[(size_t)k * (size_t)V + (size_t)v];
-            if (sum > 1e-30f) {
-                out[v] = logf(sum);
-            } else {
-                for (int k = 0; k < K; k++) a[k] = gw[k] + (double)d[(size_t)k * kstride + v];
-                out[v] = (float)lse(a, K);
-            }
-        }
-        return;
-    }
-    if (per_token(f)) {
-        for (int v = 0; v < V; v++) {
-            for (int k = 0; k < K; k++) a[k] = lw[k] + (double)d[(size_t)k * kstride + v];
-            out[v] = (float)lse(a, K);
-        }
-        return;
-    }
-    double mx = -INFINITY;
-    for (int v = 0; v < V; v++) {
-        double z;
-        if (f->o.comb == LMF_COMB_LOGLINEAR) {
-            z = 0;
-            for (int k = 0; k < K; k++)
-                if (f->w[k] > 0) z += f->w[k] * (double)d[(size_t)k * kstride + v];
-        } else { /* max */
-            z = -INFINITY;
-            for (int k = 0; k < K; k++) z = (double)d[(size_t)k * kstride + v] > z ? (double)d[(size_t)k * kstride + v] : z;
-        }
-        out[v] = (float)z;
-        mx = z > mx ? z : mx;
-    }
-    double sum = 0;
-    for (int v = 0; v < V; v++) sum += exp((double)out[v] - mx);
-    double norm = mx + log(sum);
-    for (int v = 0; v < V; v++) out[v] = (float)((double)out[v] - norm);
+    if (s->tr_lp && s->tr_pos < s->tr_n) /* tracing (lmf_gate_trace) */
+        for (int k = 0; k < f->K; k++) s->tr_lp[(size_t)k * s->tr_n + s->tr_pos] = lp[k];
+    s->tr_pos++;
 }
 
 static lmf_status f_next(lmf_model *mm, const lmf_state *s, float *logp) {
@@ -410,21 +192,20 @@ static lmf_status f_next(lmf_model *mm, const lmf_state *s, float *logp) {
         if (st) return st;
         if (f->map[k]) to_fused(f, k, s->tmp, d);
     }
-    combine(f, s, s->lw, s->buf, (size_t)f->V, logp);
+    combine(f, (lmf_state *)s, s->buf, (size_t)f->V, logp);
     return LMF_OK;
 }
 
 static lmf_status f_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
     const fused *f = (const fused *)mm;
-    if (f->o.comb == LMF_COMB_BAYES || f->o.comb == LMF_COMB_GATE) { /* the weights need each member's p(tok) */
-        float lp[LMF_FUSE_MAX_MEMBERS], out;
+    if (lmf_comb_observes(f->c)) { /* bayes, gate: the history needs each member's p(tok) */
+        float lp[LMF_FUSE_MAX_MEMBERS];
         for (int k = 0; k < f->K; k++) {
             int32_t t = f->map[k] ? f->map[k][tok] : tok;
             lmf_status st = lmf_model_score(f->m[k], s->ms[k], &t, 1, &lp[k]);
             if (st) return st;
         }
-        if (f->o.comb == LMF_COMB_GATE) gate_observe(f, s, lp, tok);
-        else mix_tokens(f, s->lw, lp, 1, 1, &out);
+        observe(f, s, lp, tok);
         return LMF_OK;
     }
     for (int k = 0; k < f->K; k++) {
@@ -533,20 +314,6 @@ static lmf_status run_members(const fused *f, lmf_state *s, const int32_t *tok, 
     return j.st ? lmf_error(j.st, "%s", j.err) : LMF_OK;
 }
 
-/* After a position: bayes and gate update their history with the members'
- * log-probs lp[k] of the observed token. */
-static void observe(const fused *f, lmf_state *s, const float *lp, int32_t y) {
-    if (f->o.comb == LMF_COMB_BAYES) {
-        float mixed;
-        mix_tokens(f, s->lw, lp, 1, 1, &mixed);
-    } else if (f->o.comb == LMF_COMB_GATE) {
-        gate_observe(f, s, lp, y);
-        if (s->tr_lp && s->tr_pos < s->tr_n) /* tracing (lmf_gate_trace) */
-            for (int k = 0; k < f->K; k++) s->tr_lp[(size_t)k * s->tr_n + s->tr_pos] = lp[k];
-        s->tr_pos++;
-    }
-}
-
 /* Fusion f's ln p of the observed token y at one position, from the
  * members' distributions d (member k's at d + k*ks) and their ln p(y) lp,
  * then the position's history update (bayes weights, gate losses).  Only
@@ -555,9 +322,9 @@ static float position_logp(const fused *f, lmf_state *s, const float *d, size_t 
                            float *tmp) {
     float out;
     if (per_token(f)) {
-        mix_tokens(f, s->lw, lp, 1, 1, &out); /* bayes: also the weights' update */
+        lmf_comb_mix_observed(f->c, s->cs, lp, 1, 1, &out); /* bayes: also the weights' update */
     } else {
-        combine(f, s, s->lw, d, ks, tmp);
+        combine(f, s, d, ks, tmp);
         out = tmp[y];
         observe(f, s, lp, (int32_t)y);
     }
@@ -580,7 +347,7 @@ static lmf_status f_dists(lmf_model *mm, lmf_state *s, const int32_t *tok, size_
         size_t c = n - p0 < f->chd ? n - p0 : f->chd;
         st = run_members(f, s, tok + p0, c, 0, buf);
         for (size_t t = 0; t < c && !st; t++) {
-            combine(f, s, s->lw, buf + t * V, f->chd * V, out + (p0 + t) * V);
+            combine(f, s, buf + t * V, f->chd * V, out + (p0 + t) * V);
             float lp[LMF_FUSE_MAX_MEMBERS];
             for (size_t k = 0; k < K; k++) lp[k] = buf[k * f->chd * V + t * V + (size_t)tok[p0 + t]];
             observe(f, s, lp, tok[p0 + t]);
@@ -610,7 +377,7 @@ static lmf_status f_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_
     for (size_t p0 = 0; p0 < n && !st; p0 += CH) {
         size_t c = n - p0 < CH ? n - p0 : CH;
         st = run_members(f, s, tok + p0, c, 1, lp);
-        if (!st) mix_tokens(f, s->lw, lp, CH, c, logp + p0);
+        if (!st) lmf_comb_mix_observed(f->c, s->cs, lp, CH, c, logp + p0);
     }
     lmf_free(lp);
     return st;
@@ -633,7 +400,7 @@ static const lmf_model_ops fused_ops = {
 lmf_status lmf_gate_trace(lmf_model *m, const lmf_tokens *t, float *phi, float *lp, lmf_progress_fn progress,
                           void *user) {
     fused *f = (fused *)m;
-    if (m->ops != &fused_ops || f->o.comb != LMF_COMB_GATE) return lmf_error(LMF_ERR_ARG, "not a gate fusion");
+    if (m->ops != &fused_ops || !f->gate) return lmf_error(LMF_ERR_ARG, "not a gate fusion");
     lmf_state *s = f_state_new(m);
     float *out = (float *)lmf_malloc(f->chd * (size_t)f->V * sizeof *out);
     lmf_status st = s && out ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
@@ -695,57 +462,24 @@ static lmf_status fuse_create(lmf_model **members, int K, const lmf_fuse_opts *o
         s = lmf_error(LMF_ERR_ARG, "a fusion needs 1..%d members (got %d)", LMF_FUSE_MAX_MEMBERS, K);
     for (int k = 0; !s && k < K; k++)
         if (!members[k]) s = lmf_error(LMF_ERR_ARG, "member %d is missing", k + 1);
-    if (!s && (o->comb < 0 || o->comb >= LMF_COMB_COUNT)) s = lmf_error(LMF_ERR_ARG, "unknown combiner");
-    if (!s && (!(o->share >= 0) || o->share >= 1))
-        s = lmf_error(LMF_ERR_ARG, "bayes share must be in [0, 1) (got %g)", o->share);
-    if (!s && o->comb == LMF_COMB_CASCADE && K != 2)
-        s = lmf_error(LMF_ERR_ARG, "a cascade has exactly two members, the proposer and the rescorer (got %d); "
-                                   "nest recipes to chain more", K);
-    if (!s && (o->top_k < 0 || o->top_k > 1000000))
-        s = lmf_error(LMF_ERR_ARG, "top_k must be in 1..1000000 (got %d)", o->top_k);
-    if (!s && (!(o->threshold >= 0) || o->threshold > 1))
-        s = lmf_error(LMF_ERR_ARG, "the vote threshold must be a probability in [0, 1] (got %g)", o->threshold);
-    if (!s && (!(o->vote_mass >= 0) || o->vote_mass > 1))
-        s = lmf_error(LMF_ERR_ARG, "vote_mass must be in [0, 1] (got %g)", o->vote_mass);
-    if (!s && o->comb == LMF_COMB_GATE) {
-        const lmf_gate_params *g = o->gate;
-        if (!g || !g->mean || !g->sd || !g->loss0 || !g->A || !g->b)
-            s = lmf_error(LMF_ERR_ARG, "a gate needs its parameters (tune it with lmfuse tune --method gate)");
-        else if (!(g->decay > 0 && g->decay < 1))
-            s = lmf_error(LMF_ERR_ARG, "the gate's decay must be in (0, 1) (got %g)", g->decay);
-        for (int j = 0; !s && j < LMF_GATE_FEATURES * K; j++)
-            if (!isfinite(g->mean[j]) || !(g->sd[j] > 0) || !isfinite(g->sd[j]))
-                s = lmf_error(LMF_ERR_ARG, "gate feature %d: mean must be finite and sd > 0", j + 1);
-        for (int j = 0; !s && j < LMF_GATE_FEATURES * K * K; j++)
-            if (!isfinite(g->A[j])) s = lmf_error(LMF_ERR_ARG, "gate matrix entry %d is not finite", j + 1);
-        for (int k = 0; !s && k < K; k++)
-            if (!isfinite(g->b[k]) || !isfinite(g->loss0[k]))
-                s = lmf_error(LMF_ERR_ARG, "gate bias / loss0 %d is not finite", k + 1);
-    }
+    lmf_comb *c = NULL;
+    if (!s) s = lmf_comb_new(o, K, lmf_vocab_size(lmf_model_vocab(members[0])), &c);
     int32_t *maps[LMF_FUSE_MAX_MEMBERS] = {0};
     if (!s) s = lmf_fuse_vocab_maps(members, K, maps);
-    double sum = 0;
-    for (int k = 0; !s && k < K; k++) {
-        double w = o->weights ? o->weights[k] : 1.0 / K;
-        if (!(w >= 0) || !isfinite(w)) s = lmf_error(LMF_ERR_ARG, "weight %d is %g; weights must be >= 0", k + 1, w);
-        sum += w;
-    }
-    if (!s && !(sum > 0)) s = lmf_error(LMF_ERR_ARG, "the weights sum to 0");
     fused *f = s ? NULL : (fused *)lmf_calloc(1, sizeof *f);
     if (!s && f) {
         f->m = (lmf_model **)lmf_calloc((size_t)K, sizeof *f->m);
         f->map = (int32_t **)lmf_calloc((size_t)K, sizeof *f->map);
-        f->w = (double *)lmf_malloc(2 * (size_t)K * sizeof *f->w);
     }
-    if (!s && (!f || !f->m || !f->w || !f->map)) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s && (!f || !f->m || !f->map)) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (s) {
         for (int k = 0; k < K; k++) lmf_free(maps[k]);
         if (f) {
             lmf_free(f->map);
             lmf_free(f->m);
-            lmf_free(f->w);
             lmf_free(f);
         }
+        lmf_comb_free(c);
         for (int k = 0; k < K && !borrow; k++) lmf_model_free(members[k]);
         return s;
     }
@@ -756,39 +490,19 @@ static lmf_status fuse_create(lmf_model **members, int K, const lmf_fuse_opts *o
     f->V = lmf_vocab_size(f->base.vocab);
     f->chd = CHD_BYTES / ((size_t)K * (size_t)f->V * sizeof(float));
     f->chd = f->chd < CHD_MIN ? CHD_MIN : f->chd > CHD_MAX ? CHD_MAX : f->chd;
-    f->o = *o;
-    f->o.weights = NULL;
-    if (!f->o.top_k) f->o.top_k = o->comb == LMF_COMB_CASCADE ? 20 : 10;
-    f->logw = f->w + K;
-    int norm = o->comb != LMF_COMB_LOGLINEAR; /* mixture weights sum to 1 */
-    f->F = 0;
+    f->c = c;
+    f->gate = lmf_comb_kind(c) == LMF_COMB_GATE;
     for (int k = 0; k < K; k++) {
         f->m[k] = members[k];
         f->map[k] = maps[k];
-        f->w[k] = (o->weights ? o->weights[k] : 1.0 / K) / (norm ? sum : 1.0);
-        f->logw[k] = log(f->w[k]);
     }
-    f->o.gate = NULL; /* copied below */
-    if (o->comb == LMF_COMB_GATE) {
-        const lmf_gate_params *g = o->gate;
-        int F = f->F = LMF_GATE_FEATURES * K;
-        size_t n = (size_t)K * (size_t)F + (size_t)K + 2 * (size_t)F + (size_t)K;
+    if (f->gate) {
         f->ng = (lmf_ngram **)lmf_calloc((size_t)K, sizeof *f->ng);
-        for (int k = 0; f->ng && k < K; k++) f->ng[k] = lmf_ngram_from_model(f->m[k]);
-        if (!f->ng || !(f->gA = (double *)lmf_malloc(n * sizeof *f->gA))) {
+        if (!f->ng) {
             f_free(&f->base); /* frees the members too */
             return lmf_error(LMF_ERR_NOMEM, "out of memory");
         }
-        f->gb = f->gA + (size_t)K * (size_t)F;
-        f->gmean = f->gb + K;
-        f->gsd = f->gmean + F;
-        f->gloss0 = f->gsd + F;
-        memcpy(f->gA, g->A, (size_t)K * (size_t)F * sizeof *f->gA);
-        memcpy(f->gb, g->b, (size_t)K * sizeof *f->gb);
-        memcpy(f->gmean, g->mean, (size_t)F * sizeof *f->gmean);
-        memcpy(f->gsd, g->sd, (size_t)F * sizeof *f->gsd);
-        memcpy(f->gloss0, g->loss0, (size_t)K * sizeof *f->gloss0);
-        f->gdecay = g->decay;
+        for (int k = 0; k < K; k++) f->ng[k] = lmf_ngram_from_model(f->m[k]);
     }
     *out = &f->base;
     return LMF_OK;
@@ -875,15 +589,9 @@ lmf_status lmf_fuse_explain(lmf_model *m, const lmf_tokens *t, float *fused_lp, 
             int32_t best[LMF_FUSE_MAX_MEMBERS];
             for (int k = 0; k < K; k++) lp[k] = d[(size_t)k * ks + y];
             /* the weights this position is mixed with */
-            if (f->o.comb == LMF_COMB_GATE) {
-                double phi[G * LMF_FUSE_MAX_MEMBERS];
-                gate_features(f, s, d, ks, phi, s->pk);
-                gate_weights(f, phi, lw);
-            } else {
-                memcpy(lw, f->o.comb == LMF_COMB_BAYES ? s->lw : f->logw, (size_t)K * sizeof *lw);
-            }
+            lmf_comb_item_weights(f->c, s->cs, d, ks, s->aux, lw);
             for (int k = 0; k < K; k++) a[k] = lw[k] + (double)lp[k];
-            double l = lse(a, K);
+            double l = lmf_comb_lse(a, K);
             for (int k = 0; k < K; k++) {
                 double r = isfinite(l) ? exp(a[k] - l) : 0;
                 sr[k] += r;

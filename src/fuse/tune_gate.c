@@ -9,6 +9,7 @@
  * position is g - r (mixture weights minus posterior responsibilities). */
 #include "lmf/fuse.h"
 #include "../core/util_impl.h"
+#include "../core/optim_impl.h"
 #include "fuse_impl.h"
 
 #include <math.h>
@@ -67,78 +68,11 @@ static double g_eval(const gdata *d, const double *th, double *grad) {
     return nll;
 }
 
-/* L-BFGS (memory 8) with backtracking; theta in place.  Returns iterations. */
-static int lbfgs(const gdata *d, double *th, int max_iter, double *mem) {
-    enum { M = 8 };
-    const size_t P = (size_t)d->K * d->F + d->K;
-    double *g = mem, *g2 = g + P, *x2 = g2 + P, *dir = x2 + P, *S = dir + P, *Y = S + M * P;
-    double rho[M], al[M];
-    int hist = 0, head = 0, it = 0;
-    double f = g_eval(d, th, g);
-    for (; it < max_iter; it++) {
-        /* two-loop recursion: dir = -H g */
-        for (size_t i = 0; i < P; i++) dir[i] = -g[i];
-        for (int h = 0; h < hist; h++) {
-            int j = (head - 1 - h + M) % M;
-            double s = 0;
-            for (size_t i = 0; i < P; i++) s += S[j * P + i] * dir[i];
-            al[j] = rho[j] * s;
-            for (size_t i = 0; i < P; i++) dir[i] -= al[j] * Y[j * P + i];
-        }
-        if (hist) {
-            int j = (head - 1 + M) % M;
-            double yy = 0, sy = 1 / rho[j];
-            for (size_t i = 0; i < P; i++) yy += Y[j * P + i] * Y[j * P + i];
-            for (size_t i = 0; i < P; i++) dir[i] *= sy / yy;
-        }
-        for (int h = hist - 1; h >= 0; h--) {
-            int j = (head - 1 - h + M) % M;
-            double s = 0;
-            for (size_t i = 0; i < P; i++) s += Y[j * P + i] * dir[i];
-            double be = rho[j] * s;
-            for (size_t i = 0; i < P; i++) dir[i] += (al[j] - be) * S[j * P + i];
-        }
-        double slope = 0;
-        for (size_t i = 0; i < P; i++) slope += g[i] * dir[i];
-        if (!(slope < 0)) { /* not a descent direction: restart from the gradient */
-            hist = 0;
-            for (size_t i = 0; i < P; i++) dir[i] = -g[i];
-            slope = 0;
-            for (size_t i = 0; i < P; i++) slope -= g[i] * g[i];
-            if (!(slope < 0)) break;
-        }
-        double step = hist ? 1 : 1 / sqrt(-slope), f2 = f;
-        int ok = 0;
-        for (int ls = 0; ls < 30; ls++, step *= 0.5) {
-            for (size_t i = 0; i < P; i++) x2[i] = th[i] + step * dir[i];
-            f2 = g_eval(d, x2, g2);
-            if (isfinite(f2) && f2 <= f + 1e-4 * step * slope) {
-                ok = 1;
-                break;
-            }
-        }
-        if (!ok) break;
-        double sy = 0;
-        for (size_t i = 0; i < P; i++) {
-            S[(size_t)head * P + i] = x2[i] - th[i];
-            Y[(size_t)head * P + i] = g2[i] - g[i];
-            sy += S[(size_t)head * P + i] * Y[(size_t)head * P + i];
-        }
-        if (sy > 1e-20) {
-            rho[head] = 1 / sy;
-            head = (head + 1) % M;
-            if (hist < M) hist++;
-        }
-        double gain = f - f2;
-        memcpy(th, x2, P * sizeof *th);
-        memcpy(g, g2, P * sizeof *g);
-        f = f2;
-        if (gain < 1e-10) {
-            it++;
-            break;
-        }
-    }
-    return it;
+/* The gate's objective in the optimiser's shape. */
+static double g_objective(void *user, const double *th, double *grad) { return g_eval((const gdata *)user, th, grad); }
+
+static int lbfgs(const gdata *d, double *th, int max_iter) {
+    return lmf_lbfgs(g_objective, (void *)d, (size_t)d->K * d->F + d->K, th, max_iter, 1e-10);
 }
 
 /* Mean NLL of the gate theta on positions [a, b), or of the linear mixture
@@ -229,10 +163,9 @@ lmf_status lmf_tune_gate(lmf_model **members, int K, const lmf_tokens *dev, cons
     }
     /* one allocation for the fit: mean, sd (F), loss0 (K), A (K*F), b (K), w (K) */
     out->mean = (double *)lmf_calloc(2 * (size_t)F + 4 * (size_t)K + (size_t)K * F, sizeof(double));
-    double *mem = (double *)lmf_malloc((4 + 2 * 8) * P * sizeof *mem);
     double *th = (double *)lmf_malloc(P * sizeof *th);
     float *phi = (float *)lmf_malloc(N * (size_t)F * sizeof *phi), *lp = (float *)lmf_malloc(N * (size_t)K * sizeof *lp);
-    lmf_status s = out->mean && mem && th && phi && lp ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    lmf_status s = out->mean && th && phi && lp ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (s) {
         for (int k = 0; k < K; k++) lmf_model_free(members[k]);
     } else {
@@ -310,7 +243,7 @@ lmf_status lmf_tune_gate(lmf_model **members, int K, const lmf_tokens *dev, cons
         gdata tr = {K, F, n, z2, lp2, n, l2};
         memset(th, 0, P * sizeof *th);
         for (int k = 0; k < K; k++) th[(size_t)K * F + k] = lw[k];
-        lbfgs(&tr, th, max_iter, mem);
+        if (lbfgs(&tr, th, max_iter) < 0) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
         cvg += heldout_nll(&all, th, NULL, a, b);
         cvl += heldout_nll(&all, NULL, lw, a, b);
         lmf_free(z2);
@@ -329,11 +262,11 @@ lmf_status lmf_tune_gate(lmf_model **members, int K, const lmf_tokens *dev, cons
         memset(th, 0, P * sizeof *th);
         for (int k = 0; k < K; k++) th[(size_t)K * F + k] = lw[k] = log(out->w_linear[k]);
         out->ppl_linear = exp(heldout_nll(&all, NULL, lw, 0, N) / (double)N);
-        out->iterations = lbfgs(&all, th, max_iter, mem);
+        out->iterations = lbfgs(&all, th, max_iter);
+        if (out->iterations < 0) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
         out->ppl = exp(heldout_nll(&all, th, NULL, 0, N) / (double)N);
         memcpy(out->A, th, P * sizeof *th); /* A then b */
     }
-    lmf_free(mem);
     lmf_free(th);
     lmf_free(phi);
     lmf_free(lp);

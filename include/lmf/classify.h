@@ -1,0 +1,157 @@
+/* lmfuse document classification: labelled documents, classifiers that
+ * give class probabilities (one interface, several kinds), their fusion
+ * through the combiners of lmf/comb.h, and the metrics of the field.
+ *
+ * Labelled files follow fastText: one document per line,
+ *   __label__NAME<space>document text
+ * with the document's own line breaks and control bytes escaped as \n, \r,
+ * \\ and \xHH (lmfuse data labelled writes them so).  Exactly one label per
+ * line (single-label classification).  Class names are the labels of the
+ * training file, sorted by byte value: class i is the i-th name. */
+#ifndef LMF_CLASSIFY_H
+#define LMF_CLASSIFY_H
+
+#include "lmf/comb.h"
+#include "lmf/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LMF_MAX_CLASSES 4096
+
+/* ---- labelled documents ---- */
+typedef struct lmf_docs {
+    size_t n;
+    char **text;    /* n documents, unescaped (line breaks are '\n'), NUL-terminated */
+    size_t *len;    /* their lengths in bytes */
+    int32_t *label; /* class of each (index into names) */
+    size_t *line;   /* line of each in its file */
+    int C;          /* classes */
+    char **names;   /* C class names (without __label__), sorted */
+    char *path;     /* the file read, for messages */
+} lmf_docs;
+
+/* Reads a labelled file.  classes: the class names a model knows (C of
+ * them, sorted), or NULL to take the file's own labels as the classes (a
+ * training file).  Errors name the file and line: a line without
+ * __label__, two labels, an empty document, invalid UTF-8, a label not in
+ * `classes`, no documents at all. */
+lmf_status lmf_docs_read(const char *path, const char *const *classes, int C, lmf_docs *out);
+void lmf_docs_free(lmf_docs *d);
+/* Documents per class (counts[C]). */
+void lmf_docs_counts(const lmf_docs *d, size_t *counts);
+/* The documents idx[0..m) of d, as a new set over the same classes (copies). */
+lmf_status lmf_docs_subset(const lmf_docs *d, const size_t *idx, size_t m, lmf_docs *out);
+
+/* ---- classifiers ---- */
+typedef struct lmf_classifier lmf_classifier;
+
+const char *lmf_classifier_kind(const lmf_classifier *c); /* "lm", "linear", "fusion", ... */
+int lmf_classifier_classes(const lmf_classifier *c);
+const char *lmf_classifier_class_name(const lmf_classifier *c, int i);
+/* ln p(class | document) for each document: logp[i*C + c], rows normalised.
+ * Documents are scored independently; progress (may be NULL) counts them. */
+lmf_status lmf_classifier_predict(lmf_classifier *c, const lmf_docs *d, float *logp, lmf_progress_fn progress,
+                                  void *user);
+/* A one-line description. */
+void lmf_classifier_describe(const lmf_classifier *c, char *buf, size_t n);
+/* The same classifier kind and options trained again on other documents
+ * (stacking's out-of-fold members).  valid may be NULL (no calibration or
+ * regularisation choice then: the values this one chose are kept). */
+lmf_status lmf_classifier_refit(const lmf_classifier *c, const lmf_docs *train, const lmf_docs *valid,
+                                lmf_classifier **out);
+/* Writes the classifier to path (JSON; large parameters go into files next
+ * to it named path + ".NAME.EXT", written first), atomically. */
+lmf_status lmf_classifier_save(const lmf_classifier *c, const char *path);
+void lmf_classifier_free(lmf_classifier *c);
+
+/* Loads a classifier file.  load_model opens the member models an LM
+ * classifier names (lmf_model_load, or a loader with a context); user is
+ * passed to it.  lmf_classifier_load (in the loader module) passes
+ * lmf_model_load. */
+typedef lmf_status (*lmf_model_loader_fn)(void *user, const char *path, lmf_model **out);
+lmf_status lmf_classifier_load_with(const char *path, lmf_model_loader_fn load_model, void *user,
+                                    lmf_classifier **out);
+lmf_status lmf_classifier_load(const char *path, lmf_classifier **out);
+
+/* ---- the LM classifier (Peng and Schuurmans 2003) ----
+ * One language model per class; score_c(d) = ln P(c) + ln P_c(d) [/ tokens
+ * with length_norm], ln P_c(d) the sum of the model's log-probabilities of
+ * the document's tokens, each original line a sentence.  Words outside a
+ * class model's vocabulary share its <unk> probability equally with every
+ * other such word of the classifier's vocabulary (the words of all class
+ * models) plus one (any unseen word), so every class is scored over the
+ * same vocabulary.  Posteriors: softmax(a score + b) with a (temperature)
+ * and, with Platt calibration, b (C biases) fitted on valid by maximum
+ * likelihood. */
+typedef enum { LMF_CALIB_NONE = 0, LMF_CALIB_TEMPERATURE, LMF_CALIB_PLATT } lmf_calibration;
+typedef struct lmf_lmclass_opts {
+    int order;          /* n-gram order (default 3 for words, 5 for characters) */
+    int chars;          /* 1: a character model (a document's characters as tokens, '_' for blanks) */
+    int length_norm;    /* divide ln P_c(d) by the document's tokens */
+    lmf_calibration calib; /* default temperature */
+    const char *dir;    /* where to write the class models (lmf_classifier_save needs them on disk); NULL:
+                           next to the classifier when saved */
+} lmf_lmclass_opts;
+void lmf_lmclass_opts_init(lmf_lmclass_opts *o);
+/* Trains a Kneser-Ney n-gram per class on train, calibrates on valid (may
+ * be NULL: a = 1, b = 0). */
+lmf_status lmf_lmclass_train(const lmf_docs *train, const lmf_docs *valid, const lmf_lmclass_opts *o,
+                             lmf_classifier **out);
+/* An LM classifier over given class models (any lmf_model: n-gram,
+ * neural, recipe), taking ownership of them (freed on failure too); prior
+ * (C values summing to 1) from the training counts; paths (may be NULL)
+ * are where the models live, for lmf_classifier_save. */
+lmf_status lmf_lmclass_new(lmf_model **models, const char *const *paths, const char *const *names, int C,
+                           const double *prior, const lmf_lmclass_opts *o, lmf_classifier **out);
+/* Fits the calibration of an LM classifier on documents d (for lmf_lmclass_new). */
+lmf_status lmf_lmclass_calibrate(lmf_classifier *c, const lmf_docs *d);
+
+/* ---- the linear baseline ----
+ * Multinomial logistic regression on hashed tf-idf features: word 1..2
+ * grams and character 3..5 grams (of the lower-cased text, within words
+ * padded by blanks), each hashed into 2^hash_bits buckets, tf = 1 + ln
+ * count, idf = ln((1 + n) / (1 + df)) + 1 from train, each document's
+ * vector L2-normalised; L2-regularised cross-entropy fitted by L-BFGS, the
+ * regularisation chosen on valid from a grid. */
+typedef struct lmf_linear_opts {
+    int hash_bits;     /* default 20 */
+    int word_max;      /* word n-grams 1..word_max (default 2; 0: none) */
+    int char_min, char_max; /* character n-grams (default 3..5; 0: none) */
+    double l2;         /* > 0: this value; 0: the best on valid of 1e-7..1e-3 (default 0) */
+    int max_iter;      /* L-BFGS iterations (default 200) */
+} lmf_linear_opts;
+void lmf_linear_opts_init(lmf_linear_opts *o);
+lmf_status lmf_linear_train(const lmf_docs *train, const lmf_docs *valid, const lmf_linear_opts *o,
+                            lmf_classifier **out);
+
+/* ---- fusion of classifiers ----
+ * K member classifiers over the same classes (same names, same order),
+ * their class distributions combined per document by a combiner of
+ * lmf/comb.h.  Takes ownership of the members (freed on failure too). */
+lmf_status lmf_cfuse_new(lmf_classifier **members, int K, const lmf_comb_opts *o, lmf_classifier **out);
+
+/* ---- metrics (scikit-learn's definitions) ----
+ * Predictions are argmax_c logp (ties: the lowest class index).  Precision,
+ * recall and F1 are 0 where undefined (zero_division=0); macro averages
+ * over all C classes; micro F1 = accuracy for single-label data.  For two
+ * classes: ROC-AUC of p(positive) (ties averaged), FP and FN, positive =
+ * class 1. */
+typedef struct lmf_cmetrics {
+    int C;
+    size_t n;
+    double accuracy, macro_precision, macro_recall, macro_f1, micro_f1, weighted_f1, log_loss;
+    double *precision, *recall, *f1; /* C each */
+    size_t *support, *predicted;     /* C each */
+    size_t *confusion;               /* C x C: rows gold, columns predicted */
+    double roc_auc;                  /* two classes only (else NAN) */
+    size_t fp, fn;
+} lmf_cmetrics;
+lmf_status lmf_cmetrics_compute(const int32_t *gold, const float *logp, size_t n, int C, lmf_cmetrics *out);
+void lmf_cmetrics_free(lmf_cmetrics *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

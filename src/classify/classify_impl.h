@@ -1,0 +1,42 @@
+/* Private: what a classifier kind provides (one file each in src/classify),
+ * and helpers they share. */
+#ifndef LMF_CLASSIFY_IMPL_H
+#define LMF_CLASSIFY_IMPL_H
+
+#include "lmf/classify.h"
+
+#include <cjson/cJSON.h>
+
+typedef struct lmf_classifier_ops {
+    const char *kind;
+    void (*free)(lmf_classifier *c);
+    void (*describe)(const lmf_classifier *c, char *buf, size_t n);
+    /* logp[i*C + c] for documents d (rows normalised) */
+    lmf_status (*predict)(lmf_classifier *c, const lmf_docs *d, float *logp, lmf_progress_fn progress, void *user);
+    lmf_status (*refit)(const lmf_classifier *c, const lmf_docs *train, const lmf_docs *valid, lmf_classifier **out);
+    /* adds the kind's fields to the JSON object j; side files go to path + ".NAME.EXT" */
+    lmf_status (*save)(const lmf_classifier *c, const char *path, cJSON *j);
+} lmf_classifier_ops;
+
+struct lmf_classifier {
+    const lmf_classifier_ops *ops;
+    int C;
+    char **names; /* C class names, owned (one allocation: lmf_classifier_set_names) */
+};
+
+/* Copies the class names into c (freed by lmf_classifier_base_free). */
+lmf_status lmf_classifier_set_names(lmf_classifier *c, const char *const *names, int C);
+void lmf_classifier_base_free(lmf_classifier *c);
+
+/* Loaders of the kinds: j is the whole file's object, dir the file's folder. */
+lmf_status lmf_lmclass_load(const cJSON *j, const char *path, const char *dir, lmf_model_loader_fn load_model,
+                            void *user, char **names, int C, lmf_classifier **out);
+lmf_status lmf_linear_load(const cJSON *j, const char *path, const char *dir, char **names, int C,
+                           lmf_classifier **out);
+lmf_status lmf_cfuse_load(const cJSON *j, const char *path, const char *dir, lmf_model_loader_fn load_model,
+                          void *user, char **names, int C, lmf_classifier **out);
+
+/* Softmax in place over C values (ln probabilities out). */
+void lmf_log_softmax(float *x, int C);
+
+#endif

@@ -25,7 +25,7 @@ typedef struct lmf_docs {
     size_t n;
     char **text;    /* n documents, unescaped (line breaks are '\n'), NUL-terminated */
     size_t *len;    /* their lengths in bytes */
-    int32_t *label; /* class of each (index into names) */
+    int32_t *label; /* class of each (index into names; -1: unlabelled, lmf_docs_read_any) */
     size_t *line;   /* line of each in its file */
     int C;          /* classes */
     char **names;   /* C class names (without __label__), sorted */
@@ -38,6 +38,9 @@ typedef struct lmf_docs {
  * __label__, two labels, an empty document, invalid UTF-8, a label not in
  * `classes`, no documents at all. */
 lmf_status lmf_docs_read(const char *path, const char *const *classes, int C, lmf_docs *out);
+/* The same for documents to classify: a line without __label__ is a
+ * document whose label is unknown (label -1); classes are required. */
+lmf_status lmf_docs_read_any(const char *path, const char *const *classes, int C, lmf_docs *out);
 void lmf_docs_free(lmf_docs *d);
 /* Documents per class (counts[C]). */
 void lmf_docs_counts(const lmf_docs *d, size_t *counts);
@@ -129,8 +132,46 @@ lmf_status lmf_linear_train(const lmf_docs *train, const lmf_docs *valid, const 
 /* ---- fusion of classifiers ----
  * K member classifiers over the same classes (same names, same order),
  * their class distributions combined per document by a combiner of
- * lmf/comb.h.  Takes ownership of the members (freed on failure too). */
-lmf_status lmf_cfuse_new(lmf_classifier **members, int K, const lmf_comb_opts *o, lmf_classifier **out);
+ * lmf/comb.h (documents are independent: no history is carried from one
+ * to the next).  Takes ownership of the members (freed on failure too).
+ * paths (may be NULL, or hold NULL entries) are the members' files, which
+ * a saved fusion refers to; members without one are saved next to it as
+ * path + ".memberK.json".  tuning_json (may be NULL): a JSON object kept
+ * under "tuning" in the file. */
+lmf_status lmf_cfuse_new(lmf_classifier **members, const char *const *paths, int K, const lmf_comb_opts *o,
+                         const char *tuning_json, lmf_classifier **out);
+/* The members of a fusion (NULL/0 for other kinds). */
+int lmf_cfuse_members(const lmf_classifier *c, lmf_classifier *const **members);
+
+/* ---- fitting fusions (src/classify/tune.c) ----
+ * Member outputs are arrays lp[k] of n x C ln probabilities (rows of the
+ * documents, as lmf_classifier_predict writes them), y the gold classes. */
+
+/* Linear weights maximising the likelihood of y (EM), from equal weights. */
+lmf_status lmf_cfuse_em_weights(const float *const *lp, int K, size_t n, int C, const int32_t *y, double *w);
+/* Log-linear weights >= 0 maximising the likelihood of y (projected
+ * gradient on the convex objective), from equal weights. */
+lmf_status lmf_cfuse_geo_weights(const float *const *lp, int K, size_t n, int C, const int32_t *y, double *w);
+/* A stacking meta-model (lmf_stack_params: W [C x KC], b [C]) fitted on
+ * member outputs lp (out-of-fold ones for stacking, held-out ones for
+ * blending) by L-BFGS with penalty l2/2 |W|^2. */
+lmf_status lmf_cfuse_fit_stack(const float *const *lp, int K, size_t n, int C, const int32_t *y, double l2,
+                               double *W, double *b);
+/* Out-of-fold outputs on train: the documents split into `folds` parts by
+ * a fixed stride (document i in part i mod folds), each part predicted by
+ * the member trained again (lmf_classifier_refit, with valid) on the other
+ * parts.  oof: n x C floats. */
+lmf_status lmf_cfuse_oof(const lmf_classifier *member, const lmf_docs *train, const lmf_docs *valid, int folds,
+                         float *oof, lmf_progress_fn progress, void *user);
+
+/* Diversity of two members over documents with gold labels y: the share of
+ * documents where their predictions differ, Yule's Q-statistic of their
+ * correct/wrong outcomes, and the correlation of their errors (the
+ * Pearson correlation of the 0/1 error indicators). */
+typedef struct lmf_diversity {
+    double disagreement, q, error_corr;
+} lmf_diversity;
+void lmf_cfuse_diversity(const float *a, const float *b, size_t n, int C, const int32_t *y, lmf_diversity *out);
 
 /* ---- metrics (scikit-learn's definitions) ----
  * Predictions are argmax_c logp (ties: the lowest class index).  Precision,

@@ -51,6 +51,11 @@ typedef struct lmf_ngram_train_info {
 lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts, lmf_ngram **out,
                            lmf_ngram_train_info *info);
 
+/* The same from text in memory (data[0..size), the same format); name is
+ * used in messages. */
+lmf_status lmf_ngram_train_mem(const char *data, size_t size, const char *name, const lmf_ngram_train_opts *opts,
+                               lmf_ngram **out, lmf_ngram_train_info *info);
+
 /* Estimates and writes in one go (format as in lmf_ngram_save).  For ARPA
  * output no hash tables are built, which saves time and memory. */
 lmf_status lmf_ngram_train_save(const char *path, const lmf_ngram_train_opts *opts, const char *out_path,

@@ -123,7 +123,15 @@ static char *dir_of(const char *path) {
 
 lmf_status lmf_classifier_load_with(const char *path, lmf_model_loader_fn load_model, void *user,
                                     lmf_classifier **out) {
+    return lmf_classifier_load_depth(path, load_model, user, 0, out);
+}
+
+lmf_status lmf_classifier_load_depth(const char *path, lmf_model_loader_fn load_model, void *user, int depth,
+                                     lmf_classifier **out) {
     *out = NULL;
+    if (depth > LMF_CLASSIFIER_MAX_DEPTH)
+        return lmf_error(LMF_ERR_FORMAT, "%s: fusions nest deeper than %d levels (does a fusion include itself?)", path,
+                         LMF_CLASSIFIER_MAX_DEPTH);
     lmf_filebuf fb;
     lmf_status s = lmf_file_read(path, &fb);
     if (s) return s;
@@ -175,7 +183,7 @@ lmf_status lmf_classifier_load_with(const char *path, lmf_model_loader_fn load_m
         else if (!strcmp(k, "linear"))
             s = lmf_linear_load(j, path, dir, names, C, out);
         else if (!strcmp(k, "fusion"))
-            s = lmf_cfuse_load(j, path, dir, load_model, user, names, C, out);
+            s = lmf_cfuse_load(j, path, dir, load_model, user, depth, names, C, out);
         else
             s = lmf_error(LMF_ERR_FORMAT, "%s: unknown classifier kind \"%s\" (lm, linear or fusion)", path, k);
     }

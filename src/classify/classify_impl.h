@@ -34,7 +34,18 @@ lmf_status lmf_lmclass_load(const cJSON *j, const char *path, const char *dir, l
 lmf_status lmf_linear_load(const cJSON *j, const char *path, const char *dir, char **names, int C,
                            lmf_classifier **out);
 lmf_status lmf_cfuse_load(const cJSON *j, const char *path, const char *dir, lmf_model_loader_fn load_model,
-                          void *user, char **names, int C, lmf_classifier **out);
+                          void *user, int depth, char **names, int C, lmf_classifier **out);
+/* lmf_classifier_load_with at a nesting depth (fusions of fusions). */
+#define LMF_CLASSIFIER_MAX_DEPTH 16
+lmf_status lmf_classifier_load_depth(const char *path, lmf_model_loader_fn load_model, void *user, int depth,
+                                     lmf_classifier **out);
+/* The argmax of a row (ties: the lowest index). */
+static inline int lmf_argmax_f(const float *x, int C) {
+    int a = 0;
+    for (int c = 1; c < C; c++)
+        if (x[c] > x[a]) a = c;
+    return a;
+}
 
 /* Softmax in place over C values (ln probabilities out). */
 void lmf_log_softmax(float *x, int C);

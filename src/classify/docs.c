@@ -23,7 +23,8 @@ void lmf_docs_free(lmf_docs *d) {
 
 void lmf_docs_counts(const lmf_docs *d, size_t *counts) {
     memset(counts, 0, (size_t)d->C * sizeof *counts);
-    for (size_t i = 0; i < d->n; i++) counts[d->label[i]]++;
+    for (size_t i = 0; i < d->n; i++)
+        if (d->label[i] >= 0) counts[d->label[i]]++;
 }
 
 static int hexval(int ch) {
@@ -85,7 +86,7 @@ static lmf_status grow(lmf_docs *d, size_t *cap) {
     return LMF_OK;
 }
 
-lmf_status lmf_docs_read(const char *path, const char *const *classes, int C, lmf_docs *out) {
+static lmf_status read_docs(const char *path, const char *const *classes, int C, int unlabelled, lmf_docs *out) {
     memset(out, 0, sizeof *out);
     lmf_filebuf fb;
     lmf_status s = lmf_file_read(path, &fb);
@@ -109,16 +110,17 @@ lmf_status lmf_docs_read(const char *path, const char *const *classes, int C, lm
         p = nl ? nl + 1 : end;
         if (e > q && e[-1] == '\r') e--; /* CRLF files */
         if (e == q) continue;            /* blank lines are skipped, as fastText does */
-        if ((size_t)(e - q) < PREFIX_LEN || memcmp(q, PREFIX, PREFIX_LEN)) {
+        int has = (size_t)(e - q) >= PREFIX_LEN && !memcmp(q, PREFIX, PREFIX_LEN);
+        if (!has && !unlabelled) {
             s = lmf_error(LMF_ERR_FORMAT,
                           "%s:%zu: the line has no label; each line is `__label__NAME document text` (fastText "
                           "format), one document per line",
                           path, line);
             break;
         }
-        const char *ls = q + PREFIX_LEN, *le = ls;
-        while (le < e && *le != ' ' && *le != '\t') le++;
-        if (le == ls) {
+        const char *ls = has ? q + PREFIX_LEN : q, *le = ls;
+        while (has && le < e && *le != ' ' && *le != '\t') le++;
+        if (has && le == ls) {
             s = lmf_error(LMF_ERR_FORMAT, "%s:%zu: empty label name after __label__", path, line);
             break;
         }
@@ -134,8 +136,8 @@ lmf_status lmf_docs_read(const char *path, const char *const *classes, int C, lm
         const char *de = e;
         while (de > ds && (de[-1] == ' ' || de[-1] == '\t')) de--;
         if (de == ds) {
-            s = lmf_error(LMF_ERR_FORMAT, "%s:%zu: the document after __label__%.*s is empty", path, line,
-                          (int)(le - ls > 100 ? 100 : le - ls), ls);
+            s = lmf_error(LMF_ERR_FORMAT, "%s:%zu: the document%s%.*s is empty", path, line,
+                          has ? " after __label__" : "", (int)(le - ls > 100 ? 100 : le - ls), ls);
             break;
         }
         if (out->n == cap && (s = grow(out, &cap))) break;
@@ -147,16 +149,18 @@ lmf_status lmf_docs_read(const char *path, const char *const *classes, int C, lm
         lab = nl2;
         size_t n = out->n;
         out->text[n] = (char *)lmf_malloc((size_t)(de - ds) + 1);
-        lab[n] = (char *)lmf_malloc((size_t)(le - ls) + 1);
-        if (!out->text[n] || !lab[n]) {
+        lab[n] = has ? (char *)lmf_malloc((size_t)(le - ls) + 1) : NULL;
+        if (!out->text[n] || (has && !lab[n])) {
             lmf_free(out->text[n]);
             lmf_free(lab[n]);
             s = lmf_error(LMF_ERR_NOMEM, "out of memory");
             break;
         }
         out->len[n] = unescape(ds, (size_t)(de - ds), out->text[n]);
-        memcpy(lab[n], ls, (size_t)(le - ls));
-        lab[n][le - ls] = 0;
+        if (has) {
+            memcpy(lab[n], ls, (size_t)(le - ls));
+            lab[n][le - ls] = 0;
+        }
         out->line[n] = line;
         out->n++;
     }
@@ -197,6 +201,10 @@ lmf_status lmf_docs_read(const char *path, const char *const *classes, int C, lm
         lmf_free(sorted);
     }
     for (size_t i = 0; !s && i < out->n; i++) {
+        if (!lab[i]) { /* an unlabelled document (prediction input) */
+            out->label[i] = -1;
+            continue;
+        }
         int c = find_class(out->names, out->C, lab[i]);
         if (c < 0) {
             char known[400];
@@ -243,4 +251,13 @@ lmf_status lmf_docs_subset(const lmf_docs *d, const size_t *idx, size_t m, lmf_d
     }
     if (s) lmf_docs_free(out);
     return s;
+}
+
+lmf_status lmf_docs_read(const char *path, const char *const *classes, int C, lmf_docs *out) {
+    return read_docs(path, classes, C, 0, out);
+}
+
+lmf_status lmf_docs_read_any(const char *path, const char *const *classes, int C, lmf_docs *out) {
+    if (!classes) return lmf_error(LMF_ERR_ARG, "unlabelled documents are read over a classifier's classes");
+    return read_docs(path, classes, C, 1, out);
 }

@@ -136,8 +136,8 @@ static inline double disc(const double d[4], uint32_t a) { return d[a >= 3 ? 3 :
 /* Estimation proper: fills *out with a model shell (vocabulary and
  * unigrams, no tables yet) and L with the n-gram lists of orders >= 2
  * (unsorted; prob/backoff aligned with ids; caller frees both). */
-static lmf_status estimate(const char *path, const lmf_ngram_train_opts *opts_in, lmf_ngram **out,
-                           lmf_ngram_train_info *info, lmf_ngram_lists *L) {
+static lmf_status estimate(const char *path, const char *mem, size_t mem_size, const lmf_ngram_train_opts *opts_in,
+                           lmf_ngram **out, lmf_ngram_train_info *info, lmf_ngram_lists *L) {
     memset(L, 0, sizeof *L);
     lmf_ngram_train_opts opts;
     if (opts_in)
@@ -157,18 +157,19 @@ static lmf_status estimate(const char *path, const lmf_ngram_train_opts *opts_in
                              opts.fallback[k], k + 1);
 
     /* ---- read and map to ids ---- */
-    lmf_filebuf fb;
-    lmf_status s = lmf_file_map(path, &fb);
+    lmf_filebuf fb = {(char *)mem, mem_size, 0};
+    const int own = !mem; /* text in memory stays the caller's */
+    lmf_status s = own ? lmf_file_map(path, &fb) : LMF_OK;
     if (s) return s;
     if ((s = lmf_text_check(fb.data, fb.size, path, LMF_TOK_WORD, opts.utf8_check))) {
-        lmf_filebuf_free(&fb);
+        if (own) lmf_filebuf_free(&fb);
         return s;
     }
     lmf_vocab *vocab = lmf_vocab_new(LMF_TOK_WORD);
     uint64_t tcap = fb.size + 2, ntok = 0, lines = 0; /* every token uses >= 1 byte, but a last unended line */
     uint32_t *tok = (uint32_t *)lmf_malloc(tcap * sizeof *tok);
     if (!vocab || !tok) {
-        lmf_filebuf_free(&fb);
+        if (own) lmf_filebuf_free(&fb);
         lmf_vocab_free(vocab);
         lmf_free(tok);
         return lmf_error(LMF_ERR_NOMEM, "out of memory reading %s", path);
@@ -200,7 +201,7 @@ static lmf_status estimate(const char *path, const lmf_ngram_train_opts *opts_in
         }
         if (r < 0) s = LMF_ERR_FORMAT;
     }
-    lmf_filebuf_free(&fb);
+    if (own) lmf_filebuf_free(&fb);
     if (!s && ntok == 0)
         s = lmf_error(LMF_ERR_DATA, "%s: no text to train on (the file is empty)", path);
     if (s) {
@@ -491,12 +492,12 @@ static void lists_free(lmf_ngram_lists *L) {
     memset(L, 0, sizeof *L);
 }
 
-lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts, lmf_ngram **out,
-                           lmf_ngram_train_info *info) {
+static lmf_status train(const char *path, const char *mem, size_t size, const lmf_ngram_train_opts *opts,
+                        lmf_ngram **out, lmf_ngram_train_info *info) {
     lmf_ngram_lists L;
     lmf_ngram *m;
     *out = NULL;
-    lmf_status s = estimate(path, opts, &m, info, &L);
+    lmf_status s = estimate(path, mem, size, opts, &m, info, &L);
     if (s) return s;
     s = lmf_ngram_build_tables(m, L.ids, L.count, L.prob, L.backoff); /* takes the lists */
     lists_free(&L);
@@ -506,6 +507,16 @@ lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts, l
     }
     *out = m;
     return LMF_OK;
+}
+
+lmf_status lmf_ngram_train(const char *path, const lmf_ngram_train_opts *opts, lmf_ngram **out,
+                           lmf_ngram_train_info *info) {
+    return train(path, NULL, 0, opts, out, info);
+}
+
+lmf_status lmf_ngram_train_mem(const char *data, size_t size, const char *name, const lmf_ngram_train_opts *opts,
+                               lmf_ngram **out, lmf_ngram_train_info *info) {
+    return train(name, data ? data : "", size, opts, out, info);
 }
 
 lmf_status lmf_ngram_train_save(const char *path, const lmf_ngram_train_opts *opts, const char *out_path,
@@ -523,7 +534,7 @@ lmf_status lmf_ngram_train_save(const char *path, const lmf_ngram_train_opts *op
     /* ARPA needs no hash tables: sort the lists and write them */
     lmf_ngram_lists L;
     lmf_ngram *m;
-    if ((s = estimate(path, opts, &m, info, &L))) return s;
+    if ((s = estimate(path, NULL, 0, opts, &m, info, &L))) return s;
     for (int n = 2; n <= m->order && !s; n++) s = lmf_ngram_sort_ids(L.ids[n], L.count[n], n, &L.perm[n]);
     if (!s) s = lmf_ngram_write_arpa_lists(m, &L, out_path);
     lists_free(&L);

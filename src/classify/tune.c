@@ -1,0 +1,204 @@
+/* Fitting fusions of classifiers (lmf/classify.h): linear weights by EM,
+ * log-linear weights by projected gradient, stacking meta-models by
+ * L-BFGS, out-of-fold member outputs, and diversity measures. */
+#include "classify_impl.h"
+#include "../core/optim_impl.h"
+#include "../core/util_impl.h"
+#include "lmf/fuse.h" /* lmf_tune_linear_em */
+
+#include <math.h>
+#include <string.h>
+
+static lmf_status check(int K, size_t n, int C) {
+    if (K < 1 || K > LMF_FUSE_MAX_MEMBERS || n == 0 || C < 2)
+        return lmf_error(LMF_ERR_ARG, "fitting a fusion needs 1..%d members, documents and 2+ classes",
+                         LMF_FUSE_MAX_MEMBERS);
+    return LMF_OK;
+}
+
+lmf_status lmf_cfuse_em_weights(const float *const *lp, int K, size_t n, int C, const int32_t *y, double *w) {
+    lmf_status s = check(K, n, C);
+    if (s) return s;
+    float *g[LMF_FUSE_MAX_MEMBERS] = {0};
+    for (int k = 0; k < K && !s; k++) {
+        if (!(g[k] = (float *)lmf_malloc(n * sizeof *g[k]))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; !s && i < n; i++) g[k][i] = lp[k][i * (size_t)C + (size_t)y[i]];
+    }
+    for (int k = 0; k < K; k++) w[k] = 1.0 / K;
+    int it;
+    if (!s) s = lmf_tune_linear_em((const float *const *)g, K, n, 1e-9, 1000, w, NULL, &it);
+    for (int k = 0; k < K; k++) lmf_free(g[k]);
+    return s;
+}
+
+/* ---- log-linear weights ---- */
+typedef struct gdata {
+    const float *const *lp;
+    int K, C;
+    size_t n;
+    const int32_t *y;
+} gdata;
+
+/* Mean NLL of softmax_c(sum_k w_k lp_k(c)) at w (w = x^2 keeps it >= 0). */
+static double geo_nll(void *user, const double *x, double *g) {
+    const gdata *d = (const gdata *)user;
+    const int K = d->K, C = d->C;
+    double nll = 0, gw[LMF_FUSE_MAX_MEMBERS] = {0}, q[LMF_MAX_CLASSES];
+    for (size_t i = 0; i < d->n; i++) {
+        double mx = -INFINITY, sum = 0;
+        for (int c = 0; c < C; c++) {
+            double z = 0;
+            for (int k = 0; k < K; k++) z += x[k] * x[k] * (double)d->lp[k][i * (size_t)C + (size_t)c];
+            q[c] = z;
+            mx = z > mx ? z : mx;
+        }
+        for (int c = 0; c < C; c++) sum += exp(q[c] - mx);
+        double lz = mx + log(sum);
+        nll += lz - q[d->y[i]];
+        for (int c = 0; c < C; c++) {
+            double p = exp(q[c] - lz) - (c == d->y[i]);
+            for (int k = 0; k < K; k++) gw[k] += p * (double)d->lp[k][i * (size_t)C + (size_t)c];
+        }
+    }
+    for (int k = 0; k < K; k++) g[k] = 2 * x[k] * gw[k] / (double)d->n;
+    return nll / (double)d->n;
+}
+
+lmf_status lmf_cfuse_geo_weights(const float *const *lp, int K, size_t n, int C, const int32_t *y, double *w) {
+    lmf_status s = check(K, n, C);
+    if (s) return s;
+    gdata d = {lp, K, C, n, y};
+    double x[LMF_FUSE_MAX_MEMBERS];
+    for (int k = 0; k < K; k++) x[k] = sqrt(1.0 / K);
+    if (lmf_lbfgs(geo_nll, &d, (size_t)K, x, 300, 1e-12) < 0) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < K; k++) w[k] = x[k] * x[k];
+    return LMF_OK;
+}
+
+/* ---- stacking ---- */
+typedef struct sdata {
+    const float *x; /* n x F features (members' probabilities) */
+    size_t n, F;
+    int C;
+    const int32_t *y;
+    double l2;
+} sdata;
+
+static double stack_nll(void *user, const double *th, double *g) {
+    const sdata *d = (const sdata *)user;
+    const int C = d->C;
+    const size_t F = d->F, P = (size_t)C * F + (size_t)C;
+    const double *W = th, *b = th + (size_t)C * F;
+    memset(g, 0, P * sizeof *g);
+    double *gW = g, *gb = g + (size_t)C * F, nll = 0, q[LMF_MAX_CLASSES];
+    for (size_t i = 0; i < d->n; i++) {
+        const float *x = d->x + i * F;
+        double mx = -INFINITY, sum = 0;
+        for (int c = 0; c < C; c++) {
+            double z = b[c];
+            const double *w = W + (size_t)c * F;
+            for (size_t f = 0; f < F; f++) z += w[f] * (double)x[f];
+            q[c] = z;
+            mx = z > mx ? z : mx;
+        }
+        for (int c = 0; c < C; c++) sum += exp(q[c] - mx);
+        double lz = mx + log(sum);
+        nll += lz - q[d->y[i]];
+        for (int c = 0; c < C; c++) {
+            double p = exp(q[c] - lz) - (c == d->y[i]);
+            gb[c] += p;
+            double *gw = gW + (size_t)c * F;
+            for (size_t f = 0; f < F; f++) gw[f] += p * (double)x[f];
+        }
+    }
+    for (size_t j = 0; j < P; j++) g[j] /= (double)d->n;
+    nll /= (double)d->n;
+    for (size_t j = 0; j < (size_t)C * F; j++) {
+        nll += 0.5 * d->l2 * W[j] * W[j];
+        gW[j] += d->l2 * W[j];
+    }
+    return nll;
+}
+
+lmf_status lmf_cfuse_fit_stack(const float *const *lp, int K, size_t n, int C, const int32_t *y, double l2,
+                               double *W, double *b) {
+    lmf_status s = check(K, n, C);
+    if (s) return s;
+    const size_t F = (size_t)K * (size_t)C, P = (size_t)C * F + (size_t)C;
+    float *x = (float *)lmf_malloc(n * F * sizeof *x);
+    double *th = (double *)lmf_calloc(P, sizeof *th);
+    if (!x || !th) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !s && i < n; i++)
+        for (int k = 0; k < K; k++)
+            for (int c = 0; c < C; c++)
+                x[i * F + (size_t)k * C + (size_t)c] = expf(lp[k][i * (size_t)C + (size_t)c]);
+    if (!s) {
+        sdata d = {x, n, F, C, y, l2 > 0 ? l2 : 1e-3};
+        if (lmf_lbfgs(stack_nll, &d, P, th, 500, 1e-10) < 0) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    }
+    if (!s) {
+        memcpy(W, th, (size_t)C * F * sizeof *W);
+        memcpy(b, th + (size_t)C * F, (size_t)C * sizeof *b);
+    }
+    lmf_free(x);
+    lmf_free(th);
+    return s;
+}
+
+lmf_status lmf_cfuse_oof(const lmf_classifier *member, const lmf_docs *train, const lmf_docs *valid, int folds,
+                         float *oof, lmf_progress_fn progress, void *user) {
+    if (folds < 2 || (size_t)folds > train->n)
+        return lmf_error(LMF_ERR_ARG, "out-of-fold outputs need 2..%zu folds (got %d)", train->n, folds);
+    const size_t n = train->n, C = (size_t)train->C;
+    size_t *in = (size_t *)lmf_malloc(n * sizeof *in), *out = (size_t *)lmf_malloc(n * sizeof *out);
+    float *lp = (float *)lmf_malloc(n * C * sizeof *lp);
+    lmf_status s = in && out && lp ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (int f = 0; f < folds && !s; f++) {
+        size_t ni = 0, no = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i % (size_t)folds == (size_t)f) out[no++] = i;
+            else in[ni++] = i;
+        }
+        lmf_docs tr, te;
+        lmf_classifier *m = NULL;
+        s = lmf_docs_subset(train, in, ni, &tr);
+        if (!s && (s = lmf_docs_subset(train, out, no, &te))) lmf_docs_free(&tr);
+        if (s) break;
+        /* a fold may lack a class that is rare: its model cannot be trained on it */
+        size_t cnt[LMF_MAX_CLASSES];
+        lmf_docs_counts(&tr, cnt);
+        for (size_t c = 0; c < C && !s; c++)
+            if (!cnt[c])
+                s = lmf_error(LMF_ERR_DATA, "%s: class %s has too few documents for %d folds", train->path,
+                              train->names[c], folds);
+        if (!s) s = lmf_classifier_refit(member, &tr, valid, &m);
+        if (!s) s = lmf_classifier_predict(m, &te, lp, NULL, NULL);
+        for (size_t j = 0; !s && j < no; j++) memcpy(oof + out[j] * C, lp + j * C, C * sizeof *lp);
+        lmf_classifier_free(m);
+        lmf_docs_free(&tr);
+        lmf_docs_free(&te);
+        if (progress) progress(user, (double)(f + 1), (double)folds);
+    }
+    lmf_free(in);
+    lmf_free(out);
+    lmf_free(lp);
+    return s;
+}
+
+void lmf_cfuse_diversity(const float *a, const float *b, size_t n, int C, const int32_t *y, lmf_diversity *out) {
+    /* n11: both right, n00: both wrong, n10 / n01: one of them right */
+    double n11 = 0, n00 = 0, n10 = 0, n01 = 0, dis = 0;
+    for (size_t i = 0; i < n; i++) {
+        int pa = lmf_argmax_f(a + i * (size_t)C, C), pb = lmf_argmax_f(b + i * (size_t)C, C);
+        int ra = pa == y[i], rb = pb == y[i];
+        dis += pa != pb;
+        n11 += ra && rb, n00 += !ra && !rb, n10 += ra && !rb, n01 += !ra && rb;
+    }
+    out->disagreement = dis / (double)n;
+    double qd = n11 * n00 + n01 * n10;
+    out->q = qd > 0 ? (n11 * n00 - n01 * n10) / qd : NAN;
+    /* errors e = 1 - right: Pearson correlation of two 0/1 variables (phi) */
+    double ea = n00 + n01, eb = n00 + n10, N = (double)n;
+    double va = ea * (N - ea), vb = eb * (N - eb);
+    out->error_corr = va > 0 && vb > 0 ? (N * n00 - ea * eb) / sqrt(va * vb) : NAN;
+}

@@ -128,7 +128,11 @@ lmf_status lmf_ncache_write(const char *path, const char *model_path, int window
  * unigram cache) or {"cache": {"model": P, "window": N, "theta": t, "floor":
  * f}} (a continuous cache over the neural model P).
  * "tuning" records how the weights were found (method, dev file, its
- * perplexity); it is kept, not interpreted.  lmf_model_load opens recipes. */
+ * perplexity); it is kept, not interpreted.  lmf_model_load opens recipes.
+ * lmf_recipe_load reads path as JSON whatever its first bytes (a
+ * continuous-cache file too) and refuses anything else ("not valid JSON");
+ * like lmf_model_load it lives in the loader registry (src/load), since a
+ * recipe's members may be of any format.  *out is NULL on error. */
 lmf_status lmf_recipe_load(const char *path, lmf_model **out);
 
 /* Writes a recipe (atomically): members are model or recipe paths as the

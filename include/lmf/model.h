@@ -25,10 +25,13 @@ typedef struct lmf_model lmf_model;
 typedef struct lmf_state lmf_state;
 
 /* Loads any model file lmfuse knows: ARPA (plain or gzip-compressed),
- * lmfuse binary n-gram (.lmfb), recurrent models in safetensors (lmf/nn.h).  The type is detected from the file's first
+ * lmfuse binary n-gram (.lmfb), neural models in safetensors (lmf/nn.h), and
+ * JSON files by their "lmfuse" field: recipes (the default when the field is
+ * missing) and continuous caches (lmf/fuse.h).  The type is detected from the file's first
  * bytes.  Only regular files are read (a device, FIFO or folder is refused: /dev/zero would never end).
  * *out is NULL on error (message names the file and line, and for a file that is no model, what it
- * looks like and what was expected). */
+ * looks like and what was expected).  Implemented by the loader registry
+ * (src/load), which sits above every model family. */
 lmf_status lmf_model_load(const char *path, lmf_model **out);
 void lmf_model_free(lmf_model *m);
 

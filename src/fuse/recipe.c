@@ -1,8 +1,12 @@
 #define _XOPEN_SOURCE 700
 /* Recipes (lmf/fuse.h): JSON files that describe a fusion.  Members are
  * model paths (relative to the recipe's folder), inline recipes or cache
- * models; a member path may itself be a recipe, so fusions nest (depth is
- * limited, which also stops a recipe that includes itself). */
+ * models; a member path may itself be a recipe, so fusions nest.  The loader
+ * registry (src/load) reads and parses the file and calls
+ * lmf_recipe_from_json or lmf_ncache_from_json; members load back through
+ * the load context's callback (src/model/load_ctx.h), so this file never
+ * calls up into the registry.  The context's chain of files stops a recipe
+ * that includes itself, and the depth limit stops deep nesting. */
 #include "lmf/fuse.h"
 #include "../core/json_impl.h"
 #include "../core/util_impl.h"
@@ -15,9 +19,6 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-
-static _Thread_local int recipe_depth;
-static _Thread_local char *recipe_stack[LMF_RECIPE_MAX_DEPTH + 1]; /* canonical paths being loaded */
 
 #define BAD(...) lmf_error(LMF_ERR_FORMAT, __VA_ARGS__)
 
@@ -45,14 +46,14 @@ static char *dir_of(const char *path) {
     return d;
 }
 
-static lmf_status load_node(const cJSON *j, const char *dir, const char *file, const char *where, int depth,
+static lmf_status load_node(const cJSON *j, const lmf_load_ctx *ctx, const char *file, const char *where, int depth,
                             lmf_model **out);
 
 /* A continuous cache: {"model": P, "window": N, "theta": t, "floor": f}, in a
  * recipe's members or as a cache file (which may add "lmfuse", "tuning" and
  * "comment"). */
-static lmf_status load_ncache(const cJSON *c, const char *dir, const char *file, const char *where, int is_file,
-                              lmf_model **out) {
+static lmf_status load_ncache(const cJSON *c, const lmf_load_ctx *ctx, const char *file, const char *where,
+                              int is_file, lmf_model **out) {
     *out = NULL;
     for (const cJSON *e = c->child; e; e = e->next) {
         static const char *const known[] = {"model", "window", "theta", "floor", "lmfuse", "tuning", "comment", NULL};
@@ -77,18 +78,15 @@ static lmf_status load_ncache(const cJSON *c, const char *dir, const char *file,
     lmf_status s = lmf_json_i32(wn, file, key, 1, LMF_NCACHE_MAX_WINDOW, NULL, &window);
     if (s) return s;
     const char *path = mp->valuestring;
-    char *full = path[0] == '/' ? lmf_strdup(path) : lmf_path_join(dir, path);
-    if (!full) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     lmf_model *m = NULL;
-    s = lmf_model_load(full, &m);
-    lmf_free(full);
+    s = ctx->load(ctx, path, &m);
     if (!s) s = lmf_ncache_new(m, window, th->valuedouble, fl ? fl->valuedouble : 0.01, out);
     if (s) s = prefix_error(s, "%s: %s (\"%s\")", file, where, path);
     return s;
 }
 
 /* One member; unigram caches are made later (they need a vocabulary). */
-static lmf_status load_member(const cJSON *e, const char *dir, const char *file, const char *where, int depth,
+static lmf_status load_member(const cJSON *e, const lmf_load_ctx *ctx, const char *file, const char *where, int depth,
                               lmf_model **out, const cJSON **cache_spec) {
     *out = NULL;
     *cache_spec = NULL;
@@ -102,9 +100,9 @@ static lmf_status load_member(const cJSON *e, const char *dir, const char *file,
         } else if (!strcmp(c->string, "recipe") && cJSON_IsObject(c)) {
             char sub[256];
             snprintf(sub, sizeof sub, "%.240s.recipe", where);
-            return load_node(c, dir, file, sub, depth + 1, out);
+            return load_node(c, ctx, file, sub, depth + 1, out);
         } else if (!strcmp(c->string, "cache") && cJSON_IsObject(c)) {
-            if (cJSON_GetObjectItemCaseSensitive(c, "model")) return load_ncache(c, dir, file, where, 0, out);
+            if (cJSON_GetObjectItemCaseSensitive(c, "model")) return load_ncache(c, ctx, file, where, 0, out);
             *cache_spec = c;
             return LMF_OK;
         }
@@ -113,11 +111,8 @@ static lmf_status load_member(const cJSON *e, const char *dir, const char *file,
         return BAD("%s: %s must be a model path, {\"path\": P}, {\"recipe\": {...}} or {\"cache\": {\"window\": N}}", file,
                    where);
     if (!*path) return BAD("%s: %s: empty path", file, where);
-    char *full = path[0] == '/' ? lmf_strdup(path) : lmf_path_join(dir, path);
-    if (!full) return lmf_error(LMF_ERR_NOMEM, "out of memory");
-    lmf_status s = lmf_model_load(full, out);
+    lmf_status s = ctx->load(ctx, path, out);
     if (s) s = prefix_error(s, "%s: %s (\"%s\")", file, where, path);
-    lmf_free(full);
     return s;
 }
 
@@ -176,14 +171,14 @@ static lmf_status parse_gate(const cJSON *gj, int K, const char *file, const cha
     return LMF_OK;
 }
 
-static lmf_status load_node(const cJSON *j, const char *dir, const char *file, const char *where, int depth,
+static lmf_status load_node(const cJSON *j, const lmf_load_ctx *ctx, const char *file, const char *where, int depth,
                             lmf_model **out) {
     *out = NULL;
     if (depth > LMF_RECIPE_MAX_DEPTH)
         return BAD("%s: recipes nest deeper than %d levels (does a recipe include itself?)", file, LMF_RECIPE_MAX_DEPTH);
     if (!cJSON_IsObject(j)) return BAD("%s: %s is not a JSON object", file, where);
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "lmfuse");
-    if (cJSON_IsString(kind) && !strcmp(kind->valuestring, "cache")) return load_ncache(j, dir, file, where, 1, out);
+    if (cJSON_IsString(kind) && !strcmp(kind->valuestring, "cache")) return load_ncache(j, ctx, file, where, 1, out);
     static const char *const known[] = {"lmfuse",    "combiner",  "members", "weights", "share", "top_k",
                                         "threshold", "vote_mass", "gate",    "tuning",  "comment", NULL};
     for (const cJSON *c = j->child; c; c = c->next) {
@@ -271,7 +266,7 @@ static lmf_status load_node(const cJSON *j, const char *dir, const char *file, c
     char sub[256];
     for (const cJSON *e = mj->child; e && !s; e = e->next, i++) {
         snprintf(sub, sizeof sub, "%.200s.members[%d]", where, i);
-        s = load_member(e, dir, file, sub, depth, &m[i], &caches[i]);
+        s = load_member(e, ctx, file, sub, depth, &m[i], &caches[i]);
     }
     const lmf_vocab *v = NULL;
     for (int k = 0; k < K && !s && !v; k++)
@@ -310,50 +305,41 @@ static lmf_status load_node(const cJSON *j, const char *dir, const char *file, c
     return s;
 }
 
-lmf_status lmf_recipe_load(const char *path, lmf_model **out) {
-    *out = NULL;
-    lmf_filebuf fb;
-    lmf_status s = lmf_file_read(path, &fb);
-    if (s) return s;
-    const char *end = NULL;
-    cJSON *j = NULL;
-    if (lmf_json_parse(fb.data, fb.size, &end, &j) == LMF_ERR_NOMEM) {
-        lmf_filebuf_free(&fb);
-        return LMF_ERR_NOMEM;
-    }
-    if (!j) {
-        int line = 1;
-        for (const char *p = fb.data; end && p < end && p < fb.data + fb.size; p++) line += *p == '\n';
-        lmf_filebuf_free(&fb);
-        return BAD("%s:%d: not valid JSON (a recipe is a JSON object, see `lmfuse help recipe`)", path, line);
-    }
-    lmf_filebuf_free(&fb);
-    char *dir = dir_of(path), *canon = realpath(path, NULL);
-    if (!dir || !canon) {
-        lmf_free(dir);
-        free(canon);
-        cJSON_Delete(j);
-        return lmf_error(LMF_ERR_NOMEM, "out of memory");
-    }
-    for (int d = 0; d < recipe_depth; d++)
-        if (!strcmp(recipe_stack[d], canon)) {
-            lmf_free(dir);
-            free(canon);
-            cJSON_Delete(j);
+/* The file `path` joins the chain of files being loaded: *child becomes its
+ * context (members relative to its folder *dir, canonical path *canon; the
+ * caller frees both, free() for canon) unless the file is already on ctx's
+ * chain or the chain is full. */
+static lmf_status enter_file(const lmf_load_ctx *ctx, const char *path, lmf_load_ctx *child, char **dir, char **canon) {
+    *dir = dir_of(path);
+    *canon = realpath(path, NULL);
+    if (!*dir || !*canon) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (const lmf_load_ctx *c = ctx; c; c = c->parent)
+        if (c->canon && !strcmp(c->canon, *canon))
             return BAD("%s: the recipe includes itself (directly or through other recipes)", path);
-        }
-    if (recipe_depth >= LMF_RECIPE_MAX_DEPTH) {
-        lmf_free(dir);
-        free(canon);
-        cJSON_Delete(j);
-        return BAD("%s: recipes nest deeper than %d levels", path, LMF_RECIPE_MAX_DEPTH);
-    }
-    recipe_stack[recipe_depth++] = canon;
-    s = load_node(j, dir, path, "recipe", recipe_depth, out);
-    recipe_stack[--recipe_depth] = NULL;
+    if (ctx->depth >= LMF_RECIPE_MAX_DEPTH) return BAD("%s: recipes nest deeper than %d levels", path, LMF_RECIPE_MAX_DEPTH);
+    *child = (lmf_load_ctx){.load = ctx->load, .dir = *dir, .canon = *canon, .parent = ctx, .depth = ctx->depth + 1};
+    return LMF_OK;
+}
+
+lmf_status lmf_recipe_from_json(const lmf_load_ctx *ctx, const char *path, const cJSON *root, lmf_model **out) {
+    *out = NULL;
+    lmf_load_ctx child;
+    char *dir, *canon;
+    lmf_status s = enter_file(ctx, path, &child, &dir, &canon);
+    if (!s) s = load_node(root, &child, path, "recipe", child.depth, out);
     free(canon);
     lmf_free(dir);
-    cJSON_Delete(j);
+    return s;
+}
+
+lmf_status lmf_ncache_from_json(const lmf_load_ctx *ctx, const char *path, const cJSON *root, lmf_model **out) {
+    *out = NULL;
+    lmf_load_ctx child;
+    char *dir, *canon;
+    lmf_status s = enter_file(ctx, path, &child, &dir, &canon);
+    if (!s) s = load_ncache(root, &child, path, "recipe", 1, out);
+    free(canon);
+    lmf_free(dir);
     return s;
 }
 

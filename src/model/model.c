@@ -1,14 +1,10 @@
-/* Model interface dispatch and generic fallbacks. */
-#define _POSIX_C_SOURCE 200809L /* stat */
+/* Model interface dispatch and generic fallbacks.  Loading a model file
+ * (lmf_model_load) is the registry's, in src/load: this module knows no
+ * model family. */
 #include "model_impl.h"
-#include "lmf/ngram.h"
-#include "lmf/nn.h"
-#include "lmf/fuse.h"
 #include "../core/util_impl.h"
 
-#include <errno.h>
-#include <string.h>
-#include <sys/stat.h>
+#include <stdio.h>
 
 void lmf_model_free(lmf_model *m) {
     if (m) m->ops->free(m);
@@ -109,78 +105,5 @@ lmf_status lmf_model_dists(lmf_model *m, lmf_state *s, const int32_t *tok, size_
         if (!st) st = m->ops->feed(m, s, tok[i]);
         if (st) return st;
     }
-    return LMF_OK;
-}
-
-static const char *file_kind(mode_t m) {
-    if (S_ISDIR(m)) return "a directory";
-    if (S_ISCHR(m)) return "a character device";
-    if (S_ISBLK(m)) return "a block device";
-    if (S_ISFIFO(m)) return "a FIFO (pipe)";
-    if (S_ISSOCK(m)) return "a socket";
-    return "not a regular file";
-}
-
-lmf_status lmf_model_load(const char *path, lmf_model **out) {
-    *out = NULL;
-    /* Only regular files: a device like /dev/zero never ends, and the bytes
-     * sniffed from a pipe would be gone when the reader opens it again. */
-    struct stat st;
-    if (stat(path, &st) != 0) return lmf_error(LMF_ERR_IO, "%s: cannot open model file: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return lmf_error(LMF_ERR_IO,
-                         "%s: is %s, not a model file; models are read from regular files (save it to one first)", path,
-                         file_kind(st.st_mode));
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return lmf_error(LMF_ERR_IO, "%s: cannot open model file: %s", path, strerror(errno));
-    unsigned char head[16] = {0};
-    size_t got = fread(head, 1, sizeof head, fp);
-    fclose(fp);
-    lmf_ngram *ng = NULL;
-    lmf_status s;
-    if (got == 0)
-        return lmf_error(LMF_ERR_FORMAT,
-                         "%s: the file is empty; expected a model (ARPA, .lmfb, .safetensors or a recipe)", path);
-    int text = !memchr(head, 0, got); /* JSON and ARPA have no NUL bytes */
-    size_t sp = 0;                    /* first non-blank byte */
-    while (sp < got && (head[sp] == ' ' || head[sp] == '\n' || head[sp] == '\t' || head[sp] == '\r')) sp++;
-    int json = text && sp < got && (head[sp] == '{' || head[sp] == '[');
-    int gzip = got >= 2 && head[0] == 0x1f && head[1] == 0x8b;
-    int lmfb = got >= 8 && !memcmp(head, LMF_NGRAM_MAGIC, 8);
-    int ctl = 0; /* a control byte among the first 8: binary, not text with '{' at byte 8 */
-    for (size_t i = 0; i < 8 && i < got; i++)
-        ctl |= head[i] < 0x20 && head[i] != '\t' && head[i] != '\n' && head[i] != '\r';
-    if (!gzip && !lmfb && ctl && got >= 9 && head[8] == '{') {
-        /* safetensors: an 8-byte little-endian header length, then the JSON header */
-        uint64_t hl = 0, room = (uint64_t)st.st_size - 8;
-        for (int i = 7; i >= 0; i--) hl = (hl << 8) | head[i];
-        if (hl < 2 || hl > room)
-            return lmf_error(LMF_ERR_FORMAT,
-                             "%s: looks like a safetensors file (a JSON header at byte 8), but its header length "
-                             "field says %llu bytes where the file has %llu after it; the file is truncated or "
-                             "damaged: write it again",
-                             path, (unsigned long long)hl, (unsigned long long)room);
-        return lmf_nn_load(path, out);
-    }
-    if (json && head[sp] == '[')
-        return lmf_error(LMF_ERR_FORMAT,
-                         "%s: is a JSON array, but a recipe is a JSON object: {\"lmfuse\": \"recipe\", \"combiner\": "
-                         "\"linear\", \"members\": [\"a.arpa\", ...]} (see `lmfuse help recipe`)",
-                         path);
-    if (json) return lmf_recipe_load(path, out);
-    if (lmfb) {
-        s = lmf_ngram_load_binary(path, NULL, &ng);
-    } else if (gzip || text) { /* ARPA, plain or gzip-compressed */
-        s = lmf_ngram_read_arpa(path, NULL, &ng);
-    } else {
-        char hex[3 * 8 + 1];
-        for (size_t i = 0; i < 8 && i < got; i++) snprintf(hex + 3 * i, 4, " %02x", head[i]);
-        return lmf_error(LMF_ERR_FORMAT,
-                         "%s: binary data that is no model lmfuse reads (it starts with bytes%s); expected ARPA text "
-                         "(\\data\\ ...), an lmfuse n-gram binary (magic %s), a safetensors file or a JSON recipe",
-                         path, hex, LMF_NGRAM_MAGIC);
-    }
-    if (s) return s;
-    *out = lmf_ngram_model(ng);
     return LMF_OK;
 }

@@ -113,9 +113,20 @@ static lmf_status open_arpa(const lmf_load_ctx *ctx, const char *path, const pro
 /* JSON model files by their "lmfuse" field.  A file without it, or with a
  * value not listed here, is read as a recipe, as recipes written by hand
  * often omit it (and an older lmfuse did so for every value). */
+/* A document classifier (lmf/classify.h) is no language model: say where it goes. */
+static lmf_status classifier_here(const lmf_load_ctx *ctx, const char *path, const cJSON *j, lmf_model **out) {
+    (void)ctx, (void)j;
+    *out = NULL;
+    return lmf_error(LMF_ERR_FORMAT,
+                     "%s: is a document classifier, not a language model; use it with lmfuse classify eval|predict, "
+                     "or as a member of lmfuse classify fuse",
+                     path);
+}
+
 static const json_loader json_kinds[] = {
     {"recipe", lmf_recipe_from_json},
     {"cache", lmf_ncache_from_json},
+    {"classifier", classifier_here},
 };
 
 /* Reads and parses the JSON file path, then opens it by its "lmfuse" field. */

@@ -1,0 +1,231 @@
+/* The combiner layer (lmf/comb.h) over small outcome sets, as classifiers
+ * and taggers use it: every combiner against a direct evaluation of its
+ * formula written here in double precision, and the invariants (a
+ * normalised result, weight 1 on one member reproduces it). */
+#include "test.h"
+
+#include "lmf/comb.h"
+
+enum { K = 3, N = 5 };
+
+/* Random normalised ln distributions d[k*N + i]. */
+static void random_dists(unsigned *seed, float *d, int sharp) {
+    for (int k = 0; k < K; k++) {
+        double z[N], sum = 0;
+        for (int i = 0; i < N; i++) {
+            *seed = *seed * 1103515245u + 12345u;
+            z[i] = exp((sharp ? 6.0 : 2.0) * ((*seed >> 8) & 0xffff) / 65536.0);
+            sum += z[i];
+        }
+        for (int i = 0; i < N; i++) d[k * N + i] = (float)log(z[i] / sum);
+    }
+}
+
+static lmf_comb *make(lmf_comb_opts *o) {
+    lmf_comb *c = NULL;
+    CHECK_MSG(lmf_comb_new(o, K, N, &c) == LMF_OK, "%s: %s", lmf_combiner_name(o->comb), lmf_last_error());
+    return c;
+}
+
+static double sum_exp(const float *x) {
+    double s = 0;
+    for (int i = 0; i < N; i++) s += exp((double)x[i]);
+    return s;
+}
+
+/* The fused distribution of one item under combiner c. */
+static void fuse1(lmf_comb *c, const float *d, float *out) {
+    lmf_comb_state *s = lmf_comb_state_new(c);
+    CHECK(s != NULL);
+    lmf_comb_combine(c, s, d, N, NULL, out);
+    lmf_comb_state_free(s);
+}
+
+static void test_formulas(void) {
+    unsigned seed = 7;
+    const double w[K] = {0.2, 0.5, 0.3};
+    for (int rep = 0; rep < 20; rep++) {
+        float d[K * N], out[N];
+        random_dists(&seed, d, rep & 1);
+        double p[K][N];
+        for (int k = 0; k < K; k++)
+            for (int i = 0; i < N; i++) p[k][i] = exp((double)d[k * N + i]);
+        lmf_comb_opts o;
+        /* linear */
+        lmf_comb_opts_init(&o);
+        o.weights = w;
+        lmf_comb *c = make(&o);
+        fuse1(c, d, out);
+        for (int i = 0; i < N; i++)
+            CHECK_CLOSE(exp(out[i]), w[0] * p[0][i] + w[1] * p[1][i] + w[2] * p[2][i], 1e-7, 1e-6);
+        lmf_comb_free(c);
+        /* loglinear (weights not normalised) */
+        const double lw[K] = {0.7, 1.3, 0.4};
+        o.comb = LMF_COMB_LOGLINEAR;
+        o.weights = lw;
+        c = make(&o);
+        fuse1(c, d, out);
+        double q[N], z = 0;
+        for (int i = 0; i < N; i++) z += q[i] = pow(p[0][i], lw[0]) * pow(p[1][i], lw[1]) * pow(p[2][i], lw[2]);
+        for (int i = 0; i < N; i++) CHECK_CLOSE(exp(out[i]), q[i] / z, 1e-7, 1e-5);
+        lmf_comb_free(c);
+        /* max */
+        o.comb = LMF_COMB_MAX;
+        o.weights = NULL;
+        c = make(&o);
+        fuse1(c, d, out);
+        z = 0;
+        for (int i = 0; i < N; i++) z += q[i] = fmax(p[0][i], fmax(p[1][i], p[2][i]));
+        for (int i = 0; i < N; i++) CHECK_CLOSE(exp(out[i]), q[i] / z, 1e-7, 1e-5);
+        lmf_comb_free(c);
+        /* majority vote: the share of members whose best outcome is i */
+        o.comb = LMF_COMB_VOTE;
+        o.top_k = 1;
+        o.vote_mass = 1;
+        c = make(&o);
+        fuse1(c, d, out);
+        double votes[N] = {0};
+        for (int k = 0; k < K; k++) {
+            int a = 0;
+            for (int i = 1; i < N; i++) a = p[k][i] > p[k][a] ? i : a;
+            votes[a] += 1.0 / K;
+        }
+        for (int i = 0; i < N; i++) CHECK_CLOSE(exp(out[i]), votes[i], 1e-7, 1e-6);
+        lmf_comb_free(c);
+        /* weighted threshold vote smoothed by the linear mixture (m = 0.6) */
+        o.weights = w;
+        o.threshold = 0.25;
+        o.vote_mass = 0.6;
+        c = make(&o);
+        fuse1(c, d, out);
+        double v[N] = {0}, tot = 0;
+        for (int k = 0; k < K; k++) {
+            int any = 0, a = 0;
+            for (int i = 0; i < N; i++) {
+                a = p[k][i] > p[k][a] ? i : a;
+                if (p[k][i] >= 0.25) v[i] += w[k], tot += w[k], any = 1;
+            }
+            if (!any) v[a] += w[k], tot += w[k];
+        }
+        for (int i = 0; i < N; i++)
+            CHECK_CLOSE(exp(out[i]), 0.6 * v[i] / tot + 0.4 * (w[0] * p[0][i] + w[1] * p[1][i] + w[2] * p[2][i]), 1e-6,
+                        1e-5);
+        lmf_comb_free(c);
+        /* stack: softmax(b + W p) over the members' probabilities */
+        double W[N * K * N], b[N];
+        for (int j = 0; j < N * K * N; j++) W[j] = sin(0.7 * j + rep);
+        for (int j = 0; j < N; j++) b[j] = 0.1 * j - 0.2;
+        lmf_stack_params sp = {N, W, b};
+        lmf_comb_opts_init(&o);
+        o.comb = LMF_COMB_STACK;
+        o.stack = &sp;
+        c = make(&o);
+        fuse1(c, d, out);
+        z = 0;
+        for (int y = 0; y < N; y++) {
+            double s = b[y];
+            for (int k = 0; k < K; k++)
+                for (int i = 0; i < N; i++) s += W[y * K * N + k * N + i] * p[k][i];
+            z += q[y] = exp(s);
+        }
+        for (int y = 0; y < N; y++) CHECK_CLOSE(exp(out[y]), q[y] / z, 1e-7, 1e-5);
+        lmf_comb_free(c);
+    }
+}
+
+/* Normalised results; weight 1 on one member gives that member. */
+static void test_invariants(void) {
+    unsigned seed = 11;
+    float d[K * N], out[N];
+    random_dists(&seed, d, 1);
+    for (int cb = 0; cb < LMF_COMB_COUNT; cb++) {
+        if (cb == LMF_COMB_CASCADE) continue; /* two members: below */
+        double A[K * 5 * K] = {0}, b[K], mean[5 * K] = {0}, sd[5 * K], loss0[K] = {1, 1, 1};
+        for (int j = 0; j < 5 * K; j++) sd[j] = 1;
+        double W[N * K * N] = {0}, sb[N] = {0};
+        lmf_gate_params gp = {0.9, mean, sd, loss0, A, b};
+        lmf_stack_params sp = {N, W, sb};
+        const double w1[K] = {0, 1, 0};
+        lmf_comb_opts o;
+        lmf_comb_opts_init(&o);
+        o.comb = (lmf_combiner)cb;
+        o.weights = w1;
+        o.top_k = 2;
+        o.gate = &gp;
+        o.stack = &sp;
+        /* gate with A = 0, b = ln w: the linear mixture; ln 0 -> a very negative bias */
+        for (int k = 0; k < K; k++) b[k] = w1[k] > 0 ? 0 : -200;
+        lmf_comb *c = make(&o);
+        if (!c) continue;
+        fuse1(c, d, out);
+        CHECK_MSG(fabs(sum_exp(out) - 1) < 1e-5, "%s: sums to %.9g", lmf_combiner_name(o.comb), sum_exp(out));
+        if (cb == LMF_COMB_LINEAR || cb == LMF_COMB_LOGLINEAR || cb == LMF_COMB_BAYES || cb == LMF_COMB_GATE) {
+            double r = 0;
+            for (int i = 0; i < N; i++) r = fmax(r, fabs((double)out[i] - d[N + i]));
+            CHECK_MSG(r < 1e-5, "%s: weight 1 on member 2 is off by %g", lmf_combiner_name(o.comb), r);
+        }
+        lmf_comb_free(c);
+    }
+    /* a negative control: weight 1 on member 1 does not give member 2 */
+    const double w0[K] = {1, 0, 0};
+    lmf_comb_opts o;
+    lmf_comb_opts_init(&o);
+    o.weights = w0;
+    lmf_comb *c = make(&o);
+    fuse1(c, d, out);
+    double r = 0;
+    for (int i = 0; i < N; i++) r = fmax(r, fabs((double)out[i] - d[N + i]));
+    CHECK(r > 1e-3);
+    lmf_comb_free(c);
+}
+
+/* bayes moves its weights towards the member that predicted the observed
+ * outcomes; a reset brings back the prior. */
+static void test_history(void) {
+    lmf_comb_opts o;
+    lmf_comb_opts_init(&o);
+    o.comb = LMF_COMB_BAYES;
+    o.share = 0;
+    lmf_comb *c = make(&o);
+    lmf_comb_state *s = lmf_comb_state_new(c);
+    const float lp[K] = {logf(0.9f), logf(0.1f), logf(0.1f)};
+    for (int t = 0; t < 5; t++) lmf_comb_observe(c, s, lp);
+    double lw[K];
+    lmf_comb_item_weights(c, s, NULL, 0, NULL, lw);
+    /* posterior after 5 outcomes: 0.9^5 / (0.9^5 + 2 * 0.1^5) */
+    CHECK_CLOSE(exp(lw[0]), pow(0.9, 5) / (pow(0.9, 5) + 2 * pow(0.1, 5)), 1e-9, 1e-6);
+    lmf_comb_state_reset(c, s);
+    lmf_comb_item_weights(c, s, NULL, 0, NULL, lw);
+    CHECK_CLOSE(exp(lw[0]), 1.0 / 3, 1e-12, 1e-9);
+    lmf_comb_state_free(s);
+    lmf_comb_free(c);
+}
+
+static void test_errors(void) {
+    lmf_comb_opts o;
+    lmf_comb_opts_init(&o);
+    lmf_comb *c = NULL;
+    o.comb = LMF_COMB_STACK; /* no parameters */
+    CHECK(lmf_comb_new(&o, K, N, &c) == LMF_ERR_ARG && !c && strstr(lmf_last_error(), "meta-model"));
+    double W[N * K * N] = {0}, b[N] = {0};
+    W[3] = NAN;
+    lmf_stack_params sp = {N, W, b};
+    o.stack = &sp;
+    CHECK(lmf_comb_new(&o, K, N, &c) == LMF_ERR_ARG && strstr(lmf_last_error(), "not finite"));
+    sp.N = N + 1;
+    CHECK(lmf_comb_new(&o, K, N, &c) == LMF_ERR_ARG && strstr(lmf_last_error(), "classes"));
+    lmf_comb_opts_init(&o);
+    const double neg[K] = {1, -1, 0};
+    o.weights = neg;
+    CHECK(lmf_comb_new(&o, K, N, &c) == LMF_ERR_ARG && strstr(lmf_last_error(), "weight 2"));
+    CHECK(lmf_comb_new(&o, K, 0, &c) == LMF_ERR_ARG);
+    CHECK(lmf_combiner_parse("stack") == LMF_COMB_STACK && lmf_combiner_parse("nope") == -1);
+}
+
+int main(void) {
+    test_formulas();
+    test_invariants();
+    test_history();
+    test_errors();
+    TEST_MAIN_END();
+}

@@ -1,0 +1,322 @@
+/* Document classification (lmf/classify.h): the labelled-file reader, the
+ * LM classifier against Bayes' rule computed here from its own class
+ * models, fusion invariants, stacking that never scores a row with a model
+ * trained on it (a planted member that memorises its training rows), and
+ * the metrics against scikit-learn's on fixtures from dev/. */
+#include "test.h"
+
+#include "lmf/classify.h"
+#include "lmf/model.h"
+#include "lmf/text.h"
+#include "../src/classify/classify_impl.h"
+
+#include <unistd.h>
+
+static char *tmp(const char *name) {
+    static char buf[8][512];
+    static int i;
+    i = (i + 1) % 8;
+    snprintf(buf[i], sizeof buf[i], "%s/classify_%s", TEST_TMP_DIR, name);
+    return buf[i];
+}
+
+static void put_file(const char *path, const char *s) {
+    FILE *fp = fopen(path, "wb");
+    CHECK(fp != NULL);
+    if (!fp) return;
+    fputs(s, fp);
+    fclose(fp);
+}
+
+/* A toy task: sport and food documents with their own words. */
+static const char *const sport_w[] = {"goal", "match", "team", "score", "coach", "league", "ball", "win"};
+static const char *const food_w[] = {"bread", "soup", "salt", "cook", "oven", "taste", "dish", "sauce"};
+
+static void toy_file(const char *path, int n, unsigned seed) {
+    FILE *fp = fopen(path, "wb");
+    CHECK(fp != NULL);
+    for (int i = 0; i < n && fp; i++) {
+        int food = i % 2;
+        fprintf(fp, "__label__%s", food ? "food" : "sport");
+        for (int j = 0; j < 12; j++) {
+            seed = seed * 1103515245u + 12345u;
+            const char *w = (food ? food_w : sport_w)[(seed >> 16) % 8];
+            fprintf(fp, " %s%s", w, j == 5 ? "\\n" : "");
+        }
+        fprintf(fp, " the\n");
+    }
+    if (fp) fclose(fp);
+}
+
+static void test_reader(void) {
+    const char *p = tmp("esc.txt");
+    put_file(p, "__label__b one\\ntwo\\\\ \\x41 \\q\r\n\n__label__a  x\ty  \n");
+    lmf_docs d;
+    CHECK(lmf_docs_read(p, NULL, 0, &d) == LMF_OK);
+    CHECK(d.n == 2 && d.C == 2 && !strcmp(d.names[0], "a") && !strcmp(d.names[1], "b"));
+    if (d.n == 2) {
+        CHECK(!strcmp(d.text[0], "one\ntwo\\ A \\q") && d.label[0] == 1 && d.line[0] == 1);
+        CHECK(!strcmp(d.text[1], "x\ty") && d.label[1] == 0 && d.line[1] == 3);
+    }
+    /* bad files: each error names the file and line */
+    struct {
+        const char *text, *msg;
+    } bad[] = {
+        {"__label__a ok\nno label here\n", ":2: the line has no label"},
+        {"__label__a ok\n__label__a __label__b two\n", ":2: a second __label__"},
+        {"__label__a ok\n__label__b   \n", ":2: the document after __label__b is empty"},
+        {"__label__ x\n", ":1: empty label name"},
+        {"__label__a \xff\xfe\n", ":1: invalid UTF-8"},
+        {"", "no documents"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        put_file(p, bad[i].text);
+        lmf_docs e;
+        lmf_status s = lmf_docs_read(p, NULL, 0, &e);
+        CHECK_MSG(s != LMF_OK && strstr(lmf_last_error(), bad[i].msg) && strstr(lmf_last_error(), p), "case %zu: %s",
+                  i, lmf_last_error());
+        if (!s) lmf_docs_free(&e);
+    }
+    /* a label the classes do not know */
+    put_file(p, "__label__a fine\n__label__c new\n");
+    lmf_docs e;
+    CHECK(lmf_docs_read(p, (const char *const *)d.names, d.C, &e) == LMF_ERR_DATA &&
+          strstr(lmf_last_error(), ":2: label \"c\" is not one the model was trained on"));
+    /* unlabelled lines are documents to classify */
+    put_file(p, "just text\n__label__b labelled\n");
+    CHECK(lmf_docs_read_any(p, (const char *const *)d.names, d.C, &e) == LMF_OK && e.n == 2 && e.label[0] == -1 &&
+          e.label[1] == 1 && !strcmp(e.text[0], "just text"));
+    lmf_docs_free(&e);
+    lmf_docs_free(&d);
+}
+
+static double row_sum(const float *r, int C) {
+    double s = 0;
+    for (int c = 0; c < C; c++) s += exp((double)r[c]);
+    return s;
+}
+
+/* Sum of ln p of a prepared one-line text under a model file. */
+static double model_loglik(const char *model_path, const char *text) {
+    lmf_model *m = NULL;
+    CHECK(lmf_model_load(model_path, &m) == LMF_OK);
+    if (!m) return NAN;
+    lmf_tokens t;
+    CHECK(lmf_tokens_read_mem(text, strlen(text), "t", lmf_model_vocab(m), NULL, &t) == LMF_OK);
+    float lp[64];
+    CHECK(t.n < 64 && lmf_model_score(m, NULL, t.ids, t.n, lp) == LMF_OK);
+    double s = 0;
+    for (size_t i = 0; i < t.n; i++) {
+        CHECK(!t.oov[i]);
+        s += lp[i];
+    }
+    lmf_tokens_free(&t);
+    lmf_model_free(m);
+    return s;
+}
+
+static void test_lm_classifier(void) {
+    toy_file(tmp("toy.train.txt"), 40, 1);
+    toy_file(tmp("toy.valid.txt"), 20, 2);
+    toy_file(tmp("toy.test.txt"), 20, 3);
+    lmf_docs tr, va, te;
+    CHECK(lmf_docs_read(tmp("toy.train.txt"), NULL, 0, &tr) == LMF_OK);
+    CHECK(lmf_docs_read(tmp("toy.valid.txt"), (const char *const *)tr.names, tr.C, &va) == LMF_OK);
+    CHECK(lmf_docs_read(tmp("toy.test.txt"), (const char *const *)tr.names, tr.C, &te) == LMF_OK);
+    lmf_lmclass_opts o;
+    lmf_lmclass_opts_init(&o);
+    o.calib = LMF_CALIB_NONE;
+    o.order = 2;
+    lmf_classifier *c = NULL;
+    CHECK(lmf_lmclass_train(&tr, &va, &o, &c) == LMF_OK);
+    if (!c) return;
+    float lp[2 * 20], lp2[2 * 20];
+    CHECK(lmf_classifier_predict(c, &te, lp, NULL, NULL) == LMF_OK);
+    lmf_cmetrics m;
+    CHECK(lmf_cmetrics_compute(te.label, lp, te.n, 2, &m) == LMF_OK && m.accuracy == 1.0);
+    lmf_cmetrics_free(&m);
+    for (size_t i = 0; i < te.n; i++) CHECK(fabs(row_sum(lp + 2 * i, 2) - 1) < 1e-5);
+    /* saved and loaded: the same numbers, bit for bit */
+    CHECK(lmf_classifier_save(c, tmp("lm.json")) == LMF_OK);
+    lmf_classifier *c2 = NULL;
+    CHECK(lmf_classifier_load(tmp("lm.json"), &c2) == LMF_OK);
+    if (c2) {
+        CHECK(lmf_classifier_predict(c2, &te, lp2, NULL, NULL) == LMF_OK);
+        CHECK(!memcmp(lp, lp2, sizeof lp));
+        lmf_classifier_free(c2);
+    }
+    /* Bayes' rule: without calibration, ln p(food|d) - ln p(sport|d) is the
+     * difference of the class models' log-likelihoods plus that of the log
+     * priors (equal here), each model scored here from its saved file. */
+    const char *doc = "bread soup goal the";
+    put_file(tmp("one.txt"), "__label__food bread soup goal the\n");
+    lmf_docs one;
+    CHECK(lmf_docs_read(tmp("one.txt"), (const char *const *)tr.names, tr.C, &one) == LMF_OK);
+    float r[2];
+    CHECK(lmf_classifier_predict(c, &one, r, NULL, NULL) == LMF_OK);
+    char p0[600], p1[600];
+    snprintf(p0, sizeof p0, "%s.class0.lmfb", tmp("lm.json"));
+    snprintf(p1, sizeof p1, "%s.class1.lmfb", tmp("lm.json"));
+    /* "goal" is unknown to the food model: its <unk> mass is shared by the
+     * words only the sport model knows (8), plus one */
+    lmf_model *mf = NULL, *ms = NULL;
+    CHECK(lmf_model_load(p0, &mf) == LMF_OK && lmf_model_load(p1, &ms) == LMF_OK);
+    lmf_tokens tf, ts;
+    CHECK(lmf_tokens_read_mem(doc, strlen(doc), "d", lmf_model_vocab(mf), NULL, &tf) == LMF_OK);
+    CHECK(lmf_tokens_read_mem(doc, strlen(doc), "d", lmf_model_vocab(ms), NULL, &ts) == LMF_OK);
+    float a[8], b[8];
+    CHECK(lmf_model_score(mf, NULL, tf.ids, tf.n, a) == LMF_OK && lmf_model_score(ms, NULL, ts.ids, ts.n, b) == LMF_OK);
+    double llf = 0, lls = 0;
+    for (size_t i = 0; i < tf.n; i++) llf += a[i] - (tf.oov[i] ? log(8.0 + 1) : 0);
+    for (size_t i = 0; i < ts.n; i++) lls += b[i] - (ts.oov[i] ? log(8.0 + 1) : 0);
+    CHECK(tf.n_oov == 1 && ts.n_oov == 2); /* goal for food; bread and soup for sport */
+    CHECK_CLOSE((double)r[0] - r[1], llf - lls, 1e-4, 1e-5);
+    (void)model_loglik;
+    lmf_tokens_free(&tf);
+    lmf_tokens_free(&ts);
+    lmf_model_free(mf);
+    lmf_model_free(ms);
+    lmf_docs_free(&one);
+    lmf_classifier_free(c);
+    lmf_docs_free(&tr);
+    lmf_docs_free(&va);
+    lmf_docs_free(&te);
+}
+
+/* ---- a planted member that memorises its training rows ---- */
+typedef struct memo {
+    lmf_classifier base;
+    lmf_docs seen;
+} memo;
+
+static void memo_free(lmf_classifier *c) {
+    memo *m = (memo *)c;
+    lmf_docs_free(&m->seen);
+    lmf_classifier_base_free(c);
+    free(m);
+}
+
+/* p = 0.99 on the label of a document seen in training, uniform otherwise */
+static lmf_status memo_predict(lmf_classifier *c, const lmf_docs *d, float *logp, lmf_progress_fn p, void *u) {
+    (void)p, (void)u;
+    const memo *m = (const memo *)c;
+    const int C = c->C;
+    for (size_t i = 0; i < d->n; i++) {
+        int y = -1;
+        for (size_t j = 0; j < m->seen.n && y < 0; j++)
+            if (!strcmp(m->seen.text[j], d->text[i])) y = m->seen.label[j];
+        for (int k = 0; k < C; k++)
+            logp[i * C + k] = y < 0 ? (float)-log((double)C) : (float)log(k == y ? 0.99 : 0.01 / (C - 1));
+    }
+    return LMF_OK;
+}
+
+static lmf_status memo_refit(const lmf_classifier *c, const lmf_docs *tr, const lmf_docs *va, lmf_classifier **out);
+static const lmf_classifier_ops memo_ops = {"memo", memo_free, NULL, memo_predict, memo_refit, NULL};
+
+static lmf_status memo_refit(const lmf_classifier *c, const lmf_docs *tr, const lmf_docs *va, lmf_classifier **out) {
+    (void)c, (void)va;
+    memo *m = (memo *)calloc(1, sizeof *m);
+    m->base.ops = &memo_ops;
+    size_t *all = (size_t *)malloc(tr->n * sizeof *all);
+    for (size_t i = 0; i < tr->n; i++) all[i] = i;
+    lmf_status s = lmf_docs_subset(tr, all, tr->n, &m->seen);
+    free(all);
+    if (!s) s = lmf_classifier_set_names(&m->base, (const char *const *)tr->names, tr->C);
+    *out = &m->base;
+    return s;
+}
+
+static void test_stacking_out_of_fold(void) {
+    lmf_docs tr, va;
+    CHECK(lmf_docs_read(tmp("toy.train.txt"), NULL, 0, &tr) == LMF_OK);
+    CHECK(lmf_docs_read(tmp("toy.valid.txt"), (const char *const *)tr.names, tr.C, &va) == LMF_OK);
+    lmf_classifier *m0 = NULL;
+    CHECK(memo_refit(NULL, &tr, NULL, &m0) == LMF_OK);
+    const size_t n = tr.n;
+    float *in = (float *)malloc(n * 2 * sizeof *in), *oof = (float *)malloc(n * 2 * sizeof *oof);
+    /* in-sample, the memoriser is always right and sure */
+    CHECK(lmf_classifier_predict(m0, &tr, in, NULL, NULL) == LMF_OK);
+    int sure = 0;
+    for (size_t i = 0; i < n; i++) sure += in[2 * i + tr.label[i]] > logf(0.98f);
+    CHECK(sure == (int)n);
+    /* out of fold, no row is scored by a member that saw it: uniform everywhere */
+    CHECK(lmf_cfuse_oof(m0, &tr, &va, 5, oof, NULL, NULL) == LMF_OK);
+    double worst = 0;
+    for (size_t i = 0; i < 2 * n; i++) worst = fmax(worst, fabs((double)oof[i] - log(0.5)));
+    CHECK_MSG(worst < 1e-6, "an out-of-fold output differs from uniform by %g: a row was seen in training", worst);
+    /* the meta-model fitted on the in-sample outputs trusts the memoriser;
+     * on the out-of-fold ones it cannot (its features carry no signal) */
+    double W[2 * 2], b[2];
+    const float *lp[1] = {in};
+    CHECK(lmf_cfuse_fit_stack(lp, 1, n, 2, tr.label, 1e-3, W, b) == LMF_OK);
+    double trust_in = fabs(W[0 * 2 + 0] - W[1 * 2 + 0]);
+    lp[0] = oof;
+    CHECK(lmf_cfuse_fit_stack(lp, 1, n, 2, tr.label, 1e-3, W, b) == LMF_OK);
+    double trust_oof = fabs(W[0 * 2 + 0] - W[1 * 2 + 0]);
+    CHECK_MSG(trust_in > 1 && trust_oof < 1e-3, "in-sample %g, out-of-fold %g", trust_in, trust_oof);
+    free(in);
+    free(oof);
+    lmf_classifier_free(m0);
+    lmf_docs_free(&tr);
+    lmf_docs_free(&va);
+}
+
+/* Fusion: rows sum to 1; weight 1 on a member reproduces it; members over
+ * other label sets are refused. */
+static void test_fusion(void) {
+    lmf_docs tr, va, te, tr3;
+    CHECK(lmf_docs_read(tmp("toy.train.txt"), NULL, 0, &tr) == LMF_OK);
+    CHECK(lmf_docs_read(tmp("toy.valid.txt"), (const char *const *)tr.names, tr.C, &va) == LMF_OK);
+    CHECK(lmf_docs_read(tmp("toy.test.txt"), (const char *const *)tr.names, tr.C, &te) == LMF_OK);
+    lmf_lmclass_opts o;
+    lmf_lmclass_opts_init(&o);
+    float pa[40], pf[40];
+    for (int cb = 0; cb < LMF_COMB_COUNT; cb++) {
+        if (cb == LMF_COMB_CASCADE || cb == LMF_COMB_GATE || cb == LMF_COMB_STACK) continue;
+        lmf_classifier *m[2] = {NULL, NULL}, *f = NULL;
+        o.chars = 0;
+        CHECK(lmf_lmclass_train(&tr, &va, &o, &m[0]) == LMF_OK);
+        o.chars = 1;
+        CHECK(lmf_lmclass_train(&tr, &va, &o, &m[1]) == LMF_OK);
+        CHECK(lmf_classifier_predict(m[0], &te, pa, NULL, NULL) == LMF_OK);
+        const double w[2] = {1, 0};
+        lmf_comb_opts co;
+        lmf_comb_opts_init(&co);
+        co.comb = (lmf_combiner)cb;
+        co.weights = w;
+        CHECK(lmf_cfuse_new(m, NULL, 2, &co, NULL, &f) == LMF_OK); /* takes the members */
+        if (!f) continue;
+        CHECK(lmf_classifier_predict(f, &te, pf, NULL, NULL) == LMF_OK);
+        for (size_t i = 0; i < te.n; i++) CHECK(fabs(row_sum(pf + 2 * i, 2) - 1) < 1e-5);
+        if (cb == LMF_COMB_LINEAR || cb == LMF_COMB_LOGLINEAR || cb == LMF_COMB_BAYES) {
+            double r = 0;
+            for (size_t i = 0; i < 2 * te.n; i++) r = fmax(r, fabs((double)pf[i] - pa[i]));
+            CHECK_MSG(r < 1e-5, "%s: weight 1 on member 1 is off by %g", lmf_combiner_name(co.comb), r);
+        }
+        lmf_classifier_free(f);
+    }
+    /* a member over three classes next to one over two */
+    put_file(tmp("three.txt"), "__label__food bread soup\n__label__sport goal team\n__label__weather rain wind\n");
+    CHECK(lmf_docs_read(tmp("three.txt"), NULL, 0, &tr3) == LMF_OK);
+    lmf_classifier *m[2] = {NULL, NULL}, *f = NULL;
+    o.chars = 0;
+    CHECK(lmf_lmclass_train(&tr, NULL, &o, &m[0]) == LMF_OK);
+    CHECK(lmf_lmclass_train(&tr3, NULL, &o, &m[1]) == LMF_OK);
+    lmf_comb_opts co;
+    lmf_comb_opts_init(&co);
+    CHECK(lmf_cfuse_new(m, NULL, 2, &co, NULL, &f) == LMF_ERR_DATA && !f &&
+          strstr(lmf_last_error(), "different label sets"));
+    lmf_docs_free(&tr3);
+    lmf_docs_free(&tr);
+    lmf_docs_free(&va);
+    lmf_docs_free(&te);
+}
+
+int main(void) {
+    test_reader();
+    test_lm_classifier();
+    test_stacking_out_of_fold();
+    test_fusion();
+    TEST_MAIN_END();
+}

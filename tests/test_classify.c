@@ -126,6 +126,7 @@ static void test_lm_classifier(void) {
     lmf_lmclass_opts o;
     lmf_lmclass_opts_init(&o);
     o.calib = LMF_CALIB_NONE;
+    o.length_norm = 0; /* Bayes' rule on whole documents, checked below */
     o.order = 2;
     lmf_classifier *c = NULL;
     CHECK(lmf_lmclass_train(&tr, &va, &o, &c) == LMF_OK);
@@ -148,8 +149,8 @@ static void test_lm_classifier(void) {
     /* Bayes' rule: without calibration, ln p(food|d) - ln p(sport|d) is the
      * difference of the class models' log-likelihoods plus that of the log
      * priors (equal here), each model scored here from its saved file. */
-    const char *doc = "bread soup goal the";
-    put_file(tmp("one.txt"), "__label__food bread soup goal the\n");
+    const char *doc = "bread soup zebra goal the"; /* zebra: token 2 */
+    put_file(tmp("one.txt"), "__label__food bread soup zebra goal the\n");
     lmf_docs one;
     CHECK(lmf_docs_read(tmp("one.txt"), (const char *const *)tr.names, tr.C, &one) == LMF_OK);
     float r[2];
@@ -158,7 +159,7 @@ static void test_lm_classifier(void) {
     snprintf(p0, sizeof p0, "%s.class0.lmfb", tmp("lm.json"));
     snprintf(p1, sizeof p1, "%s.class1.lmfb", tmp("lm.json"));
     /* "goal" is unknown to the food model: its <unk> mass is shared by the
-     * words only the sport model knows (8), plus one */
+     * words only the sport model knows (8); "zebra" no model knows: left out */
     lmf_model *mf = NULL, *ms = NULL;
     CHECK(lmf_model_load(p0, &mf) == LMF_OK && lmf_model_load(p1, &ms) == LMF_OK);
     lmf_tokens tf, ts;
@@ -167,9 +168,9 @@ static void test_lm_classifier(void) {
     float a[8], b[8];
     CHECK(lmf_model_score(mf, NULL, tf.ids, tf.n, a) == LMF_OK && lmf_model_score(ms, NULL, ts.ids, ts.n, b) == LMF_OK);
     double llf = 0, lls = 0;
-    for (size_t i = 0; i < tf.n; i++) llf += a[i] - (tf.oov[i] ? log(8.0 + 1) : 0);
-    for (size_t i = 0; i < ts.n; i++) lls += b[i] - (ts.oov[i] ? log(8.0 + 1) : 0);
-    CHECK(tf.n_oov == 1 && ts.n_oov == 2); /* goal for food; bread and soup for sport */
+    for (size_t i = 0; i < tf.n; i++) llf += i == 2 ? 0 : a[i] - (tf.oov[i] ? log(8.0) : 0);
+    for (size_t i = 0; i < ts.n; i++) lls += i == 2 ? 0 : b[i] - (ts.oov[i] ? log(8.0) : 0);
+    CHECK(tf.n_oov == 2 && ts.n_oov == 3); /* zebra, and goal for food; bread and soup for sport */
     CHECK_CLOSE((double)r[0] - r[1], llf - lls, 1e-4, 1e-5);
     (void)model_loglik;
     lmf_tokens_free(&tf);

@@ -26,6 +26,7 @@ typedef struct lmclass {
     char **paths;        /* where each lives (NULL: only in memory until saved) */
     double *lprior;      /* C: ln P(c) */
     double *unseen;      /* C: ln of the words model c shares its <unk> mass with */
+    lmf_vocab *all;      /* the words of every class model */
     double a, *b;        /* calibration: p(c|d) ~ exp(a z_c + ln P(c) + b_c) */
     lmf_lmclass_opts o;
     double valid_nll, valid_acc; /* calibration's fit (NAN: none) */
@@ -34,6 +35,7 @@ typedef struct lmclass {
 void lmf_lmclass_opts_init(lmf_lmclass_opts *o) {
     memset(o, 0, sizeof *o);
     o->calib = LMF_CALIB_TEMPERATURE;
+    o->length_norm = 1;
 }
 
 static int blank(unsigned char ch) { return ch <= 0x20 || ch == 0x7f; }
@@ -85,6 +87,7 @@ static lmf_status doc_loglik(const lmclass *lc, int c, const char *txt, size_t n
     ro.utf8_check = 0; /* checked when the file was read */
     ro.max_line = SIZE_MAX / 2;
     ro.skip_empty = 1;
+    ro.keep_oov_text = 1;
     lmf_tokens t;
     lmf_status s = lmf_tokens_read_mem(txt, n, name, lmf_model_vocab(m), &ro, &t);
     if (s) return s;
@@ -92,7 +95,17 @@ static lmf_status doc_loglik(const lmclass *lc, int c, const char *txt, size_t n
     if (!lp) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s) s = lmf_model_score(m, NULL, t.ids, t.n, lp);
     double sum = 0;
-    for (size_t i = 0; !s && i < t.n; i++) sum += (double)lp[i] - (t.oov[i] ? lc->unseen[c] : 0);
+    const char *ot = t.oov_text;
+    for (size_t i = 0; !s && i < t.n; i++) {
+        if (!t.oov[i]) {
+            sum += (double)lp[i];
+            continue;
+        }
+        size_t ol = strlen(ot);
+        /* a word no class model knows scores the same under every class: left out */
+        if (lmf_vocab_find(lc->all, ot, ol) >= 0) sum += (double)lp[i] - lc->unseen[c];
+        ot += ol + 1;
+    }
     *ll = sum;
     *ntok = t.n;
     lmf_free(lp);
@@ -242,6 +255,7 @@ static void lc_free(lmf_classifier *cl) {
     lmf_free(lc->m);
     lmf_free(lc->paths);
     lmf_free(lc->lprior);
+    lmf_vocab_free(lc->all);
     lmf_free((char *)lc->o.dir);
     lmf_classifier_base_free(cl);
     lmf_free(lc);
@@ -308,9 +322,9 @@ lmf_status lmf_lmclass_new(lmf_model **models, const char *const *paths, const c
             if (lmf_vocab_add(all, t, len) < 0) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
         }
     }
-    for (int c = 0; !s && c < C; c++) /* words unknown to model c, and one for any unseen word */
-        lc->unseen[c] = log((double)(lmf_vocab_size(all) - lmf_vocab_size(lmf_model_vocab(models[c]))) + 1.0);
-    lmf_vocab_free(all);
+    for (int c = 0; !s && c < C; c++) /* the words of the others unknown to model c */
+        lc->unseen[c] = log(fmax(1.0, (double)(lmf_vocab_size(all) - lmf_vocab_size(lmf_model_vocab(models[c])))));
+    lc->all = all;
     if (s) {
         lc_free(&lc->base);
         return s;

@@ -202,3 +202,165 @@ void lmf_cfuse_diversity(const float *a, const float *b, size_t n, int C, const 
     double va = ea * (N - ea), vb = eb * (N - eb);
     out->error_corr = va > 0 && vb > 0 ? (N * n00 - ea * eb) / sqrt(va * vb) : NAN;
 }
+
+/* ---- methods by name ---- */
+static const struct {
+    const char *name;
+    int needs; /* LMF_CFUSE_NEEDS_* */
+} method_table[] = {
+    {"average", 0},
+    {"weighted", LMF_CFUSE_NEEDS_VALID},
+    {"acc-weighted", LMF_CFUSE_NEEDS_VALID},
+    {"geometric", 0},
+    {"geo-weighted", LMF_CFUSE_NEEDS_VALID},
+    {"max", 0},
+    {"vote", 0},
+    {"weighted-vote", LMF_CFUSE_NEEDS_VALID},
+    {"threshold-vote", 0},
+    {"select", LMF_CFUSE_NEEDS_VALID},
+    {"stack", LMF_CFUSE_NEEDS_OOF},
+    {"blend", LMF_CFUSE_NEEDS_VALID},
+};
+
+int lmf_cfuse_method_needs(const char *method) {
+    for (size_t i = 0; i < sizeof method_table / sizeof *method_table; i++)
+        if (!strcmp(method, method_table[i].name)) return method_table[i].needs;
+    return -1;
+}
+
+const char *lmf_cfuse_method_name(int i) {
+    return i >= 0 && (size_t)i < sizeof method_table / sizeof *method_table ? method_table[i].name : NULL;
+}
+
+void lmf_cfuse_fit_free(lmf_cfuse_fit *f) {
+    lmf_free(f->W);
+    memset(f, 0, sizeof *f);
+}
+
+static size_t right_count(const float *lp, size_t n, int C, const int32_t *y) {
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++) r += lmf_argmax_f(lp + i * (size_t)C, C) == y[i];
+    return r;
+}
+
+/* Caruana et al. (2004): greedy forward selection with replacement of
+ * members into an average, by accuracy on y (ties: likelihood); w gets
+ * each member's share of the picks. */
+static lmf_status select_forward(const float *const *lp, int K, size_t n, int C, const int32_t *y, double *w) {
+    double *sum = (double *)lmf_calloc(n * (size_t)C, sizeof *sum);
+    float *avg = (float *)lmf_malloc(n * (size_t)C * sizeof *avg);
+    if (!sum || !avg) {
+        lmf_free(sum);
+        lmf_free(avg);
+        return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    }
+    int picks[LMF_FUSE_MAX_MEMBERS] = {0}, total = 0, since_best = 0;
+    double best_acc = -1, best_ll = -INFINITY;
+    int best_picks[LMF_FUSE_MAX_MEMBERS] = {0};
+    for (int step = 0; step < 4 * K && since_best < K; step++) {
+        int arg = -1;
+        double acc_arg = -1, ll_arg = -INFINITY;
+        for (int k = 0; k < K; k++) {
+            double ll = 0;
+            for (size_t i = 0; i < n; i++)
+                for (int c = 0; c < C; c++) {
+                    double p = (sum[i * C + c] + exp((double)lp[k][i * (size_t)C + (size_t)c])) / (total + 1);
+                    avg[i * (size_t)C + (size_t)c] = (float)p;
+                    if (c == y[i]) ll += log(p > 1e-300 ? p : 1e-300);
+                }
+            double acc = (double)right_count(avg, n, C, y) / (double)n;
+            if (acc > acc_arg || (acc == acc_arg && ll > ll_arg)) arg = k, acc_arg = acc, ll_arg = ll;
+        }
+        for (size_t i = 0; i < n; i++)
+            for (int c = 0; c < C; c++) sum[i * C + c] += exp((double)lp[arg][i * (size_t)C + (size_t)c]);
+        picks[arg]++;
+        total++;
+        if (acc_arg > best_acc || (acc_arg == best_acc && ll_arg > best_ll)) {
+            best_acc = acc_arg, best_ll = ll_arg, since_best = 0;
+            memcpy(best_picks, picks, sizeof picks);
+        } else {
+            since_best++;
+        }
+    }
+    int bt = 0;
+    for (int k = 0; k < K; k++) bt += best_picks[k];
+    for (int k = 0; k < K; k++) w[k] = (double)best_picks[k] / bt;
+    lmf_free(sum);
+    lmf_free(avg);
+    return LMF_OK;
+}
+
+lmf_status lmf_cfuse_fit_method(const char *method, int K, int C, const float *const *valid_lp, const int32_t *valid_y,
+                                size_t nv, const float *const *oof_lp, const int32_t *train_y, size_t nt,
+                                const lmf_cfuse_fit_opts *fo, lmf_cfuse_fit *out) {
+    memset(out, 0, sizeof *out);
+    int needs = lmf_cfuse_method_needs(method);
+    if (needs < 0) return lmf_error(LMF_ERR_ARG, "unknown fusion method \"%s\"", method);
+    if ((needs & LMF_CFUSE_NEEDS_VALID) && (!valid_lp || !nv))
+        return lmf_error(LMF_ERR_ARG, "fusion method %s is fitted on validation documents: give them", method);
+    if ((needs & LMF_CFUSE_NEEDS_OOF) && (!oof_lp || !nt))
+        return lmf_error(LMF_ERR_ARG, "fusion method %s needs the members' out-of-fold outputs on train", method);
+    if (K < 1 || K > LMF_FUSE_MAX_MEMBERS || C < 2)
+        return lmf_error(LMF_ERR_ARG, "a fusion needs 1..%d members and 2+ classes", LMF_FUSE_MAX_MEMBERS);
+    lmf_comb_opts_init(&out->o);
+    snprintf(out->method, sizeof out->method, "%s", method);
+    for (int k = 0; k < K; k++) out->w[k] = 1.0 / K;
+    out->o.weights = out->w;
+    lmf_status s = LMF_OK;
+    const char *m = method;
+    if (!strcmp(m, "average") || !strcmp(m, "weighted") || !strcmp(m, "acc-weighted") || !strcmp(m, "select"))
+        out->o.comb = LMF_COMB_LINEAR;
+    else if (!strcmp(m, "geometric") || !strcmp(m, "geo-weighted"))
+        out->o.comb = LMF_COMB_LOGLINEAR;
+    else if (!strcmp(m, "max"))
+        out->o.comb = LMF_COMB_MAX;
+    else if (!strcmp(m, "stack") || !strcmp(m, "blend"))
+        out->o.comb = LMF_COMB_STACK;
+    else { /* votes, counted as votes only (vote_mass 1) */
+        out->o.comb = LMF_COMB_VOTE;
+        out->o.vote_mass = 1;
+        out->o.top_k = 1;
+        if (!strcmp(m, "threshold-vote")) out->o.threshold = fo && fo->threshold > 0 ? fo->threshold : 0.5;
+    }
+    if (!strcmp(m, "weighted"))
+        s = lmf_cfuse_em_weights(valid_lp, K, nv, C, valid_y, out->w);
+    else if (!strcmp(m, "geo-weighted"))
+        s = lmf_cfuse_geo_weights(valid_lp, K, nv, C, valid_y, out->w);
+    else if (!strcmp(m, "select"))
+        s = select_forward(valid_lp, K, nv, C, valid_y, out->w);
+    else if (!strcmp(m, "acc-weighted") || !strcmp(m, "weighted-vote"))
+        for (int k = 0; k < K; k++) out->w[k] = (double)right_count(valid_lp[k], nv, C, valid_y) / (double)nv + 1e-9;
+    if (!s && out->o.comb == LMF_COMB_STACK) {
+        const size_t nw = (size_t)C * (size_t)K * (size_t)C;
+        out->W = (double *)lmf_malloc((nw + (size_t)C) * sizeof *out->W);
+        if (!out->W) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+        out->b = out->W + nw;
+        double l2 = fo && fo->l2 > 0 ? fo->l2 : 1e-3;
+        s = !strcmp(m, "stack") ? lmf_cfuse_fit_stack(oof_lp, K, nt, C, train_y, l2, out->W, out->b)
+                                : lmf_cfuse_fit_stack(valid_lp, K, nv, C, valid_y, l2, out->W, out->b);
+        out->sp.N = C;
+        out->sp.W = out->W;
+        out->sp.b = out->b;
+        out->o.stack = &out->sp;
+    }
+    if (s) lmf_cfuse_fit_free(out);
+    return s;
+}
+
+lmf_status lmf_cfuse_apply(const lmf_comb_opts *o, int K, int C, const float *const *lp, size_t n, float *out) {
+    lmf_comb *c = NULL;
+    lmf_status s = lmf_comb_new(o, K, C, &c);
+    if (s) return s;
+    lmf_comb_state *cs = lmf_comb_state_new(c);
+    float *d = (float *)lmf_malloc((size_t)K * (size_t)C * sizeof *d);
+    if (!cs || !d) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n && !s; i++) {
+        for (int k = 0; k < K; k++) memcpy(d + (size_t)k * C, lp[k] + i * (size_t)C, (size_t)C * sizeof *d);
+        lmf_comb_state_reset(c, cs);
+        lmf_comb_combine(c, cs, d, (size_t)C, NULL, out + i * (size_t)C);
+    }
+    lmf_free(d);
+    lmf_comb_state_free(cs);
+    lmf_comb_free(c);
+    return s;
+}

@@ -50,4 +50,22 @@ static inline int lmf_argmax_f(const float *x, int C) {
 /* Softmax in place over C values (ln probabilities out). */
 void lmf_log_softmax(float *x, int C);
 
+/* ---- the linear classifier's internals (linear.c), for its tests ----
+ * Seeds of lmf_hash_bytes for word n-grams (their words joined by one
+ * blank) and for character n-grams. */
+#define LMF_LINEAR_WORD_SEED 0x6c6d662d776f7264ULL /* "lmf-word" */
+#define LMF_LINEAR_CHAR_SEED 0x6c6d662d63686172ULL /* "lmf-char" */
+/* The tf-idf vector of text[0..len) under a linear classifier c (its
+ * options and idf): *nnz entries, *ids ascending buckets, *vals their
+ * values (L2 norm 1 unless empty); both lmf_malloc'd (NULL when nnz is 0),
+ * the caller frees them. */
+lmf_status lmf_linear_features(const lmf_classifier *c, const char *text, size_t len, uint32_t **ids, float **vals,
+                               size_t *nnz);
+/* The training objective over documents d with c's features: mean
+ * cross-entropy + l2/2 |W|^2 at x = (W [C x 2^hash_bits] row-major, then
+ * bias [C]) into *f, its gradient (same layout) into grad; the very code
+ * L-BFGS minimises in training. */
+lmf_status lmf_linear_objective(const lmf_classifier *c, const lmf_docs *d, double l2, const double *x, double *grad,
+                                double *f);
+
 #endif

@@ -11,24 +11,6 @@
 
 #include <ctype.h>
 
-/* classifier.c dispatches to every kind's loader; the LM and fusion kinds
- * live in files of their own.  Until they are in the library these stand
- * in (weak: the library's own definitions win wherever they are linked). */
-__attribute__((weak)) lmf_status lmf_lmclass_load(const cJSON *j, const char *path, const char *dir,
-                                                  lmf_model_loader_fn load_model, void *user, char **names, int C,
-                                                  lmf_classifier **out) {
-    (void)j, (void)dir, (void)load_model, (void)user, (void)names, (void)C;
-    *out = NULL;
-    return lmf_error(LMF_ERR_UNSUPPORTED, "%s: LM classifiers are not in this build", path);
-}
-__attribute__((weak)) lmf_status lmf_cfuse_load(const cJSON *j, const char *path, const char *dir,
-                                                lmf_model_loader_fn load_model, void *user, char **names, int C,
-                                                lmf_classifier **out) {
-    (void)j, (void)dir, (void)load_model, (void)user, (void)names, (void)C;
-    *out = NULL;
-    return lmf_error(LMF_ERR_UNSUPPORTED, "%s: fused classifiers are not in this build", path);
-}
-
 static void write_str(const char *path, const char *s) { write_file(path, s, strlen(s)); }
 
 static int read_docs(const char *name, const char *text, const lmf_docs *classes_of, lmf_docs *d) {

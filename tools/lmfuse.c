@@ -27,6 +27,7 @@ static const subcommand commands[] = {
     {"explain", lmf_cmd_explain, "per-token attribution and diversity of a fusion's members"},
     {"generate", lmf_cmd_generate, "sample or beam-search text from a model or recipe"},
     {"ppl", lmf_cmd_ppl, "perplexity of a model or recipe on a text file"},
+    {"classify", lmf_cmd_classify, "document classifiers (LM, linear) and their fusion: train, eval, predict, fuse"},
 };
 
 static void usage(FILE *fp) {

@@ -281,8 +281,9 @@ def run(task, data_dir, log):
         VotingClassifier([(n, fresh(n)) for n in names], voting="hard"),
         None, "vote-hard", "")
     t = time.perf_counter()
-    votes = np.stack([e.predict(Xte) for e in est.estimators_], axis=1)
-    share = (votes == POSITIVE).mean(axis=1) if two else None
+    # (the members inside predict encoded labels: indices into classes_)
+    votes = est.transform(Xte)
+    share = (votes == list(est.classes_).index(POSITIVE)).mean(axis=1) if two else None
     add("vote-hard", "hard voting over the four", "majority", kinds, fit_s,
         pred_s + time.perf_counter() - t, pred, share, va)
 

@@ -30,7 +30,7 @@ py=${PYTHON:-/usr/bin/python3}
 mkdir -p "$out"
 pin() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
 
-i=0 pids=()
+i=0 pids=() fail=0
 for t in "${tasks[@]}"; do
   case $t in spam-*) dir=$data/spam ;; brown-*) dir=$data/brown ;; *) echo "unknown task $t" >&2; exit 2 ;; esac
   [ -f "$dir/$t.train.txt" ] || { echo "missing $dir/$t.train.txt (lmfuse data fetch)" >&2; exit 1; }
@@ -40,9 +40,10 @@ for t in "${tasks[@]}"; do
       --json "$out/$t.json" --md "$out/$t.md" >/dev/null 2>"$out/$t.log" &
   pids+=($!)
   i=$((i + 1))
-  if [ ${#pids[@]} -ge "$jobs" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+  if [ ${#pids[@]} -ge "$jobs" ]; then wait "${pids[0]}" || fail=1; pids=("${pids[@]:1}"); fi
 done
-for p in "${pids[@]}"; do wait "$p"; done
+for p in "${pids[@]}"; do wait "$p" || fail=1; done
+[ $fail = 0 ] || { echo "a task failed: see $out/*.log" >&2; exit 1; }
 
 { echo "# scikit-learn peer, document classification"
   echo

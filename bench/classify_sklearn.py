@@ -152,7 +152,8 @@ class Features:
 def logreg(C, n_classes):
     # liblinear: one-vs-rest for more than two classes (lbfgs's multinomial
     # fit took minutes per C on brown-genre's 15 classes on one core)
-    return LogisticRegression(C=C, solver="liblinear", max_iter=1000)
+    return LogisticRegression(C=C, solver="liblinear", max_iter=1000,
+                              random_state=SEED)
 
 
 def member_specs(n_classes):
@@ -164,7 +165,7 @@ def member_specs(n_classes):
            for C in (1, 3, 10, 30, 100, 300)]
     lrc = [("C=%g" % C, "char", (lambda C=C: logreg(C, n_classes)))
            for C in (1, 3, 10, 30, 100, 300)]
-    svm = [("C=%g" % C, "word", (lambda C=C: LinearSVC(C=C, max_iter=10000)))
+    svm = [("C=%g" % C, "word", (lambda C=C: LinearSVC(C=C, max_iter=10000, random_state=SEED)))
            for C in (0.03, 0.1, 0.3, 1, 3, 10)]
     return [("nb", "MultinomialNB (word 1-2 gram)", nb),
             ("lr-word", "LogisticRegression, word 1-2 gram tf-idf", lrw),

@@ -2,7 +2,7 @@
 # Installs what lmfuse needs on Debian 12, only where missing.
 #   scripts/deps.sh build   compiler, cmake, zlib, cJSON, OpenBLAS, npm (data fetch), python3
 #   scripts/deps.sh test    + clang and libFuzzer, irstlm (peer tests)
-#   scripts/deps.sh bench   + irstlm, hyperfine, GNU time
+#   scripts/deps.sh bench   + irstlm, hyperfine, GNU time, scikit-learn (numpy, scipy)
 # Each need is "command-or-file:debian-package"; present commands are kept
 # (npm from NodeSource, say), missing ones are installed with apt-get.
 set -euo pipefail
@@ -13,7 +13,10 @@ case "${1:-build}" in
   build) ;;
   test) need+=(clang:clang /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
                compile-lm:irstlm) ;;
-  bench) need+=(compile-lm:irstlm hyperfine:hyperfine /usr/bin/time:time) ;;
+  bench) need+=(compile-lm:irstlm hyperfine:hyperfine /usr/bin/time:time
+                /usr/lib/python3/dist-packages/numpy/__init__.py:python3-numpy
+                /usr/lib/python3/dist-packages/scipy/__init__.py:python3-scipy
+                /usr/lib/python3/dist-packages/sklearn/__init__.py:python3-sklearn) ;;
   *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
 missing=()

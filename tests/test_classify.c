@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* strtok_r */
 /* Document classification (lmf/classify.h): the labelled-file reader, the
  * LM classifier against Bayes' rule computed here from its own class
  * models, fusion invariants, stacking that never scores a row with a model
@@ -10,6 +11,7 @@
 #include "lmf/text.h"
 #include "../src/classify/classify_impl.h"
 
+#include <cjson/cJSON.h>
 #include <unistd.h>
 
 static char *tmp(const char *name) {
@@ -314,10 +316,104 @@ static void test_fusion(void) {
     lmf_docs_free(&te);
 }
 
+/* ---- metrics against scikit-learn (fixtures: dev/gen_classify_metrics_fixtures.py) ---- */
+static char *slurp(const char *path) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *b = (char *)malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, fp) != (size_t)n) n = 0;
+    if (b) b[n] = 0;
+    fclose(fp);
+    return b;
+}
+
+static double jnum(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static void test_metrics_fixture(const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/classify/%s.expected.json", TEST_DATA_DIR, name);
+    char *js = slurp(path);
+    cJSON *e = js ? cJSON_Parse(js) : NULL;
+    CHECK_MSG(e != NULL, "%s: fixture missing or not JSON", path);
+    if (!e) return;
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(e, "classes");
+    const int C = cJSON_GetArraySize(cls);
+    const size_t n = (size_t)jnum(e, "n");
+    char *names[8];
+    for (int c = 0; c < C && c < 8; c++) names[c] = cJSON_GetArrayItem(cls, c)->valuestring;
+    int32_t *gold = (int32_t *)malloc(n * sizeof *gold);
+    float *lp = (float *)malloc(n * (size_t)C * sizeof *lp);
+    snprintf(path, sizeof path, "%s/classify/%s.gold.txt", TEST_DATA_DIR, name);
+    char *g = slurp(path);
+    snprintf(path, sizeof path, "%s/classify/%s.proba.tsv", TEST_DATA_DIR, name);
+    char *pr = slurp(path);
+    CHECK(g && pr);
+    size_t i = 0;
+    for (char *ln = g ? strtok(g, "\n") : NULL; ln && i < n; ln = strtok(NULL, "\n"), i++) {
+        gold[i] = -1;
+        for (int c = 0; c < C; c++)
+            if (!strcmp(ln, names[c])) gold[i] = c;
+    }
+    CHECK(i == n);
+    i = 0;
+    char *save = NULL;
+    int header = 1;
+    for (char *ln = pr ? strtok_r(pr, "\n", &save) : NULL; ln && i < n; ln = strtok_r(NULL, "\n", &save)) {
+        if (header) {
+            header = 0;
+            continue;
+        }
+        char *tab = strchr(ln, '\t');
+        for (int c = 0; c < C && tab; c++) {
+            double p = strtod(tab + 1, &tab);
+            lp[i * C + c] = (float)log(p); /* ln 0 = -inf: a class given nothing */
+        }
+        i++;
+    }
+    CHECK(i == n);
+    lmf_cmetrics m;
+    CHECK(lmf_cmetrics_compute(gold, lp, n, C, &m) == LMF_OK);
+    CHECK_CLOSE(m.accuracy, jnum(e, "accuracy"), 1e-12, 0);
+    CHECK_CLOSE(m.macro_f1, jnum(e, "macro_f1"), 1e-12, 0);
+    CHECK_CLOSE(m.micro_f1, jnum(e, "micro_f1"), 1e-12, 0);
+    CHECK_CLOSE(m.weighted_f1, jnum(e, "weighted_f1"), 1e-12, 0);
+    const cJSON *ma = cJSON_GetObjectItemCaseSensitive(e, "macro_avg");
+    CHECK_CLOSE(m.macro_precision, jnum(ma, "precision"), 1e-12, 0);
+    CHECK_CLOSE(m.macro_recall, jnum(ma, "recall"), 1e-12, 0);
+    const cJSON *pc = cJSON_GetObjectItemCaseSensitive(e, "per_class");
+    for (int c = 0; c < C; c++) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(pc, names[c]);
+        CHECK_CLOSE(m.precision[c], jnum(o, "precision"), 1e-12, 0);
+        CHECK_CLOSE(m.recall[c], jnum(o, "recall"), 1e-12, 0);
+        CHECK_CLOSE(m.f1[c], jnum(o, "f1"), 1e-12, 0);
+        CHECK(m.support[c] == (size_t)jnum(o, "support"));
+    }
+    const cJSON *cm = cJSON_GetObjectItemCaseSensitive(e, "confusion_matrix");
+    for (int a = 0; a < C; a++)
+        for (int b = 0; b < C; b++)
+            CHECK(m.confusion[a * C + b] == (size_t)cJSON_GetArrayItem(cJSON_GetArrayItem(cm, a), b)->valuedouble);
+    if (C == 2) {
+        CHECK_CLOSE(m.roc_auc, jnum(e, "roc_auc"), 1e-12, 0);
+        CHECK(m.fp == (size_t)jnum(e, "fp") && m.fn == (size_t)jnum(e, "fn"));
+    }
+    lmf_cmetrics_free(&m);
+    cJSON_Delete(e);
+    free(js), free(g), free(pr), free(gold), free(lp);
+}
+
 int main(void) {
     test_reader();
     test_lm_classifier();
     test_stacking_out_of_fold();
     test_fusion();
+    test_metrics_fixture("three");
+    test_metrics_fixture("three_nogold");
+    test_metrics_fixture("two");
     TEST_MAIN_END();
 }

@@ -54,7 +54,8 @@ static void help(FILE *fp) {
             "  stack          logistic regression on the members' out-of-fold probabilities\n"
             "                 on TRAIN (--folds, default 5; members trained again per fold)\n"
             "  blend          logistic regression on the members' probabilities on VALID\n"
-            "fuse options: --threshold T (default 0.5), --folds K, --l2 X (meta-model, default 1e-3)\n");
+            "fuse options: --threshold T (default 0.5), --folds K, --l2 X (meta-model; default: chosen by\n"
+            "              5-fold cross-validation)\n");
 }
 
 /* ---- printing metrics ---- */
@@ -281,7 +282,7 @@ done:
 static int cmd_fuse(int argc, char **argv) {
     const char *method = NULL, *valid = NULL, *train = NULL, *out = NULL, *paths[LMF_FUSE_MAX_MEMBERS];
     int K = 0, quiet = 0, folds = 5;
-    lmf_cfuse_fit_opts fo = {0.5, 1e-3};
+    lmf_cfuse_fit_opts fo = {0.5, 0};
     for (int i = 2; i < argc; i++) {
         int missing = 0;
         const char *v;
@@ -358,7 +359,7 @@ static int cmd_fuse(int argc, char **argv) {
                 goto done;
             }
             if (!quiet) fprintf(stderr, "[fuse] %s: out-of-fold outputs on %s (%d folds)\n", paths[k], train, folds);
-            if (lmf_cfuse_oof(m[k], &tr, valid ? &va : NULL, folds, oof[k], NULL, NULL)) goto done;
+            if (lmf_cfuse_oof(m[k], &tr, NULL, folds, oof[k], NULL, NULL)) goto done;
         }
     }
     if (lmf_cfuse_fit_method(method, K, C, (const float *const *)lp, va.label, va.n, (const float *const *)oof, tr.label,
@@ -380,7 +381,7 @@ static int cmd_fuse(int argc, char **argv) {
         cli_json_str(jf, train, strlen(train));
         fprintf(jf, ",\"folds\":%d", folds);
     }
-    if (fit.o.comb == LMF_COMB_STACK) fprintf(jf, ",\"l2\":%g", fo.l2);
+    if (fit.o.comb == LMF_COMB_STACK) fprintf(jf, ",\"l2\":%g", fit.l2);
     fprintf(jf, "}");
     if (fclose(jf) || !tuning) {
         lmf_error(LMF_ERR_NOMEM, "out of memory");

@@ -160,8 +160,10 @@ lmf_status lmf_cfuse_fit_stack(const float *const *lp, int K, size_t n, int C, c
                                double *W, double *b);
 /* Out-of-fold outputs on train: the documents split into `folds` parts by
  * a fixed stride (document i in part i mod folds), each part predicted by
- * the member trained again (lmf_classifier_refit, with valid) on the other
- * parts.  oof: n x C floats. */
+ * the member trained again (lmf_classifier_refit) on the other parts.
+ * valid may be NULL: each fold's member then keeps this member's
+ * hyper-parameters and calibration (much faster: the linear classifier's
+ * regularisation grid is not searched again).  oof: n x C floats. */
 lmf_status lmf_cfuse_oof(const lmf_classifier *member, const lmf_docs *train, const lmf_docs *valid, int folds,
                          float *oof, lmf_progress_fn progress, void *user);
 
@@ -178,13 +180,15 @@ int lmf_cfuse_method_needs(const char *method); /* LMF_CFUSE_NEEDS_* flags; -1 i
 const char *lmf_cfuse_method_name(int i);       /* the i-th method, NULL past the end */
 typedef struct lmf_cfuse_fit_opts {
     double threshold; /* threshold-vote (default 0.5) */
-    double l2;        /* stack, blend: meta-model penalty (default 1e-3) */
+    double l2;        /* stack, blend: meta-model penalty (0: chosen from 1e-4..1 by 5-fold
+                         cross-validation of the likelihood over the rows it is fitted on) */
 } lmf_cfuse_fit_opts;
 typedef struct lmf_cfuse_fit {
     lmf_comb_opts o; /* the combiner and its fitted settings (pointing into this struct) */
     char method[32];
     double w[LMF_FUSE_MAX_MEMBERS];
     double *W, *b; /* stack, blend: the meta-model (owned) */
+    double l2;     /* stack, blend: its penalty */
     lmf_stack_params sp;
 } lmf_cfuse_fit;
 /* Fits a method on member outputs: valid_lp[k] (n_valid x C) with labels

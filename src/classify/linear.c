@@ -38,6 +38,9 @@
 #define NGRID 5
 static const double grid_l2[NGRID] = {1e-7, 1e-6, 1e-5, 1e-4, 1e-3};
 #define DEFAULT_L2 1e-5
+/* L-BFGS stops when an iteration gains less than this (mean cross-entropy, nats): at
+ * 1e-10 brown-genre took 357 s for the same test accuracy (0.4093) */
+#define MIN_GAIN 1e-7
 #define MAX_HASH_BITS 28
 #define MAX_WORD_N 8
 #define MAX_CHAR_N 32
@@ -589,7 +592,7 @@ static lmf_status train_lin(const lmf_docs *train, const lmf_docs *valid, const 
         int bi = -1;
         for (int gi = NGRID - 1; !s && gi >= 0; gi--) {
             fd.l2 = grid_l2[gi];
-            int it = lmf_lbfgs(objective, &fd, P, x, o->max_iter, 1e-10);
+            int it = lmf_lbfgs(objective, &fd, P, x, o->max_iter, MIN_GAIN);
             if (it < 0) {
                 s = lmf_error(LMF_ERR_NOMEM, "out of memory (L-BFGS over %zu parameters)", P);
                 break;
@@ -609,7 +612,7 @@ static lmf_status train_lin(const lmf_docs *train, const lmf_docs *valid, const 
         }
     } else if (!s) {
         fd.l2 = L->l2 = o->l2 > 0 ? o->l2 : keep_l2 > 0 ? keep_l2 : DEFAULT_L2;
-        L->iters = lmf_lbfgs(objective, &fd, P, x, o->max_iter, 1e-10);
+        L->iters = lmf_lbfgs(objective, &fd, P, x, o->max_iter, MIN_GAIN);
         if (L->iters < 0) s = lmf_error(LMF_ERR_NOMEM, "out of memory (L-BFGS over %zu parameters)", P);
     }
     if (!s) {

@@ -290,6 +290,48 @@ static lmf_status select_forward(const float *const *lp, int K, size_t n, int C,
     return LMF_OK;
 }
 
+/* Held-out mean log-likelihood of a stacking meta-model with penalty l2,
+ * by k-fold cross-validation over the n rows (row i in fold i mod k). */
+static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const int32_t *y, double l2, int k,
+                           double *ll) {
+    const size_t nw = (size_t)C * (size_t)K * (size_t)C;
+    double *W = (double *)lmf_malloc((nw + (size_t)C) * sizeof *W);
+    float *sub[LMF_FUSE_MAX_MEMBERS] = {0}, *row = (float *)lmf_malloc((size_t)K * (size_t)C * sizeof *row);
+    int32_t *ys = (int32_t *)lmf_malloc(n * sizeof *ys);
+    lmf_status s = W && row && ys ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (int j = 0; j < K && !s; j++)
+        if (!(sub[j] = (float *)lmf_malloc(n * (size_t)C * sizeof *sub[j]))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    double sum = 0;
+    for (int f = 0; f < k && !s; f++) {
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i % (size_t)k == (size_t)f) continue;
+            for (int j = 0; j < K; j++) memcpy(sub[j] + m * C, lp[j] + i * (size_t)C, (size_t)C * sizeof(float));
+            ys[m++] = y[i];
+        }
+        s = lmf_cfuse_fit_stack((const float *const *)sub, K, m, C, ys, l2, W, W + nw);
+        for (size_t i = (size_t)f; i < n && !s; i += (size_t)k) {
+            double q[LMF_MAX_CLASSES], mx = -INFINITY, z = 0;
+            for (int c = 0; c < C; c++) {
+                double v = W[nw + (size_t)c];
+                for (int j = 0; j < K; j++)
+                    for (int d = 0; d < C; d++)
+                        v += W[(size_t)c * K * C + (size_t)j * C + (size_t)d] * exp((double)lp[j][i * (size_t)C + (size_t)d]);
+                q[c] = v;
+                mx = v > mx ? v : mx;
+            }
+            for (int c = 0; c < C; c++) z += exp(q[c] - mx);
+            sum += q[y[i]] - mx - log(z);
+        }
+    }
+    *ll = sum / (double)n;
+    for (int j = 0; j < K; j++) lmf_free(sub[j]);
+    lmf_free(W);
+    lmf_free(row);
+    lmf_free(ys);
+    return s;
+}
+
 lmf_status lmf_cfuse_fit_method(const char *method, int K, int C, const float *const *valid_lp, const int32_t *valid_y,
                                 size_t nv, const float *const *oof_lp, const int32_t *train_y, size_t nt,
                                 const lmf_cfuse_fit_opts *fo, lmf_cfuse_fit *out) {
@@ -335,9 +377,22 @@ lmf_status lmf_cfuse_fit_method(const char *method, int K, int C, const float *c
         out->W = (double *)lmf_malloc((nw + (size_t)C) * sizeof *out->W);
         if (!out->W) return lmf_error(LMF_ERR_NOMEM, "out of memory");
         out->b = out->W + nw;
-        double l2 = fo && fo->l2 > 0 ? fo->l2 : 1e-3;
-        s = !strcmp(m, "stack") ? lmf_cfuse_fit_stack(oof_lp, K, nt, C, train_y, l2, out->W, out->b)
-                                : lmf_cfuse_fit_stack(valid_lp, K, nv, C, valid_y, l2, out->W, out->b);
+        const int st = !strcmp(m, "stack");
+        const float *const *flp = st ? oof_lp : valid_lp;
+        const int32_t *fy = st ? train_y : valid_y;
+        const size_t fn = st ? nt : nv;
+        double l2 = fo && fo->l2 > 0 ? fo->l2 : 0;
+        if (!(l2 > 0)) { /* the penalty with the best held-out likelihood, 5-fold over the fitting rows */
+            static const double grid[] = {1e-4, 1e-3, 1e-2, 1e-1, 1};
+            double best = -INFINITY;
+            for (size_t g = 0; g < sizeof grid / sizeof *grid && !s; g++) {
+                double ll;
+                s = stack_cv(flp, K, fn, C, fy, grid[g], fn >= 10 ? 5 : 2, &ll);
+                if (!s && ll > best) best = ll, l2 = grid[g];
+            }
+        }
+        out->l2 = l2;
+        if (!s) s = lmf_cfuse_fit_stack(flp, K, fn, C, fy, l2, out->W, out->b);
         out->sp.N = C;
         out->sp.W = out->W;
         out->sp.b = out->b;

@@ -252,10 +252,10 @@ static void test_stacking_out_of_fold(void) {
      * on the out-of-fold ones it cannot (its features carry no signal) */
     double W[2 * 2], b[2];
     const float *lp[1] = {in};
-    CHECK(lmf_cfuse_fit_stack(lp, 1, n, 2, tr.label, 1e-3, W, b) == LMF_OK);
+    CHECK(lmf_cfuse_fit_stack(lp, 1, n, 2, tr.label, 1e-3, 0, W, b) == LMF_OK);
     double trust_in = fabs(W[0 * 2 + 0] - W[1 * 2 + 0]);
     lp[0] = oof;
-    CHECK(lmf_cfuse_fit_stack(lp, 1, n, 2, tr.label, 1e-3, W, b) == LMF_OK);
+    CHECK(lmf_cfuse_fit_stack(lp, 1, n, 2, tr.label, 1e-3, 0, W, b) == LMF_OK);
     double trust_oof = fabs(W[0 * 2 + 0] - W[1 * 2 + 0]);
     CHECK_MSG(trust_in > 1 && trust_oof < 1e-3, "in-sample %g, out-of-fold %g", trust_in, trust_oof);
     free(in);

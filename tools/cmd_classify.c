@@ -54,6 +54,8 @@ static void help(FILE *fp) {
             "  stack          logistic regression on the members' out-of-fold probabilities\n"
             "                 on TRAIN (--folds, default 5; members trained again per fold)\n"
             "  blend          logistic regression on the members' probabilities on VALID\n"
+            "                 (stack and blend: class-wise, each class's score from the members'\n"
+            "                 probabilities of that class; stack-full, blend-full: from all of them)\n"
             "fuse options: --threshold T (default 0.5), --folds K, --l2 X (meta-model; default: chosen by\n"
             "              5-fold cross-validation)\n");
 }
@@ -295,7 +297,7 @@ static int cmd_fuse(int argc, char **argv) {
             if (!v || lmf_cfuse_method_needs(v) < 0)
                 return cli_usage_error("classify fuse", "--method takes one of: average, weighted, acc-weighted, "
                                                         "geometric, geo-weighted, max, vote, weighted-vote, "
-                                                        "threshold-vote, select, stack, blend");
+                                                        "threshold-vote, select, stack, blend, stack-full, blend-full");
             method = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--valid", &missing)) || missing) {
             if (!v) return cli_usage_error("classify fuse", "--valid needs a file");

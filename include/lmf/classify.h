@@ -155,9 +155,14 @@ lmf_status lmf_cfuse_em_weights(const float *const *lp, int K, size_t n, int C, 
 lmf_status lmf_cfuse_geo_weights(const float *const *lp, int K, size_t n, int C, const int32_t *y, double *w);
 /* A stacking meta-model (lmf_stack_params: W [C x KC], b [C]) fitted on
  * member outputs lp (out-of-fold ones for stacking, held-out ones for
- * blending) by L-BFGS with penalty l2/2 |W|^2. */
+ * blending) by L-BFGS with penalty l2/2 |W|^2.  classwise (Ting and
+ * Witten 1999): class c's score b_c + sum_k W[c][kC + c] p_k(c) sees the
+ * members' probabilities of c only (the other entries of W stay 0), K C + C
+ * parameters instead of K C^2 + C: with 15 classes and 60 documents the
+ * full model learnt the documents by heart; with 1,171 it used the genres'
+ * confusions to advantage (methods stack/blend and stack-full/blend-full). */
 lmf_status lmf_cfuse_fit_stack(const float *const *lp, int K, size_t n, int C, const int32_t *y, double l2,
-                               double *W, double *b);
+                               int classwise, double *W, double *b);
 /* Out-of-fold outputs on train: the documents split into `folds` parts by
  * a fixed stride (document i in part i mod folds), each part predicted by
  * the member trained again (lmf_classifier_refit) on the other parts.
@@ -172,15 +177,17 @@ lmf_status lmf_cfuse_oof(const lmf_classifier *member, const lmf_docs *train, co
  * geometric, geo-weighted (log-linear weights on valid), max, vote
  * (majority), weighted-vote (votes weighted by valid accuracy),
  * threshold-vote, select (greedy forward selection with replacement,
- * Caruana et al. 2004, by valid accuracy), stack (meta-model on the
- * out-of-fold outputs on train), blend (meta-model on valid). */
+ * Caruana et al. 2004, by valid accuracy), stack (class-wise meta-model
+ * on the out-of-fold outputs on train), blend (class-wise meta-model on
+ * valid), stack-full and blend-full (the meta-model over every member
+ * probability of every class). */
 #define LMF_CFUSE_NEEDS_VALID 1
 #define LMF_CFUSE_NEEDS_OOF 2
 int lmf_cfuse_method_needs(const char *method); /* LMF_CFUSE_NEEDS_* flags; -1 if unknown */
 const char *lmf_cfuse_method_name(int i);       /* the i-th method, NULL past the end */
 typedef struct lmf_cfuse_fit_opts {
     double threshold; /* threshold-vote (default 0.5) */
-    double l2;        /* stack, blend: meta-model penalty (0: chosen from 1e-4..1 by 5-fold
+    double l2;        /* stack, blend: meta-model penalty (0: chosen from 1e-5..0.1 by 5-fold
                          cross-validation of the likelihood over the rows it is fitted on) */
 } lmf_cfuse_fit_opts;
 typedef struct lmf_cfuse_fit {

@@ -82,6 +82,8 @@ typedef struct sdata {
     int C;
     const int32_t *y;
     double l2;
+    int K;         /* members: features k*C + c */
+    int classwise; /* class c sees only features k*C + c */
 } sdata;
 
 static double stack_nll(void *user, const double *th, double *g) {
@@ -117,11 +119,16 @@ static double stack_nll(void *user, const double *th, double *g) {
         nll += 0.5 * d->l2 * W[j] * W[j];
         gW[j] += d->l2 * W[j];
     }
+    /* class-wise meta-model: class c's score sees only the members'
+     * probabilities of c (W starts at 0 and these entries never move) */
+    for (int c = 0; c < C && d->classwise; c++)
+        for (size_t f = 0; f < F; f++)
+            if ((int)(f % (size_t)C) != c) gW[(size_t)c * F + f] = 0;
     return nll;
 }
 
 lmf_status lmf_cfuse_fit_stack(const float *const *lp, int K, size_t n, int C, const int32_t *y, double l2,
-                               double *W, double *b) {
+                               int classwise, double *W, double *b) {
     lmf_status s = check(K, n, C);
     if (s) return s;
     const size_t F = (size_t)K * (size_t)C, P = (size_t)C * F + (size_t)C;
@@ -133,7 +140,7 @@ lmf_status lmf_cfuse_fit_stack(const float *const *lp, int K, size_t n, int C, c
             for (int c = 0; c < C; c++)
                 x[i * F + (size_t)k * C + (size_t)c] = expf(lp[k][i * (size_t)C + (size_t)c]);
     if (!s) {
-        sdata d = {x, n, F, C, y, l2 > 0 ? l2 : 1e-3};
+        sdata d = {x, n, F, C, y, l2 > 0 ? l2 : 1e-3, K, classwise};
         if (lmf_lbfgs(stack_nll, &d, P, th, 500, 1e-10) < 0) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     }
     if (!s) {
@@ -220,6 +227,8 @@ static const struct {
     {"select", LMF_CFUSE_NEEDS_VALID},
     {"stack", LMF_CFUSE_NEEDS_OOF},
     {"blend", LMF_CFUSE_NEEDS_VALID},
+    {"stack-full", LMF_CFUSE_NEEDS_OOF},
+    {"blend-full", LMF_CFUSE_NEEDS_VALID},
 };
 
 int lmf_cfuse_method_needs(const char *method) {
@@ -292,8 +301,8 @@ static lmf_status select_forward(const float *const *lp, int K, size_t n, int C,
 
 /* Held-out mean log-likelihood of a stacking meta-model with penalty l2,
  * by k-fold cross-validation over the n rows (row i in fold i mod k). */
-static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const int32_t *y, double l2, int k,
-                           double *ll) {
+static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const int32_t *y, double l2, int cw,
+                           int k, double *ll) {
     const size_t nw = (size_t)C * (size_t)K * (size_t)C;
     double *W = (double *)lmf_malloc((nw + (size_t)C) * sizeof *W);
     float *sub[LMF_FUSE_MAX_MEMBERS] = {0}, *row = (float *)lmf_malloc((size_t)K * (size_t)C * sizeof *row);
@@ -309,7 +318,7 @@ static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const
             for (int j = 0; j < K; j++) memcpy(sub[j] + m * C, lp[j] + i * (size_t)C, (size_t)C * sizeof(float));
             ys[m++] = y[i];
         }
-        s = lmf_cfuse_fit_stack((const float *const *)sub, K, m, C, ys, l2, W, W + nw);
+        s = lmf_cfuse_fit_stack((const float *const *)sub, K, m, C, ys, l2, cw, W, W + nw);
         for (size_t i = (size_t)f; i < n && !s; i += (size_t)k) {
             double q[LMF_MAX_CLASSES], mx = -INFINITY, z = 0;
             for (int c = 0; c < C; c++) {
@@ -356,7 +365,7 @@ lmf_status lmf_cfuse_fit_method(const char *method, int K, int C, const float *c
         out->o.comb = LMF_COMB_LOGLINEAR;
     else if (!strcmp(m, "max"))
         out->o.comb = LMF_COMB_MAX;
-    else if (!strcmp(m, "stack") || !strcmp(m, "blend"))
+    else if (!strncmp(m, "stack", 5) || !strncmp(m, "blend", 5))
         out->o.comb = LMF_COMB_STACK;
     else { /* votes, counted as votes only (vote_mass 1) */
         out->o.comb = LMF_COMB_VOTE;
@@ -377,22 +386,22 @@ lmf_status lmf_cfuse_fit_method(const char *method, int K, int C, const float *c
         out->W = (double *)lmf_malloc((nw + (size_t)C) * sizeof *out->W);
         if (!out->W) return lmf_error(LMF_ERR_NOMEM, "out of memory");
         out->b = out->W + nw;
-        const int st = !strcmp(m, "stack");
+        const int st = !strncmp(m, "stack", 5), cw = !strstr(m, "-full");
         const float *const *flp = st ? oof_lp : valid_lp;
         const int32_t *fy = st ? train_y : valid_y;
         const size_t fn = st ? nt : nv;
         double l2 = fo && fo->l2 > 0 ? fo->l2 : 0;
         if (!(l2 > 0)) { /* the penalty with the best held-out likelihood, 5-fold over the fitting rows */
-            static const double grid[] = {1e-4, 1e-3, 1e-2, 1e-1, 1};
+            static const double grid[] = {1e-5, 1e-4, 1e-3, 1e-2, 1e-1};
             double best = -INFINITY;
             for (size_t g = 0; g < sizeof grid / sizeof *grid && !s; g++) {
                 double ll;
-                s = stack_cv(flp, K, fn, C, fy, grid[g], fn >= 10 ? 5 : 2, &ll);
+                s = stack_cv(flp, K, fn, C, fy, grid[g], cw, fn >= 10 ? 5 : 2, &ll);
                 if (!s && ll > best) best = ll, l2 = grid[g];
             }
         }
         out->l2 = l2;
-        if (!s) s = lmf_cfuse_fit_stack(flp, K, fn, C, fy, l2, out->W, out->b);
+        if (!s) s = lmf_cfuse_fit_stack(flp, K, fn, C, fy, l2, cw, out->W, out->b);
         out->sp.N = C;
         out->sp.W = out->W;
         out->sp.b = out->b;

@@ -38,8 +38,9 @@
 #define NGRID 5
 static const double grid_l2[NGRID] = {1e-7, 1e-6, 1e-5, 1e-4, 1e-3};
 #define DEFAULT_L2 1e-5
-/* L-BFGS stops when an iteration gains less than this (mean cross-entropy, nats): at
- * 1e-10 brown-genre took 357 s for the same test accuracy (0.4093) */
+/* L-BFGS stops when an iteration gains less than this (mean cross-entropy, nats):
+ * brown-genre trained in 168 s to test accuracy 0.4083 with it, in 357 s to
+ * 0.4093 with 1e-10 */
 #define MIN_GAIN 1e-7
 #define MAX_HASH_BITS 28
 #define MAX_WORD_N 8

@@ -130,6 +130,65 @@ void lmf_linear_opts_init(lmf_linear_opts *o);
 lmf_status lmf_linear_train(const lmf_docs *train, const lmf_docs *valid, const lmf_linear_opts *o,
                             lmf_classifier **out);
 
+/* ---- the fine-tuned neural classifier ----
+ * A neural LM's network (lmf/nn.h; trained by lmfuse train on unlabelled
+ * text) reads each document; its top states are pooled and a softmax
+ * layer W pooled + b gives the C class probabilities.  Network and layer
+ * are trained together on the labelled documents (cross-entropy), from
+ * the pretrained LM's weights (init) or, as the control, from random ones.
+ * Pooling: "mean" averages the top states over the document's positions,
+ * "last" takes the state after its last token (for a Transformer, the
+ * last position's output).
+ *
+ * A document is read as lmfuse's text reader reads LM text: words split
+ * at blanks (ASCII blanks and control bytes), each non-empty line followed
+ * by </s>, the whole preceded by one </s> (a fresh state, as in LM
+ * training); words outside the vocabulary are <unk>, and so are the words
+ * "<s>" and "</s>".  Only a document's first max_tokens tokens are read
+ * (a Transformer reads at most ctx - 1, the length of its position table
+ * less the leading </s>).
+ *
+ * Training: epochs over the training documents in an order shuffled from
+ * the seed, batches of `batch` documents, the loss their mean
+ * cross-entropy; AdamW, gradient-norm clipping, the learning rate rising
+ * linearly over the first 10% of the steps, then cosine decay to 0.
+ * After each epoch the accuracy on valid; the weights of the best epoch
+ * (ties: the lower valid cross-entropy) are kept (without valid: the
+ * last).  The same seed and thread count give the same weights. */
+typedef enum { LMF_POOL_MEAN = 0, LMF_POOL_LAST } lmf_pooling;
+typedef struct lmf_nnclass_opts {
+    const char *init;      /* a neural LM file (.safetensors, word tokens) to start from: architecture, sizes
+                              and vocabulary come from it; NULL: random weights shaped by the fields below */
+    lmf_pooling pooling;   /* default LMF_POOL_MEAN */
+    int max_tokens;        /* tokens read per document (default 256) */
+    int epochs;            /* default 4 */
+    double lr;             /* peak learning rate (default 1e-3) */
+    int batch;             /* documents per step (default 16) */
+    uint64_t seed;         /* order, dropout masks, random weights (default 1) */
+    int threads;           /* BLAS threads (default 1) */
+    float dropout;         /* on the embeddings, between layers and on the top states (default 0.1) */
+    double clip;           /* maximal gradient norm, 0 = off (default 1) */
+    double weight_decay;   /* AdamW, decoupled (default 0) */
+    /* random weights only (with init they come from the file): */
+    const char *arch;      /* "rnn", "lstm", "gru" or "transformer" (default "lstm") */
+    int layers, hidden, emb; /* default 1, 256, 256 (a Transformer's width is hidden; ff 4 x hidden, 4 heads,
+                                ctx max_tokens + 1) */
+    int min_count;         /* the vocabulary: words seen at least this often in train (default 2) */
+} lmf_nnclass_opts;
+void lmf_nnclass_opts_init(lmf_nnclass_opts *o);
+/* Trains the classifier on train (valid may be NULL: no early stopping).
+ * Errors: LMF_ERR_ARG (options; the message names the option),
+ * LMF_ERR_IO / LMF_ERR_FORMAT (init: the file, tensor or metadata key),
+ * LMF_ERR_DATA (divergence), LMF_ERR_NOMEM.  *out is NULL on error. */
+lmf_status lmf_nnclass_train(const lmf_docs *train, const lmf_docs *valid, const lmf_nnclass_opts *o,
+                             lmf_classifier **out);
+/* For lmf_classifier_load (a file of kind "neural"): j is the file's JSON
+ * object, dir its folder; the network is read from the side file the JSON
+ * names (written by lmf_classifier_save as path + ".neural.safetensors"). */
+struct cJSON;
+lmf_status lmf_nnclass_load(const struct cJSON *j, const char *path, const char *dir, char **names, int C,
+                            lmf_classifier **out);
+
 /* ---- fusion of classifiers ----
  * K member classifiers over the same classes (same names, same order),
  * their class distributions combined per document by a combiner of

@@ -182,6 +182,8 @@ lmf_status lmf_classifier_load_depth(const char *path, lmf_model_loader_fn load_
             s = lmf_lmclass_load(j, path, dir, load_model, user, names, C, out);
         else if (!strcmp(k, "linear"))
             s = lmf_linear_load(j, path, dir, names, C, out);
+        else if (!strcmp(k, "neural"))
+            s = lmf_nnclass_load(j, path, dir, names, C, out);
         else if (!strcmp(k, "fusion"))
             s = lmf_cfuse_load(j, path, dir, load_model, user, depth, names, C, out);
         else

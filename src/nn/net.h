@@ -28,6 +28,14 @@ typedef struct lmf_net_cfg {
 #define LMF_NET_MAX_PARTS (2 * LMF_NN_MAX_LAYERS)
 
 typedef struct lmf_net lmf_net;
+
+/* A loss on the top layer's outputs, for window_top: Y [T*B, H] holds the
+ * top states (time-major, row t*B + b: the last recurrent layer's hidden
+ * state after step t, after dropout; the Transformer's final LayerNorm
+ * output at position t).  Returns the loss; with dY non-NULL writes its
+ * gradient dY [T*B, H] (every row, zeros where the loss does not look). */
+typedef double (*lmf_net_top_fn)(void *ctx, const float *Y, int T, int B, int H, float *dY);
+
 typedef struct lmf_net_ops {
     /* Forward and backward over one window of T <= cfg.T steps: x and y
      * hold T*B ids (time-major).  Gradients of scale * (sum of the
@@ -36,6 +44,16 @@ typedef struct lmf_net_ops {
      * dropout, as in evaluation). */
     lmf_status (*window)(lmf_net *n, const int32_t *x, const int32_t *y, int T, float scale, uint64_t drop_key,
                          double *nll);
+    /* Forward over a window of T <= cfg.T steps of B = cfg.B streams x
+     * (time-major) from a fresh state (zero hidden state, nothing carried
+     * in or out), then the loss top(ctx, ...) on the top states instead of
+     * the output layer.  backward: its gradients are added to net->grad
+     * (the output layer's get none); else top gets dY = NULL and nothing
+     * is added.  A stream's steps after the ones the loss looks at do not
+     * change its earlier states (both kinds are causal), so shorter
+     * streams can be padded with any id.  The loss goes to *loss. */
+    lmf_status (*window_top)(lmf_net *n, const int32_t *x, int T, uint64_t drop_key, lmf_net_top_fn top, void *ctx,
+                             int backward, double *loss);
     /* An inference model over the current parameters (borrowed). */
     lmf_status (*wrap)(lmf_net *n, const lmf_vocab *v, lmf_model **out);
     /* Adds the parameters to a writer under their file names. */
@@ -53,12 +71,19 @@ struct lmf_net {
     lmf_net_cfg cfg;
     float *param, *grad;
     size_t n_param;
+    size_t n_body; /* the parameters below the output layer: a prefix of param (embedding and layers; a tied
+                      embedding included) */
 };
 
 /* Creates a net with freshly initialised parameters (from seed) and
  * zero gradients and state. */
 lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out);
 lmf_status lmf_tf_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out);
+/* The same for either kind (by c->arch); top_only: the net is trained
+ * through window_top only, without the output layer's scratch (B*T x V
+ * floats for a full softmax), and window refuses to run. */
+lmf_status lmf_net_new(const lmf_net_cfg *c, uint64_t seed, int top_only, lmf_net **out);
+lmf_status lmf_tf_net_new_top(const lmf_net_cfg *c, uint64_t seed, int top_only, lmf_net **out);
 
 /* A file's metadata lmfuse.classes must equal the net's classes. */
 lmf_status lmf_net_check_classes(const lmf_net *n, const lmf_safetensors *st, const char *path);
@@ -101,5 +126,33 @@ double lmf_softmax_xent_f32(float *z, const int32_t *y, int N, int V, float scal
 double lmf_softmax_xent_bf16(float *z, const float *bias, const int32_t *y, int N, int V, float scale, float *dbias);
 /* out[V] += column sums of d[N,V]. */
 void lmf_colsum_add(float *out, const float *d, int N, int V);
+
+/* ---- classification on a net's top states (cls_top.c) ----
+ * A document is a stream: its rows t = 0..len-1 of the window (row
+ * t*B + b of stream b).  Pooling "mean" averages its top states, "last"
+ * takes the one after its last token.  Logits W pooled + b
+ * over C classes, softmax cross-entropy. */
+#define LMF_CLS_TOP_MAX_C 4096 /* LMF_MAX_CLASSES */
+typedef struct lmf_cls_top {
+    int C, pool;        /* classes; pooling: 0 mean, 1 last (lmf_pooling of lmf/classify.h) */
+    const float *W, *b; /* [C,H], [C] */
+    float *dW, *db;     /* their gradients, added to when the net asks for dY */
+    const int32_t *len; /* [B] the documents' rows (0: an empty slot, ignored) */
+    const int32_t *y;   /* [B] gold classes; NULL: no loss (0 is returned) */
+    float scale;        /* the gradients are scale times those of the summed loss */
+    float *logp;        /* [B,C] out: ln p(c | document), rows of empty slots untouched (may be NULL) */
+    float *pooled;      /* [B,H] scratch */
+} lmf_cls_top;
+/* An lmf_net_top_fn over ctx = lmf_cls_top: returns the summed -ln p(y|d)
+ * of the non-empty slots. */
+double lmf_cls_top_loss(void *ctx, const float *Y, int T, int B, int H, float *dY);
+
+/* A net shaped as the neural LM file st (path for messages): architecture,
+ * sizes, vocabulary (*vocab, owned by the caller) and output classes
+ * (*start, *cls: owned by the caller, to outlive the net; NULL with a full
+ * softmax) from the file, its parameters loaded; B, T, dropout and top_only
+ * as given.  Errors name the file and the tensor or metadata key. */
+lmf_status lmf_net_from_file(const lmf_safetensors *st, const char *path, int B, int T, float dropout, int top_only,
+                             lmf_net **out, lmf_vocab **vocab, int32_t **start, int32_t **cls);
 
 #endif

@@ -49,9 +49,10 @@ typedef struct rnn_net {
  * measured for the tanh RNN. */
 static int bf16_steps(const lmf_net_cfg *c) { return c->bf16 && c->arch == LMF_ARCH_LSTM; }
 
-static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, int T, float scale, uint64_t key,
-                             double *nll) {
-    rnn_net *n = (rnn_net *)nn;
+/* Forward over a window: X[L] (time-major rows) gets the top layer's
+ * outputs after dropout, from the state carried in HS[l], CS[l] block 0. */
+static void rnn_forward(rnn_net *n, const int32_t *x, int T, uint64_t key) {
+    lmf_net *nn = &n->base;
     const lmf_rnn_cfg *c = &n->rc;
     const int B = nn->cfg.B, H = c->H, E = c->E, GH = n->GH, L = c->L, N = T * B;
     const float p = key ? nn->cfg.dropout : 0.0f;
@@ -99,15 +100,17 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
             n->X[l + 1] = hs + BH;
         }
     }
-    /* output layer and loss */
-    float *top = n->X[L];
-    lmf_head hpar = lmf_rnn_head(c, &n->P), hgrad = lmf_rnn_head(c, &n->D);
-    /* forward and backward of the output layer; the gradient of top goes to dY */
-    double loss = lmf_head_train(&hpar, &hgrad, top, y, N, scale, n->dY, n->hwork, bf);
-    *nll = loss;
-    if (!isfinite(loss)) return LMF_OK; /* the caller reports it and keeps the last good state */
+}
 
-    /* ---- backward ---- */
+/* Backward over the window rnn_forward ran, from the gradient of X[L] in
+ * n->dY: adds the gradients of every layer and the embedding. */
+static void rnn_backward(rnn_net *n, const int32_t *x, int T, uint64_t key) {
+    lmf_net *nn = &n->base;
+    const lmf_rnn_cfg *c = &n->rc;
+    const int B = nn->cfg.B, H = c->H, E = c->E, GH = n->GH, L = c->L, N = T * B;
+    const float p = key ? nn->cfg.dropout : 0.0f;
+    const size_t BH = (size_t)B * H;
+    const int bf = nn->cfg.bf16, bf_steps = bf16_steps(&nn->cfg);
     for (int l = L - 1; l >= 0; l--) {
         const int in = l ? H : E;
         float *hs = n->HS[l], *cs = n->CS[l], *dY = n->dY;
@@ -161,12 +164,48 @@ static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, in
     if (p > 0)
         for (size_t i = 0; i < (size_t)N * E; i++) n->dY[i] *= n->mask[0][i];
     lmf_embed_backward_f32(n->D.emb, n->dY, x, N, E);
+}
+
+static lmf_status rnn_window(lmf_net *nn, const int32_t *x, const int32_t *y, int T, float scale, uint64_t key,
+                             double *nll) {
+    rnn_net *n = (rnn_net *)nn;
+    const lmf_rnn_cfg *c = &n->rc;
+    const int B = nn->cfg.B, L = c->L, N = T * B;
+    const size_t BH = (size_t)B * c->H;
+    if (!n->hwork) return lmf_error(LMF_ERR_ARG, "this %s was set up without its output layer", lmf_arch_names[c->arch]);
+    rnn_forward(n, x, T, key);
+    /* output layer and loss */
+    float *top = n->X[L];
+    lmf_head hpar = lmf_rnn_head(c, &n->P), hgrad = lmf_rnn_head(c, &n->D);
+    /* forward and backward of the output layer; the gradient of top goes to dY */
+    double loss = lmf_head_train(&hpar, &hgrad, top, y, N, scale, n->dY, n->hwork, nn->cfg.bf16);
+    *nll = loss;
+    if (!isfinite(loss)) return LMF_OK; /* the caller reports it and keeps the last good state */
+    rnn_backward(n, x, T, key);
 
     /* carry the last hidden (and cell) state to the next window */
     for (int l = 0; l < L; l++) {
         memmove(n->HS[l], n->HS[l] + T * BH, BH * sizeof(float));
         if (c->arch == LMF_ARCH_LSTM) memmove(n->CS[l], n->CS[l] + T * BH, BH * sizeof(float));
     }
+    return LMF_OK;
+}
+
+static lmf_status rnn_window_top(lmf_net *nn, const int32_t *x, int T, uint64_t key, lmf_net_top_fn top, void *ctx,
+                                 int backward, double *loss) {
+    rnn_net *n = (rnn_net *)nn;
+    const lmf_rnn_cfg *c = &n->rc;
+    const int B = nn->cfg.B, L = c->L;
+    const size_t BH = (size_t)B * c->H;
+    if (T < 1 || T > nn->cfg.T)
+        return lmf_error(LMF_ERR_ARG, "a window of %d steps for a net set up for 1..%d", T, nn->cfg.T);
+    for (int l = 0; l < L; l++) { /* a fresh state */
+        memset(n->HS[l], 0, BH * sizeof(float));
+        if (c->arch == LMF_ARCH_LSTM) memset(n->CS[l], 0, BH * sizeof(float));
+    }
+    rnn_forward(n, x, T, key);
+    *loss = top(ctx, n->X[L], T, B, c->H, backward ? n->dY : NULL);
+    if (backward && isfinite(*loss)) rnn_backward(n, x, T, key);
     return LMF_OK;
 }
 
@@ -238,7 +277,7 @@ static void rnn_free(lmf_net *nn) {
     lmf_free(n);
 }
 
-static const lmf_net_ops rnn_ops = {rnn_window, rnn_wrap, rnn_add, rnn_load, rnn_state_parts, rnn_free};
+static const lmf_net_ops rnn_ops = {rnn_window, rnn_window_top, rnn_wrap, rnn_add, rnn_load, rnn_state_parts, rnn_free};
 
 /* Uniform in [-a, a) from a splitmix64 counter. */
 static void fill_uniform(float *p, size_t n, float a, uint64_t *ctr) {
@@ -248,7 +287,7 @@ static void fill_uniform(float *p, size_t n, float a, uint64_t *ctr) {
     }
 }
 
-lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out) {
+static lmf_status rnn_net_new(const lmf_net_cfg *c, uint64_t seed, int top_only, lmf_net **out) {
     *out = NULL;
     rnn_net *n = (rnn_net *)lmf_calloc(1, sizeof *n);
     if (!n) return lmf_error(LMF_ERR_NOMEM, "out of memory");
@@ -275,8 +314,8 @@ lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out) {
     n->arena = (float *)lmf_calloc(need, sizeof(float));
     lmf_rnn_params none = {0};
     lmf_head h0 = lmf_rnn_head(&n->rc, &none);
-    size_t hb = lmf_head_work_bytes(&h0, (int)N, 1);
-    n->hwork = lmf_malloc(hb);
+    size_t hb = top_only ? 0 : lmf_head_work_bytes(&h0, (int)N, 1);
+    n->hwork = top_only ? NULL : lmf_malloc(hb);
     const size_t pw = lmf_bf16_pack_words((int)GH, (int)H), pb = lmf_bf16_pack_words((int)H, (int)GH);
     const int bf_steps = bf16_steps(c);
     if (bf_steps) {
@@ -286,13 +325,14 @@ lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out) {
             n->whb[l] = n->whp[l] + pw;
         }
     }
-    if (!n->base.param || !n->base.grad || !n->arena || !n->hwork || (bf_steps && !n->packed)) {
+    if (!n->base.param || !n->base.grad || !n->arena || (!n->hwork && !top_only) || (bf_steps && !n->packed)) {
         rnn_free(&n->base);
         return lmf_error(LMF_ERR_NOMEM, "out of memory for a %s of %zu parameters (%.0f MB of activations)",
                          lmf_arch_names[c->arch], np, (need * 4.0 + (double)hb) / 1e6);
     }
     lmf_rnn_layout(&n->rc, n->base.param, &n->P);
     lmf_rnn_layout(&n->rc, n->base.grad, &n->D);
+    n->base.n_body = (size_t)(n->P.dec_b - n->base.param); /* the layout ends with dec_b, dec_w, cls */
     float *a = n->arena;
 #define CARVE(ptr, cnt) (ptr = a, a += (cnt))
     if (drop) CARVE(n->mask[0], N * E);
@@ -342,3 +382,10 @@ lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out) {
     return LMF_OK;
 }
 
+
+lmf_status lmf_rnn_net_new(const lmf_net_cfg *c, uint64_t seed, lmf_net **out) { return rnn_net_new(c, seed, 0, out); }
+
+lmf_status lmf_net_new(const lmf_net_cfg *c, uint64_t seed, int top_only, lmf_net **out) {
+    return c->arch == LMF_ARCH_TRANSFORMER ? lmf_tf_net_new_top(c, seed, top_only, out)
+                                           : rnn_net_new(c, seed, top_only, out);
+}

@@ -515,19 +515,15 @@ static void dropout_apply(float *x, float *mask, size_t n, float p, uint64_t key
     for (size_t i = 0; i < n; i++) x[i] *= mask[i];
 }
 
-static lmf_status tf_window(lmf_net *nn, const int32_t *x, const int32_t *y, int T, float scale, uint64_t key,
-                            double *nll) {
-    tf_net *n = (tf_net *)nn;
+/* Forward over a window whose inputs are in n->xb (batch-major): n->Z
+ * gets the final LayerNorm's output, rows b*T + t. */
+static void tf_forward(tf_net *n, int T, uint64_t key) {
+    lmf_net *nn = &n->base;
     const tf_cfg *c = &n->c;
-    const tf_params *P = &n->P, *D = &n->D;
+    const tf_params *P = &n->P;
     const int B = nn->cfg.B, d = c->d, ff = c->ff, NH = c->NH, N = B * T;
     const float p = key ? nn->cfg.dropout : 0.0f;
     const size_t Nd = (size_t)N * d;
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            n->xb[b * T + t] = x[t * B + b];
-            n->yb[b * T + t] = y[t * B + b];
-        }
     const int bf = n->base.cfg.bf16; /* linear layers in bfloat16; attention stays float */
     /* ---- forward ---- */
     float *x0 = n->X[0];
@@ -554,13 +550,19 @@ static lmf_status tf_window(lmf_net *nn, const int32_t *x, const int32_t *y, int
     }
     float *xl = n->X[c->L];
     lmf_layernorm_forward_f32(n->Z, n->mf, n->rf, xl, P->lnfw, P->lnfb, N, d, 1e-5f);
-    /* output layer forward and backward; the gradient of Z goes to dZ */
-    lmf_head hp = tf_head(c, P), hd = tf_head(c, D);
-    float *dZ = n->dA;
-    *nll = lmf_head_train(&hp, &hd, n->Z, n->yb, N, scale, dZ, n->hwork, bf);
-    if (!isfinite(*nll)) return LMF_OK;
+}
 
-    /* ---- backward ---- */
+/* Backward over the window tf_forward ran, from the gradient of Z in
+ * n->dA: adds the gradients of every layer and the embeddings. */
+static void tf_backward(tf_net *n, int T, uint64_t key) {
+    lmf_net *nn = &n->base;
+    const tf_cfg *c = &n->c;
+    const tf_params *P = &n->P, *D = &n->D;
+    const int B = nn->cfg.B, d = c->d, ff = c->ff, NH = c->NH, N = B * T;
+    const float p = key ? nn->cfg.dropout : 0.0f;
+    const size_t Nd = (size_t)N * d;
+    const int bf = n->base.cfg.bf16;
+    float *xl = n->X[c->L], *dZ = n->dA;
     memset(n->dX, 0, Nd * sizeof(float));
     lmf_layernorm_backward_f32(n->dX, D->lnfw, D->lnfb, dZ, xl, P->lnfw, n->mf, n->rf, N, d);
     for (int l = c->L - 1; l >= 0; l--) {
@@ -606,6 +608,49 @@ static lmf_status tf_window(lmf_net *nn, const int32_t *x, const int32_t *y, int
             gp[j] += g[j];
         }
     }
+}
+
+static lmf_status tf_window(lmf_net *nn, const int32_t *x, const int32_t *y, int T, float scale, uint64_t key,
+                            double *nll) {
+    tf_net *n = (tf_net *)nn;
+    const int B = nn->cfg.B, N = B * T;
+    if (!n->hwork) return lmf_error(LMF_ERR_ARG, "this transformer was set up without its output layer");
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            n->xb[b * T + t] = x[t * B + b];
+            n->yb[b * T + t] = y[t * B + b];
+        }
+    tf_forward(n, T, key);
+    /* output layer forward and backward; the gradient of Z goes to dZ */
+    lmf_head hp = tf_head(&n->c, &n->P), hd = tf_head(&n->c, &n->D);
+    *nll = lmf_head_train(&hp, &hd, n->Z, n->yb, N, scale, n->dA, n->hwork, nn->cfg.bf16);
+    if (!isfinite(*nll)) return LMF_OK;
+    tf_backward(n, T, key);
+    return LMF_OK;
+}
+
+static lmf_status tf_window_top(lmf_net *nn, const int32_t *x, int T, uint64_t key, lmf_net_top_fn top, void *ctx,
+                                int backward, double *loss) {
+    tf_net *n = (tf_net *)nn;
+    const int B = nn->cfg.B, d = n->c.d;
+    if (T < 1 || T > nn->cfg.T || T > n->c.ctx)
+        return lmf_error(LMF_ERR_ARG, "a window of %d steps for a transformer set up for 1..%d (context %d)", T,
+                         nn->cfg.T, n->c.ctx);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) n->xb[b * T + t] = x[t * B + b];
+    tf_forward(n, T, key);
+    /* the loss sees time-major rows: Z transposed into dY (free until the
+     * backward), its gradient into dX, then batch-major into dZ = dA */
+    float *Yt = n->dY, *dYt = backward ? n->dX : NULL;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            memcpy(Yt + ((size_t)t * B + b) * d, n->Z + ((size_t)b * T + t) * d, (size_t)d * sizeof(float));
+    *loss = top(ctx, Yt, T, B, d, dYt);
+    if (!backward || !isfinite(*loss)) return LMF_OK;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            memcpy(n->dA + ((size_t)b * T + t) * d, dYt + ((size_t)t * B + b) * d, (size_t)d * sizeof(float));
+    tf_backward(n, T, key);
     return LMF_OK;
 }
 
@@ -651,7 +696,7 @@ static void tfn_free(lmf_net *nn) {
     lmf_free(n);
 }
 
-static const lmf_net_ops tfn_ops = {tf_window, tfn_wrap, tfn_add, tfn_load, tfn_state_parts, tfn_free};
+static const lmf_net_ops tfn_ops = {tf_window, tf_window_top, tfn_wrap, tfn_add, tfn_load, tfn_state_parts, tfn_free};
 
 /* N(0, sd) by Box-Muller from a splitmix64 counter. */
 static void fill_normal(float *p, size_t n, float sd, uint64_t *ctr) {
@@ -664,7 +709,7 @@ static void fill_normal(float *p, size_t n, float sd, uint64_t *ctr) {
     }
 }
 
-lmf_status lmf_tf_net_new(const lmf_net_cfg *nc, uint64_t seed, lmf_net **out) {
+lmf_status lmf_tf_net_new_top(const lmf_net_cfg *nc, uint64_t seed, int top_only, lmf_net **out) {
     *out = NULL;
     if (nc->heads < 1 || nc->H % nc->heads)
         return lmf_error(LMF_ERR_ARG, "--heads %d must divide the width --hidden %d", nc->heads, nc->H);
@@ -690,9 +735,9 @@ lmf_status lmf_tf_net_new(const lmf_net_cfg *nc, uint64_t seed, lmf_net **out) {
     n->xb = (int32_t *)lmf_malloc(2 * N * sizeof(int32_t));
     tf_params none = {0};
     lmf_head h0 = tf_head(c, &none);
-    size_t hb = lmf_head_work_bytes(&h0, (int)N, 1);
-    n->hwork = lmf_malloc(hb);
-    if (!n->base.param || !n->base.grad || !n->arena || !n->xb || !n->hwork) {
+    size_t hb = top_only ? 0 : lmf_head_work_bytes(&h0, (int)N, 1);
+    n->hwork = top_only ? NULL : lmf_malloc(hb);
+    if (!n->base.param || !n->base.grad || !n->arena || !n->xb || (!n->hwork && !top_only)) {
         tfn_free(&n->base);
         return lmf_error(LMF_ERR_NOMEM, "out of memory for a transformer of %zu parameters (%.0f MB of activations)", np,
                          (need * 4.0 + (double)hb) / 1e6);
@@ -700,6 +745,8 @@ lmf_status lmf_tf_net_new(const lmf_net_cfg *nc, uint64_t seed, lmf_net **out) {
     n->yb = n->xb + N;
     tf_layout(c, n->base.param, &n->P);
     tf_layout(c, n->base.grad, &n->D);
+    /* the layout ends with head.weight (unless tied), head.bias, cls.* */
+    n->base.n_body = (size_t)((c->tied ? n->P.headb : n->P.headw) - n->base.param);
     float *a = n->arena;
 #define CARVE(ptr, cnt) (ptr = a, a += (cnt))
     for (size_t l = 0; l <= L; l++) CARVE(n->X[l], N * d);
@@ -746,4 +793,8 @@ lmf_status lmf_tf_net_new(const lmf_net_cfg *nc, uint64_t seed, lmf_net **out) {
     }
     *out = &n->base;
     return LMF_OK;
+}
+
+lmf_status lmf_tf_net_new(const lmf_net_cfg *nc, uint64_t seed, lmf_net **out) {
+    return lmf_tf_net_new_top(nc, seed, 0, out);
 }

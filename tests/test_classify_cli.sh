@@ -60,6 +60,14 @@ PY
 expect_rc 0 "fuse average" "$LMF" classify fuse -q --method average "$TMP/run/lm-word3.json" "$TMP/run/lm-char4.json" -o "$TMP/avg.json"
 expect_rc 0 "eval of the fusion" "$LMF" classify eval "$TMP/avg.json" "$TE"
 
+# ---- a neural classifier from random weights learns a separable toy task ----
+for i in $(seq 20); do printf '__label__a goal team match win\n__label__b bread soup cook oven\n'; done >"$TMP/toy.txt"
+expect_rc 0 "train --kind neural" "$LMF" classify train -q --kind neural --hidden 16 --emb 16 --epochs 30 --lr 1e-2 \
+  --min-count 1 "$TMP/toy.txt" --valid "$TMP/toy.txt" -o "$TMP/nn.json"
+expect_rc 0 "eval neural" "$LMF" classify eval "$TMP/nn.json" "$TMP/toy.txt" --json
+/usr/bin/python3 -c "import json,sys; sys.exit(json.load(open('$TMP/out'))['accuracy'] != 1)" || fail "neural toy accuracy below 1"
+expect_rc 2 "neural, bad pooling" "$LMF" classify train --kind neural --pooling max "$TMP/toy.txt" -o "$TMP/x.json"
+
 # ---- malformed input: file and line named ----
 printf '__label__a one\nno label here\n' >"$TMP/nolabel.txt"
 expect_rc 1 "a line without a label" "$LMF" classify train -q --kind lm "$TMP/nolabel.txt" -o "$TMP/x.json"

@@ -11,7 +11,7 @@
 
 static void help(FILE *fp) {
     fprintf(fp,
-            "usage: lmfuse classify train --kind lm|linear TRAIN [--valid VALID] -o CLASSIFIER.json [options]\n"
+            "usage: lmfuse classify train --kind lm|linear|neural TRAIN [--valid VALID] -o CLASSIFIER.json [options]\n"
             "       lmfuse classify eval CLASSIFIER.json TEST [--json]\n"
             "       lmfuse classify predict CLASSIFIER.json DOCS [-o OUT.tsv]\n"
             "       lmfuse classify fuse --method M [--valid VALID] [--train TRAIN] MEMBER.json... -o FUSED.json\n"
@@ -25,6 +25,10 @@ static void help(FILE *fp) {
             "           posteriors calibrated on VALID (temperature, or Platt with --calibration)\n"
             "  linear   multinomial logistic regression on hashed tf-idf word 1-2 grams and\n"
             "           character 3-5 grams, L2 chosen on VALID\n"
+            "  neural   a recurrent or Transformer network read over each document (its first\n"
+            "           --max-tokens tokens), top states pooled under a softmax layer; from a\n"
+            "           pretrained neural LM (--init, as lmfuse train writes) or random weights;\n"
+            "           the best epoch on VALID is kept\n"
             "train options:\n"
             "  --order N          lm: n-gram order (default 3 for words, 5 for characters)\n"
             "  --chars            lm: characters as tokens instead of words\n"
@@ -32,6 +36,14 @@ static void help(FILE *fp) {
             "  --calibration C    lm: none | temperature | platt (default temperature)\n"
             "  --hash-bits B      linear: 2^B feature buckets (default 20)\n"
             "  --l2 X             linear: this regularisation instead of the choice on VALID\n"
+            "  --init LM          neural: start from this word-level neural LM (.safetensors)\n"
+            "  --pooling P        neural: mean | last (default mean)\n"
+            "  --max-tokens N     neural: tokens read per document (default 256; a Transformer reads\n"
+            "                     at most its context - 1)\n"
+            "  --epochs N, --lr X, --batch N, --dropout P, --seed N, --threads N\n"
+            "                     neural: default 4, 1e-3, 16, 0.1, 1, 1\n"
+            "  --arch A, --layers N, --hidden N, --emb N, --min-count N\n"
+            "                     neural, without --init: lstm, 1, 256, 256, 2 (vocabulary from TRAIN)\n"
             "\n"
             "eval prints accuracy, macro/micro/weighted F1, per-class precision, recall and F1,\n"
             "the confusion matrix (rows gold), and for two classes ROC-AUC and FP/FN (the\n"
@@ -131,6 +143,10 @@ static int cmd_train(int argc, char **argv) {
     lmf_lmclass_opts_init(&lo);
     lmf_linear_opts li;
     lmf_linear_opts_init(&li);
+    lmf_nnclass_opts no;
+    lmf_nnclass_opts_init(&no);
+    int ival;
+    double dval;
     int quiet = 0;
     for (int i = 2; i < argc; i++) {
         int missing = 0;
@@ -145,8 +161,8 @@ static int cmd_train(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--no-length-norm")) {
             lo.length_norm = 0;
         } else if ((v = cli_opt_value(argc, argv, &i, "--kind", &missing)) || missing) {
-            if (!v || (strcmp(v, "lm") && strcmp(v, "linear")))
-                return cli_usage_error("classify train", "--kind takes lm or linear");
+            if (!v || (strcmp(v, "lm") && strcmp(v, "linear") && strcmp(v, "neural")))
+                return cli_usage_error("classify train", "--kind takes lm, linear or neural");
             kind = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--valid", &missing)) || missing) {
             if (!v) return cli_usage_error("classify train", "--valid needs a file");
@@ -168,6 +184,51 @@ static int cmd_train(int argc, char **argv) {
         } else if ((v = cli_opt_value(argc, argv, &i, "--l2", &missing)) || missing) {
             if (!v || !lmf_parse_double(v, &li.l2) || !(li.l2 > 0) || !isfinite(li.l2))
                 return cli_usage_error("classify train", "--l2 takes a positive number");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--init", &missing)) || missing) {
+            if (!v) return cli_usage_error("classify train", "--init needs a neural LM file");
+            no.init = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--pooling", &missing)) || missing) {
+            if (v && !strcmp(v, "mean")) no.pooling = LMF_POOL_MEAN;
+            else if (v && !strcmp(v, "last")) no.pooling = LMF_POOL_LAST;
+            else return cli_usage_error("classify train", "--pooling takes mean or last");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--arch", &missing)) || missing) {
+            if (!v || (strcmp(v, "rnn") && strcmp(v, "lstm") && strcmp(v, "gru") && strcmp(v, "transformer")))
+                return cli_usage_error("classify train", "--arch takes rnn, lstm, gru or transformer");
+            no.arch = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--max-tokens", &missing)) || missing) {
+            if (!v || !lmf_parse_int(v, &no.max_tokens) || no.max_tokens < 1 || no.max_tokens > 1 << 20)
+                return cli_usage_error("classify train", "--max-tokens takes 1..1048576");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--epochs", &missing)) || missing) {
+            if (!v || !lmf_parse_int(v, &no.epochs) || no.epochs < 1 || no.epochs > 10000)
+                return cli_usage_error("classify train", "--epochs takes 1..10000");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--batch", &missing)) || missing) {
+            if (!v || !lmf_parse_int(v, &no.batch) || no.batch < 1 || no.batch > 4096)
+                return cli_usage_error("classify train", "--batch takes 1..4096");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--layers", &missing)) || missing) {
+            if (!v || !lmf_parse_int(v, &no.layers) || no.layers < 1 || no.layers > 8)
+                return cli_usage_error("classify train", "--layers takes 1..8");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--hidden", &missing)) || missing) {
+            if (!v || !lmf_parse_int(v, &no.hidden) || no.hidden < 1 || no.hidden > 65536)
+                return cli_usage_error("classify train", "--hidden takes 1..65536");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--emb", &missing)) || missing) {
+            if (!v || !lmf_parse_int(v, &no.emb) || no.emb < 1 || no.emb > 65536)
+                return cli_usage_error("classify train", "--emb takes 1..65536");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--threads", &missing)) || missing) {
+            if (!v || !lmf_parse_int(v, &no.threads) || no.threads < 1 || no.threads > 1024)
+                return cli_usage_error("classify train", "--threads takes 1..1024");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--min-count", &missing)) || missing) {
+            if (!v || !lmf_parse_int(v, &no.min_count) || no.min_count < 1)
+                return cli_usage_error("classify train", "--min-count takes a positive number");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--seed", &missing)) || missing) {
+            if (!v || !lmf_parse_int(v, &ival) || ival < 0) return cli_usage_error("classify train", "--seed takes a number >= 0");
+            no.seed = (uint64_t)ival;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--lr", &missing)) || missing) {
+            if (!v || !lmf_parse_double(v, &no.lr) || !(no.lr > 0) || !isfinite(no.lr))
+                return cli_usage_error("classify train", "--lr takes a positive number");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--dropout", &missing)) || missing) {
+            if (!v || !lmf_parse_double(v, &dval) || !(dval >= 0 && dval < 1))
+                return cli_usage_error("classify train", "--dropout takes a number in [0, 1)");
+            no.dropout = (float)dval;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("classify train", "unknown option %s", argv[i]);
         } else if (!train) {
@@ -187,7 +248,8 @@ static int cmd_train(int argc, char **argv) {
     if (valid && lmf_docs_read(valid, (const char *const *)tr.names, tr.C, &va)) goto done;
     if (!quiet) fprintf(stderr, "[classify] %s: %zu documents, %d classes\n", train, tr.n, tr.C);
     if (!strcmp(kind, "lm") ? lmf_lmclass_train(&tr, valid ? &va : NULL, &lo, &c)
-                            : lmf_linear_train(&tr, valid ? &va : NULL, &li, &c))
+        : !strcmp(kind, "linear") ? lmf_linear_train(&tr, valid ? &va : NULL, &li, &c)
+                                  : lmf_nnclass_train(&tr, valid ? &va : NULL, &no, &c))
         goto done;
     if (lmf_classifier_save(c, out)) goto done;
     if (!quiet) {

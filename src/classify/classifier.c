@@ -160,7 +160,7 @@ lmf_status lmf_classifier_load_depth(const char *path, lmf_model_loader_fn load_
                       "with lmfuse classify train)",
                       path);
     else if (!cJSON_IsString(kind))
-        s = lmf_error(LMF_ERR_FORMAT, "%s: \"kind\" is missing (lm, linear or fusion)", path);
+        s = lmf_error(LMF_ERR_FORMAT, "%s: \"kind\" is missing (lm, linear, neural or fusion)", path);
     else if (!cJSON_IsArray(cl) || (C = cJSON_GetArraySize(cl)) < 1 || C > LMF_MAX_CLASSES)
         s = lmf_error(LMF_ERR_FORMAT, "%s: \"classes\" must be an array of 1..%d class names", path, LMF_MAX_CLASSES);
     if (!s && !(names = (char **)lmf_calloc((size_t)C, sizeof *names))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
@@ -187,7 +187,7 @@ lmf_status lmf_classifier_load_depth(const char *path, lmf_model_loader_fn load_
         else if (!strcmp(k, "fusion"))
             s = lmf_cfuse_load(j, path, dir, load_model, user, depth, names, C, out);
         else
-            s = lmf_error(LMF_ERR_FORMAT, "%s: unknown classifier kind \"%s\" (lm, linear or fusion)", path, k);
+            s = lmf_error(LMF_ERR_FORMAT, "%s: unknown classifier kind \"%s\" (lm, linear, neural or fusion)", path, k);
     }
     for (int c = 0; names && c < C; c++) lmf_free(names[c]);
     lmf_free(names);

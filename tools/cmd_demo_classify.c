@@ -80,7 +80,7 @@ static void progress_line(const char *what, int k, int n) {
 }
 
 /* Valid outputs of a method fitted on valid, honestly: 5-fold
- * cross-validation over the valid documents (document i in fold i mod 5),
+ * cross-validation over the valid documents (folds: lmf_cfuse_fold),
  * each fold fused by the method fitted on the other four. */
 static lmf_status cv_valid(const char *method, int K, int C, const float *const *vlp, const lmf_docs *va,
                            const float *const *olp, const lmf_docs *tr, float *out) {
@@ -97,17 +97,18 @@ static lmf_status cv_valid(const char *method, int K, int C, const float *const 
     for (int f = 0; f < F && !s; f++) {
         size_t m = 0, h = 0;
         for (size_t i = 0; i < n; i++) {
-            float **dst = i % F == (size_t)f ? held : sub;
-            size_t at = i % F == (size_t)f ? h++ : m++;
+            const int in = lmf_cfuse_fold(i, F) == f;
+            float **dst = in ? held : sub;
+            size_t at = in ? h++ : m++;
             for (int k = 0; k < K; k++) memcpy(dst[k] + at * C, vlp[k] + i * (size_t)C, (size_t)C * sizeof(float));
-            if (i % F != (size_t)f) ys[at] = va->label[i];
+            if (!in) ys[at] = va->label[i];
         }
         lmf_cfuse_fit fit;
         s = lmf_cfuse_fit_method(method, K, C, (const float *const *)sub, ys, m, olp, tr->label, tr->n, NULL, &fit);
         if (!s) s = lmf_cfuse_apply(&fit.o, K, C, (const float *const *)held, h, fo);
         if (!s) lmf_cfuse_fit_free(&fit);
-        for (size_t i = (size_t)f, j = 0; !s && i < n; i += F, j++)
-            memcpy(out + i * (size_t)C, fo + j * (size_t)C, (size_t)C * sizeof(float));
+        for (size_t i = 0, j = 0; !s && i < n; i++)
+            if (lmf_cfuse_fold(i, F) == f) memcpy(out + i * (size_t)C, fo + j++ * (size_t)C, (size_t)C * sizeof(float));
     }
     for (int k = 0; k < K; k++) free(sub[k]), free(held[k]);
     free(fo);

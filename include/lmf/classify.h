@@ -222,8 +222,17 @@ lmf_status lmf_cfuse_geo_weights(const float *const *lp, int K, size_t n, int C,
  * confusions to advantage (methods stack/blend and stack-full/blend-full). */
 lmf_status lmf_cfuse_fit_stack(const float *const *lp, int K, size_t n, int C, const int32_t *y, double l2,
                                int classwise, double *W, double *b);
-/* Out-of-fold outputs on train: the documents split into `folds` parts by
- * a fixed stride (document i in part i mod folds), each part predicted by
+/* The fold of document i among k in every cross-validation here: blocks
+ * of LMF_CFUSE_FOLD_BLOCK consecutive documents dealt to the folds in turn,
+ * (i / block) mod k.  Consecutive documents of a labelled file often come
+ * from one source (brown-genre's 200-word chunks of one text): dealt one
+ * by one, a chunk's neighbours would train the model that scores it, and
+ * out-of-fold outputs would be as optimistic as in-sample ones. */
+#define LMF_CFUSE_FOLD_BLOCK 10
+static inline int lmf_cfuse_fold(size_t i, int k) { return (int)((i / LMF_CFUSE_FOLD_BLOCK) % (size_t)k); }
+
+/* Out-of-fold outputs on train: the documents split into `folds` parts
+ * (lmf_cfuse_fold), each part predicted by
  * the member trained again (lmf_classifier_refit) on the other parts.
  * valid may be NULL: each fold's member then keeps this member's
  * hyper-parameters and calibration (much faster: the linear classifier's

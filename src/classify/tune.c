@@ -163,7 +163,7 @@ lmf_status lmf_cfuse_oof(const lmf_classifier *member, const lmf_docs *train, co
     for (int f = 0; f < folds && !s; f++) {
         size_t ni = 0, no = 0;
         for (size_t i = 0; i < n; i++) {
-            if (i % (size_t)folds == (size_t)f) out[no++] = i;
+            if (lmf_cfuse_fold(i, folds) == f) out[no++] = i;
             else in[ni++] = i;
         }
         lmf_docs tr, te;
@@ -300,7 +300,7 @@ static lmf_status select_forward(const float *const *lp, int K, size_t n, int C,
 }
 
 /* Held-out mean log-likelihood of a stacking meta-model with penalty l2,
- * by k-fold cross-validation over the n rows (row i in fold i mod k). */
+ * by k-fold cross-validation over the n rows (folds: lmf_cfuse_fold). */
 static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const int32_t *y, double l2, int cw,
                            int k, double *ll) {
     const size_t nw = (size_t)C * (size_t)K * (size_t)C;
@@ -314,12 +314,13 @@ static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const
     for (int f = 0; f < k && !s; f++) {
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
-            if (i % (size_t)k == (size_t)f) continue;
+            if (lmf_cfuse_fold(i, k) == f) continue;
             for (int j = 0; j < K; j++) memcpy(sub[j] + m * C, lp[j] + i * (size_t)C, (size_t)C * sizeof(float));
             ys[m++] = y[i];
         }
         s = lmf_cfuse_fit_stack((const float *const *)sub, K, m, C, ys, l2, cw, W, W + nw);
-        for (size_t i = (size_t)f; i < n && !s; i += (size_t)k) {
+        for (size_t i = 0; i < n && !s; i++) {
+            if (lmf_cfuse_fold(i, k) != f) continue;
             double q[LMF_MAX_CLASSES], mx = -INFINITY, z = 0;
             for (int c = 0; c < C; c++) {
                 double v = W[nw + (size_t)c];

@@ -539,7 +539,7 @@ lmf_status lmf_lmclass_load(const cJSON *j, const char *path, const char *dir, l
     }
     if (!s) {
         s = lmf_lmclass_new(m, (const char *const *)paths, (const char *const *)names, C, prior, &o, out);
-        m = NULL; /* taken */
+        memset(m, 0, (size_t)C * sizeof *m); /* the models are taken (freed on failure too) */
         if (!s) {
             lmclass *lc = (lmclass *)*out;
             lc->a = a->valuedouble;

@@ -316,6 +316,24 @@ static void test_fusion(void) {
     lmf_docs_free(&te);
 }
 
+/* Folds: stratified (a class with k or more documents is in k folds) and
+ * grouped (consecutive documents of a class share a fold, up to blocks of
+ * LMF_CFUSE_FOLD_BLOCK). */
+static void test_folds(void) {
+    enum { N = 400, K = 5 };
+    int32_t y[N];
+    int fold[N];
+    for (int i = 0; i < N; i++) y[i] = i < 300 ? 0 : i < 390 ? 1 : 2; /* 300, 90 and 10 documents, sorted */
+    lmf_cfuse_folds(y, N, 3, K, fold);
+    int in[3][K] = {{0}};
+    for (int i = 0; i < N; i++) in[y[i]][fold[i]]++;
+    for (int c = 0; c < 3; c++)
+        for (int f = 0; f < K; f++) CHECK_MSG(in[c][f] > 0, "class %d has nothing in fold %d", c, f);
+    CHECK(in[0][0] == 60 && in[2][0] == 2); /* blocks of 10 (class 0), of 2 (class 2: 10 / 5) */
+    for (int i = 1; i < 10; i++) CHECK(fold[i] == fold[0]);      /* the first block of class 0 */
+    CHECK(fold[10] != fold[0]);
+}
+
 /* ---- metrics against scikit-learn (fixtures: dev/gen_classify_metrics_fixtures.py) ---- */
 static char *slurp(const char *path) {
     FILE *fp = fopen(path, "rb");
@@ -412,6 +430,7 @@ int main(void) {
     test_lm_classifier();
     test_stacking_out_of_fold();
     test_fusion();
+    test_folds();
     test_metrics_fixture("three");
     test_metrics_fixture("three_nogold");
     test_metrics_fixture("two");

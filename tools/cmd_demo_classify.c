@@ -80,7 +80,7 @@ static void progress_line(const char *what, int k, int n) {
 }
 
 /* Valid outputs of a method fitted on valid, honestly: 5-fold
- * cross-validation over the valid documents (folds: lmf_cfuse_fold),
+ * cross-validation over the valid documents (folds: lmf_cfuse_folds),
  * each fold fused by the method fitted on the other four. */
 static lmf_status cv_valid(const char *method, int K, int C, const float *const *vlp, const lmf_docs *va,
                            const float *const *olp, const lmf_docs *tr, float *out) {
@@ -88,7 +88,9 @@ static lmf_status cv_valid(const char *method, int K, int C, const float *const 
     const size_t n = va->n;
     float *sub[LMF_FUSE_MAX_MEMBERS] = {0}, *held[LMF_FUSE_MAX_MEMBERS] = {0}, *fo = NULL;
     int32_t *ys = (int32_t *)malloc(n * sizeof *ys);
-    lmf_status s = ys ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    int *fold = (int *)malloc(n * sizeof *fold);
+    lmf_status s = ys && fold ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s) lmf_cfuse_folds(va->label, n, C, F, fold);
     for (int k = 0; k < K && !s; k++)
         if (!(sub[k] = (float *)malloc(n * (size_t)C * sizeof(float))) ||
             !(held[k] = (float *)malloc(n * (size_t)C * sizeof(float))))
@@ -97,7 +99,7 @@ static lmf_status cv_valid(const char *method, int K, int C, const float *const 
     for (int f = 0; f < F && !s; f++) {
         size_t m = 0, h = 0;
         for (size_t i = 0; i < n; i++) {
-            const int in = lmf_cfuse_fold(i, F) == f;
+            const int in = fold[i] == f;
             float **dst = in ? held : sub;
             size_t at = in ? h++ : m++;
             for (int k = 0; k < K; k++) memcpy(dst[k] + at * C, vlp[k] + i * (size_t)C, (size_t)C * sizeof(float));
@@ -108,11 +110,12 @@ static lmf_status cv_valid(const char *method, int K, int C, const float *const 
         if (!s) s = lmf_cfuse_apply(&fit.o, K, C, (const float *const *)held, h, fo);
         if (!s) lmf_cfuse_fit_free(&fit);
         for (size_t i = 0, j = 0; !s && i < n; i++)
-            if (lmf_cfuse_fold(i, F) == f) memcpy(out + i * (size_t)C, fo + j++ * (size_t)C, (size_t)C * sizeof(float));
+            if (fold[i] == f) memcpy(out + i * (size_t)C, fo + j++ * (size_t)C, (size_t)C * sizeof(float));
     }
     for (int k = 0; k < K; k++) free(sub[k]), free(held[k]);
     free(fo);
     free(ys);
+    free(fold);
     return s;
 }
 

@@ -222,17 +222,20 @@ lmf_status lmf_cfuse_geo_weights(const float *const *lp, int K, size_t n, int C,
  * confusions to advantage (methods stack/blend and stack-full/blend-full). */
 lmf_status lmf_cfuse_fit_stack(const float *const *lp, int K, size_t n, int C, const int32_t *y, double l2,
                                int classwise, double *W, double *b);
-/* The fold of document i among k in every cross-validation here: blocks
- * of LMF_CFUSE_FOLD_BLOCK consecutive documents dealt to the folds in turn,
- * (i / block) mod k.  Consecutive documents of a labelled file often come
- * from one source (brown-genre's 200-word chunks of one text): dealt one
- * by one, a chunk's neighbours would train the model that scores it, and
- * out-of-fold outputs would be as optimistic as in-sample ones. */
+/* The folds of every cross-validation here, stratified and grouped: each
+ * class's documents, in file order, are cut into blocks of
+ * min(LMF_CFUSE_FOLD_BLOCK, max(1, n_c / k)) consecutive ones, dealt to
+ * the k folds in turn (class c starting at fold c mod k).  Consecutive
+ * documents of a labelled file often come from one source (brown-genre's
+ * 200-word chunks of one text): dealt one by one, a chunk's neighbours
+ * would train the model that scores it and out-of-fold outputs would be as
+ * optimistic as in-sample ones; and every class keeps documents in every
+ * fold's training part whenever it has k or more.  fold: n values in 0..k-1. */
 #define LMF_CFUSE_FOLD_BLOCK 10
-static inline int lmf_cfuse_fold(size_t i, int k) { return (int)((i / LMF_CFUSE_FOLD_BLOCK) % (size_t)k); }
+void lmf_cfuse_folds(const int32_t *y, size_t n, int C, int k, int *fold);
 
 /* Out-of-fold outputs on train: the documents split into `folds` parts
- * (lmf_cfuse_fold), each part predicted by
+ * (lmf_cfuse_folds), each part predicted by
  * the member trained again (lmf_classifier_refit) on the other parts.
  * valid may be NULL: each fold's member then keeps this member's
  * hyper-parameters and calibration (much faster: the linear classifier's

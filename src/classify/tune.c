@@ -9,6 +9,18 @@
 #include <math.h>
 #include <string.h>
 
+void lmf_cfuse_folds(const int32_t *y, size_t n, int C, int k, int *fold) {
+    size_t nc[LMF_MAX_CLASSES] = {0}, seen[LMF_MAX_CLASSES] = {0};
+    for (size_t i = 0; i < n; i++)
+        if (y[i] >= 0 && y[i] < C) nc[y[i]]++;
+    for (size_t i = 0; i < n; i++) {
+        const int c = y[i] >= 0 && y[i] < C ? y[i] : 0;
+        size_t b = nc[c] / (size_t)k;
+        b = b < 1 ? 1 : b > LMF_CFUSE_FOLD_BLOCK ? LMF_CFUSE_FOLD_BLOCK : b;
+        fold[i] = (int)((seen[c]++ / b + (size_t)c) % (size_t)k);
+    }
+}
+
 static lmf_status check(int K, size_t n, int C) {
     if (K < 1 || K > LMF_FUSE_MAX_MEMBERS || n == 0 || C < 2)
         return lmf_error(LMF_ERR_ARG, "fitting a fusion needs 1..%d members, documents and 2+ classes",
@@ -159,11 +171,13 @@ lmf_status lmf_cfuse_oof(const lmf_classifier *member, const lmf_docs *train, co
     const size_t n = train->n, C = (size_t)train->C;
     size_t *in = (size_t *)lmf_malloc(n * sizeof *in), *out = (size_t *)lmf_malloc(n * sizeof *out);
     float *lp = (float *)lmf_malloc(n * C * sizeof *lp);
-    lmf_status s = in && out && lp ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    int *fold = (int *)lmf_malloc(n * sizeof *fold);
+    lmf_status s = in && out && lp && fold ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s) lmf_cfuse_folds(train->label, n, train->C, folds, fold);
     for (int f = 0; f < folds && !s; f++) {
         size_t ni = 0, no = 0;
         for (size_t i = 0; i < n; i++) {
-            if (lmf_cfuse_fold(i, folds) == f) out[no++] = i;
+            if (fold[i] == f) out[no++] = i;
             else in[ni++] = i;
         }
         lmf_docs tr, te;
@@ -189,6 +203,7 @@ lmf_status lmf_cfuse_oof(const lmf_classifier *member, const lmf_docs *train, co
     lmf_free(in);
     lmf_free(out);
     lmf_free(lp);
+    lmf_free(fold);
     return s;
 }
 
@@ -300,27 +315,29 @@ static lmf_status select_forward(const float *const *lp, int K, size_t n, int C,
 }
 
 /* Held-out mean log-likelihood of a stacking meta-model with penalty l2,
- * by k-fold cross-validation over the n rows (folds: lmf_cfuse_fold). */
+ * by k-fold cross-validation over the n rows (folds: lmf_cfuse_folds). */
 static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const int32_t *y, double l2, int cw,
                            int k, double *ll) {
     const size_t nw = (size_t)C * (size_t)K * (size_t)C;
     double *W = (double *)lmf_malloc((nw + (size_t)C) * sizeof *W);
     float *sub[LMF_FUSE_MAX_MEMBERS] = {0}, *row = (float *)lmf_malloc((size_t)K * (size_t)C * sizeof *row);
     int32_t *ys = (int32_t *)lmf_malloc(n * sizeof *ys);
-    lmf_status s = W && row && ys ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    int *fold = (int *)lmf_malloc(n * sizeof *fold);
+    lmf_status s = W && row && ys && fold ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s) lmf_cfuse_folds(y, n, C, k, fold);
     for (int j = 0; j < K && !s; j++)
         if (!(sub[j] = (float *)lmf_malloc(n * (size_t)C * sizeof *sub[j]))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     double sum = 0;
     for (int f = 0; f < k && !s; f++) {
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
-            if (lmf_cfuse_fold(i, k) == f) continue;
+            if (fold[i] == f) continue;
             for (int j = 0; j < K; j++) memcpy(sub[j] + m * C, lp[j] + i * (size_t)C, (size_t)C * sizeof(float));
             ys[m++] = y[i];
         }
         s = lmf_cfuse_fit_stack((const float *const *)sub, K, m, C, ys, l2, cw, W, W + nw);
         for (size_t i = 0; i < n && !s; i++) {
-            if (lmf_cfuse_fold(i, k) != f) continue;
+            if (fold[i] != f) continue;
             double q[LMF_MAX_CLASSES], mx = -INFINITY, z = 0;
             for (int c = 0; c < C; c++) {
                 double v = W[nw + (size_t)c];
@@ -339,6 +356,7 @@ static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const
     lmf_free(W);
     lmf_free(row);
     lmf_free(ys);
+    lmf_free(fold);
     return s;
 }
 

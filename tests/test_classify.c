@@ -10,6 +10,7 @@
 #include "lmf/model.h"
 #include "lmf/text.h"
 #include "../src/classify/classify_impl.h"
+#include "../src/core/optim_impl.h"
 
 #include <cjson/cJSON.h>
 #include <unistd.h>
@@ -334,6 +335,28 @@ static void test_folds(void) {
     CHECK(fold[10] != fold[0]);
 }
 
+/* Bayesian optimisation finds the top of a smooth bump in 3 dimensions and
+ * of a plateau no gradient sees, from a poor start; a budget of one point
+ * only returns the start (a negative control). */
+static double bump(void *u, const double *x) {
+    (void)u;
+    return -((x[0] - 0.3) * (x[0] - 0.3) + (x[1] + 0.5) * (x[1] + 0.5) + (x[2] - 0.8) * (x[2] - 0.8));
+}
+static double plateau(void *u, const double *x) {
+    (void)u;
+    return fabs(x[0] - 0.6) < 0.15 && fabs(x[1] + 0.2) < 0.15 ? 1 : 0;
+}
+static void test_bayesopt(void) {
+    double x[3] = {-1, 1, -1};
+    double v = lmf_bayesopt(bump, NULL, 3, -1, 1, 40, 1, x);
+    CHECK_MSG(v > -0.02 && fabs(x[0] - 0.3) < 0.15 && fabs(x[1] + 0.5) < 0.15 && fabs(x[2] - 0.8) < 0.15,
+              "bump: %g at %g %g %g", v, x[0], x[1], x[2]);
+    double p[2] = {-1, -1};
+    CHECK(lmf_bayesopt(plateau, NULL, 2, -1, 1, 60, 3, p) == 1);
+    double q[3] = {-1, 1, -1};
+    CHECK(lmf_bayesopt(bump, NULL, 3, -1, 1, 1, 1, q) < -3 && q[0] == -1);
+}
+
 /* ---- metrics against scikit-learn (fixtures: dev/gen_classify_metrics_fixtures.py) ---- */
 static char *slurp(const char *path) {
     FILE *fp = fopen(path, "rb");
@@ -431,6 +454,7 @@ int main(void) {
     test_stacking_out_of_fold();
     test_fusion();
     test_folds();
+    test_bayesopt();
     test_metrics_fixture("three");
     test_metrics_fixture("three_nogold");
     test_metrics_fixture("two");

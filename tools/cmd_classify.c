@@ -63,6 +63,8 @@ static void help(FILE *fp) {
             "  threshold-vote each member votes for every class it gives p >= --threshold\n"
             "  select         greedy forward selection (with replacement) of members into an\n"
             "                 average, by VALID accuracy (Caruana et al. 2004)\n"
+            "  bo-weighted    weighted average, weights maximising VALID macro-F1 by Bayesian\n"
+            "                 optimisation (a Gaussian process and expected improvement, 40 tries)\n"
             "  stack          logistic regression on the members' out-of-fold probabilities\n"
             "                 on TRAIN (--folds, default 5; members trained again per fold)\n"
             "  blend          logistic regression on the members' probabilities on VALID\n"
@@ -359,7 +361,7 @@ static int cmd_fuse(int argc, char **argv) {
             if (!v || lmf_cfuse_method_needs(v) < 0)
                 return cli_usage_error("classify fuse", "--method takes one of: average, weighted, acc-weighted, "
                                                         "geometric, geo-weighted, max, vote, weighted-vote, "
-                                                        "threshold-vote, select, stack, blend, stack-full, blend-full");
+                                                        "threshold-vote, select, bo-weighted, stack, blend, stack-full, blend-full");
             method = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--valid", &missing)) || missing) {
             if (!v) return cli_usage_error("classify fuse", "--valid needs a file");

@@ -248,7 +248,9 @@ lmf_status lmf_cfuse_oof(const lmf_classifier *member, const lmf_docs *train, co
  * geometric, geo-weighted (log-linear weights on valid), max, vote
  * (majority), weighted-vote (votes weighted by valid accuracy),
  * threshold-vote, select (greedy forward selection with replacement,
- * Caruana et al. 2004, by valid accuracy), stack (class-wise meta-model
+ * Caruana et al. 2004, by valid accuracy), bo-weighted (an average whose
+ * weights softmax(theta), theta in [-3, 3]^K, maximise valid macro-F1 by
+ * Bayesian optimisation: 40 evaluations from equal weights), stack (class-wise meta-model
  * on the out-of-fold outputs on train), blend (class-wise meta-model on
  * valid), stack-full and blend-full (the meta-model over every member
  * probability of every class). */

@@ -240,6 +240,7 @@ static const struct {
     {"weighted-vote", LMF_CFUSE_NEEDS_VALID},
     {"threshold-vote", 0},
     {"select", LMF_CFUSE_NEEDS_VALID},
+    {"bo-weighted", LMF_CFUSE_NEEDS_VALID},
     {"stack", LMF_CFUSE_NEEDS_OOF},
     {"blend", LMF_CFUSE_NEEDS_VALID},
     {"stack-full", LMF_CFUSE_NEEDS_OOF},
@@ -360,6 +361,54 @@ static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const
     return s;
 }
 
+/* Bayesian optimisation of an average's weights for valid macro-F1. */
+typedef struct bodata {
+    const float *const *lp;
+    int K, C;
+    size_t n;
+    const int32_t *y;
+    float *mix;
+} bodata;
+
+/* w = softmax(theta) */
+static void bo_weights(const double *th, int K, double *w) {
+    double mx = th[0], z = 0;
+    for (int k = 1; k < K; k++) mx = th[k] > mx ? th[k] : mx;
+    for (int k = 0; k < K; k++) z += w[k] = exp(th[k] - mx);
+    for (int k = 0; k < K; k++) w[k] /= z;
+}
+
+/* macro-F1 of the weighted average, plus a thousandth of its mean
+ * log-likelihood to order settings of equal F1 */
+static double bo_objective(void *user, const double *th) {
+    const bodata *d = (const bodata *)user;
+    double w[LMF_FUSE_MAX_MEMBERS], ll = 0;
+    bo_weights(th, d->K, w);
+    for (size_t i = 0; i < d->n; i++)
+        for (int c = 0; c < d->C; c++) {
+            double p = 0;
+            for (int k = 0; k < d->K; k++) p += w[k] * exp((double)d->lp[k][i * (size_t)d->C + (size_t)c]);
+            d->mix[i * (size_t)d->C + (size_t)c] = (float)log(p > 1e-300 ? p : 1e-300);
+            if (c == d->y[i]) ll += log(p > 1e-300 ? p : 1e-300);
+        }
+    lmf_cmetrics m;
+    if (lmf_cmetrics_compute(d->y, d->mix, d->n, d->C, &m)) return NAN;
+    double f1 = m.macro_f1;
+    lmf_cmetrics_free(&m);
+    return f1 + 1e-3 * ll / (double)d->n;
+}
+
+static lmf_status bo_fit(const float *const *lp, int K, size_t n, int C, const int32_t *y, double *w) {
+    bodata d = {lp, K, C, n, y, (float *)lmf_malloc(n * (size_t)C * sizeof(float))};
+    if (!d.mix) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    double th[LMF_FUSE_MAX_MEMBERS] = {0}; /* from equal weights */
+    double v = lmf_bayesopt(bo_objective, &d, K, -3, 3, 40, 1, th);
+    lmf_free(d.mix);
+    if (isnan(v)) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    bo_weights(th, K, w);
+    return LMF_OK;
+}
+
 lmf_status lmf_cfuse_fit_method(const char *method, int K, int C, const float *const *valid_lp, const int32_t *valid_y,
                                 size_t nv, const float *const *oof_lp, const int32_t *train_y, size_t nt,
                                 const lmf_cfuse_fit_opts *fo, lmf_cfuse_fit *out) {
@@ -378,7 +427,8 @@ lmf_status lmf_cfuse_fit_method(const char *method, int K, int C, const float *c
     out->o.weights = out->w;
     lmf_status s = LMF_OK;
     const char *m = method;
-    if (!strcmp(m, "average") || !strcmp(m, "weighted") || !strcmp(m, "acc-weighted") || !strcmp(m, "select"))
+    if (!strcmp(m, "average") || !strcmp(m, "weighted") || !strcmp(m, "acc-weighted") || !strcmp(m, "select") ||
+        !strcmp(m, "bo-weighted"))
         out->o.comb = LMF_COMB_LINEAR;
     else if (!strcmp(m, "geometric") || !strcmp(m, "geo-weighted"))
         out->o.comb = LMF_COMB_LOGLINEAR;
@@ -398,6 +448,8 @@ lmf_status lmf_cfuse_fit_method(const char *method, int K, int C, const float *c
         s = lmf_cfuse_geo_weights(valid_lp, K, nv, C, valid_y, out->w);
     else if (!strcmp(m, "select"))
         s = select_forward(valid_lp, K, nv, C, valid_y, out->w);
+    else if (!strcmp(m, "bo-weighted"))
+        s = bo_fit(valid_lp, K, nv, C, valid_y, out->w);
     else if (!strcmp(m, "acc-weighted") || !strcmp(m, "weighted-vote"))
         for (int k = 0; k < K; k++) out->w[k] = (double)right_count(valid_lp[k], nv, C, valid_y) / (double)nv + 1e-9;
     if (!s && out->o.comb == LMF_COMB_STACK) {

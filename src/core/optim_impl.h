@@ -16,4 +16,17 @@ typedef double (*lmf_objective_fn)(void *user, const double *x, double *grad);
  * Returns the iterations run, or -1 when out of memory (x unchanged). */
 int lmf_lbfgs(lmf_objective_fn f, void *user, size_t P, double *x, int max_iter, double min_gain);
 
+/* Maximises a costly, possibly noisy or piecewise-constant f over the box
+ * [lo, hi]^D by Bayesian optimisation: a Gaussian-process surrogate
+ * (squared-exponential kernel, length scale 0.25 (hi - lo) sqrt(D), the
+ * observations standardised, noise 1e-3) and expected improvement, each
+ * next point the best of 2,000 candidates (uniform in the box, and half of
+ * them near the best point so far).  The first point is x (the caller's
+ * guess), then D + 1 uniform ones; budget evaluations in all (at most
+ * LMF_BO_MAX_EVALS).  x gets the best point seen; returns its value, NAN on
+ * out of memory.  Deterministic for a seed. */
+typedef double (*lmf_bo_fn)(void *user, const double *x);
+#define LMF_BO_MAX_EVALS 200
+double lmf_bayesopt(lmf_bo_fn f, void *user, int D, double lo, double hi, int budget, uint64_t seed, double *x);
+
 #endif

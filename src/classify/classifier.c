@@ -110,16 +110,6 @@ lmf_status lmf_classifier_save(const lmf_classifier *c, const char *path) {
     return s;
 }
 
-static char *dir_of(const char *path) {
-    const char *sl = strrchr(path, '/');
-    if (!sl) return lmf_strdup(".");
-    size_t n = (size_t)(sl - path);
-    char *d = (char *)lmf_malloc(n + 2);
-    if (!d) return NULL;
-    memcpy(d, path, n ? n : 1);
-    d[n ? n : 1] = 0;
-    return d;
-}
 
 lmf_status lmf_classifier_load_with(const char *path, lmf_model_loader_fn load_model, void *user,
                                     lmf_classifier **out) {
@@ -174,7 +164,7 @@ lmf_status lmf_classifier_load_depth(const char *path, lmf_model_loader_fn load_
         else if (!(names[i] = lmf_strdup(e->valuestring)))
             s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     }
-    char *dir = s ? NULL : dir_of(path);
+    char *dir = s ? NULL : lmf_path_dir(path);
     if (!s && !dir) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s) {
         const char *k = kind->valuestring;

@@ -10,42 +10,6 @@
 /* A uniform double in [0, 1) from a 64-bit counter. */
 static double unif(uint64_t *s) { return (double)(lmf_mix64(++*s) >> 11) * (1.0 / 9007199254740992.0); }
 
-/* Lower-triangular Cholesky factor of the n x n matrix A in place; 0 if it
- * is not positive definite. */
-static int cholesky(double *A, int n) {
-    for (int j = 0; j < n; j++) {
-        double d = A[j * n + j];
-        for (int k = 0; k < j; k++) d -= A[j * n + k] * A[j * n + k];
-        if (!(d > 0)) return 0;
-        d = sqrt(d);
-        A[j * n + j] = d;
-        for (int i = j + 1; i < n; i++) {
-            double v = A[i * n + j];
-            for (int k = 0; k < j; k++) v -= A[i * n + k] * A[j * n + k];
-            A[i * n + j] = v / d;
-        }
-    }
-    return 1;
-}
-
-/* Solves L z = b (forward) into z. */
-static void lsolve(const double *L, int n, const double *b, double *z) {
-    for (int i = 0; i < n; i++) {
-        double v = b[i];
-        for (int k = 0; k < i; k++) v -= L[i * n + k] * z[k];
-        z[i] = v / L[i * n + i];
-    }
-}
-
-/* Solves L^T z = b (backward) into z. */
-static void ltsolve(const double *L, int n, const double *b, double *z) {
-    for (int i = n - 1; i >= 0; i--) {
-        double v = b[i];
-        for (int k = i + 1; k < n; k++) v -= L[k * n + i] * z[k];
-        z[i] = v / L[i * n + i];
-    }
-}
-
 static double kern(const double *a, const double *b, int D, double inv2l2) {
     double d2 = 0;
     for (int j = 0; j < D; j++) d2 += (a[j] - b[j]) * (a[j] - b[j]);
@@ -84,9 +48,9 @@ double lmf_bayesopt(lmf_bo_fn f, void *user, int D, double lo, double hi, int bu
                 L[i * n + i] += 1e-3;
                 z[i] = (y[i] - mean) / sd;
             }
-            if (!cholesky(L, n)) break; /* cannot happen with the noise term; stop with what we have */
-            lsolve(L, n, z, kv);
-            ltsolve(L, n, kv, alpha);
+            if (!lmf_cholesky(L, n)) break; /* cannot happen with the noise term; stop with what we have */
+            lmf_tri_lower_solve(L, n, z, kv);
+            lmf_tri_upper_solve(L, n, kv, alpha);
             const double ybest = (y[best] - mean) / sd;
             double best_ei = -1;
             for (int t = 0; t < CAND; t++) {
@@ -98,7 +62,7 @@ double lmf_bayesopt(lmf_bo_fn f, void *user, int D, double lo, double hi, int bu
                 }
                 double mu = 0;
                 for (int i = 0; i < n; i++) mu += (kv[i] = kern(c, X + (size_t)i * D, D, inv2l2)) * alpha[i];
-                lsolve(L, n, kv, z);
+                lmf_tri_lower_solve(L, n, kv, z);
                 double v2 = 1 + 1e-3;
                 for (int i = 0; i < n; i++) v2 -= z[i] * z[i];
                 double sg = sqrt(v2 > 1e-12 ? v2 : 1e-12), u = (mu - ybest - 0.01) / sg;

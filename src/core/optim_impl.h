@@ -16,6 +16,13 @@ typedef double (*lmf_objective_fn)(void *user, const double *x, double *grad);
  * Returns the iterations run, or -1 when out of memory (x unchanged). */
 int lmf_lbfgs(lmf_objective_fn f, void *user, size_t P, double *x, int max_iter, double min_gain);
 
+/* Cholesky factor L (lower triangle, in place) of the symmetric n x n
+ * matrix A; 0 if A is not positive definite.  Then L z = b and L^T z = b
+ * (z may be b). */
+int lmf_cholesky(double *A, int n);
+void lmf_tri_lower_solve(const double *L, int n, const double *b, double *z);
+void lmf_tri_upper_solve(const double *L, int n, const double *b, double *z);
+
 /* Maximises a costly, possibly noisy or piecewise-constant f over the box
  * [lo, hi]^D by Bayesian optimisation: a Gaussian-process surrogate
  * (squared-exponential kernel, length scale 0.25 (hi - lo) sqrt(D), the

@@ -37,6 +37,17 @@ char *lmf_strdup(const char *s) {
     return d;
 }
 
+char *lmf_path_dir(const char *path) {
+    const char *sl = strrchr(path, '/');
+    if (!sl) return lmf_strdup(".");
+    size_t n = (size_t)(sl - path);
+    char *d = (char *)lmf_malloc(n + 2);
+    if (!d) return NULL;
+    memcpy(d, path, n ? n : 1);
+    d[n ? n : 1] = 0;
+    return d;
+}
+
 char *lmf_path_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
     char *p = (char *)lmf_malloc(a + b + 2);

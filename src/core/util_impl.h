@@ -87,6 +87,9 @@ static inline uint64_t lmf_pow2_ceil(uint64_t x) {
 char *lmf_strdup(const char *s);
 /* "dir/name" (one '/' between them), malloc'd; NULL on out of memory. */
 char *lmf_path_join(const char *dir, const char *name);
+/* The folder of a file path ("." for a bare name, "/" for one at the root);
+ * NULL on out of memory. */
+char *lmf_path_dir(const char *path);
 
 /* The thread count lmf_set_threads was given (1 if never called), and a
  * temporary change of the BLAS threads only (src/nn/ops.c). */

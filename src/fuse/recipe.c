@@ -35,16 +35,6 @@ static lmf_status prefix_error(lmf_status s, const char *fmt, ...) {
     return lmf_error(s, "%s: %s", pre, msg);
 }
 
-static char *dir_of(const char *path) {
-    const char *sl = strrchr(path, '/');
-    if (!sl) return lmf_strdup(".");
-    size_t n = (size_t)(sl - path);
-    char *d = (char *)lmf_malloc(n + 2);
-    if (!d) return NULL;
-    memcpy(d, path, n ? n : 1);
-    d[n ? n : 1] = 0;
-    return d;
-}
 
 static lmf_status load_node(const cJSON *j, const lmf_load_ctx *ctx, const char *file, const char *where, int depth,
                             lmf_model **out);
@@ -310,7 +300,7 @@ static lmf_status load_node(const cJSON *j, const lmf_load_ctx *ctx, const char 
  * caller frees both, free() for canon) unless the file is already on ctx's
  * chain or the chain is full. */
 static lmf_status enter_file(const lmf_load_ctx *ctx, const char *path, lmf_load_ctx *child, char **dir, char **canon) {
-    *dir = dir_of(path);
+    *dir = lmf_path_dir(path);
     *canon = realpath(path, NULL);
     if (!*dir || !*canon) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     for (const lmf_load_ctx *c = ctx; c; c = c->parent)
@@ -377,7 +367,7 @@ lmf_status lmf_recipe_write(const char *path, const lmf_fuse_opts *o, const char
     const lmf_combiner comb = o->comb;
     const double *w = o->weights;
     if (!w) return lmf_error(LMF_ERR_ARG, "a recipe needs its weights");
-    char *dir = dir_of(path), *rdir = NULL;
+    char *dir = lmf_path_dir(path), *rdir = NULL;
     if (!dir) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     rdir = realpath(dir, NULL);
     lmf_free(dir);
@@ -468,7 +458,7 @@ static lmf_status write_json(const char *path, cJSON *j) {
 lmf_status lmf_ncache_write(const char *path, const char *model_path, int window, double theta, double floor,
                             const char *tuning_json) {
     lmf_json_init();
-    char *dir = dir_of(path);
+    char *dir = lmf_path_dir(path);
     if (!dir) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     char *rdir = realpath(dir, NULL);
     lmf_free(dir);
@@ -516,7 +506,7 @@ int lmf_recipe_tuned_on(const char *recipe_path, const char *text_path) {
         same = a && !strcmp(a, text);
         free(a);
         if (!same && dv->valuestring[0] != '/') {
-            char *dir = dir_of(recipe_path), *p = dir ? lmf_path_join(dir, dv->valuestring) : NULL;
+            char *dir = lmf_path_dir(recipe_path), *p = dir ? lmf_path_join(dir, dv->valuestring) : NULL;
             char *b = p ? realpath(p, NULL) : NULL;
             same = b && !strcmp(b, text);
             free(b);

@@ -29,6 +29,7 @@
 #include "lmf/ngram.h"
 #include "../ngram/ngram_impl.h"
 #include "../core/util_impl.h"
+#include "../core/optim_impl.h"
 #include "fuse_impl.h"
 
 #include <math.h>
@@ -448,28 +449,9 @@ static int solve_spd(double *A, double *b, int n) {
     for (int i = 0; i < n; i++) tr += A[i * n + i];
     double ridge = 1e-10 * (tr > 0 ? tr / n : 1) + 1e-300;
     for (int i = 0; i < n; i++) A[i * n + i] += ridge;
-    for (int j = 0; j < n; j++) {
-        double d = A[j * n + j];
-        for (int k = 0; k < j; k++) d -= A[j * n + k] * A[j * n + k];
-        if (!(d > 0)) return 0;
-        d = sqrt(d);
-        A[j * n + j] = d;
-        for (int i = j + 1; i < n; i++) {
-            double v = A[i * n + j];
-            for (int k = 0; k < j; k++) v -= A[i * n + k] * A[j * n + k];
-            A[i * n + j] = v / d;
-        }
-    }
-    for (int i = 0; i < n; i++) { /* L y = b */
-        double v = b[i];
-        for (int k = 0; k < i; k++) v -= A[i * n + k] * b[k];
-        b[i] = v / A[i * n + i];
-    }
-    for (int i = n - 1; i >= 0; i--) { /* L^T x = y */
-        double v = b[i];
-        for (int k = i + 1; k < n; k++) v -= A[k * n + i] * b[k];
-        b[i] = v / A[i * n + i];
-    }
+    if (!lmf_cholesky(A, n)) return 0;
+    lmf_tri_lower_solve(A, n, b, b); /* L y = b */
+    lmf_tri_upper_solve(A, n, b, b); /* L^T x = y */
     return 1;
 }
 

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 [ -d "$build" ] || { echo "test_blas_matrix: no build directory $build (run scripts/build.sh)" >&2; exit 2; }
-tests='^(nn|bf16|fuse|alloc|train|fuse_cli|cli)$'
+tests='^(nn|bf16|fuse|alloc|train|fuse_cli|cli|comb|classify_nn|classify_linear)$'
 cores="Haswell unset"
 grep -qw avx512f /proc/cpuinfo && cores="Haswell SkylakeX unset"
 status=0

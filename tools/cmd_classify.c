@@ -310,27 +310,7 @@ static int cmd_eval_predict(int argc, char **argv, int predict) {
     }
     if (lmf_classifier_predict(c, &d, lp, progress, &quiet)) goto done;
     if (predict) {
-        FILE *fp = out && strcmp(out, "-") ? fopen(out, "w") : stdout;
-        if (!fp) {
-            lmf_error(LMF_ERR_IO, "%s: cannot write", out);
-            goto done;
-        }
-        fprintf(fp, "label");
-        for (int k = 0; k < C; k++) fprintf(fp, "\t%s", d.names[k]);
-        fprintf(fp, "\n");
-        for (size_t i = 0; i < d.n; i++) {
-            const float *row = lp + i * (size_t)C;
-            int a = 0;
-            for (int k = 1; k < C; k++) a = row[k] > row[a] ? k : a;
-            fprintf(fp, "%s", d.names[a]);
-            for (int k = 0; k < C; k++) fprintf(fp, "\t%.6g", exp((double)row[k]));
-            fprintf(fp, "\n");
-        }
-        int bad = fp != stdout ? fclose(fp) != 0 : ferror(fp);
-        if (bad) {
-            lmf_error(LMF_ERR_IO, "%s: write failed", out ? out : "standard output");
-            goto done;
-        }
+        if (lmf_predictions_write(out ? out : "-", d.names, C, lp, d.n)) goto done;
     } else {
         if (lmf_cmetrics_compute(d.label, lp, d.n, C, &m)) goto done;
         print_metrics(stdout, &m, d.names, json);

@@ -291,6 +291,11 @@ typedef struct lmf_diversity {
 } lmf_diversity;
 void lmf_cfuse_diversity(const float *a, const float *b, size_t n, int C, const int32_t *y, lmf_diversity *out);
 
+/* Writes predictions as TSV, atomically (path "-": standard output): a
+ * header "label" then the C class names, then per document the predicted
+ * class (argmax, ties to the lower index) and p(class) for each class. */
+lmf_status lmf_predictions_write(const char *path, char *const *names, int C, const float *logp, size_t n);
+
 /* ---- metrics (scikit-learn's definitions) ----
  * Predictions are argmax_c logp (ties: the lowest class index).  Precision,
  * recall and F1 are 0 where undefined (zero_division=0); macro averages

@@ -194,3 +194,19 @@ static lmf_status load_plain(void *user, const char *path, lmf_model **out) {
 lmf_status lmf_classifier_load(const char *path, lmf_classifier **out) {
     return lmf_classifier_load_with(path, load_plain, NULL, out);
 }
+
+lmf_status lmf_predictions_write(const char *path, char *const *names, int C, const float *logp, size_t n) {
+    lmf_outfile of;
+    lmf_status s = lmf_outfile_open(&of, path);
+    if (s) return s;
+    fputs("label", of.fp);
+    for (int c = 0; c < C; c++) fprintf(of.fp, "\t%s", names[c]);
+    fputc('\n', of.fp);
+    for (size_t i = 0; i < n; i++) {
+        const float *row = logp + i * (size_t)C;
+        fputs(names[lmf_argmax_f(row, C)], of.fp);
+        for (int c = 0; c < C; c++) fprintf(of.fp, "\t%.6g", exp((double)row[c]));
+        fputc('\n', of.fp);
+    }
+    return lmf_outfile_commit(&of);
+}

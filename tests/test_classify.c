@@ -253,10 +253,10 @@ static void test_stacking_out_of_fold(void) {
      * on the out-of-fold ones it cannot (its features carry no signal) */
     double W[2 * 2], b[2];
     const float *lp[1] = {in};
-    CHECK(lmf_cfuse_fit_stack(lp, 1, n, 2, tr.label, 1e-3, 0, W, b) == LMF_OK);
+    CHECK(lmf_cfuse_fit_stack(lp, 1, n, 2, tr.label, 1e-3, 0, 0, 0, W, b) == LMF_OK);
     double trust_in = fabs(W[0 * 2 + 0] - W[1 * 2 + 0]);
     lp[0] = oof;
-    CHECK(lmf_cfuse_fit_stack(lp, 1, n, 2, tr.label, 1e-3, 0, W, b) == LMF_OK);
+    CHECK(lmf_cfuse_fit_stack(lp, 1, n, 2, tr.label, 1e-3, 0, 0, 0, W, b) == LMF_OK);
     double trust_oof = fabs(W[0 * 2 + 0] - W[1 * 2 + 0]);
     CHECK_MSG(trust_in > 1 && trust_oof < 1e-3, "in-sample %g, out-of-fold %g", trust_in, trust_oof);
     free(in);
@@ -318,8 +318,7 @@ static void test_fusion(void) {
 }
 
 /* Folds: stratified (a class with k or more documents is in k folds) and
- * grouped (consecutive documents of a class share a fold, up to blocks of
- * LMF_CFUSE_FOLD_BLOCK). */
+ * grouped (each class cut into k runs of consecutive documents). */
 static void test_folds(void) {
     enum { N = 400, K = 5 };
     int32_t y[N];
@@ -330,9 +329,14 @@ static void test_folds(void) {
     for (int i = 0; i < N; i++) in[y[i]][fold[i]]++;
     for (int c = 0; c < 3; c++)
         for (int f = 0; f < K; f++) CHECK_MSG(in[c][f] > 0, "class %d has nothing in fold %d", c, f);
-    CHECK(in[0][0] == 60 && in[2][0] == 2); /* blocks of 10 (class 0), of 2 (class 2: 10 / 5) */
-    for (int i = 1; i < 10; i++) CHECK(fold[i] == fold[0]);      /* the first block of class 0 */
-    CHECK(fold[10] != fold[0]);
+    CHECK(in[0][0] == 60 && in[1][0] == 18 && in[2][0] == 2); /* runs of n_c / 5 */
+    for (int i = 1; i < 60; i++) CHECK(fold[i] == fold[0]);       /* the first run of class 0 */
+    CHECK(fold[60] != fold[0]);
+    for (int i = 300; i < 318; i++) CHECK(fold[i] == 1);          /* class 1 starts in fold 1 */
+    int32_t y7[7] = {0, 0, 0, 0, 0, 0, 0};                        /* 7 documents: runs of 2, 2, 2, 1 */
+    int f7[7];
+    lmf_cfuse_folds(y7, 7, 2, 5, f7);
+    CHECK(f7[0] == 0 && f7[1] == 0 && f7[2] == 1 && f7[5] == 2 && f7[6] == 3);
 }
 
 /* Bayesian optimisation finds the top of a smooth bump in 3 dimensions and
@@ -355,6 +359,150 @@ static void test_bayesopt(void) {
     CHECK(lmf_bayesopt(plateau, NULL, 2, -1, 1, 60, 3, p) == 1);
     double q[3] = {-1, 1, -1};
     CHECK(lmf_bayesopt(bump, NULL, 3, -1, 1, 1, 1, q) < -3 && q[0] == -1);
+}
+
+
+/* ---- naive Bayes against scikit-learn (fixtures: dev/gen_classify_nb_fixtures.py) ----
+ * MultinomialNB(alpha=0.5) on the same counts: every probability within
+ * 1e-9; the literal words "<unk>" (a training word) and "</s>" (not one)
+ * count and do not, as scikit-learn's vocabulary says.  Saved and loaded,
+ * the same bits; trained again without valid, the same alpha. */
+static void test_nb(void) {
+    char tr_path[512], te_path[512], ex_path[512];
+    snprintf(tr_path, sizeof tr_path, "%s/classify/nb.train.txt", TEST_DATA_DIR);
+    snprintf(te_path, sizeof te_path, "%s/classify/nb.test.txt", TEST_DATA_DIR);
+    snprintf(ex_path, sizeof ex_path, "%s/classify/nb.expected.tsv", TEST_DATA_DIR);
+    lmf_docs tr, te;
+    CHECK(lmf_docs_read(tr_path, NULL, 0, &tr) == LMF_OK);
+    CHECK(lmf_docs_read(te_path, (const char *const *)tr.names, tr.C, &te) == LMF_OK);
+    lmf_classifier *c = NULL, *c2 = NULL, *c3 = NULL;
+    CHECK(lmf_nb_train(&tr, NULL, 0.5, &c) == LMF_OK);
+    const int C = tr.C;
+    float *lp = (float *)malloc(te.n * (size_t)C * sizeof *lp), *lp2 = (float *)malloc(te.n * (size_t)C * sizeof *lp2);
+    CHECK(c && lmf_classifier_predict(c, &te, lp, NULL, NULL) == LMF_OK);
+    FILE *fp = fopen(ex_path, "r");
+    CHECK_MSG(fp != NULL, "%s missing", ex_path);
+    char line[4096];
+    size_t row = 0;
+    double worst = 0;
+    if (fp && fgets(line, sizeof line, fp)) {
+        CHECK(!strcmp(line, "label\tart\tlaw\tsea\n"));
+        while (fgets(line, sizeof line, fp) && row < te.n) {
+            char *p = strchr(line, '\t');
+            for (int k = 0; k < C && p; k++) {
+                double e = strtod(p + 1, &p);
+                worst = fmax(worst, fabs(exp((double)lp[row * C + k]) - e));
+            }
+            row++;
+        }
+    }
+    if (fp) fclose(fp);
+    CHECK_MSG(row == te.n && worst < 1e-6, "%zu rows of %zu; worst |p - scikit-learn's| %g", row, te.n, worst);
+    /* a negative control: alpha 1 is another model */
+    CHECK(lmf_nb_train(&tr, NULL, 1.0, &c3) == LMF_OK);
+    CHECK(c3 && lmf_classifier_predict(c3, &te, lp2, NULL, NULL) == LMF_OK);
+    double diff = 0;
+    for (size_t i = 0; i < te.n * (size_t)C; i++) diff = fmax(diff, fabs((double)lp[i] - (double)lp2[i]));
+    CHECK(diff > 1e-3);
+    lmf_classifier_free(c3);
+    /* save, load: the same bits */
+    CHECK(lmf_classifier_save(c, tmp("nb.json")) == LMF_OK);
+    CHECK(lmf_classifier_load(tmp("nb.json"), &c2) == LMF_OK);
+    CHECK(c2 && lmf_classifier_predict(c2, &te, lp2, NULL, NULL) == LMF_OK);
+    CHECK(c2 && !memcmp(lp, lp2, te.n * (size_t)C * sizeof *lp));
+    lmf_classifier_free(c2);
+    c2 = NULL;
+    /* trained again without valid: the given alpha kept (the same outputs) */
+    CHECK(lmf_classifier_refit(c, &tr, NULL, &c2) == LMF_OK);
+    CHECK(c2 && lmf_classifier_predict(c2, &te, lp2, NULL, NULL) == LMF_OK);
+    CHECK(c2 && !memcmp(lp, lp2, te.n * (size_t)C * sizeof *lp));
+    lmf_classifier_free(c2);
+    /* alpha chosen on valid: one of the grid, the best valid accuracy */
+    CHECK(lmf_nb_train(&tr, &te, 0, &c2) == LMF_OK);
+    char d[512];
+    if (c2) lmf_classifier_describe(c2, d, sizeof d);
+    CHECK(c2 && strstr(d, "chosen on valid"));
+    lmf_classifier_free(c2);
+    /* a damaged counts file is refused with its name */
+    {
+        lmf_docs none = {0};
+        CHECK(lmf_nb_train(&none, NULL, 0.5, &c2) == LMF_ERR_DATA && !c2);
+        CHECK(lmf_nb_train(&tr, NULL, -1, &c2) == LMF_ERR_ARG && !c2);
+        put_file(tmp("nb_bad.json"), "{\"lmfuse\": \"classifier\", \"kind\": \"nb\", \"classes\": [\"art\", \"law\", "
+                                     "\"sea\"], \"alpha\": 0.5, \"documents\": [7, 4, 2], \"vocab\": \"classify_nb.json.nb.vocab\", "
+                                     "\"counts\": \"classify_nb.json.linear.safetensors\"}");
+        CHECK(lmf_classifier_load(tmp("nb_bad.json"), &c2) != LMF_OK && !c2 && strstr(lmf_last_error(), "safetensors"));
+        put_file(tmp("nb_bad.json"), "{\"lmfuse\": \"classifier\", \"kind\": \"nb\", \"classes\": [\"art\", \"law\", "
+                                     "\"sea\"], \"alpha\": 0.5, \"documents\": [7, 0, 2], \"vocab\": \"classify_nb.json.nb.vocab\", "
+                                     "\"counts\": \"classify_nb.json.nb.safetensors\"}");
+        CHECK(lmf_classifier_load(tmp("nb_bad.json"), &c2) == LMF_ERR_FORMAT && strstr(lmf_last_error(), "documents[1]"));
+    }
+    free(lp);
+    free(lp2);
+    lmf_classifier_free(c);
+    lmf_docs_free(&tr);
+    lmf_docs_free(&te);
+}
+
+/* Two sets as one: a's documents then b's, labels and lines kept; sets over
+ * other classes refused. */
+static void test_docs_concat(void) {
+    put_file(tmp("cat_a.txt"), "__label__x one\n__label__y two two\n");
+    put_file(tmp("cat_b.txt"), "__label__y three\n");
+    put_file(tmp("cat_c.txt"), "__label__z four\n");
+    lmf_docs a, b, c, ab;
+    CHECK(lmf_docs_read(tmp("cat_a.txt"), NULL, 0, &a) == LMF_OK);
+    CHECK(lmf_docs_read(tmp("cat_b.txt"), (const char *const *)a.names, a.C, &b) == LMF_OK);
+    CHECK(lmf_docs_read(tmp("cat_c.txt"), NULL, 0, &c) == LMF_OK);
+    CHECK(lmf_docs_concat(&a, &b, &ab) == LMF_OK);
+    CHECK(ab.n == 3 && ab.C == 2 && ab.label[0] == 0 && ab.label[1] == 1 && ab.label[2] == 1);
+    CHECK(ab.n == 3 && !strcmp(ab.text[2], "three") && ab.line[2] == 1 && ab.len[1] == 7);
+    CHECK(strstr(ab.path, "cat_a.txt+") && strstr(ab.path, "cat_b.txt"));
+    lmf_docs bad;
+    CHECK(lmf_docs_concat(&a, &c, &bad) == LMF_ERR_DATA && bad.n == 0 && strstr(lmf_last_error(), "different classes"));
+    lmf_docs_free(&a);
+    lmf_docs_free(&b);
+    lmf_docs_free(&c);
+    lmf_docs_free(&ab);
+}
+
+/* The class-balanced meta-model: its loss is the same when a class's rows
+ * are repeated (each weighs n / (C n_c)), so the fit is too; the plain one
+ * moves (a negative control).  And ln-probability features fit as well. */
+static void test_stack_balanced(void) {
+    enum { N = 60, C = 3, R = 4 };
+    float a[N * C], b[(N + (R - 1) * 20) * C];
+    int32_t y[N], yb[N + (R - 1) * 20];
+    unsigned seed = 5;
+    for (int i = 0; i < N; i++) {
+        y[i] = i % C;
+        float z[C];
+        for (int c = 0; c < C; c++) {
+            seed = seed * 1103515245u + 12345u;
+            z[c] = (float)((seed >> 16) % 1000) / 400.0f + (c == y[i] ? 1.0f : 0.0f);
+        }
+        lmf_log_softmax(z, C);
+        memcpy(a + i * C, z, sizeof z);
+    }
+    int m = 0; /* class 0's 20 rows four times */
+    for (int i = 0; i < N; i++)
+        for (int r = 0; r < (y[i] == 0 ? R : 1); r++) {
+            memcpy(b + m * C, a + i * C, C * sizeof(float));
+            yb[m++] = y[i];
+        }
+    CHECK(m == N + (R - 1) * 20);
+    for (int logp = 0; logp < 2; logp++) {
+        double W1[C * C], b1[C], W2[C * C], b2[C], W3[C * C], b3[C];
+        const float *la[1] = {a}, *lb[1] = {b};
+        CHECK(lmf_cfuse_fit_stack(la, 1, N, C, y, 1e-2, 0, logp, 1, W1, b1) == LMF_OK);
+        CHECK(lmf_cfuse_fit_stack(lb, 1, (size_t)m, C, yb, 1e-2, 0, logp, 1, W2, b2) == LMF_OK);
+        CHECK(lmf_cfuse_fit_stack(lb, 1, (size_t)m, C, yb, 1e-2, 0, logp, 0, W3, b3) == LMF_OK);
+        double same = 0, moved = 0;
+        for (int j = 0; j < C * C; j++) same = fmax(same, fabs(W1[j] - W2[j])), moved = fmax(moved, fabs(W1[j] - W3[j]));
+        for (int j = 0; j < C; j++) same = fmax(same, fabs(b1[j] - b2[j])), moved = fmax(moved, fabs(b1[j] - b3[j]));
+        CHECK_MSG(same < 1e-4 && moved > 1e-2, "logp %d: balanced fits differ by %g; the plain one moved %g", logp, same,
+                  moved);
+    }
 }
 
 /* ---- metrics against scikit-learn (fixtures: dev/gen_classify_metrics_fixtures.py) ---- */
@@ -455,6 +603,9 @@ int main(void) {
     test_fusion();
     test_folds();
     test_bayesopt();
+    test_nb();
+    test_docs_concat();
+    test_stack_balanced();
     test_metrics_fixture("three");
     test_metrics_fixture("three_nogold");
     test_metrics_fixture("two");

@@ -68,8 +68,9 @@ static void toy_file(char *buf, size_t cap, int ndocs, unsigned seed) {
     }
 }
 
-/* ---- 1. the gradient against central differences ---- */
-static void test_gradient(void) {
+/* ---- 1. the gradient against central differences (the plain loss, and
+ * the class-balanced one: classes of 2, 2 and 1 documents) ---- */
+static void test_gradient_one(int balanced, double *fout) {
     lmf_docs tr;
     if (!read_docs("lin_grad.txt",
                    "__label__x The cat sat on the mat\n__label__y a dog, A DOG!\n__label__z cats and dogs\n"
@@ -81,6 +82,7 @@ static void test_gradient(void) {
     o.hash_bits = 6; /* 64 buckets: collisions too */
     o.l2 = 1e-2;
     o.max_iter = 3;
+    o.balanced = balanced;
     lmf_classifier *c = NULL;
     CHECK(lmf_linear_train(&tr, NULL, &o, &c) == LMF_OK);
     if (!c) {
@@ -99,6 +101,7 @@ static void test_gradient(void) {
     double f = 0, fp = 0, fm = 0;
     CHECK(lmf_linear_objective(c, &tr, o.l2, x, g, &f) == LMF_OK);
     CHECK(isfinite(f) && f > 0);
+    *fout = f;
     /* coordinates: every 7th W entry (buckets held by documents and
      * others) and every bias */
     const double h = 1e-5, atol = 1e-8, rtol = 1e-5;
@@ -125,6 +128,12 @@ static void test_gradient(void) {
     free(g2);
     lmf_classifier_free(c);
     lmf_docs_free(&tr);
+}
+static void test_gradient(void) {
+    double f0 = 0, f1 = 0;
+    test_gradient_one(0, &f0);
+    test_gradient_one(1, &f1);
+    CHECK_MSG(fabs(f0 - f1) > 1e-6, "the balanced loss %.9g equals the plain one %.9g at the same weights", f1, f0);
 }
 
 /* ---- 3. tf-idf vectors against a plain second implementation ---- */
@@ -356,7 +365,7 @@ static void test_toy(void) {
     const cJSON *grid = j ? cJSON_GetObjectItemCaseSensitive(j, "grid") : NULL,
                 *l2 = j ? cJSON_GetObjectItemCaseSensitive(j, "l2") : NULL,
                 *w = j ? cJSON_GetObjectItemCaseSensitive(j, "weights") : NULL;
-    CHECK(cJSON_IsArray(grid) && cJSON_GetArraySize(grid) == 5);
+    CHECK(cJSON_IsArray(grid) && cJSON_GetArraySize(grid) == 7);
     for (const cJSON *e = grid ? grid->child : NULL; e; e = e->next) CHECK(cJSON_IsNumber(e) && e->valuedouble >= 0.3);
     CHECK(cJSON_IsNumber(l2) && (l2->valuedouble == 1e-7 || l2->valuedouble == 1e-6 || l2->valuedouble == 1e-5 ||
                                  l2->valuedouble == 1e-4 || l2->valuedouble == 1e-3));

@@ -115,21 +115,24 @@ static void test_formulas(void) {
         double W[N * K * N], b[N];
         for (int j = 0; j < N * K * N; j++) W[j] = sin(0.7 * j + rep);
         for (int j = 0; j < N; j++) b[j] = 0.1 * j - 0.2;
-        lmf_stack_params sp = {N, W, b};
-        lmf_comb_opts_init(&o);
-        o.comb = LMF_COMB_STACK;
-        o.stack = &sp;
-        c = make(&o);
-        fuse1(c, d, out);
-        z = 0;
-        for (int y = 0; y < N; y++) {
-            double s = b[y];
-            for (int k = 0; k < K; k++)
-                for (int i = 0; i < N; i++) s += W[y * K * N + k * N + i] * p[k][i];
-            z += q[y] = exp(s);
+        for (int logp = 0; logp < 2; logp++) { /* and softmax(b + W max(ln p, -20)) */
+            lmf_stack_params sp = {N, W, b, logp};
+            lmf_comb_opts_init(&o);
+            o.comb = LMF_COMB_STACK;
+            o.stack = &sp;
+            c = make(&o);
+            fuse1(c, d, out);
+            z = 0;
+            for (int y = 0; y < N; y++) {
+                double s = b[y];
+                for (int k = 0; k < K; k++)
+                    for (int i = 0; i < N; i++)
+                        s += W[y * K * N + k * N + i] * (logp ? fmax(log(p[k][i]), -20.0) : p[k][i]);
+                z += q[y] = exp(s);
+            }
+            for (int y = 0; y < N; y++) CHECK_CLOSE(exp(out[y]), q[y] / z, 1e-7, 1e-5);
+            lmf_comb_free(c);
         }
-        for (int y = 0; y < N; y++) CHECK_CLOSE(exp(out[y]), q[y] / z, 1e-7, 1e-5);
-        lmf_comb_free(c);
     }
 }
 
@@ -144,7 +147,7 @@ static void test_invariants(void) {
         for (int j = 0; j < 5 * K; j++) sd[j] = 1;
         double W[N * K * N] = {0}, sb[N] = {0};
         lmf_gate_params gp = {0.9, mean, sd, loss0, A, b};
-        lmf_stack_params sp = {N, W, sb};
+        lmf_stack_params sp = {N, W, sb, 0};
         const double w1[K] = {0, 1, 0};
         lmf_comb_opts o;
         lmf_comb_opts_init(&o);
@@ -209,7 +212,7 @@ static void test_errors(void) {
     CHECK(lmf_comb_new(&o, K, N, &c) == LMF_ERR_ARG && !c && strstr(lmf_last_error(), "meta-model"));
     double W[N * K * N] = {0}, b[N] = {0};
     W[3] = NAN;
-    lmf_stack_params sp = {N, W, b};
+    lmf_stack_params sp = {N, W, b, 0};
     o.stack = &sp;
     CHECK(lmf_comb_new(&o, K, N, &c) == LMF_ERR_ARG && strstr(lmf_last_error(), "not finite"));
     sp.N = N + 1;

@@ -11,10 +11,10 @@
 
 static void help(FILE *fp) {
     fprintf(fp,
-            "usage: lmfuse classify train --kind lm|linear|neural TRAIN [--valid VALID] -o CLASSIFIER.json [options]\n"
+            "usage: lmfuse classify train --kind lm|nb|linear|neural TRAIN [--valid VALID] -o CLASSIFIER.json [options]\n"
             "       lmfuse classify eval CLASSIFIER.json TEST [--json]\n"
             "       lmfuse classify predict CLASSIFIER.json DOCS [-o OUT.tsv]\n"
-            "       lmfuse classify fuse --method M [--valid VALID] [--train TRAIN] MEMBER.json... -o FUSED.json\n"
+            "       lmfuse classify fuse --method M [--valid VALID] [--train TRAIN]... MEMBER.json... -o FUSED.json\n"
             "\n"
             "Labelled files: one document per line, `__label__NAME text` (fastText), the\n"
             "document's line breaks written \\n (\\r, \\\\, \\xHH for the others), as\n"
@@ -23,6 +23,7 @@ static void help(FILE *fp) {
             "train kinds:\n"
             "  lm       one Kneser-Ney n-gram per class and Bayes' rule with the class prior;\n"
             "           posteriors calibrated on VALID (temperature, or Platt with --calibration)\n"
+            "  nb       multinomial naive Bayes over words (Lidstone alpha chosen on VALID)\n"
             "  linear   multinomial logistic regression on hashed tf-idf word 1-2 grams and\n"
             "           character 3-5 grams, L2 chosen on VALID\n"
             "  neural   a recurrent or Transformer network read over each document (its first\n"
@@ -33,9 +34,16 @@ static void help(FILE *fp) {
             "  --order N          lm: n-gram order (default 3 for words, 5 for characters)\n"
             "  --chars            lm: characters as tokens instead of words\n"
             "  --no-length-norm   lm: the classes' whole-document log-likelihoods, not per token\n"
+            "  --refit            lm, nb, linear: after choosing on VALID (calibration, regularisation),\n"
+            "                     train again on TRAIN and VALID together with those choices kept\n"
             "  --calibration C    lm: none | temperature | platt (default temperature)\n"
+            "  --alpha X          nb: this smoothing instead of the choice on VALID\n"
             "  --hash-bits B      linear: 2^B feature buckets (default 20)\n"
+            "  --word-ngrams N    linear: word 1..N grams (default 2; 0: none)\n"
+            "  --char-ngrams A-B  linear: character A..B grams (default 3-5; 0: none)\n"
             "  --l2 X             linear: this regularisation instead of the choice on VALID\n"
+            "  --balanced         linear: every class weighs the same in the loss (for macro-F1);\n"
+            "                     the regularisation then chosen by VALID's mean recall over classes\n"
             "  --init LM          neural: start from this word-level neural LM (.safetensors)\n"
             "  --pooling P        neural: mean | last (default mean)\n"
             "  --max-tokens N     neural: tokens read per document (default 256; a Transformer reads\n"
@@ -66,12 +74,18 @@ static void help(FILE *fp) {
             "  bo-weighted    weighted average, weights maximising VALID macro-F1 by Bayesian\n"
             "                 optimisation (a Gaussian process and expected improvement, 40 tries)\n"
             "  stack          logistic regression on the members' out-of-fold probabilities\n"
-            "                 on TRAIN (--folds, default 5; members trained again per fold)\n"
+            "                 on TRAIN (--folds, default 5; members trained again per fold; --train\n"
+            "                 again to add a file: --train TRAIN --train VALID for members --refit)\n"
             "  blend          logistic regression on the members' probabilities on VALID\n"
             "                 (stack and blend: class-wise, each class's score from the members'\n"
             "                 probabilities of that class; stack-full, blend-full: from all of them)\n"
             "fuse options: --threshold T (default 0.5), --folds K, --l2 X (meta-model; default: chosen by\n"
-            "              5-fold cross-validation)\n");
+            "              5-fold cross-validation)\n"
+            "  --meta F      stack, blend: the meta-model over the members' prob(abilities) (default)\n"
+            "                or their logp (ln probabilities, floored at -20)\n"
+            "  --balanced    stack, blend: every class weighs the same in the meta-model's loss\n"
+            "                (scikit-learn's class_weight=\"balanced\"; for macro-F1)\n"
+            "  --oof-out P   stack: also write member k's out-of-fold outputs to P.k.tsv (as predict)\n");
 }
 
 /* ---- printing metrics ---- */
@@ -139,8 +153,25 @@ static int read_over(const lmf_classifier *c, const char *path, int any, lmf_doc
     return s != LMF_OK;
 }
 
+/* Reads files paths[0..n) over a classifier's classes, as one set. */
+static int read_many(const lmf_classifier *c, const char *const *paths, int n, lmf_docs *d) {
+    if (read_over(c, paths[0], 0, d)) return 1;
+    for (int i = 1; i < n; i++) {
+        lmf_docs more, both;
+        if (read_over(c, paths[i], 0, &more)) return lmf_docs_free(d), 1;
+        lmf_status s = lmf_docs_concat(d, &more, &both);
+        lmf_docs_free(&more);
+        lmf_docs_free(d);
+        if (s) return 1;
+        *d = both;
+    }
+    return 0;
+}
+
 static int cmd_train(int argc, char **argv) {
     const char *kind = NULL, *train = NULL, *valid = NULL, *out = NULL;
+    int refit = 0;
+    double alpha = 0;
     lmf_lmclass_opts lo;
     lmf_lmclass_opts_init(&lo);
     lmf_linear_opts li;
@@ -162,9 +193,29 @@ static int cmd_train(int argc, char **argv) {
             lo.chars = 1;
         } else if (!strcmp(argv[i], "--no-length-norm")) {
             lo.length_norm = 0;
+        } else if (!strcmp(argv[i], "--refit")) {
+            refit = 1;
+        } else if (!strcmp(argv[i], "--balanced")) {
+            li.balanced = 1;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--alpha", &missing)) || missing) {
+            if (!v || !lmf_parse_double(v, &alpha) || !(alpha > 0) || !isfinite(alpha))
+                return cli_usage_error("classify train", "--alpha takes a positive number");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--word-ngrams", &missing)) || missing) {
+            if (!v || !lmf_parse_int(v, &li.word_max) || li.word_max < 0 || li.word_max > 8)
+                return cli_usage_error("classify train", "--word-ngrams takes 0..8 (0: none)");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--char-ngrams", &missing)) || missing) {
+            int a = 0, b = 0, used = 0;
+            if (!v || !strcmp(v, "0")) {
+                if (!v) return cli_usage_error("classify train", "--char-ngrams takes MIN-MAX or 0");
+                li.char_min = li.char_max = 0;
+            } else if (sscanf(v, "%d-%d%n", &a, &b, &used) != 2 || v[used] || a < 1 || b < a || b > 8) {
+                return cli_usage_error("classify train", "--char-ngrams takes MIN-MAX (1 <= MIN <= MAX <= 8) or 0");
+            } else {
+                li.char_min = a, li.char_max = b;
+            }
         } else if ((v = cli_opt_value(argc, argv, &i, "--kind", &missing)) || missing) {
-            if (!v || (strcmp(v, "lm") && strcmp(v, "linear") && strcmp(v, "neural")))
-                return cli_usage_error("classify train", "--kind takes lm, linear or neural");
+            if (!v || (strcmp(v, "lm") && strcmp(v, "nb") && strcmp(v, "linear") && strcmp(v, "neural")))
+                return cli_usage_error("classify train", "--kind takes lm, nb, linear or neural");
             kind = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--valid", &missing)) || missing) {
             if (!v) return cli_usage_error("classify train", "--valid needs a file");
@@ -239,9 +290,10 @@ static int cmd_train(int argc, char **argv) {
             return cli_usage_error("classify train", "one training file (got %s and %s)", train, argv[i]);
         }
     }
-    if (!kind) return cli_usage_error("classify train", "--kind lm|linear is required");
+    if (!kind) return cli_usage_error("classify train", "--kind lm|nb|linear|neural is required");
     if (!train) return cli_usage_error("classify train", "give the labelled training file");
     if (!out) return cli_usage_error("classify train", "-o CLASSIFIER.json is required");
+    if (refit && !valid) return cli_usage_error("classify train", "--refit trains again on TRAIN and VALID: give --valid VALID");
     lmf_docs tr = {0}, va = {0};
     lmf_classifier *c = NULL;
     int rc = 1;
@@ -250,9 +302,21 @@ static int cmd_train(int argc, char **argv) {
     if (valid && lmf_docs_read(valid, (const char *const *)tr.names, tr.C, &va)) goto done;
     if (!quiet) fprintf(stderr, "[classify] %s: %zu documents, %d classes\n", train, tr.n, tr.C);
     if (!strcmp(kind, "lm") ? lmf_lmclass_train(&tr, valid ? &va : NULL, &lo, &c)
+        : !strcmp(kind, "nb")     ? lmf_nb_train(&tr, valid ? &va : NULL, alpha, &c)
         : !strcmp(kind, "linear") ? lmf_linear_train(&tr, valid ? &va : NULL, &li, &c)
                                   : lmf_nnclass_train(&tr, valid ? &va : NULL, &no, &c))
         goto done;
+    if (refit) { /* the choices made on VALID kept, the parameters fitted again on both */
+        lmf_docs both;
+        lmf_classifier *c2 = NULL;
+        if (lmf_docs_concat(&tr, &va, &both)) goto done;
+        if (!quiet) fprintf(stderr, "[classify] trained again on %s: %zu documents\n", both.path, both.n);
+        lmf_status rs = lmf_classifier_refit(c, &both, NULL, &c2);
+        lmf_docs_free(&both);
+        if (rs) goto done;
+        lmf_classifier_free(c);
+        c = c2;
+    }
     if (lmf_classifier_save(c, out)) goto done;
     if (!quiet) {
         char d[512];
@@ -326,9 +390,10 @@ done:
 
 /* ---- fuse ---- */
 static int cmd_fuse(int argc, char **argv) {
-    const char *method = NULL, *valid = NULL, *train = NULL, *out = NULL, *paths[LMF_FUSE_MAX_MEMBERS];
-    int K = 0, quiet = 0, folds = 5;
-    lmf_cfuse_fit_opts fo = {0.5, 0};
+    const char *method = NULL, *valid = NULL, *train = NULL, *out = NULL, *paths[LMF_FUSE_MAX_MEMBERS], *trains[8],
+               *oof_out = NULL;
+    int K = 0, quiet = 0, folds = 5, ntrain = 0;
+    lmf_cfuse_fit_opts fo = {0.5, 0, 0, 0};
     for (int i = 2; i < argc; i++) {
         int missing = 0;
         const char *v;
@@ -348,7 +413,8 @@ static int cmd_fuse(int argc, char **argv) {
             valid = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--train", &missing)) || missing) {
             if (!v) return cli_usage_error("classify fuse", "--train needs a file");
-            train = v;
+            if (ntrain == 8) return cli_usage_error("classify fuse", "at most 8 --train files");
+            train = trains[ntrain++] = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "-o", &missing)) || missing) {
             if (!v) return cli_usage_error("classify fuse", "-o needs a file");
             out = v;
@@ -361,6 +427,15 @@ static int cmd_fuse(int argc, char **argv) {
         } else if ((v = cli_opt_value(argc, argv, &i, "--l2", &missing)) || missing) {
             if (!v || !lmf_parse_double(v, &fo.l2) || !(fo.l2 > 0) || !isfinite(fo.l2))
                 return cli_usage_error("classify fuse", "--l2 takes a positive number");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--meta", &missing)) || missing) {
+            if (!v || (strcmp(v, "prob") && strcmp(v, "logp")))
+                return cli_usage_error("classify fuse", "--meta takes prob or logp");
+            fo.meta_logp = !strcmp(v, "logp");
+        } else if (!strcmp(argv[i], "--balanced")) {
+            fo.balanced = 1;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--oof-out", &missing)) || missing) {
+            if (!v) return cli_usage_error("classify fuse", "--oof-out needs a file name prefix");
+            oof_out = v;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("classify fuse", "unknown option %s", argv[i]);
         } else {
@@ -398,14 +473,22 @@ static int cmd_fuse(int argc, char **argv) {
         }
     }
     if (needs & LMF_CFUSE_NEEDS_OOF) { /* out-of-fold outputs on train */
-        if (read_over(m[0], train, 0, &tr)) goto done;
+        if (read_many(m[0], trains, ntrain, &tr)) goto done;
         for (int k = 0; k < K; k++) {
             if (!(oof[k] = (float *)malloc(tr.n * (size_t)C * sizeof *oof[k]))) {
                 lmf_error(LMF_ERR_NOMEM, "out of memory");
                 goto done;
             }
-            if (!quiet) fprintf(stderr, "[fuse] %s: out-of-fold outputs on %s (%d folds)\n", paths[k], train, folds);
+            if (!quiet) fprintf(stderr, "[fuse] %s: out-of-fold outputs on %s (%d folds)\n", paths[k], tr.path, folds);
             if (lmf_cfuse_oof(m[k], &tr, NULL, folds, oof[k], NULL, NULL)) goto done;
+            if (oof_out) {
+                char op[4096];
+                if (snprintf(op, sizeof op, "%s.%d.tsv", oof_out, k + 1) >= (int)sizeof op) {
+                    lmf_error(LMF_ERR_ARG, "--oof-out: the name is too long");
+                    goto done;
+                }
+                if (lmf_predictions_write(op, tr.names, C, oof[k], tr.n)) goto done;
+            }
         }
     }
     if (lmf_cfuse_fit_method(method, K, C, (const float *const *)lp, va.label, va.n, (const float *const *)oof, tr.label,
@@ -424,10 +507,12 @@ static int cmd_fuse(int argc, char **argv) {
     }
     if (needs & LMF_CFUSE_NEEDS_OOF) {
         fprintf(jf, ",\"train\":");
-        cli_json_str(jf, train, strlen(train));
+        cli_json_str(jf, tr.path, strlen(tr.path));
         fprintf(jf, ",\"folds\":%d", folds);
     }
-    if (fit.o.comb == LMF_COMB_STACK) fprintf(jf, ",\"l2\":%g", fit.l2);
+    if (fit.o.comb == LMF_COMB_STACK)
+        fprintf(jf, ",\"l2\":%g,\"meta\":\"%s\",\"balanced\":%s", fit.l2, fo.meta_logp ? "logp" : "prob",
+                fo.balanced ? "true" : "false");
     fprintf(jf, "}");
     if (fclose(jf) || !tuning) {
         lmf_error(LMF_ERR_NOMEM, "out of memory");

@@ -36,7 +36,8 @@
  *              starting at loss0_k) and aux[k].  A = 0, b = ln w is linear.
  *   stack      a multinomial logistic-regression meta-model over the
  *              members' probabilities: s_c = b_c + sum_{k,i} W[c][k N + i]
- *              p_k(i), p(c) = softmax(s)_c (stacking when W was fitted on
+ *              x_k(i), p(c) = softmax(s)_c, x_k(i) = p_k(i) or, with
+ *              `logp`, max(ln p_k(i), -20) (stacking when W was fitted on
  *              out-of-fold member outputs, blending when on held-out ones;
  *              the fitting is the caller's, lmf/classify.h).
  */
@@ -44,6 +45,8 @@
 #define LMF_COMB_H
 
 #include "lmf/common.h"
+
+#include <math.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -75,11 +78,19 @@ typedef struct lmf_gate_params {
     const double *b;    /* K */
 } lmf_gate_params;
 
+#define LMF_STACK_LOGP_FLOOR (-20.0) /* logp features: max(ln p, this) */
 typedef struct lmf_stack_params {
     int N;            /* outcomes (classes) */
     const double *W;  /* N x (K N), row-major */
     const double *b;  /* N */
+    int logp;         /* features: 0 the members' probabilities p_k(i), 1 max(ln p_k(i), LMF_STACK_LOGP_FLOOR) */
 } lmf_stack_params;
+/* The meta-model's feature of a member's ln probability lp (the one
+ * definition for fitting and combining). */
+static inline double lmf_stack_feature(float lp, int logp) {
+    if (logp) return (double)lp > LMF_STACK_LOGP_FLOOR ? (double)lp : LMF_STACK_LOGP_FLOOR;
+    return exp((double)lp);
+}
 
 typedef struct lmf_comb_opts {
     lmf_combiner comb;

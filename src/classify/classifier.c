@@ -1,7 +1,7 @@
 /* Classifier interface (lmf/classify.h): dispatch, the file frame shared by
  * every kind, and helpers.  A classifier file is a JSON object
  *   {"lmfuse": "classifier", "kind": K, "classes": [names], ...}
- * whose other fields belong to the kind (lm.c, linear.c, fusion.c). */
+ * whose other fields belong to the kind (lm.c, nb.c, linear.c, nnclass.c, fusion.c). */
 #include "classify_impl.h"
 #include "../core/json_impl.h"
 #include "../core/util_impl.h"
@@ -150,7 +150,7 @@ lmf_status lmf_classifier_load_depth(const char *path, lmf_model_loader_fn load_
                       "with lmfuse classify train)",
                       path);
     else if (!cJSON_IsString(kind))
-        s = lmf_error(LMF_ERR_FORMAT, "%s: \"kind\" is missing (lm, linear, neural or fusion)", path);
+        s = lmf_error(LMF_ERR_FORMAT, "%s: \"kind\" is missing (lm, nb, linear, neural or fusion)", path);
     else if (!cJSON_IsArray(cl) || (C = cJSON_GetArraySize(cl)) < 1 || C > LMF_MAX_CLASSES)
         s = lmf_error(LMF_ERR_FORMAT, "%s: \"classes\" must be an array of 1..%d class names", path, LMF_MAX_CLASSES);
     if (!s && !(names = (char **)lmf_calloc((size_t)C, sizeof *names))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
@@ -172,12 +172,14 @@ lmf_status lmf_classifier_load_depth(const char *path, lmf_model_loader_fn load_
             s = lmf_lmclass_load(j, path, dir, load_model, user, names, C, out);
         else if (!strcmp(k, "linear"))
             s = lmf_linear_load(j, path, dir, names, C, out);
+        else if (!strcmp(k, "nb"))
+            s = lmf_nb_load(j, path, dir, names, C, out);
         else if (!strcmp(k, "neural"))
             s = lmf_nnclass_load(j, path, dir, names, C, out);
         else if (!strcmp(k, "fusion"))
             s = lmf_cfuse_load(j, path, dir, load_model, user, depth, names, C, out);
         else
-            s = lmf_error(LMF_ERR_FORMAT, "%s: unknown classifier kind \"%s\" (lm, linear, neural or fusion)", path, k);
+            s = lmf_error(LMF_ERR_FORMAT, "%s: unknown classifier kind \"%s\" (lm, nb, linear, neural or fusion)", path, k);
     }
     for (int c = 0; names && c < C; c++) lmf_free(names[c]);
     lmf_free(names);

@@ -33,6 +33,7 @@ lmf_status lmf_lmclass_load(const cJSON *j, const char *path, const char *dir, l
                             void *user, char **names, int C, lmf_classifier **out);
 lmf_status lmf_linear_load(const cJSON *j, const char *path, const char *dir, char **names, int C,
                            lmf_classifier **out);
+lmf_status lmf_nb_load(const cJSON *j, const char *path, const char *dir, char **names, int C, lmf_classifier **out);
 lmf_status lmf_cfuse_load(const cJSON *j, const char *path, const char *dir, lmf_model_loader_fn load_model,
                           void *user, int depth, char **names, int C, lmf_classifier **out);
 /* lmf_classifier_load_with at a nesting depth (fusions of fusions). */

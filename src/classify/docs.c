@@ -253,6 +253,53 @@ lmf_status lmf_docs_subset(const lmf_docs *d, const size_t *idx, size_t m, lmf_d
     return s;
 }
 
+lmf_status lmf_docs_concat(const lmf_docs *a, const lmf_docs *b, lmf_docs *out) {
+    memset(out, 0, sizeof *out);
+    int same = a->C == b->C;
+    for (int c = 0; same && c < a->C; c++) same = !strcmp(a->names[c], b->names[c]);
+    if (!same)
+        return lmf_error(LMF_ERR_DATA, "%s and %s have different classes (read the second over the first's labels)",
+                         a->path ? a->path : "documents", b->path ? b->path : "documents");
+    size_t *idx = (size_t *)lmf_malloc((a->n + 1) * sizeof *idx);
+    if (!idx) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < a->n; i++) idx[i] = i;
+    lmf_docs tail = {0};
+    lmf_status s = lmf_docs_subset(a, idx, a->n, out);
+    lmf_free(idx);
+    size_t cap = out->n;
+    if (!s) { /* b's documents moved over from a copy */
+        size_t *jdx = (size_t *)lmf_malloc((b->n + 1) * sizeof *jdx);
+        if (!jdx) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; !s && i < b->n; i++) jdx[i] = i;
+        if (!s) s = lmf_docs_subset(b, jdx, b->n, &tail);
+        lmf_free(jdx);
+    }
+    while (!s && cap < a->n + b->n) s = grow(out, &cap);
+    for (size_t i = 0; !s && i < tail.n; i++) {
+        out->text[out->n] = tail.text[i];
+        tail.text[i] = NULL;
+        out->len[out->n] = tail.len[i];
+        out->label[out->n] = tail.label[i];
+        out->line[out->n] = tail.line[i];
+        out->n++;
+    }
+    if (!s) {
+        size_t la = strlen(out->path), lb = strlen(b->path ? b->path : "");
+        char *p = (char *)lmf_malloc(la + lb + 2);
+        if (!p) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        else {
+            memcpy(p, out->path, la);
+            p[la] = '+';
+            memcpy(p + la + 1, b->path ? b->path : "", lb + 1);
+            lmf_free(out->path);
+            out->path = p;
+        }
+    }
+    lmf_docs_free(&tail);
+    if (s) lmf_docs_free(out);
+    return s;
+}
+
 lmf_status lmf_docs_read(const char *path, const char *const *classes, int C, lmf_docs *out) {
     return read_docs(path, classes, C, 0, out);
 }

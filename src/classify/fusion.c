@@ -4,7 +4,8 @@
  * classifier.c):
  *   "combiner": name, "members": [classifier files, relative to this one],
  *   "weights": [K], "top_k", "threshold", "vote_mass",
- *   "stack": {"W": [C x KC], "b": [C]}, "tuning": {...} (kept, not read). */
+ *   "stack": {"W": [C x KC], "b": [C], "features": "prob" | "logp" (absent:
+ *   prob)}, "tuning": {...} (kept, not read). */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "classify_impl.h"
 #include "../core/util_impl.h"
@@ -21,6 +22,7 @@ typedef struct cfuse {
     lmf_comb *comb;
     lmf_comb_opts o; /* weights and parameters below, owned */
     double *w, *sW, *sb;
+    int slogp;       /* stack: features ln p */
     char *tuning;    /* JSON text or NULL */
 } cfuse;
 
@@ -93,7 +95,7 @@ static lmf_status cf_refit(const lmf_classifier *c, const lmf_docs *train, const
     }
     lmf_comb_opts o = f->o; /* the same combiner and parameters over the members trained again */
     o.weights = f->w;
-    lmf_stack_params sp = {c->C, f->sW, f->sb};
+    lmf_stack_params sp = {c->C, f->sW, f->sb, f->slogp};
     if (f->sW) o.stack = &sp;
     return lmf_cfuse_new(m, NULL, f->K, &o, f->tuning, out);
 }
@@ -161,6 +163,7 @@ lmf_status lmf_cfuse_new(lmf_classifier **members, const char *const *paths, int
             f->sb = f->sW + nw;
             memcpy(f->sW, o->stack->W, nw * sizeof *f->sW);
             memcpy(f->sb, o->stack->b, (size_t)C * sizeof *f->sb);
+            f->slogp = o->stack->logp != 0;
         }
     }
     for (int k = 0; !s && paths && k < K; k++)
@@ -217,6 +220,8 @@ static lmf_status cf_save(const lmf_classifier *c, const char *path, cJSON *j) {
         const size_t C = (size_t)c->C;
         s = st ? add_numbers(st, "W", f->sW, C * (size_t)f->K * C) : lmf_error(LMF_ERR_NOMEM, "out of memory");
         if (!s) s = add_numbers(st, "b", f->sb, C);
+        if (!s && !cJSON_AddStringToObject(st, "features", f->slogp ? "logp" : "prob"))
+            s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     }
     if (!s && f->tuning) {
         cJSON *t = cJSON_Parse(f->tuning);
@@ -267,11 +272,15 @@ lmf_status lmf_cfuse_load(const cJSON *j, const char *path, const char *dir, lmf
     if (!s && th) o.threshold = th->valuedouble;
     if (!s && vm && !cJSON_IsNumber(vm)) s = lmf_error(LMF_ERR_FORMAT, "%s: \"vote_mass\" must be a number", path);
     if (!s && vm) o.vote_mass = vm->valuedouble;
-    lmf_stack_params sp = {C, buf + K, buf + K + nw};
+    lmf_stack_params sp = {C, buf + K, buf + K + nw, 0};
     if (!s && o.comb == LMF_COMB_STACK) {
+        const cJSON *fe = cJSON_GetObjectItemCaseSensitive(st, "features");
         if (!cJSON_IsObject(st) || !numbers(cJSON_GetObjectItemCaseSensitive(st, "W"), nw, buf + K) ||
             !numbers(cJSON_GetObjectItemCaseSensitive(st, "b"), (size_t)C, buf + K + nw))
             s = lmf_error(LMF_ERR_FORMAT, "%s: \"stack\" must be {\"W\": [%zu numbers], \"b\": [%d numbers]}", path, nw, C);
+        else if (fe && !(cJSON_IsString(fe) && (!strcmp(fe->valuestring, "prob") || !strcmp(fe->valuestring, "logp"))))
+            s = lmf_error(LMF_ERR_FORMAT, "%s: \"stack\": \"features\" must be \"prob\" or \"logp\"", path);
+        else sp.logp = fe && !strcmp(fe->valuestring, "logp");
         o.stack = &sp;
     }
     int k = 0;

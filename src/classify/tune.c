@@ -15,8 +15,7 @@ void lmf_cfuse_folds(const int32_t *y, size_t n, int C, int k, int *fold) {
         if (y[i] >= 0 && y[i] < C) nc[y[i]]++;
     for (size_t i = 0; i < n; i++) {
         const int c = y[i] >= 0 && y[i] < C ? y[i] : 0;
-        size_t b = nc[c] / (size_t)k;
-        b = b < 1 ? 1 : b > LMF_CFUSE_FOLD_BLOCK ? LMF_CFUSE_FOLD_BLOCK : b;
+        const size_t b = (nc[c] + (size_t)k - 1) / (size_t)k; /* >= 1: class c has document i */
         fold[i] = (int)((seen[c]++ / b + (size_t)c) % (size_t)k);
     }
 }
@@ -96,7 +95,18 @@ typedef struct sdata {
     double l2;
     int K;         /* members: features k*C + c */
     int classwise; /* class c sees only features k*C + c */
+    const double *cw; /* C class weights of the rows (NULL: 1) */
 } sdata;
+
+/* Class weights n / (C' n_c) over the C' classes present (scikit-learn's
+ * class_weight="balanced"): every class weighs the same in the loss. */
+static void balanced_weights(const int32_t *y, size_t n, int C, double *cw) {
+    size_t nc[LMF_MAX_CLASSES] = {0};
+    int present = 0;
+    for (size_t i = 0; i < n; i++) nc[y[i]]++;
+    for (int c = 0; c < C; c++) present += nc[c] > 0;
+    for (int c = 0; c < C; c++) cw[c] = nc[c] ? (double)n / ((double)present * (double)nc[c]) : 0;
+}
 
 static double stack_nll(void *user, const double *th, double *g) {
     const sdata *d = (const sdata *)user;
@@ -104,9 +114,11 @@ static double stack_nll(void *user, const double *th, double *g) {
     const size_t F = d->F, P = (size_t)C * F + (size_t)C;
     const double *W = th, *b = th + (size_t)C * F;
     memset(g, 0, P * sizeof *g);
-    double *gW = g, *gb = g + (size_t)C * F, nll = 0, q[LMF_MAX_CLASSES];
+    double *gW = g, *gb = g + (size_t)C * F, nll = 0, q[LMF_MAX_CLASSES], wsum = 0;
     for (size_t i = 0; i < d->n; i++) {
         const float *x = d->x + i * F;
+        const double wi = d->cw ? d->cw[d->y[i]] : 1;
+        wsum += wi;
         double mx = -INFINITY, sum = 0;
         for (int c = 0; c < C; c++) {
             double z = b[c];
@@ -117,16 +129,16 @@ static double stack_nll(void *user, const double *th, double *g) {
         }
         for (int c = 0; c < C; c++) sum += exp(q[c] - mx);
         double lz = mx + log(sum);
-        nll += lz - q[d->y[i]];
+        nll += wi * (lz - q[d->y[i]]);
         for (int c = 0; c < C; c++) {
-            double p = exp(q[c] - lz) - (c == d->y[i]);
+            double p = wi * (exp(q[c] - lz) - (c == d->y[i]));
             gb[c] += p;
             double *gw = gW + (size_t)c * F;
             for (size_t f = 0; f < F; f++) gw[f] += p * (double)x[f];
         }
     }
-    for (size_t j = 0; j < P; j++) g[j] /= (double)d->n;
-    nll /= (double)d->n;
+    for (size_t j = 0; j < P; j++) g[j] /= wsum;
+    nll /= wsum;
     for (size_t j = 0; j < (size_t)C * F; j++) {
         nll += 0.5 * d->l2 * W[j] * W[j];
         gW[j] += d->l2 * W[j];
@@ -140,7 +152,7 @@ static double stack_nll(void *user, const double *th, double *g) {
 }
 
 lmf_status lmf_cfuse_fit_stack(const float *const *lp, int K, size_t n, int C, const int32_t *y, double l2,
-                               int classwise, double *W, double *b) {
+                               int classwise, int logp, int balanced, double *W, double *b) {
     lmf_status s = check(K, n, C);
     if (s) return s;
     const size_t F = (size_t)K * (size_t)C, P = (size_t)C * F + (size_t)C;
@@ -150,9 +162,11 @@ lmf_status lmf_cfuse_fit_stack(const float *const *lp, int K, size_t n, int C, c
     for (size_t i = 0; !s && i < n; i++)
         for (int k = 0; k < K; k++)
             for (int c = 0; c < C; c++)
-                x[i * F + (size_t)k * C + (size_t)c] = expf(lp[k][i * (size_t)C + (size_t)c]);
+                x[i * F + (size_t)k * C + (size_t)c] = (float)lmf_stack_feature(lp[k][i * (size_t)C + (size_t)c], logp);
+    double cw[LMF_MAX_CLASSES];
+    if (balanced) balanced_weights(y, n, C, cw);
     if (!s) {
-        sdata d = {x, n, F, C, y, l2 > 0 ? l2 : 1e-3, K, classwise};
+        sdata d = {x, n, F, C, y, l2 > 0 ? l2 : 1e-3, K, classwise, balanced ? cw : NULL};
         if (lmf_lbfgs(stack_nll, &d, P, th, 500, 1e-10) < 0) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     }
     if (!s) {
@@ -318,7 +332,7 @@ static lmf_status select_forward(const float *const *lp, int K, size_t n, int C,
 /* Held-out mean log-likelihood of a stacking meta-model with penalty l2,
  * by k-fold cross-validation over the n rows (folds: lmf_cfuse_folds). */
 static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const int32_t *y, double l2, int cw,
-                           int k, double *ll) {
+                           int logp, int balanced, int k, double *ll) {
     const size_t nw = (size_t)C * (size_t)K * (size_t)C;
     double *W = (double *)lmf_malloc((nw + (size_t)C) * sizeof *W);
     float *sub[LMF_FUSE_MAX_MEMBERS] = {0}, *row = (float *)lmf_malloc((size_t)K * (size_t)C * sizeof *row);
@@ -328,7 +342,8 @@ static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const
     if (!s) lmf_cfuse_folds(y, n, C, k, fold);
     for (int j = 0; j < K && !s; j++)
         if (!(sub[j] = (float *)lmf_malloc(n * (size_t)C * sizeof *sub[j]))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-    double sum = 0;
+    double sum = 0, wsum = 0, cwt[LMF_MAX_CLASSES];
+    if (balanced) balanced_weights(y, n, C, cwt);
     for (int f = 0; f < k && !s; f++) {
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
@@ -336,7 +351,7 @@ static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const
             for (int j = 0; j < K; j++) memcpy(sub[j] + m * C, lp[j] + i * (size_t)C, (size_t)C * sizeof(float));
             ys[m++] = y[i];
         }
-        s = lmf_cfuse_fit_stack((const float *const *)sub, K, m, C, ys, l2, cw, W, W + nw);
+        s = lmf_cfuse_fit_stack((const float *const *)sub, K, m, C, ys, l2, cw, logp, balanced, W, W + nw);
         for (size_t i = 0; i < n && !s; i++) {
             if (fold[i] != f) continue;
             double q[LMF_MAX_CLASSES], mx = -INFINITY, z = 0;
@@ -344,15 +359,18 @@ static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const
                 double v = W[nw + (size_t)c];
                 for (int j = 0; j < K; j++)
                     for (int d = 0; d < C; d++)
-                        v += W[(size_t)c * K * C + (size_t)j * C + (size_t)d] * exp((double)lp[j][i * (size_t)C + (size_t)d]);
+                        v += W[(size_t)c * K * C + (size_t)j * C + (size_t)d] *
+                             lmf_stack_feature(lp[j][i * (size_t)C + (size_t)d], logp);
                 q[c] = v;
                 mx = v > mx ? v : mx;
             }
             for (int c = 0; c < C; c++) z += exp(q[c] - mx);
-            sum += q[y[i]] - mx - log(z);
+            const double wi = balanced ? cwt[y[i]] : 1;
+            sum += wi * (q[y[i]] - mx - log(z));
+            wsum += wi;
         }
     }
-    *ll = sum / (double)n;
+    *ll = sum / wsum;
     for (int j = 0; j < K; j++) lmf_free(sub[j]);
     lmf_free(W);
     lmf_free(row);
@@ -458,6 +476,7 @@ lmf_status lmf_cfuse_fit_method(const char *method, int K, int C, const float *c
         if (!out->W) return lmf_error(LMF_ERR_NOMEM, "out of memory");
         out->b = out->W + nw;
         const int st = !strncmp(m, "stack", 5), cw = !strstr(m, "-full");
+        const int logp = fo ? fo->meta_logp : 0, bal = fo ? fo->balanced : 0;
         const float *const *flp = st ? oof_lp : valid_lp;
         const int32_t *fy = st ? train_y : valid_y;
         const size_t fn = st ? nt : nv;
@@ -467,13 +486,14 @@ lmf_status lmf_cfuse_fit_method(const char *method, int K, int C, const float *c
             double best = -INFINITY;
             for (size_t g = 0; g < sizeof grid / sizeof *grid && !s; g++) {
                 double ll;
-                s = stack_cv(flp, K, fn, C, fy, grid[g], cw, fn >= 10 ? 5 : 2, &ll);
+                s = stack_cv(flp, K, fn, C, fy, grid[g], cw, logp, bal, fn >= 10 ? 5 : 2, &ll);
                 if (!s && ll > best) best = ll, l2 = grid[g];
             }
         }
         out->l2 = l2;
-        if (!s) s = lmf_cfuse_fit_stack(flp, K, fn, C, fy, l2, cw, out->W, out->b);
+        if (!s) s = lmf_cfuse_fit_stack(flp, K, fn, C, fy, l2, cw, logp, bal, out->W, out->b);
         out->sp.N = C;
+        out->sp.logp = logp;
         out->sp.W = out->W;
         out->sp.b = out->b;
         out->o.stack = &out->sp;

@@ -32,6 +32,7 @@ struct lmf_comb {
     double gdecay;
     /* stack: W [N x KN], b [N] in par */
     const double *sW, *sb;
+    int slogp; /* features ln p instead of p */
 };
 
 struct lmf_comb_state {

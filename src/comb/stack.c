@@ -23,6 +23,7 @@ static lmf_status init(lmf_comb *c, const lmf_comb_opts *o) {
     memcpy(w, p->W, (n - (size_t)N) * sizeof *w);
     memcpy(w + n - (size_t)N, p->b, (size_t)N * sizeof *w);
     c->par = w;
+    c->slogp = p->logp != 0;
     c->sW = w;
     c->sb = w + n - (size_t)N;
     return LMF_OK;
@@ -37,7 +38,7 @@ static void combine(const lmf_comb *c, lmf_comb_state *s, const float *d, size_t
         const double *w = c->sW + (size_t)y * F;
         double z = c->sb[y];
         for (int k = 0; k < K; k++)
-            for (int i = 0; i < N; i++) z += w[(size_t)k * N + i] * exp((double)d[(size_t)k * ks + (size_t)i]);
+            for (int i = 0; i < N; i++) z += w[(size_t)k * N + i] * lmf_stack_feature(d[(size_t)k * ks + (size_t)i], c->slogp);
         out[y] = (float)z;
         mx = z > mx ? z : mx;
     }

@@ -22,9 +22,11 @@ static void help(FILE *fp) {
             "usage: lmfuse demo classify [--quick] [--dir DIR] [--data DIR] [--folds K]\n"
             "\n"
             "Document classification, fused: trains LM classifiers (word and character\n"
-            "n-grams per genre, Bayes' rule) and a linear one (tf-idf logistic regression)\n"
-            "on brown-genre, fuses them every way lmfuse classify fuse knows, and prints\n"
-            "accuracy and macro-F1 on valid and test, with scikit-learn's best for reference.\n"
+            "n-grams per genre, Bayes' rule), naive Bayes and linear ones (tf-idf logistic\n"
+            "regression; words and characters, plain and class-balanced) on brown-genre,\n"
+            "fuses them every way lmfuse classify fuse knows, stacks them trained again on\n"
+            "train and valid, and prints accuracy and macro-F1 on valid and test, with\n"
+            "scikit-learn's best for reference.\n"
             "\n"
             "options:\n"
             "  --quick     the sample in sample/genre (150/60/60 documents), about a minute\n"
@@ -49,17 +51,23 @@ static int exists(const char *p) {
 
 typedef struct member {
     const char *name, *file;
-    int kind; /* 0: lm, 1: linear */
-    int chars, order;
-    lmf_classifier *c;
-    float *va, *te, *oof;
+    int kind; /* 0: lm, 1: linear, 2: naive Bayes */
+    int chars, order; /* lm */
+    int words, char_min, char_max, balanced; /* linear */
+    lmf_classifier *c, *rc; /* rc: trained again on train + valid */
+    float *va, *te, *oof, *rte, *roof;
     double secs;
 } member;
 
 typedef struct row {
-    char name[48];
+    char name[48], file[64];
     double va_acc, te_acc, te_f1, va_f1;
 } row;
+
+static void json_num(FILE *f, double v) {
+    if (isfinite(v)) fprintf(f, "%.6f", v);
+    else fprintf(f, "null");
+}
 
 static void eval_row(row *r, const char *name, const float *va, const lmf_docs *dv, const float *te, const lmf_docs *dt) {
     lmf_cmetrics m;
@@ -169,10 +177,13 @@ int lmf_cmd_demo_classify(int argc, char **argv) {
         return cli_fail();
     }
     member mem[] = {
-        {"LM word 3-gram", "lm-word3.json", 0, 0, 3, NULL, NULL, NULL, NULL, 0},
-        {"LM word 1-gram", "lm-word1.json", 0, 0, 1, NULL, NULL, NULL, NULL, 0},
-        {"LM char 4-gram", "lm-char4.json", 0, 1, 4, NULL, NULL, NULL, NULL, 0},
-        {"linear tf-idf", "linear.json", 1, 0, 0, NULL, NULL, NULL, NULL, 0},
+        {.name = "LM word 3-gram", .file = "lm-word3.json", .kind = 0, .order = 3},
+        {.name = "LM word 1-gram", .file = "lm-word1.json", .kind = 0, .order = 1},
+        {.name = "LM char 4-gram", .file = "lm-char4.json", .kind = 0, .chars = 1, .order = 4},
+        {.name = "naive Bayes", .file = "nb.json", .kind = 2},
+        {.name = "linear tf-idf", .file = "linear.json", .kind = 1, .words = 2, .char_min = 3, .char_max = 5},
+        {.name = "linear words, bal.", .file = "linear-words.json", .kind = 1, .words = 2, .balanced = 1},
+        {.name = "linear chars, bal.", .file = "linear-chars.json", .kind = 1, .char_min = 3, .char_max = 5, .balanced = 1},
     };
     enum { K = sizeof mem / sizeof *mem };
     lmf_docs tr = {0}, va = {0}, te = {0};
@@ -202,10 +213,16 @@ int lmf_cmd_demo_classify(int argc, char **argv) {
             o.chars = m->chars;
             o.order = m->order;
             s = lmf_lmclass_train(&tr, &va, &o, &m->c);
+        } else if (m->kind == 2) {
+            s = lmf_nb_train(&tr, &va, 0, &m->c);
         } else {
             lmf_linear_opts o;
             lmf_linear_opts_init(&o);
             if (quick) o.hash_bits = 18;
+            o.word_max = m->words;
+            o.char_min = m->char_min;
+            o.char_max = m->char_max;
+            o.balanced = m->balanced;
             s = lmf_linear_train(&tr, &va, &o, &m->c);
         }
         if (s || !(paths[k] = join(dir, m->file)) || lmf_classifier_save(m->c, paths[k])) goto done;
@@ -220,9 +237,11 @@ int lmf_cmd_demo_classify(int argc, char **argv) {
             goto done;
         snprintf(what, sizeof what, "%s: out-of-fold outputs on train (%d folds)", m->name, folds);
         progress_line(what, k + 1, K);
-        if (lmf_cfuse_oof(m->c, &tr, &va, folds, m->oof, NULL, NULL)) goto done;
+        /* each fold's member keeps the choices made on valid (calibration, penalty) */
+        if (lmf_cfuse_oof(m->c, &tr, NULL, folds, m->oof, NULL, NULL)) goto done;
         m->secs = cli_now_s() - t;
-        eval_row(&rows[nrows++], m->name, m->va, &va, m->te, &te);
+        eval_row(&rows[nrows], m->name, m->va, &va, m->te, &te);
+        snprintf(rows[nrows++].file, sizeof rows[0].file, "%s", m->file);
     }
     /* ---- fusions ---- */
     const float *vlp[K], *tlp[K], *olp[K];
@@ -273,18 +292,80 @@ int lmf_cmd_demo_classify(int argc, char **argv) {
         char nm[48];
         snprintf(nm, sizeof nm, "fusion: %s", method);
         eval_row(&rows[nrows], nm, fva_lp, &va, fused, &te);
+        snprintf(rows[nrows].file, sizeof rows[0].file, "%s", fname);
         if (best_fusion < 0 || rows[nrows].va_acc > rows[best_fusion].va_acc) best_fusion = nrows;
         nrows++;
     }
     free(fva_lp);
+    /* ---- stacking over train + valid: every member trained again on both
+     * (its choices on valid kept), the meta-model (over ln probabilities,
+     * class-balanced) on their out-of-fold outputs over both ---- */
+    {
+        lmf_docs both = {0};
+        const float *rte[K], *roof[K];
+        lmf_status s = lmf_docs_concat(&tr, &va, &both);
+        for (int k = 0; k < K && !s; k++) {
+            member *m = &mem[k];
+            char what[160];
+            snprintf(what, sizeof what, "%s: trained again on train + valid, out-of-fold outputs (%d folds)", m->name,
+                     folds);
+            progress_line(what, k + 1, K);
+            m->rte = (float *)malloc(te.n * (size_t)C * sizeof(float));
+            m->roof = (float *)malloc(both.n * (size_t)C * sizeof(float));
+            if (!m->rte || !m->roof) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+            if (!s) s = lmf_classifier_refit(m->c, &both, NULL, &m->rc);
+            if (!s) s = lmf_classifier_predict(m->rc, &te, m->rte, NULL, NULL);
+            if (!s) s = lmf_cfuse_oof(m->c, &both, NULL, folds, m->roof, NULL, NULL);
+            rte[k] = m->rte, roof[k] = m->roof;
+        }
+        lmf_cfuse_fit fit;
+        lmf_cfuse_fit_opts fo = {0.5, 0, 1, 1};
+        int fitted = 0;
+        if (!s) s = lmf_cfuse_fit_method("stack-full", K, C, NULL, NULL, 0, roof, both.label, both.n, &fo, &fit);
+        if (!s) fitted = 1;
+        if (!s) s = lmf_cfuse_apply(&fit.o, K, C, rte, te.n, fused);
+        /* the fusion as a file over the members trained again, saved beside it */
+        char *rpaths[K] = {0}, *fpath = NULL;
+        lmf_classifier *ms[K] = {0}, *f = NULL;
+        for (int k = 0; k < K && !s; k++) {
+            char fn[96];
+            snprintf(fn, sizeof fn, "refit-%s", mem[k].file);
+            if (!(rpaths[k] = join(dir, fn))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+            if (!s) s = lmf_classifier_save(mem[k].rc, rpaths[k]);
+            if (!s) s = lmf_classifier_load(rpaths[k], &ms[k]);
+        }
+        char tuning[512];
+        snprintf(tuning, sizeof tuning,
+                 "{\"method\":\"stack-full\",\"meta\":\"logp\",\"balanced\":true,\"by\":\"lmfuse demo classify\","
+                 "\"train\":\"train+valid\",\"folds\":%d,\"l2\":%g}",
+                 folds, fitted ? fit.l2 : 0.0);
+        if (!s) {
+            s = lmf_cfuse_new(ms, (const char *const *)rpaths, K, &fit.o, tuning, &f);
+            memset(ms, 0, sizeof ms);
+        }
+        if (!s && !(fpath = join(dir, "fusion-stack-trainvalid.json"))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        if (!s) s = lmf_classifier_save(f, fpath);
+        for (int k = 0; k < K; k++) lmf_classifier_free(ms[k]), free(rpaths[k]);
+        lmf_classifier_free(f);
+        free(fpath);
+        if (fitted) lmf_cfuse_fit_free(&fit);
+        lmf_docs_free(&both);
+        if (s) goto done;
+        eval_row(&rows[nrows], "fusion: stack, train+valid", NULL, &va, fused, &te);
+        snprintf(rows[nrows++].file, sizeof rows[0].file, "fusion-stack-trainvalid.json");
+    }
     /* ---- the table ---- */
     printf("\nlmfuse demo classify (%s): %zu train, %zu valid, %zu test documents, %d genres\n\n",
            quick ? "quick, brown-genre sample" : "brown-genre", tr.n, va.n, te.n, C);
     printf("%-24s %9s %9s %9s %9s\n", "classifier", "valid acc", "valid F1", "test acc", "test F1");
     for (int r = 0; r < nrows; r++) {
-        if (r == K) printf("\n");
-        printf("%-24s %9.4f %9.4f %9.4f %9.4f%s\n", rows[r].name, rows[r].va_acc, rows[r].va_f1, rows[r].te_acc,
-               rows[r].te_f1, r == best_member ? "  (best member on valid)" : r == best_fusion ? "  (best fusion on valid)" : "");
+        if (r == K || r == nrows - 1) printf("\n");
+        if (isfinite(rows[r].va_acc))
+            printf("%-24s %9.4f %9.4f", rows[r].name, rows[r].va_acc, rows[r].va_f1);
+        else
+            printf("%-24s %9s %9s", rows[r].name, "-", "-");
+        printf(" %9.4f %9.4f%s\n", rows[r].te_acc, rows[r].te_f1,
+               r == best_member ? "  (best member on valid)" : r == best_fusion ? "  (best fusion on valid)" : "");
     }
     if (!quick)
         printf("\nscikit-learn 1.2.1 on the same files (bench/classify_sklearn.sh): best single MultinomialNB test acc\n"
@@ -294,11 +375,14 @@ int lmf_cmd_demo_classify(int argc, char **argv) {
         for (int b = a + 1; b < K; b++) {
             lmf_diversity dv;
             lmf_cfuse_diversity(mem[a].te, mem[b].te, te.n, C, te.label, &dv);
-            printf("  %-16s %-16s %.3f  %6.3f  %6.3f\n", mem[a].name, mem[b].name, dv.disagreement, dv.q, dv.error_corr);
+            printf("  %-19s %-19s %.3f  %6.3f  %6.3f\n", mem[a].name, mem[b].name, dv.disagreement, dv.q, dv.error_corr);
         }
     printf("\nValid figures of fusions fitted on valid come from 5-fold cross-validation over valid (each\n"
            "fold fused by the method fitted on the other four); stack is fitted on train's out-of-fold outputs.\n"
-           "The members' calibration (and the linear one's penalty) was chosen on valid.\n");
+           "The members' calibration (and the linear ones' penalty, naive Bayes' alpha) was chosen on valid.\n"
+           "\"stack, train+valid\": every member trained again on train and valid with those choices, the\n"
+           "meta-model (ln probabilities, class-balanced loss) fitted on their out-of-fold outputs over both;\n"
+           "valid is training data there, so it has no valid figure.\n");
     printf("\nmacro-F1 is over the genres; the fusions are in %s (lmfuse classify eval reproduces each row), %.0f s\n",
            dir, cli_now_s() - t0);
     /* results.json */
@@ -313,12 +397,16 @@ int lmf_cmd_demo_classify(int argc, char **argv) {
     cli_json_str(jf, fte, strlen(fte));
     fprintf(jf, ",\"rows\":[");
     for (int r = 0; r < nrows; r++) {
-        const char *file = r < K ? mem[r].file : NULL;
-        char fb[64];
-        if (!file) snprintf(fb, sizeof fb, "fusion-%s.json", lmf_cfuse_method_name(r - K)), file = fb;
-        fprintf(jf, "%s{\"name\":\"%s\",\"file\":\"%s\",\"valid_accuracy\":%.6f,\"valid_macro_f1\":%.6f,"
-                    "\"test_accuracy\":%.6f,\"test_macro_f1\":%.6f}",
-                r ? "," : "", rows[r].name, file, rows[r].va_acc, rows[r].va_f1, rows[r].te_acc, rows[r].te_f1);
+        fprintf(jf, "%s{\"name\":\"%s\",\"file\":\"%s\",\"valid_accuracy\":", r ? "," : "", rows[r].name,
+                rows[r].file);
+        json_num(jf, rows[r].va_acc);
+        fprintf(jf, ",\"valid_macro_f1\":");
+        json_num(jf, rows[r].va_f1);
+        fprintf(jf, ",\"test_accuracy\":");
+        json_num(jf, rows[r].te_acc);
+        fprintf(jf, ",\"test_macro_f1\":");
+        json_num(jf, rows[r].te_f1);
+        fprintf(jf, "}");
     }
     fprintf(jf, "]}\n");
     int bad = fclose(jf);
@@ -331,7 +419,8 @@ int lmf_cmd_demo_classify(int argc, char **argv) {
 done:
     for (int k = 0; k < K; k++) {
         lmf_classifier_free(mem[k].c);
-        free(mem[k].va), free(mem[k].te), free(mem[k].oof);
+        lmf_classifier_free(mem[k].rc);
+        free(mem[k].va), free(mem[k].te), free(mem[k].oof), free(mem[k].rte), free(mem[k].roof);
         free(paths[k]);
     }
     free(fused);

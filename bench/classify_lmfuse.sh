@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # lmfuse on the three labelled tasks, the side of the table that
 # bench/classify_sklearn.sh measures for scikit-learn: members (LM
-# classifiers over words and characters, the tf-idf linear one) and their
-# fusions, fitted on valid (stack: on train's out-of-fold outputs, with
-# --stack), scored on test.  One core per task (--jobs N runs N tasks at
+# classifiers over words and characters, naive Bayes, the tf-idf linear one;
+# on brown-genre also class-balanced word and character linear ones) and
+# their fusions, fitted on valid (stack: on train's out-of-fold outputs,
+# with --stack), scored on test; then "stack, train+valid": every member
+# trained again on train and valid (--refit), a meta-model over ln
+# probabilities on their out-of-fold outputs over both (class-balanced on
+# brown-genre, whose measure is macro-F1).  One core per task (--jobs N runs N tasks at
 # once).  Output: bench/out/classify-lmfuse/TASK.md (a table) and TASK.tsv.
 # usage: bench/classify_lmfuse.sh [--jobs N] [--stack] [--data DIR] [TASK...]
 #   TASK: spam-full spam-body brown-genre (default: all three)
@@ -29,8 +33,8 @@ export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 run_task() {
   local t=$1 dir
   case $t in
-    spam-*) dir=$data/spam; local chars="--chars --order 5" words2="--order 4" ;;
-    brown-genre) dir=$data/brown; local chars="--chars --order 4" words2="--order 1" ;;
+    spam-*) dir=$data/spam; local chars="--chars --order 5" words2="--order 4" bal="" ;;
+    brown-genre) dir=$data/brown; local chars="--chars --order 4" words2="--order 1" bal="--balanced" ;;
     *) echo "unknown task $t" >&2; return 1 ;;
   esac
   local tr=$dir/$t.train.txt va=$dir/$t.valid.txt te=$dir/$t.test.txt w=$out/$t
@@ -43,12 +47,22 @@ run_task() {
     "$LMF" classify train -q --kind "$kind" "$@" "$tr" --valid "$va" -o "$w/$name.json" 2>/dev/null
     local secs=$(awk "BEGIN{print $(date +%s.%N) - $t0}")
     printf '%s\t%s\t%s\n' "$name" "$w/$name.json" "$secs" >>"$w.tsv"
+    # the same choices, trained again on train + valid (for the last row)
+    "$LMF" classify train -q --kind "$kind" "$@" "$tr" --valid "$va" --refit -o "$w/refit-$name.json" 2>/dev/null
+    refits+=("$w/refit-$name.json")
   }
+  local refits=()
   member lm-word3 lm --calibration platt --order 3
   member lm-word-b lm --calibration platt $words2
   member lm-char lm --calibration platt $chars
+  member nb nb
   member linear linear
-  local members=("$w/lm-word3.json" "$w/lm-word-b.json" "$w/lm-char.json" "$w/linear.json")
+  local members=("$w/lm-word3.json" "$w/lm-word-b.json" "$w/lm-char.json" "$w/nb.json" "$w/linear.json")
+  if [ -n "$bal" ]; then
+    member linear-words-bal linear --balanced --char-ngrams 0
+    member linear-chars-bal linear --balanced --word-ngrams 0
+    members+=("$w/linear-words-bal.json" "$w/linear-chars-bal.json")
+  fi
   local methods=(average weighted acc-weighted geometric geo-weighted max vote weighted-vote select blend blend-full)
   [ $stack = 1 ] && methods+=(stack stack-full)
   for m in "${methods[@]}"; do
@@ -56,6 +70,11 @@ run_task() {
     "$LMF" classify fuse -q --method "$m" --valid "$va" --train "$tr" "${members[@]}" -o "$w/fusion-$m.json" 2>/dev/null
     printf '%s\t%s\t%s\n' "fusion: $m" "$w/fusion-$m.json" "$(awk "BEGIN{print $(date +%s.%N) - $t0}")" >>"$w.tsv"
   done
+  local t0=$(date +%s.%N)
+  "$LMF" classify fuse -q --method stack-full --meta logp $bal --train "$tr" --train "$va" "${refits[@]}" \
+    -o "$w/fusion-stack-trainvalid.json" 2>/dev/null
+  printf '%s\t%s\t%s\n' "fusion: stack, train+valid" "$w/fusion-stack-trainvalid.json" \
+    "$(awk "BEGIN{print $(date +%s.%N) - $t0}")" >>"$w.tsv"
   {
     echo "| $t | test acc | macro-F1 | FP | FN | fit s |"
     echo "|---|---|---|---|---|---|"

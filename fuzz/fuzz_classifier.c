@@ -1,6 +1,7 @@
 /* libFuzzer target: classifier files (JSON) on arbitrary bytes.  Beside
- * the fuzzed file sit an LM classifier (lm.json and its two class models)
- * and a linear one (lin.json and its weights), trained at start-up on a
+ * the fuzzed file sit an LM classifier (lm.json and its two class models),
+ * a linear one (lin.json and its weights) and naive Bayes (nb.json, its
+ * vocabulary and counts), trained at start-up on a
  * toy task, so that model and member paths can resolve; a classifier that
  * loads classifies the toy documents. */
 #include "lmf/classify.h"
@@ -18,7 +19,8 @@ static lmf_docs docs;
 
 static void clean(void) {
     static const char *const names[] = {"c.json", "docs.txt", "lm.json", "lm.json.class0.lmfb", "lm.json.class1.lmfb",
-                                        "lin.json", "lin.json.linear.safetensors"};
+                                        "lin.json", "lin.json.linear.safetensors", "nb.json", "nb.json.nb.vocab",
+                                        "nb.json.nb.safetensors"};
     char p[160];
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, names[i]);
@@ -51,6 +53,10 @@ static void setup(void) {
     lo.l2 = 1e-3;
     if (lmf_linear_train(&docs, NULL, &lo, &c)) abort();
     snprintf(p, sizeof p, "%s/lin.json", dir);
+    if (lmf_classifier_save(c, p)) abort();
+    lmf_classifier_free(c);
+    if (lmf_nb_train(&docs, NULL, 0.5, &c)) abort();
+    snprintf(p, sizeof p, "%s/nb.json", dir);
     if (lmf_classifier_save(c, p)) abort();
     lmf_classifier_free(c);
     snprintf(path, sizeof path, "%s/c.json", dir);

@@ -77,6 +77,15 @@ void lmf_log_softmax(float *x, int C) {
     for (int c = 0; c < C; c++) x[c] = (float)((double)x[c] - z);
 }
 
+void lmf_balanced_class_weights(const int32_t *y, size_t n, int C, double *cw) {
+    size_t nc[LMF_MAX_CLASSES] = {0};
+    int present = 0;
+    for (size_t i = 0; i < n; i++)
+        if (y[i] >= 0 && y[i] < C) nc[y[i]]++;
+    for (int c = 0; c < C; c++) present += nc[c] > 0;
+    for (int c = 0; c < C; c++) cw[c] = nc[c] ? (double)n / ((double)present * (double)nc[c]) : 0;
+}
+
 lmf_status lmf_classifier_save(const lmf_classifier *c, const char *path) {
     cJSON *j = cJSON_CreateObject(), *names = cJSON_CreateArray();
     if (!j || !names || !cJSON_AddStringToObject(j, "lmfuse", "classifier") ||

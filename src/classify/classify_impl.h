@@ -50,6 +50,10 @@ static inline int lmf_argmax_f(const float *x, int C) {
 
 /* Softmax in place over C values (ln probabilities out). */
 void lmf_log_softmax(float *x, int C);
+/* Class weights cw[c] = n / (C' n_c) over the C' classes of labels y[0..n)
+ * present (0 for an absent class): scikit-learn's class_weight="balanced",
+ * mean 1 over the documents; for the class-balanced losses. */
+void lmf_balanced_class_weights(const int32_t *y, size_t n, int C, double *cw);
 
 /* ---- the linear classifier's internals (linear.c), for its tests ----
  * Seeds of lmf_hash_bytes for word n-grams (their words joined by one

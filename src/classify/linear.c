@@ -356,16 +356,6 @@ typedef struct fit {
     const double *cw; /* C class weights (NULL: 1), normalised to mean 1 over the documents */
 } fit;
 
-/* Class weights n / (C' n_c) over the C' classes of y present (mean 1 over
- * the documents). */
-static void class_weights(const int32_t *y, size_t n, int C, double *cw) {
-    size_t nc[LMF_MAX_CLASSES] = {0};
-    int present = 0;
-    for (size_t i = 0; i < n; i++) nc[y[i]]++;
-    for (int c = 0; c < C; c++) present += nc[c] > 0;
-    for (int c = 0; c < C; c++) cw[c] = nc[c] ? (double)n / ((double)present * (double)nc[c]) : 0;
-}
-
 static double objective(void *user, const double *x, double *g) {
     const fit *p = (const fit *)user;
     const spm *XT = p->XT;
@@ -602,8 +592,8 @@ static lmf_status train_lin(const lmf_docs *train, const lmf_docs *valid, const 
             s = lmf_error(LMF_ERR_NOMEM, "out of memory (%zu parameters)", P);
     }
     double cw[LMF_MAX_CLASSES], vcw[LMF_MAX_CLASSES];
-    if (o->balanced) class_weights(train->label, train->n, C, cw);
-    if (o->balanced && choose) class_weights(valid->label, valid->n, C, vcw);
+    if (o->balanced) lmf_balanced_class_weights(train->label, train->n, C, cw);
+    if (o->balanced && choose) lmf_balanced_class_weights(valid->label, valid->n, C, vcw);
     fit fd = {&XT, train->label, train->n, C, F, 0, Z, o->balanced ? cw : NULL};
     if (!s && choose) {
         /* the grid from the strongest penalty down, each fit warm-started
@@ -939,7 +929,7 @@ lmf_status lmf_linear_objective(const lmf_classifier *c, const lmf_docs *d, doub
             }
         memcpy(xc + F * (size_t)C, x + (size_t)C * D, (size_t)C * sizeof *xc);
         double cw[LMF_MAX_CLASSES];
-        if (L->o.balanced) class_weights(d->label, d->n, C, cw);
+        if (L->o.balanced) lmf_balanced_class_weights(d->label, d->n, C, cw);
         fit fd = {&XT, d->label, d->n, C, F, l2, z, L->o.balanced ? cw : NULL};
         *f = objective(&fd, xc, gc) + 0.5 * l2 * rest;
         for (size_t b = 0; b < D; b++)

@@ -98,16 +98,6 @@ typedef struct sdata {
     const double *cw; /* C class weights of the rows (NULL: 1) */
 } sdata;
 
-/* Class weights n / (C' n_c) over the C' classes present (scikit-learn's
- * class_weight="balanced"): every class weighs the same in the loss. */
-static void balanced_weights(const int32_t *y, size_t n, int C, double *cw) {
-    size_t nc[LMF_MAX_CLASSES] = {0};
-    int present = 0;
-    for (size_t i = 0; i < n; i++) nc[y[i]]++;
-    for (int c = 0; c < C; c++) present += nc[c] > 0;
-    for (int c = 0; c < C; c++) cw[c] = nc[c] ? (double)n / ((double)present * (double)nc[c]) : 0;
-}
-
 static double stack_nll(void *user, const double *th, double *g) {
     const sdata *d = (const sdata *)user;
     const int C = d->C;
@@ -164,7 +154,7 @@ lmf_status lmf_cfuse_fit_stack(const float *const *lp, int K, size_t n, int C, c
             for (int c = 0; c < C; c++)
                 x[i * F + (size_t)k * C + (size_t)c] = (float)lmf_stack_feature(lp[k][i * (size_t)C + (size_t)c], logp);
     double cw[LMF_MAX_CLASSES];
-    if (balanced) balanced_weights(y, n, C, cw);
+    if (balanced) lmf_balanced_class_weights(y, n, C, cw);
     if (!s) {
         sdata d = {x, n, F, C, y, l2 > 0 ? l2 : 1e-3, K, classwise, balanced ? cw : NULL};
         if (lmf_lbfgs(stack_nll, &d, P, th, 500, 1e-10) < 0) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
@@ -343,7 +333,7 @@ static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const
     for (int j = 0; j < K && !s; j++)
         if (!(sub[j] = (float *)lmf_malloc(n * (size_t)C * sizeof *sub[j]))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     double sum = 0, wsum = 0, cwt[LMF_MAX_CLASSES];
-    if (balanced) balanced_weights(y, n, C, cwt);
+    if (balanced) lmf_balanced_class_weights(y, n, C, cwt);
     for (int f = 0; f < k && !s; f++) {
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {

@@ -70,6 +70,27 @@ expect_rc 0 "train --kind neural" "$LMF" classify train -q --kind neural --hidde
 expect_rc 0 "eval neural" "$LMF" classify eval "$TMP/nn.json" "$TMP/toy.txt" --json
 /usr/bin/python3 -c "import json,sys; sys.exit(json.load(open('$TMP/out'))['accuracy'] != 1)" || fail "neural toy accuracy below 1"
 expect_rc 2 "neural, bad pooling" "$LMF" classify train --kind neural --pooling max "$TMP/toy.txt" -o "$TMP/x.json"
+expect_rc 2 "neural --refit" "$LMF" classify train --kind neural --refit "$TMP/toy.txt" --valid "$TMP/toy.txt" -o "$TMP/x.json"
+expect_rc 2 "--refit without valid" "$LMF" classify train --kind nb --refit "$TMP/toy.txt" -o "$TMP/x.json"
+expect_rc 2 "--char-ngrams 5-3" "$LMF" classify train --kind linear --char-ngrams 5-3 "$TMP/toy.txt" -o "$TMP/x.json"
+
+# ---- naive Bayes trained again on train + valid, and stacked over both files ----
+expect_rc 0 "nb --refit" "$LMF" classify train -q --kind nb "$TR" --valid "$VA" --refit -o "$TMP/rnb.json"
+/usr/bin/python3 -c "import json,sys; sys.exit(sum(json.load(open('$TMP/rnb.json'))['documents']) != 210)" ||
+  fail "nb --refit did not train on train + valid (150 + 60 documents)"
+expect_rc 0 "lm --refit" "$LMF" classify train -q --kind lm --order 2 "$TR" --valid "$VA" --refit -o "$TMP/rlm.json"
+expect_rc 0 "stack over train + valid" "$LMF" classify fuse -q --method stack-full --meta logp --balanced \
+  --train "$TR" --train "$VA" "$TMP/rnb.json" "$TMP/rlm.json" --oof-out "$TMP/oof" -o "$TMP/stk.json"
+/usr/bin/python3 - "$TMP" <<'PY' || fail "stack over train + valid: recipe or out-of-fold outputs wrong"
+import json, sys
+t = sys.argv[1]
+j = json.load(open(t + "/stk.json"))
+assert j["stack"]["features"] == "logp" and j["tuning"]["balanced"] is True and "+" in j["tuning"]["train"]
+for k in (1, 2):
+    rows = open(f"{t}/oof.{k}.tsv").read().splitlines()
+    assert len(rows) == 211, len(rows)
+PY
+expect_rc 0 "eval the stack" "$LMF" classify eval "$TMP/stk.json" "$TE"
 
 # ---- malformed input: file and line named ----
 printf '__label__a one\nno label here\n' >"$TMP/nolabel.txt"

@@ -294,6 +294,9 @@ static int cmd_train(int argc, char **argv) {
     if (!train) return cli_usage_error("classify train", "give the labelled training file");
     if (!out) return cli_usage_error("classify train", "-o CLASSIFIER.json is required");
     if (refit && !valid) return cli_usage_error("classify train", "--refit trains again on TRAIN and VALID: give --valid VALID");
+    if (refit && !strcmp(kind, "neural"))
+        return cli_usage_error("classify train", "--refit is for lm, nb and linear (a neural classifier's best epoch is "
+                                                 "chosen on VALID, which --refit would train on)");
     lmf_docs tr = {0}, va = {0};
     lmf_classifier *c = NULL;
     int rc = 1;

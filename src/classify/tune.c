@@ -323,9 +323,9 @@ static lmf_status select_forward(const float *const *lp, int K, size_t n, int C,
  * by k-fold cross-validation over the n rows (folds: lmf_cfuse_folds). */
 static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const int32_t *y, double l2, int cw,
                            int logp, int balanced, int k, double *ll) {
-    const size_t nw = (size_t)C * (size_t)K * (size_t)C;
-    double *W = (double *)lmf_malloc((nw + (size_t)C) * sizeof *W);
-    float *sub[LMF_FUSE_MAX_MEMBERS] = {0}, *row = (float *)lmf_malloc((size_t)K * (size_t)C * sizeof *row);
+    const size_t F = (size_t)K * (size_t)C, nw = (size_t)C * F;
+    double *W = (double *)lmf_malloc((nw + (size_t)C) * sizeof *W), *row = (double *)lmf_malloc(F * sizeof *row);
+    float *sub[LMF_FUSE_MAX_MEMBERS] = {0};
     int32_t *ys = (int32_t *)lmf_malloc(n * sizeof *ys);
     int *fold = (int *)lmf_malloc(n * sizeof *fold);
     lmf_status s = W && row && ys && fold ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
@@ -345,12 +345,12 @@ static lmf_status stack_cv(const float *const *lp, int K, size_t n, int C, const
         for (size_t i = 0; i < n && !s; i++) {
             if (fold[i] != f) continue;
             double q[LMF_MAX_CLASSES], mx = -INFINITY, z = 0;
+            for (int j = 0; j < K; j++) /* the row's features once, for every class's score */
+                for (int d = 0; d < C; d++)
+                    row[(size_t)j * C + (size_t)d] = lmf_stack_feature(lp[j][i * (size_t)C + (size_t)d], logp);
             for (int c = 0; c < C; c++) {
                 double v = W[nw + (size_t)c];
-                for (int j = 0; j < K; j++)
-                    for (int d = 0; d < C; d++)
-                        v += W[(size_t)c * K * C + (size_t)j * C + (size_t)d] *
-                             lmf_stack_feature(lp[j][i * (size_t)C + (size_t)d], logp);
+                for (size_t j = 0; j < F; j++) v += W[(size_t)c * F + j] * row[j];
                 q[c] = v;
                 mx = v > mx ? v : mx;
             }

@@ -108,6 +108,7 @@ void lmf_comb_state_free(lmf_comb_state *s) {
     lmf_free(s->top);
     lmf_free(s->topv);
     lmf_free(s->pk);
+    lmf_free(s->sx);
     lmf_free(s);
 }
 
@@ -121,7 +122,9 @@ lmf_comb_state *lmf_comb_state_new(const lmf_comb *c) {
     s->top = (int32_t *)lmf_malloc(T * sizeof *s->top + 1);
     s->topv = (float *)lmf_malloc(T * sizeof *s->topv + 1);
     if (c->ops->kind == LMF_COMB_GATE) s->pk = (float *)lmf_malloc(K * N * sizeof *s->pk);
-    if (!s->lw || !s->r || !s->tmp || !s->top || !s->topv || (!s->pk && c->ops->kind == LMF_COMB_GATE)) {
+    if (c->ops->kind == LMF_COMB_STACK) s->sx = (double *)lmf_malloc(K * N * sizeof *s->sx);
+    if (!s->lw || !s->r || !s->tmp || !s->top || !s->topv || (!s->pk && c->ops->kind == LMF_COMB_GATE) ||
+        (!s->sx && c->ops->kind == LMF_COMB_STACK)) {
         lmf_comb_state_free(s);
         return NULL;
     }

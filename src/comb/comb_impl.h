@@ -42,6 +42,7 @@ struct lmf_comb_state {
     int32_t *top; /* [top_k] vote, cascade: a member's best outcomes */
     float *topv;  /* [top_k] their ln probabilities */
     float *pk;    /* [K x N] gate: the members' probabilities of the current item */
+    double *sx;   /* [K x N] stack: the meta-model's features of the current item */
 };
 
 extern const lmf_comb_ops lmf_comb_linear_ops, lmf_comb_loglinear_ops, lmf_comb_max_ops, lmf_comb_bayes_ops,

@@ -30,15 +30,16 @@ static lmf_status init(lmf_comb *c, const lmf_comb_opts *o) {
 }
 
 static void combine(const lmf_comb *c, lmf_comb_state *s, const float *d, size_t ks, const float *aux, float *out) {
-    (void)aux, (void)s;
+    (void)aux;
     const int K = c->K, N = c->N;
     const size_t F = (size_t)K * (size_t)N;
-    double mx = -INFINITY;
+    double *x = s->sx, mx = -INFINITY; /* the features once, for every class's score */
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < N; i++) x[(size_t)k * N + i] = lmf_stack_feature(d[(size_t)k * ks + (size_t)i], c->slogp);
     for (int y = 0; y < N; y++) {
         const double *w = c->sW + (size_t)y * F;
         double z = c->sb[y];
-        for (int k = 0; k < K; k++)
-            for (int i = 0; i < N; i++) z += w[(size_t)k * N + i] * lmf_stack_feature(d[(size_t)k * ks + (size_t)i], c->slogp);
+        for (size_t j = 0; j < F; j++) z += w[j] * x[j];
         out[y] = (float)z;
         mx = z > mx ? z : mx;
     }

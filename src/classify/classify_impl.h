@@ -6,6 +6,7 @@
 #include "lmf/classify.h"
 
 #include <cjson/cJSON.h>
+#include <string.h>
 
 typedef struct lmf_classifier_ops {
     const char *kind;
@@ -46,6 +47,25 @@ static inline int lmf_argmax_f(const float *x, int C) {
     for (int c = 1; c < C; c++)
         if (x[c] > x[a]) a = c;
     return a;
+}
+
+/* What separates words in documents: ASCII blanks and control bytes. */
+static inline int lmf_doc_blank(unsigned char ch) { return ch <= 0x20 || ch == 0x7f; }
+/* The next word of t[0..n) from *i: its start in *w, its length returned
+ * (0: no more words); *i moves past it. */
+static inline size_t lmf_doc_next_word(const char *t, size_t n, size_t *i, size_t *w) {
+    size_t j = *i;
+    while (j < n && lmf_doc_blank((unsigned char)t[j])) j++;
+    *w = j;
+    while (j < n && !lmf_doc_blank((unsigned char)t[j])) j++;
+    *i = j;
+    return j - *w;
+}
+/* The file name of a path (after its last '/'), for side files named
+ * relative to the classifier file. */
+static inline const char *lmf_base_name(const char *p) {
+    const char *sl = strrchr(p, '/');
+    return sl ? sl + 1 : p;
 }
 
 /* Softmax in place over C values (ln probabilities out). */

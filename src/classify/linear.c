@@ -720,11 +720,6 @@ static void lin_describe(const lmf_classifier *c, char *buf, size_t n) {
         snprintf(buf + k, n - (size_t)k, ", %zu training documents, %d L-BFGS iterations", L->ntrain, L->iters);
 }
 
-static const char *base_name(const char *p) {
-    const char *sl = strrchr(p, '/');
-    return sl ? sl + 1 : p;
-}
-
 static lmf_status lin_save(const lmf_classifier *c, const char *path, cJSON *j) {
     const lin *L = (const lin *)c;
     const size_t plen = strlen(path);
@@ -747,7 +742,7 @@ static lmf_status lin_save(const lmf_classifier *c, const char *path, cJSON *j) 
         cJSON *grid = cJSON_CreateArray();
         for (int g = 0; grid && g < L->ngrid; g++) cJSON_AddItemToArray(grid, cJSON_CreateNumber(L->grid_acc[g]));
         if (grid) cJSON_AddItemToObject(j, "grid", grid);
-        cJSON_AddStringToObject(j, "weights", base_name(side));
+        cJSON_AddStringToObject(j, "weights", lmf_base_name(side));
         cJSON_AddNumberToObject(j, "hash_bits", L->o.hash_bits);
         cJSON_AddNumberToObject(j, "word_max", L->o.word_max);
         cJSON_AddNumberToObject(j, "char_min", L->o.char_min);

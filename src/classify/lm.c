@@ -38,7 +38,6 @@ void lmf_lmclass_opts_init(lmf_lmclass_opts *o) {
     o->length_norm = 1;
 }
 
-static int blank(unsigned char ch) { return ch <= 0x20 || ch == 0x7f; }
 
 /* Appends document text t[0..n) as LM text to b (see the top). */
 static lmf_status prepare(lmf_buf *b, const char *t, size_t n, int chars) {
@@ -49,13 +48,13 @@ static lmf_status prepare(lmf_buf *b, const char *t, size_t n, int chars) {
         int any = 0;
         size_t j = i;
         while (j < e) {
-            if (blank((unsigned char)t[j])) {
-                while (j < e && blank((unsigned char)t[j])) j++;
+            if (lmf_doc_blank((unsigned char)t[j])) {
+                while (j < e && lmf_doc_blank((unsigned char)t[j])) j++;
                 if (chars && any && j < e && lmf_buf_append(b, " _", 2)) return LMF_ERR_NOMEM;
                 continue;
             }
             size_t w = j;
-            while (j < e && !blank((unsigned char)t[j])) j++;
+            while (j < e && !lmf_doc_blank((unsigned char)t[j])) j++;
             if (chars) {
                 for (size_t k = w; k < j;) { /* one UTF-8 character per token */
                     size_t l = 1;

@@ -40,8 +40,6 @@ typedef struct nb {
 
 static const lmf_classifier_ops nb_ops;
 
-static int blank(unsigned char ch) { return ch <= 0x20 || ch == 0x7f; }
-
 static void nb_free(lmf_classifier *c) {
     nb *b = (nb *)c;
     lmf_classifier_base_free(c);
@@ -105,36 +103,23 @@ static void nb_estimate(nb *b, double alpha) {
     b->alpha = alpha;
 }
 
-/* Calls f(b, id, user) for each known word of text[0..n) (all: also the
- * reserved ids when no training text held them, for counting). */
-static void each_word(const nb *b, const char *t, size_t n, int all, void (*f)(const nb *, int32_t, void *),
-                      void *user) {
-    size_t i = 0;
-    while (i < n) {
-        while (i < n && blank((unsigned char)t[i])) i++;
-        size_t w = i;
-        while (i < n && !blank((unsigned char)t[i])) i++;
-        if (i > w) {
-            int32_t id = lmf_vocab_find(b->v, t + w, i - w);
-            if (id >= 2 || (id >= 0 && (all || b->special[id]))) f(b, id, user);
-        }
-    }
-}
-
-typedef struct acc_ctx {
-    double *z;
-} acc_ctx;
-static void add_word(const nb *b, int32_t id, void *user) {
-    double *z = ((acc_ctx *)user)->z;
-    for (int c = 0; c < b->base.C; c++) z[c] += b->lp[(size_t)c * (size_t)b->V + (size_t)id];
+/* The id of word t[0..n) for counting and scoring: -1 for a word training
+ * never saw (and for the reserved "<unk>" / "</s>" unless training text held
+ * them; all: those two in any case, for counting). */
+static int32_t word_id(const nb *b, const char *t, size_t n, int all) {
+    const int32_t id = lmf_vocab_find(b->v, t, n);
+    return id >= 2 || (id >= 0 && (all || b->special[id])) ? id : -1;
 }
 
 static void doc_logp(const nb *b, const char *t, size_t n, float *out) {
     double z[LMF_MAX_CLASSES];
     const int C = b->base.C;
     for (int c = 0; c < C; c++) z[c] = b->lprior[c];
-    acc_ctx a = {z};
-    each_word(b, t, n, 0, add_word, &a);
+    size_t i = 0, w, l;
+    while ((l = lmf_doc_next_word(t, n, &i, &w))) {
+        const int32_t id = word_id(b, t + w, l, 0);
+        for (int c = 0; id >= 0 && c < C; c++) z[c] += b->lp[(size_t)c * (size_t)b->V + (size_t)id];
+    }
     double mx = -INFINITY, sum = 0; /* normalised in double: z is in the thousands */
     for (int c = 0; c < C; c++) mx = z[c] > mx ? z[c] : mx;
     for (int c = 0; c < C; c++) sum += exp(z[c] - mx);
@@ -149,14 +134,6 @@ static lmf_status nb_predict(lmf_classifier *c, const lmf_docs *d, float *logp, 
         if (progress && ((i + 1) % 256 == 0 || i + 1 == d->n)) progress(user, (double)(i + 1), (double)d->n);
     }
     return LMF_OK;
-}
-
-typedef struct count_ctx {
-    float *row;
-} count_ctx;
-static void count_word(const nb *b, int32_t id, void *user) {
-    (void)b;
-    ((count_ctx *)user)->row[id] += 1;
 }
 
 /* Trains on train; alpha > 0: this one; 0: the best on valid of the grid
@@ -176,17 +153,12 @@ static lmf_status nb_train_with(const lmf_docs *train, const lmf_docs *valid, do
     lmf_vocab *v = lmf_vocab_new(LMF_TOK_WORD);
     if (!v) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < train->n; i++) { /* the vocabulary first: counts need its size */
-        const char *t = train->text[i];
-        size_t n = train->len[i], j = 0;
-        while (j < n) {
-            while (j < n && blank((unsigned char)t[j])) j++;
-            size_t w = j;
-            while (j < n && !blank((unsigned char)t[j])) j++;
-            if (j > w && lmf_vocab_add(v, t + w, j - w) < 0) {
+        size_t j = 0, w, l;
+        while ((l = lmf_doc_next_word(train->text[i], train->len[i], &j, &w)))
+            if (lmf_vocab_add(v, train->text[i] + w, l) < 0) {
                 lmf_vocab_free(v);
                 return lmf_error(LMF_ERR_NOMEM, "out of memory");
             }
-        }
     }
     nb *b = NULL;
     lmf_status s = nb_new((const char *const *)train->names, train->C, v, &b);
@@ -194,8 +166,10 @@ static lmf_status nb_train_with(const lmf_docs *train, const lmf_docs *valid, do
     for (size_t i = 0; i < train->n; i++) {
         const int c = train->label[i];
         if (c < 0 || c >= train->C) continue;
-        count_ctx cc = {b->cnt + (size_t)c * (size_t)b->V};
-        each_word(b, train->text[i], train->len[i], 1, count_word, &cc);
+        float *row = b->cnt + (size_t)c * (size_t)b->V;
+        size_t j = 0, w, l;
+        while ((l = lmf_doc_next_word(train->text[i], train->len[i], &j, &w)))
+            row[word_id(b, train->text[i] + w, l, 1)] += 1; /* every word is in the vocabulary */
         b->ndoc[c] += 1;
     }
     for (int c = 0; c < train->C && !s; c++)
@@ -256,11 +230,6 @@ static void nb_describe(const lmf_classifier *c, char *buf, size_t n) {
     if (b->ntrain && k >= 0 && (size_t)k < n) snprintf(buf + k, n - (size_t)k, ", %zu training documents", b->ntrain);
 }
 
-static const char *base_name(const char *p) {
-    const char *sl = strrchr(p, '/');
-    return sl ? sl + 1 : p;
-}
-
 /* path + ext, lmf_malloc'd */
 static char *side_name(const char *path, const char *ext) {
     const size_t a = strlen(path), e = strlen(ext);
@@ -293,8 +262,8 @@ static lmf_status nb_save(const lmf_classifier *c, const char *path, cJSON *j) {
         for (int k = 0; docs && k < c->C; k++) cJSON_AddItemToArray(docs, cJSON_CreateNumber(b->ndoc[k]));
         if (grid) cJSON_AddItemToObject(j, "grid", grid);
         if (docs) cJSON_AddItemToObject(j, "documents", docs);
-        cJSON_AddStringToObject(j, "vocab", base_name(vp));
-        cJSON_AddStringToObject(j, "counts", base_name(cp));
+        cJSON_AddStringToObject(j, "vocab", lmf_base_name(vp));
+        cJSON_AddStringToObject(j, "counts", lmf_base_name(cp));
         if (!grid || !docs || lmf_json_failures() != fails) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     }
     lmf_free(vp);

@@ -69,7 +69,6 @@ void lmf_nnclass_opts_init(lmf_nnclass_opts *o) {
     o->min_count = 2;
 }
 
-static int blank(unsigned char ch) { return ch <= 0x20 || ch == 0x7f; }
 
 /* Calls fn(ctx, word, len) for each word of t[0..n) and fn(ctx, NULL, 0)
  * after each non-empty line (see the header); stops when fn returns
@@ -81,12 +80,12 @@ static int each_word(const char *t, size_t n, int (*fn)(void *, const char *, si
         while (e < n && t[e] != '\n' && t[e] != '\r') e++;
         int any = 0, r;
         for (size_t j = i; j < e;) {
-            if (blank((unsigned char)t[j])) {
+            if (lmf_doc_blank((unsigned char)t[j])) {
                 j++;
                 continue;
             }
             size_t w = j;
-            while (j < e && !blank((unsigned char)t[j])) j++;
+            while (j < e && !lmf_doc_blank((unsigned char)t[j])) j++;
             if ((r = fn(ctx, t + w, j - w))) return r;
             any = 1;
         }

@@ -225,30 +225,36 @@ static lmf_status read_docs(const char *path, const char *const *classes, int C,
     return s;
 }
 
-lmf_status lmf_docs_subset(const lmf_docs *d, const size_t *idx, size_t m, lmf_docs *out) {
+/* An empty set over d's classes, with path p. */
+static lmf_status empty_like(const lmf_docs *d, const char *p, lmf_docs *out) {
     memset(out, 0, sizeof *out);
-    size_t cap = 0;
-    lmf_status s = LMF_OK;
-    out->path = lmf_strdup(d->path ? d->path : "");
+    out->path = lmf_strdup(p);
     out->names = (char **)lmf_calloc((size_t)d->C, sizeof *out->names);
-    if (!out->path || !out->names) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    lmf_status s = out->path && out->names ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
     for (int c = 0; !s && c < d->C; c++) {
         if (!(out->names[c] = lmf_strdup(d->names[c]))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
         else out->C++;
     }
-    while (!s && cap < m) s = grow(out, &cap);
-    for (size_t i = 0; !s && i < m; i++) {
-        size_t j = idx[i];
-        if (!(out->text[i] = (char *)lmf_malloc(d->len[j] + 1))) {
-            s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-            break;
-        }
-        memcpy(out->text[i], d->text[j], d->len[j] + 1);
-        out->len[i] = d->len[j];
-        out->label[i] = d->label[j];
-        out->line[i] = d->line[j];
-        out->n++;
-    }
+    return s;
+}
+
+/* Appends a copy of document j of d to out (capacity *cap). */
+static lmf_status append_copy(lmf_docs *out, size_t *cap, const lmf_docs *d, size_t j) {
+    lmf_status s = out->n < *cap ? LMF_OK : grow(out, cap);
+    if (s) return s;
+    if (!(out->text[out->n] = (char *)lmf_malloc(d->len[j] + 1))) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    memcpy(out->text[out->n], d->text[j], d->len[j] + 1);
+    out->len[out->n] = d->len[j];
+    out->label[out->n] = d->label[j];
+    out->line[out->n] = d->line[j];
+    out->n++;
+    return LMF_OK;
+}
+
+lmf_status lmf_docs_subset(const lmf_docs *d, const size_t *idx, size_t m, lmf_docs *out) {
+    size_t cap = 0;
+    lmf_status s = empty_like(d, d->path ? d->path : "", out);
+    for (size_t i = 0; !s && i < m; i++) s = append_copy(out, &cap, d, idx[i]);
     if (s) lmf_docs_free(out);
     return s;
 }
@@ -257,45 +263,21 @@ lmf_status lmf_docs_concat(const lmf_docs *a, const lmf_docs *b, lmf_docs *out) 
     memset(out, 0, sizeof *out);
     int same = a->C == b->C;
     for (int c = 0; same && c < a->C; c++) same = !strcmp(a->names[c], b->names[c]);
+    const char *pa = a->path ? a->path : "documents", *pb = b->path ? b->path : "documents";
     if (!same)
-        return lmf_error(LMF_ERR_DATA, "%s and %s have different classes (read the second over the first's labels)",
-                         a->path ? a->path : "documents", b->path ? b->path : "documents");
-    size_t *idx = (size_t *)lmf_malloc((a->n + 1) * sizeof *idx);
-    if (!idx) return lmf_error(LMF_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < a->n; i++) idx[i] = i;
-    lmf_docs tail = {0};
-    lmf_status s = lmf_docs_subset(a, idx, a->n, out);
-    lmf_free(idx);
-    size_t cap = out->n;
-    if (!s) { /* b's documents moved over from a copy */
-        size_t *jdx = (size_t *)lmf_malloc((b->n + 1) * sizeof *jdx);
-        if (!jdx) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-        for (size_t i = 0; !s && i < b->n; i++) jdx[i] = i;
-        if (!s) s = lmf_docs_subset(b, jdx, b->n, &tail);
-        lmf_free(jdx);
-    }
-    while (!s && cap < a->n + b->n) s = grow(out, &cap);
-    for (size_t i = 0; !s && i < tail.n; i++) {
-        out->text[out->n] = tail.text[i];
-        tail.text[i] = NULL;
-        out->len[out->n] = tail.len[i];
-        out->label[out->n] = tail.label[i];
-        out->line[out->n] = tail.line[i];
-        out->n++;
-    }
-    if (!s) {
-        size_t la = strlen(out->path), lb = strlen(b->path ? b->path : "");
-        char *p = (char *)lmf_malloc(la + lb + 2);
-        if (!p) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-        else {
-            memcpy(p, out->path, la);
-            p[la] = '+';
-            memcpy(p + la + 1, b->path ? b->path : "", lb + 1);
-            lmf_free(out->path);
-            out->path = p;
-        }
-    }
-    lmf_docs_free(&tail);
+        return lmf_error(LMF_ERR_DATA, "%s and %s have different classes (read the second over the first's labels)", pa,
+                         pb);
+    const size_t la = strlen(pa), lb = strlen(pb);
+    char *p = (char *)lmf_malloc(la + lb + 2);
+    if (!p) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    memcpy(p, pa, la);
+    p[la] = '+';
+    memcpy(p + la + 1, pb, lb + 1);
+    size_t cap = 0;
+    lmf_status s = empty_like(a, p, out);
+    lmf_free(p);
+    for (size_t i = 0; !s && i < a->n; i++) s = append_copy(out, &cap, a, i);
+    for (size_t i = 0; !s && i < b->n; i++) s = append_copy(out, &cap, b, i);
     if (s) lmf_docs_free(out);
     return s;
 }

@@ -92,8 +92,10 @@ char *lmf_path_join(const char *dir, const char *name);
 char *lmf_path_dir(const char *path);
 
 /* The thread count lmf_set_threads was given (1 if never called), and a
- * temporary change of the BLAS threads only (src/nn/ops.c). */
+ * temporary change of the matrix products' threads only (OpenBLAS's and
+ * lmfuse's own kernels; src/nn/ops.c), which lmf_gemm_threads reads. */
 int lmf_threads(void);
 void lmf_blas_threads(int n);
+int lmf_gemm_threads(void);
 
 #endif

@@ -15,7 +15,7 @@
  * block stream past.  Rounding to bfloat16 is to nearest even
  * (VCVTNE2PS2BF16); padding is zero, so edges need no special kernel.
  *
- * With lmf_threads() > 1 the output is split in column or row bands, one
+ * With lmf_gemm_threads() > 1 the output is split in column or row bands, one
  * per thread (each packs what its band needs). */
 #define _POSIX_C_SOURCE 200809L
 #include "nn_impl.h"
@@ -357,7 +357,7 @@ static void gemm(int ta, int tb, int M, int N, int K, const float *A, const uint
         plain(ta, tb, M, N, K, A, A16, lda, B, ldb, bp, beta, C, ldc);
         return;
     }
-    int nt = lmf_threads();
+    int nt = lmf_gemm_threads();
     if (nt > 8) nt = 8;
     /* bands along the longer side, each at least a panel wide */
     const int by_cols = N >= M, len = by_cols ? N : M, unit = by_cols ? NR : MR;

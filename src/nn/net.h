@@ -89,9 +89,7 @@ lmf_status lmf_tf_net_new_top(const lmf_net_cfg *c, uint64_t seed, int top_only,
 lmf_status lmf_net_check_classes(const lmf_net *n, const lmf_safetensors *st, const char *path);
 
 /* Row-major SGEMM, C = A' B' + beta C, A' = A or A^T (ta), B' likewise. */
-#define LMF_GEMM(ta, tb, M, Nn, K, A, lda, Bm, ldb, beta, C, ldc)                                                 \
-    cblas_sgemm(CblasRowMajor, (ta) ? CblasTrans : CblasNoTrans, (tb) ? CblasTrans : CblasNoTrans, M, Nn, K, 1.0f, \
-                A, lda, Bm, ldb, beta, C, ldc)
+#define LMF_GEMM(ta, tb, M, Nn, K, A, lda, Bm, ldb, beta, C, ldc) lmf_sgemm(ta, tb, M, Nn, K, A, lda, Bm, ldb, beta, C, ldc)
 
 /* LMF_GEMM, or with bfloat16 products (lmf_gemm_bf16) when bf is set. */
 #define LMF_GEMM_BF(bf, ta, tb, M, Nn, K, A, lda, Bm, ldb, beta, C, ldc)                 \

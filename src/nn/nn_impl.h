@@ -120,8 +120,27 @@ LMF_OPS_DECL(float, _f32)
 LMF_OPS_DECL(double, _f64)
 
 /* C[M,N] = A' B' + beta C, A' [M,K] = A or A^T (ta), B' [K,N] likewise, all
- * row-major as for cblas_sgemm: with the inputs rounded to bfloat16 (to
- * nearest even) and the sums in float (gemm_bf16.c).  Runs in lmf_threads()
+ * row-major as for cblas_sgemm, in float (gemm_f32.c): lmfuse's own kernel
+ * where lmf_f32_kernel_available() (AVX-512F, and the environment does not
+ * set LMFUSE_NO_AVX512 to anything but "" or "0"), else OpenBLAS.  The own
+ * kernel's sums do not depend on the shape of the call, the threads, or
+ * packing (gemm_f32.c).  Runs in lmf_gemm_threads() threads; buffers are
+ * kept per calling thread until lmf_sgemm_release(). */
+int lmf_f32_kernel_available(void);
+void lmf_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+               float *C, int ldc);
+void lmf_sgemm_release(void);
+/* B (K x N; tb: B[j][k], else B[k][j]) packed once into
+ * lmf_sgemm_pack_floats(N, K) floats at dst, for many products with it (an
+ * output layer's weights over every block of positions): lmf_sgemm_p is
+ * lmf_sgemm with that B, bit for bit. */
+size_t lmf_sgemm_pack_floats(int N, int K);
+void lmf_sgemm_pack(int tb, int N, int K, const float *B, int ldb, float *dst);
+void lmf_sgemm_p(int ta, int M, int N, int K, const float *A, int lda, const float *Bp, float beta, float *C,
+                 int ldc);
+
+/* C[M,N] = A' B' + beta C, as lmf_sgemm: with the inputs rounded to bfloat16 (to
+ * nearest even) and the sums in float (gemm_bf16.c).  Runs in lmf_gemm_threads()
  * threads.  Without AVX512_BF16 (lmf_bf16_available() is 0; also when the
  * environment sets LMFUSE_NO_BF16 to anything but "" or "0"), or without
  * memory for the packed copies, it is the same sums in plain float.
@@ -150,7 +169,7 @@ static inline uint16_t lmf_bf16_rne(float x) {
     u += 0x7fffu + ((u >> 16) & 1u);
     return (uint16_t)(u >> 16);
 }
-/* The fast float matmul (OpenBLAS sgemm), same contract as the naive one. */
+/* The fast float matmul (lmf_sgemm), same contract as the naive one. */
 void lmf_matmul_forward_f32(float *out, const float *in, const float *w, const float *bias, int B, int Ni, int O);
 void lmf_matmul_backward_f32(float *din, float *dw, float *dbias, const float *dout, const float *in,
                              const float *w, int B, int Ni, int O);

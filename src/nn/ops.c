@@ -108,27 +108,33 @@ static inline float phi_fast(float x) {
 #undef PHI
 
 static int lmf_threads_set = 1; /* what lmf_set_threads was last given (1 before) */
+static int gemm_threads_set = 1; /* the same, or lmf_blas_threads' temporary change */
 
 void lmf_set_threads(int n) {
-    lmf_threads_set = n < 1 ? 1 : n;
+    lmf_threads_set = gemm_threads_set = n < 1 ? 1 : n;
     openblas_set_num_threads(lmf_threads_set);
 }
 
 int lmf_threads(void) { return lmf_threads_set; }
 
-void lmf_blas_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+void lmf_blas_threads(int n) {
+    gemm_threads_set = n < 1 ? 1 : n;
+    openblas_set_num_threads(gemm_threads_set);
+}
+
+int lmf_gemm_threads(void) { return gemm_threads_set; }
 
 void lmf_matmul_forward_f32(float *out, const float *in, const float *w, const float *bias, int B, int Ni, int O) {
     if (bias) {
         for (int b = 0; b < B; b++) memcpy(out + (size_t)b * O, bias, (size_t)O * sizeof *out);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, O, Ni, 1.0f, in, Ni, w, Ni, bias ? 1.0f : 0.0f, out, O);
+    lmf_sgemm(0, 1, B, O, Ni, in, Ni, w, Ni, bias ? 1.0f : 0.0f, out, O);
 }
 
 void lmf_matmul_backward_f32(float *din, float *dw, float *dbias, const float *dout, const float *in,
                              const float *w, int B, int Ni, int O) {
-    if (din) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, Ni, O, 1.0f, dout, O, w, Ni, 1.0f, din, Ni);
-    if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, Ni, B, 1.0f, dout, O, in, Ni, 1.0f, dw, Ni);
+    if (din) lmf_sgemm(0, 0, B, Ni, O, dout, O, w, Ni, 1.0f, din, Ni);
+    if (dw) lmf_sgemm(1, 0, O, Ni, B, dout, O, in, Ni, 1.0f, dw, Ni);
     if (dbias)
         for (int b = 0; b < B; b++)
             for (int o = 0; o < O; o++) dbias[o] += dout[(size_t)b * O + o];

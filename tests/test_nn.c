@@ -629,12 +629,12 @@ static void test_head(void) {
               *fcb = tof(c.cb, C);
         float *gw = calloc(HV * HH, sizeof *gw), *gb = calloc(HV, sizeof *gb), *gcw = calloc(C * HH, sizeof *gcw),
               *gcb = calloc(C, sizeof *gcb), *dx = calloc(HN * HH, sizeof *dx);
-        lmf_head P = {HV, HH, c.C, fw, fb, fcw, fcb, start, cls}, D = {HV, HH, c.C, gw, gb, gcw, gcb, start, cls};
+        lmf_head P = {HV, HH, c.C, fw, fb, fcw, fcb, start, cls, NULL}, D = {HV, HH, c.C, gw, gb, gcw, gcb, start, cls, NULL};
         void *work = malloc(lmf_head_work_bytes(&P, HN, 1));
         if (!withc) { /* bfloat16 products: within their rounding of the float path */
             float *gw2 = calloc(HV * HH, sizeof *gw2), *gb2 = calloc(HV, sizeof *gb2), *dx2 = calloc(HN * HH, sizeof *dx2),
                   *gw3 = calloc(HV * HH, sizeof *gw3), *gb3 = calloc(HV, sizeof *gb3), *dx3 = calloc(HN * HH, sizeof *dx3);
-            lmf_head D2 = {HV, HH, 0, gw2, gb2, NULL, NULL, start, cls}, D3 = {HV, HH, 0, gw3, gb3, NULL, NULL, start, cls};
+            lmf_head D2 = {HV, HH, 0, gw2, gb2, NULL, NULL, start, cls, NULL}, D3 = {HV, HH, 0, gw3, gb3, NULL, NULL, start, cls, NULL};
             double l32 = lmf_head_train(&P, &D2, fx, y, HN, 1.0f, dx2, work, 0),
                    l16 = lmf_head_train(&P, &D3, fx, y, HN, 1.0f, dx3, work, 1);
             CHECK_MSG(fabs(l16 - l32) < 1e-2 * fabs(l32), "bf16 head loss %.9g, float %.9g", l16, l32);

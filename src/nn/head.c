@@ -64,11 +64,17 @@ static void gather(float *dst, const float *X, const int32_t *rows, int n, int H
     for (int j = 0; j < n; j++) memcpy(dst + (size_t)j * H, X + (size_t)rows[j] * H, (size_t)H * sizeof *dst);
 }
 
+/* out [N,V] = X w^T + b: from the weights packed at load (lmf_sgemm_p)
+ * when the model has them, the same sums bit for bit on lmfuse's kernel. */
+static void full_logits(const lmf_head *h, float *out, const float *X, int N) {
+    lmf_matmul_forward_wp(out, X, h->w, h->wp, h->b, N, h->H, h->V);
+}
+
 void lmf_head_score(const lmf_head *h, const float *X, int N, const int32_t *y, float *logp, void *work) {
     const int H = h->H;
     if (!h->C) {
         float *lg = (float *)work;
-        lmf_matmul_forward_f32(lg, X, h->w, h->b, N, H, h->V);
+        full_logits(h, lg, X, N);
         for (int i = 0; i < N; i++) {
             const float *z = lg + (size_t)i * h->V;
             logp[i] = (float)((double)z[y[i]] - lmf_logsumexp_f32(z, h->V));
@@ -98,7 +104,7 @@ void lmf_head_score(const lmf_head *h, const float *X, int N, const int32_t *y, 
 
 void lmf_head_logprobs_batch(const lmf_head *h, const float *X, int N, float *logp, void *work) {
     const int V = h->V;
-    lmf_matmul_forward_f32(logp, X, h->w, h->b, N, h->H, V);
+    full_logits(h, logp, X, N);
     if (!h->C) {
         for (int i = 0; i < N; i++) {
             float *z = logp + (size_t)i * V;

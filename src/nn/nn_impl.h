@@ -22,11 +22,14 @@ int lmf_arch_parse(const char *s); /* -1 if unknown */
  * softmax p(w|h) = p(c(w)|h) p(w|c(w),h) over C classes that are the id
  * ranges start[k] .. start[k+1]-1 (cls[v] = class of v).  Weights w [V,H]
  * (may be the tied embedding), b [V], class weights cw [C,H], cb [C].
- * The same struct holds gradients (D) in training. */
+ * The same struct holds gradients (D) in training.  wp: w packed for
+ * lmf_sgemm_p (tb = 1, N = V, K = H) by a loaded model, used for the full
+ * products when set (NULL: packed per call, the same sums). */
 typedef struct lmf_head {
     int V, H, C;
     float *w, *b, *cw, *cb;
     const int32_t *start, *cls;
+    const float *wp;
 } lmf_head;
 /* Scratch bytes the calls below need for N rows (train: lmf_head_train). */
 size_t lmf_head_work_bytes(const lmf_head *h, int N, int train);
@@ -171,6 +174,10 @@ static inline uint16_t lmf_bf16_rne(float x) {
 }
 /* The fast float matmul (lmf_sgemm), same contract as the naive one. */
 void lmf_matmul_forward_f32(float *out, const float *in, const float *w, const float *bias, int B, int Ni, int O);
+/* The same from w packed beforehand (wp: lmf_sgemm_pack(1, O, Ni, w, Ni),
+ * bit for bit the same on lmfuse's kernel); wp NULL: from w. */
+void lmf_matmul_forward_wp(float *out, const float *in, const float *w, const float *wp, const float *bias, int B,
+                           int Ni, int O);
 void lmf_matmul_backward_f32(float *din, float *dw, float *dbias, const float *dout, const float *in,
                              const float *w, int B, int Ni, int O);
 

@@ -131,6 +131,18 @@ void lmf_matmul_forward_f32(float *out, const float *in, const float *w, const f
     lmf_sgemm(0, 1, B, O, Ni, in, Ni, w, Ni, bias ? 1.0f : 0.0f, out, O);
 }
 
+void lmf_matmul_forward_wp(float *out, const float *in, const float *w, const float *wp, const float *bias, int B,
+                           int Ni, int O) {
+    if (!wp) {
+        lmf_matmul_forward_f32(out, in, w, bias, B, Ni, O);
+        return;
+    }
+    if (bias) {
+        for (int b = 0; b < B; b++) memcpy(out + (size_t)b * O, bias, (size_t)O * sizeof *out);
+    }
+    lmf_sgemm_p(0, B, O, Ni, in, Ni, wp, bias ? 1.0f : 0.0f, out, O);
+}
+
 void lmf_matmul_backward_f32(float *din, float *dw, float *dbias, const float *dout, const float *in,
                              const float *w, int B, int Ni, int O) {
     if (din) lmf_sgemm(0, 0, B, Ni, O, dout, O, w, Ni, 1.0f, din, Ni);

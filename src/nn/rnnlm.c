@@ -23,6 +23,10 @@ typedef struct rnnlm {
     float *block; /* every parameter; owned unless borrowed */
     lmf_rnn_params p;
     int32_t *start, *cls; /* output classes (owned when loaded) */
+    /* a loaded model's weights packed for lmf_sgemm_p (NULL: packed per
+     * product, the same sums; a borrowed model's weights change) */
+    float *pack;
+    const float *wihp[LMF_NN_MAX_LAYERS], *whhp[LMF_NN_MAX_LAYERS], *decp;
 } rnnlm;
 
 struct lmf_state {
@@ -33,12 +37,14 @@ struct lmf_state {
 };
 
 static const lmf_model_ops rnnlm_ops;
+struct rnnlm;
+static void pack_weights(struct rnnlm *m);
 
 /* One recurrent step of layer l from a precomputed input projection gi. */
 static void layer_step(const rnnlm *m, lmf_state *s, int l, const float *gi) {
     int H = m->cfg.H;
     float *h = s->h + (size_t)l * H, *c = s->c + (size_t)l * H;
-    lmf_matmul_forward_f32(s->gh, h, m->p.whh[l], m->p.bhh[l], 1, H, m->G * H);
+    lmf_matmul_forward_wp(s->gh, h, m->p.whh[l], m->whhp[l], m->p.bhh[l], 1, H, m->G * H);
     if (m->cfg.arch == LMF_ARCH_RNN) {
         lmf_rnn_forward_f32(h, gi, s->gh, 1, H);
     } else if (m->cfg.arch == LMF_ARCH_LSTM) {
@@ -54,7 +60,8 @@ static void layer_step(const rnnlm *m, lmf_state *s, int l, const float *gi) {
 static void step(const rnnlm *m, lmf_state *s, int32_t tok) {
     const float *x = m->p.emb + (size_t)tok * m->cfg.E;
     for (int l = 0; l < m->cfg.L; l++) {
-        lmf_matmul_forward_f32(s->gi, x, m->p.wih[l], m->p.bih[l], 1, l ? m->cfg.H : m->cfg.E, m->G * m->cfg.H);
+        lmf_matmul_forward_wp(s->gi, x, m->p.wih[l], m->wihp[l], m->p.bih[l], 1, l ? m->cfg.H : m->cfg.E,
+                              m->G * m->cfg.H);
         layer_step(m, s, l, s->gi);
         x = s->h + (size_t)l * m->cfg.H;
     }
@@ -110,6 +117,7 @@ static lmf_status nn_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
 static lmf_status nn_next(lmf_model *mm, const lmf_state *s, float *logp) {
     const rnnlm *m = (const rnnlm *)mm;
     lmf_head h = lmf_rnn_head(&m->cfg, &m->p);
+    h.wp = m->decp;
     lmf_head_logprobs(&h, s->h + (size_t)(m->cfg.L - 1) * m->cfg.H, logp, s->hw);
     return LMF_OK;
 }
@@ -132,6 +140,7 @@ static lmf_status nn_run(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t
     }
     size_t cw = n < CHUNK ? n : CHUNK, D = m->cfg.E > m->cfg.H ? (size_t)m->cfg.E : H;
     lmf_head head = lmf_rnn_head(&m->cfg, &m->p);
+    head.wp = m->decp;
     float *buf = (float *)lmf_malloc(cw * (2 * D + GH + H) * sizeof(float) + lmf_head_work_bytes(&head, (int)cw, 0));
     if (!buf) return lmf_error(LMF_ERR_NOMEM, "out of memory scoring (chunk of %zu positions)", cw);
     float *X = buf, *Y = X + cw * D, *GI = Y + cw * D, *P = GI + cw * GH, *HW = P + cw * H;
@@ -141,7 +150,7 @@ static lmf_status nn_run(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t
         memcpy(P, s->h + (size_t)(m->cfg.L - 1) * H, H * sizeof *P);
         lmf_embed_forward_f32(X, m->p.emb, tok + p0, k, m->cfg.E);
         for (int l = 0; l < m->cfg.L; l++) {
-            lmf_matmul_forward_f32(GI, X, m->p.wih[l], m->p.bih[l], k, l ? m->cfg.H : m->cfg.E, (int)GH);
+            lmf_matmul_forward_wp(GI, X, m->p.wih[l], m->wihp[l], m->p.bih[l], k, l ? m->cfg.H : m->cfg.E, (int)GH);
             for (int t = 0; t < k; t++) {
                 layer_step(m, s, l, GI + (size_t)t * GH);
                 memcpy(Y + (size_t)t * H, s->h + (size_t)l * H, H * sizeof *Y);
@@ -191,6 +200,7 @@ static void nn_free(lmf_model *mm) {
         lmf_free(m->start);
         lmf_free(m->cls);
     }
+    lmf_free(m->pack);
     lmf_free(m);
 }
 
@@ -374,8 +384,32 @@ lmf_status lmf_nn_load(const char *path, lmf_model **out) {
         nn_free(&m->base);
         return s;
     }
+    pack_weights(m);
     *out = &m->base;
     return LMF_OK;
+}
+
+/* The weights of every product packed once for lmf_sgemm_p (as much
+ * memory again as those weights); without the memory, products pack per
+ * call, with the same sums. */
+static void pack_weights(rnnlm *m) {
+    const int GH = m->G * m->cfg.H, H = m->cfg.H;
+    size_t n = lmf_sgemm_pack_floats(m->cfg.V, H);
+    for (int l = 0; l < m->cfg.L; l++)
+        n += lmf_sgemm_pack_floats(GH, l ? H : m->cfg.E) + lmf_sgemm_pack_floats(GH, H);
+    float *p = m->pack = (float *)lmf_malloc(n * sizeof *p);
+    if (!p) return;
+    for (int l = 0; l < m->cfg.L; l++) {
+        const int in = l ? H : m->cfg.E;
+        lmf_sgemm_pack(1, GH, in, m->p.wih[l], in, p);
+        m->wihp[l] = p;
+        p += lmf_sgemm_pack_floats(GH, in);
+        lmf_sgemm_pack(1, GH, H, m->p.whh[l], H, p);
+        m->whhp[l] = p;
+        p += lmf_sgemm_pack_floats(GH, H);
+    }
+    lmf_sgemm_pack(1, m->cfg.V, H, m->p.dec_w, H, p);
+    m->decp = p;
 }
 
 /* ---------------- layout, borrowed models, saving ---------------- */
@@ -417,7 +451,7 @@ size_t lmf_rnn_layout(const lmf_rnn_cfg *c, float *base, lmf_rnn_params *p) {
 }
 
 lmf_head lmf_rnn_head(const lmf_rnn_cfg *c, const lmf_rnn_params *p) {
-    lmf_head h = {c->V, c->H, c->C, p->dec_w, p->dec_b, p->cls_w, p->cls_b, c->start, c->cls};
+    lmf_head h = {c->V, c->H, c->C, p->dec_w, p->dec_b, p->cls_w, p->cls_b, c->start, c->cls, NULL};
     return h;
 }
 

@@ -45,7 +45,7 @@ typedef struct tf_params {
 } tf_params;
 
 static lmf_head tf_head(const tf_cfg *c, const tf_params *p) {
-    lmf_head h = {c->V, c->d, c->C, p->headw, p->headb, p->clsw, p->clsb, c->start, c->cls};
+    lmf_head h = {c->V, c->d, c->C, p->headw, p->headb, p->clsw, p->clsb, c->start, c->cls, NULL};
     return h;
 }
 
@@ -168,6 +168,7 @@ typedef struct tflm {
     tf_params p;
     int borrowed;
     int32_t *start, *cls; /* output classes (owned when loaded) */
+    float *headp;         /* a loaded model's output weights packed for lmf_sgemm_p, or NULL */
 } tflm;
 
 struct lmf_state {
@@ -310,6 +311,7 @@ static lmf_status tf_feed(lmf_model *mm, lmf_state *s, int32_t tok) {
 static lmf_status tf_next(lmf_model *mm, const lmf_state *s, float *logp) {
     const tflm *m = (const tflm *)mm;
     lmf_head h = tf_head(&m->c, &m->p);
+    h.wp = m->headp;
     lmf_head_logprobs(&h, s->last, logp, s->hw);
     return LMF_OK;
 }
@@ -326,6 +328,7 @@ static lmf_status tf_run(lmf_model *mm, lmf_state *s, const int32_t *tok, size_t
         return LMF_OK;
     }
     lmf_head h = tf_head(&m->c, &m->p);
+    h.wp = m->headp;
     float *P = (float *)lmf_malloc((size_t)X * d * sizeof(float) * 2 + lmf_head_work_bytes(&h, X, 0));
     if (!P) return lmf_error(LMF_ERR_NOMEM, "out of memory scoring with a Transformer");
     float *Z = P + (size_t)X * d, *HW = Z + (size_t)X * d;
@@ -377,6 +380,7 @@ static void tf_free(lmf_model *mm) {
         lmf_free(m->start);
         lmf_free(m->cls);
     }
+    lmf_free(m->headp);
     lmf_free(m);
 }
 
@@ -487,6 +491,11 @@ lmf_status lmf_tf_load(const lmf_safetensors *st, const char *path, lmf_model **
         tf_free(&m->base);
         return s;
     }
+    /* the output weights packed once (without the memory: per product,
+     * the same sums) */
+    lmf_head h = tf_head(c, &m->p);
+    m->headp = (float *)lmf_malloc(lmf_sgemm_pack_floats(h.V, h.H) * sizeof(float));
+    if (m->headp) lmf_sgemm_pack(1, h.V, h.H, h.w, h.H, m->headp);
     *out = &m->base;
     return LMF_OK;
 }

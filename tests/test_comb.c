@@ -182,6 +182,45 @@ static void test_invariants(void) {
     lmf_comb_free(c);
 }
 
+/* lmf_comb_combine_at gives out[y] of lmf_comb_combine bit for bit, for
+ * every combiner and outcome (a gate with features that matter). */
+static void test_combine_at(void) {
+    unsigned seed = 5;
+    float d[K * N], out[N];
+    random_dists(&seed, d, 1);
+    double A[K * 5 * K], b[K] = {0.3, -0.2, 0.1}, mean[5 * K], sd[5 * K], loss0[K] = {1, 2, 3};
+    for (int j = 0; j < K * 5 * K; j++) A[j] = 0.1 * ((j * 7) % 11 - 5);
+    for (int j = 0; j < 5 * K; j++) mean[j] = 0.5, sd[j] = 1.5;
+    double W[N * K * N], sb[N] = {0.1, 0, -0.1, 0.2, 0};
+    for (int j = 0; j < N * K * N; j++) W[j] = 0.05 * ((j * 5) % 9 - 4);
+    lmf_gate_params gp = {0.9, mean, sd, loss0, A, b};
+    lmf_stack_params sp = {N, W, sb, 0};
+    const double w[K] = {0.2, 0.5, 0.3};
+    for (int cb = 0; cb < LMF_COMB_COUNT; cb++) {
+        if (cb == LMF_COMB_CASCADE) continue; /* two members */
+        lmf_comb_opts o;
+        lmf_comb_opts_init(&o);
+        o.comb = (lmf_combiner)cb;
+        o.weights = w;
+        o.top_k = 2;
+        o.gate = &gp;
+        o.stack = &sp;
+        lmf_comb *c = make(&o);
+        if (!c) continue;
+        lmf_comb_state *st = lmf_comb_state_new(c);
+        CHECK(st != NULL);
+        lmf_comb_combine(c, st, d, N, NULL, out);
+        int bad = 0;
+        for (int y = 0; y < N; y++) {
+            float a = lmf_comb_combine_at(c, st, d, N, NULL, y);
+            bad += memcmp(&a, &out[y], sizeof a) != 0;
+        }
+        CHECK_MSG(bad == 0, "%s: combine_at differs from combine at %d outcomes", lmf_combiner_name(o.comb), bad);
+        lmf_comb_state_free(st);
+        lmf_comb_free(c);
+    }
+}
+
 /* bayes moves its weights towards the member that predicted the observed
  * outcomes; a reset brings back the prior. */
 static void test_history(void) {
@@ -226,6 +265,7 @@ static void test_errors(void) {
 }
 
 int main(void) {
+    test_combine_at();
     test_formulas();
     test_invariants();
     test_history();

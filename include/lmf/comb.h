@@ -130,6 +130,11 @@ void lmf_comb_state_copy(const lmf_comb *c, lmf_comb_state *dst, const lmf_comb_
  * advance the history (see lmf_comb_observe). */
 void lmf_comb_combine(const lmf_comb *c, lmf_comb_state *s, const float *d, size_t kstride, const float *aux,
                       float *out);
+/* out[y] of lmf_comb_combine, bit for bit, without the rest where the
+ * combiner can (gate: its weights need whole distributions, its mixture
+ * only outcome y); uses the state's scratch. */
+float lmf_comb_combine_at(const lmf_comb *c, lmf_comb_state *s, const float *d, size_t kstride, const float *aux,
+                          int32_t y);
 
 /* 1 for the mixtures whose fused probability of the observed outcome needs
  * only the members' probabilities of it (linear, bayes): then

@@ -147,6 +147,13 @@ void lmf_comb_combine(const lmf_comb *c, lmf_comb_state *s, const float *d, size
     c->ops->combine(c, s, d, kstride, aux, out);
 }
 
+float lmf_comb_combine_at(const lmf_comb *c, lmf_comb_state *s, const float *d, size_t kstride, const float *aux,
+                          int32_t y) {
+    if (c->ops->combine_at) return c->ops->combine_at(c, s, d, kstride, aux, y);
+    c->ops->combine(c, s, d, kstride, aux, s->tmp);
+    return s->tmp[y];
+}
+
 void lmf_comb_mix_observed(const lmf_comb *c, lmf_comb_state *s, const float *lp, size_t stride, size_t n,
                            float *out) {
     LMF_ASSERT(c->ops->per_outcome);

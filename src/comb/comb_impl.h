@@ -13,6 +13,8 @@ typedef struct lmf_comb_ops {
     /* copies and checks the combiner's own parameters (gate, stack); may be NULL */
     lmf_status (*init)(lmf_comb *c, const lmf_comb_opts *o);
     void (*combine)(const lmf_comb *c, lmf_comb_state *s, const float *d, size_t ks, const float *aux, float *out);
+    /* out[y] of combine alone, the same bits (NULL: combine into s->tmp) */
+    float (*combine_at)(const lmf_comb *c, lmf_comb_state *s, const float *d, size_t ks, const float *aux, int32_t y);
     /* history update after an item (NULL: none) */
     void (*observe)(const lmf_comb *c, lmf_comb_state *s, const float *lp);
     /* item-dependent mixture weights (NULL: the state's ln weights) */

@@ -75,23 +75,40 @@ static void weights(const lmf_comb *c, const double *phi, double *lw) {
     for (int k = 0; k < K; k++) lw[k] -= l;
 }
 
-static void combine(const lmf_comb *c, lmf_comb_state *s, const float *d, size_t ks, const float *aux, float *out) {
-    const int K = c->K, N = c->N;
-    double phi[G * LMF_FUSE_MAX_MEMBERS], gw[LMF_FUSE_MAX_MEMBERS] = {0}, a[LMF_FUSE_MAX_MEMBERS];
+/* ln sum_k g_k p_k(v): probabilities from the features' pass; the exact
+ * lse if they underflow. */
+static inline float mix_at(int K, int N, const float *g, const double *gw, const float *pk, const float *d, size_t ks,
+                           size_t v) {
+    float sum = 0;
+    for (int k = 0; k < K; k++) sum += g[k] * pk[(size_t)k * (size_t)N + v];
+    if (sum > 1e-30f) return logf(sum);
+    double a[LMF_FUSE_MAX_MEMBERS];
+    for (int k = 0; k < K; k++) a[k] = gw[k] + (double)d[(size_t)k * ks + v];
+    return (float)lmf_comb_lse(a, K);
+}
+
+/* The weights of this item: ln gw and g = e^gw (float). */
+static void item_mix(const lmf_comb *c, lmf_comb_state *s, const float *d, size_t ks, const float *aux, double *gw,
+                     float *g) {
+    double phi[G * LMF_FUSE_MAX_MEMBERS];
     features(c, s, d, ks, aux, phi, s->pk);
     weights(c, phi, gw);
+    for (int k = 0; k < c->K; k++) g[k] = (float)exp(gw[k]);
+}
+
+static void combine(const lmf_comb *c, lmf_comb_state *s, const float *d, size_t ks, const float *aux, float *out) {
+    double gw[LMF_FUSE_MAX_MEMBERS] = {0};
     float g[LMF_FUSE_MAX_MEMBERS];
-    for (int k = 0; k < K; k++) g[k] = (float)exp(gw[k]);
-    for (int v = 0; v < N; v++) { /* probabilities from the features' pass; exact lse if they underflow */
-        float sum = 0;
-        for (int k = 0; k < K; k++) sum += g[k] * s->pk[(size_t)k * (size_t)N + (size_t)v];
-        if (sum > 1e-30f) {
-            out[v] = logf(sum);
-        } else {
-            for (int k = 0; k < K; k++) a[k] = gw[k] + (double)d[(size_t)k * ks + (size_t)v];
-            out[v] = (float)lmf_comb_lse(a, K);
-        }
-    }
+    item_mix(c, s, d, ks, aux, gw, g);
+    for (int v = 0; v < c->N; v++) out[v] = mix_at(c->K, c->N, g, gw, s->pk, d, ks, (size_t)v);
+}
+
+static float combine_at(const lmf_comb *c, lmf_comb_state *s, const float *d, size_t ks, const float *aux,
+                        int32_t y) {
+    double gw[LMF_FUSE_MAX_MEMBERS] = {0};
+    float g[LMF_FUSE_MAX_MEMBERS];
+    item_mix(c, s, d, ks, aux, gw, g);
+    return mix_at(c->K, c->N, g, gw, s->pk, d, ks, (size_t)y);
 }
 
 static void observe(const lmf_comb *c, lmf_comb_state *s, const float *lp) {
@@ -116,6 +133,7 @@ const lmf_comb_ops lmf_comb_gate_ops = {
     .kind = LMF_COMB_GATE,
     .init = init,
     .combine = combine,
+    .combine_at = combine_at,
     .observe = observe,
     .item_weights = item_weights,
 };

@@ -317,15 +317,16 @@ static lmf_status run_members(const fused *f, lmf_state *s, const int32_t *tok, 
 /* Fusion f's ln p of the observed token y at one position, from the
  * members' distributions d (member k's at d + k*ks) and their ln p(y) lp,
  * then the position's history update (bayes weights, gate losses).  Only
- * full-distribution combiners need d (and V floats of scratch tmp). */
-static float position_logp(const fused *f, lmf_state *s, const float *d, size_t ks, const float *lp, size_t y,
-                           float *tmp) {
-    float out;
+ * full-distribution combiners need d. */
+static float position_logp(const fused *f, lmf_state *s, const float *d, size_t ks, const float *lp, size_t y) {
+    float out = 0;
     if (per_token(f)) {
         lmf_comb_mix_observed(f->c, s->cs, lp, 1, 1, &out); /* bayes: also the weights' update */
     } else {
-        combine(f, s, d, ks, tmp);
-        out = tmp[y];
+        if (s->tr_phi) /* tracing a gate: the features only */
+            combine(f, s, d, ks, NULL);
+        else /* out[y] of the whole fused distribution, computed alone */
+            out = lmf_comb_combine_at(f->c, s->cs, d, ks, s->aux, (int32_t)y);
         observe(f, s, lp, (int32_t)y);
     }
     return out;
@@ -360,16 +361,19 @@ static lmf_status f_score(lmf_model *mm, lmf_state *s, const int32_t *tok, size_
     const fused *f = (const fused *)mm;
     const size_t K = (size_t)f->K;
     lmf_status st = LMF_OK;
-    if (!per_token(f)) { /* full distributions, CHD positions at a time */
+    if (!per_token(f)) { /* the members' full distributions, chd positions at a time */
         const size_t V = (size_t)f->V;
-        float *d = (float *)lmf_malloc(f->chd * V * sizeof *d);
-        if (!d) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+        st = dbuf_alloc(f, s);
         for (size_t p0 = 0; p0 < n && !st; p0 += f->chd) {
             size_t c = n - p0 < f->chd ? n - p0 : f->chd;
-            st = f_dists(mm, s, tok + p0, c, d);
-            for (size_t t = 0; t < c && !st; t++) logp[p0 + t] = d[t * V + (size_t)tok[p0 + t]];
+            st = run_members(f, s, tok + p0, c, 0, s->dbuf);
+            for (size_t t = 0; t < c && !st; t++) {
+                const size_t y = (size_t)tok[p0 + t];
+                float lp[LMF_FUSE_MAX_MEMBERS];
+                for (size_t k = 0; k < K; k++) lp[k] = s->dbuf[k * f->chd * V + t * V + y];
+                logp[p0 + t] = position_logp(f, s, s->dbuf + t * V, f->chd * V, lp, y);
+            }
         }
-        lmf_free(d);
         return st;
     }
     float *lp = (float *)lmf_malloc(K * CH * sizeof *lp);
@@ -524,8 +528,7 @@ lmf_status lmf_fuse_eval_shared(lmf_model **members, int K, const lmf_fuse_opts 
         if (!st && !(fs[i] = f_state_new(fm[i]))) st = lmf_error(LMF_ERR_NOMEM, "out of memory");
     }
     const fused *f0 = st ? NULL : (const fused *)fm[0];
-    float *tmp = st ? NULL : (float *)lmf_malloc((size_t)f0->V * sizeof *tmp);
-    if (!st && (!tmp || dbuf_alloc(f0, fs[0]))) st = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!st) st = dbuf_alloc(f0, fs[0]);
     for (size_t p0 = 0; p0 < t->n && !st; p0 += f0->chd) {
         const size_t V = (size_t)f0->V, c = t->n - p0 < f0->chd ? t->n - p0 : f0->chd;
         const float *buf = fs[0]->dbuf;
@@ -538,13 +541,12 @@ lmf_status lmf_fuse_eval_shared(lmf_model **members, int K, const lmf_fuse_opts 
                 if (member_lp && member_lp[k]) member_lp[k][p] = lp[k];
             }
             for (int i = 0; i < F; i++) {
-                float out = position_logp((const fused *)fm[i], fs[i], buf + j * V, f0->chd * V, lp, y, tmp);
+                float out = position_logp((const fused *)fm[i], fs[i], buf + j * V, f0->chd * V, lp, y);
                 if (fused_lp[i]) fused_lp[i][p] = out;
             }
         }
         if (progress) progress(user, (double)(p0 + c), (double)t->n);
     }
-    lmf_free(tmp);
     for (int i = 0; i < F; i++) {
         if (fs[i]) f_state_free(fm[i], fs[i]);
         if (fm[i]) lmf_model_free(fm[i]);
@@ -566,10 +568,10 @@ lmf_status lmf_fuse_explain(lmf_model *m, const lmf_tokens *t, float *fused_lp, 
     const size_t V = (size_t)f->V, KK = (size_t)K * (size_t)K, n = t->n;
     if (n == 0) return lmf_error(LMF_ERR_DATA, "no text to explain (the file is empty)");
     lmf_state *s = f_state_new(m);
-    float *tmp = (float *)lmf_malloc(V * sizeof *tmp), *pk = (float *)lmf_malloc((size_t)K * V * sizeof *pk);
+    float *pk = (float *)lmf_malloc((size_t)K * V * sizeof *pk);
     double *sums = (double *)lmf_calloc(KK + 2 * (size_t)K, sizeof *sums); /* sum l_i l_j, then sum l_i, sum resp */
     out->loss_corr = (double *)lmf_calloc(3 * KK, sizeof *out->loss_corr);
-    lmf_status st = s && tmp && pk && sums && out->loss_corr ? dbuf_alloc(f, s) : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    lmf_status st = s && pk && sums && out->loss_corr ? dbuf_alloc(f, s) : lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!st) {
         out->K = K;
         out->n = n;
@@ -599,7 +601,7 @@ lmf_status lmf_fuse_explain(lmf_model *m, const lmf_tokens *t, float *fused_lp, 
                 if (member_lp) member_lp[(size_t)k * n + p] = lp[k];
             }
             /* the fused probability */
-            float o = position_logp(f, s, d, ks, lp, y, tmp);
+            float o = position_logp(f, s, d, ks, lp, y);
             if (fused_lp) fused_lp[p] = o;
             flp_sum += (double)o;
             /* diversity: losses, top-1 words, Jensen-Shannon divergence */
@@ -656,7 +658,6 @@ lmf_status lmf_fuse_explain(lmf_model *m, const lmf_tokens *t, float *fused_lp, 
             }
     }
     if (s) f_state_free(m, s);
-    lmf_free(tmp);
     lmf_free(pk);
     lmf_free(sums);
     if (st) lmf_explain_free(out);

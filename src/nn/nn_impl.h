@@ -80,7 +80,9 @@ lmf_head lmf_rnn_head(const lmf_rnn_cfg *c, const lmf_rnn_params *p);
  * p sets each pointer into base (emb, per layer wih whh bih bhh, dec_b,
  * dec_w unless tied). */
 size_t lmf_rnn_layout(const lmf_rnn_cfg *c, float *base, lmf_rnn_params *p);
-/* A model over borrowed parameters and vocabulary (both must outlive it). */
+/* A model over borrowed parameters and vocabulary (both must outlive it,
+ * and the parameters must not change while it lives: it packs them for
+ * its products, as a loaded model does). */
 lmf_status lmf_rnn_wrap(const lmf_rnn_cfg *c, float *block, const lmf_vocab *v, lmf_model **out);
 /* Adds the parameters under PyTorch's names, and lmfuse.arch. */
 lmf_status lmf_rnn_add_tensors(lmf_st_writer *w, const lmf_rnn_cfg *c, const lmf_rnn_params *p);

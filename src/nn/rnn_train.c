@@ -35,6 +35,8 @@ typedef struct rnn_net {
     void *hwork; /* output layer scratch */
     uint32_t *whp[LMF_NN_MAX_LAYERS], *whb[LMF_NN_MAX_LAYERS]; /* --bf16: W_hh^T and W_hh packed (lmf_bf16_pack) */
     uint32_t *packed;
+    float *fwhp[LMF_NN_MAX_LAYERS], *fwhb[LMF_NN_MAX_LAYERS]; /* float: W_hh^T and W_hh packed (lmf_sgemm_pack) */
+    float *fpacked;
     float *gh, *dX, *dY, *dGI, *dGH, *dh, *dc, *dc2, *dtmp;
     float *arena;
 } rnn_net;
@@ -63,6 +65,11 @@ static void rnn_forward(rnn_net *n, const int32_t *x, int T, uint64_t key) {
             lmf_bf16_pack(1, GH, H, n->P.whh[l], H, n->whp[l]);
             lmf_bf16_pack(0, H, GH, n->P.whh[l], H, n->whb[l]);
         }
+    else if (n->fpacked) /* the same in float: the same sums as packing per step */
+        for (int l = 0; l < L; l++) {
+            lmf_sgemm_pack(1, GH, H, n->P.whh[l], H, n->fwhp[l]);
+            lmf_sgemm_pack(0, H, GH, n->P.whh[l], H, n->fwhb[l]);
+        }
 
     /* ---- forward ---- */
     lmf_embed_forward_f32(n->X[0], n->P.emb, x, N, E);
@@ -81,7 +88,7 @@ static void rnn_forward(rnn_net *n, const int32_t *x, int T, uint64_t key) {
                 for (int b = 0; b < B; b++) memcpy(gh + (size_t)b * GH, n->P.bhh[l], (size_t)GH * sizeof *gh);
                 lmf_gemm_bf16p(0, B, GH, H, hp, H, n->whp[l], 1.0f, gh, GH);
             } else {
-                lmf_matmul_forward_f32(gh, hp, n->P.whh[l], n->P.bhh[l], B, H, GH);
+                lmf_matmul_forward_wp(gh, hp, n->P.whh[l], n->fpacked ? n->fwhp[l] : NULL, n->P.bhh[l], B, H, GH);
             }
             const float *gi = n->GI[l] + (size_t)t * B * GH;
             float *h = hs + (t + 1) * BH;
@@ -144,6 +151,8 @@ static void rnn_backward(rnn_net *n, const int32_t *x, int T, uint64_t key) {
             if (t == 0) continue;
             if (bf_steps)
                 lmf_gemm_bf16p(0, B, H, GH, dgh, GH, n->whb[l], 1.0f, n->dtmp, H);
+            else if (n->fpacked)
+                lmf_sgemm_p(0, B, H, GH, dgh, GH, n->fwhb[l], 1.0f, n->dtmp, H);
             else
                 LMF_GEMM(0, 0, B, H, GH, dgh, GH, n->P.whh[l], H, 1.0f, n->dtmp, H);
         }
@@ -274,6 +283,7 @@ static void rnn_free(lmf_net *nn) {
     lmf_free(n->arena);
     lmf_free(n->hwork);
     lmf_free(n->packed);
+    lmf_free(n->fpacked);
     lmf_free(n);
 }
 
@@ -323,6 +333,13 @@ static lmf_status rnn_net_new(const lmf_net_cfg *c, uint64_t seed, int top_only,
         for (size_t l = 0; l < L && n->packed; l++) {
             n->whp[l] = n->packed + l * (pw + pb);
             n->whb[l] = n->whp[l] + pw;
+        }
+    } else { /* without the memory: packed per step, the same sums */
+        const size_t fw = lmf_sgemm_pack_floats((int)GH, (int)H), fb = lmf_sgemm_pack_floats((int)H, (int)GH);
+        n->fpacked = (float *)lmf_malloc((fw + fb) * L * sizeof(float));
+        for (size_t l = 0; l < L && n->fpacked; l++) {
+            n->fwhp[l] = n->fpacked + l * (fw + fb);
+            n->fwhb[l] = n->fwhp[l] + fw;
         }
     }
     if (!n->base.param || !n->base.grad || !n->arena || (!n->hwork && !top_only) || (bf_steps && !n->packed)) {

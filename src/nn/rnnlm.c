@@ -23,8 +23,8 @@ typedef struct rnnlm {
     float *block; /* every parameter; owned unless borrowed */
     lmf_rnn_params p;
     int32_t *start, *cls; /* output classes (owned when loaded) */
-    /* a loaded model's weights packed for lmf_sgemm_p (NULL: packed per
-     * product, the same sums; a borrowed model's weights change) */
+    /* the weights packed for lmf_sgemm_p (NULL without the memory: packed
+     * per product, the same sums) */
     float *pack;
     const float *wihp[LMF_NN_MAX_LAYERS], *whhp[LMF_NN_MAX_LAYERS], *decp;
 } rnnlm;
@@ -466,6 +466,7 @@ lmf_status lmf_rnn_wrap(const lmf_rnn_cfg *c, float *block, const lmf_vocab *v, 
     m->borrowed = 1;
     m->block = block;
     lmf_rnn_layout(c, block, &m->p);
+    pack_weights(m);
     *out = &m->base;
     return LMF_OK;
 }

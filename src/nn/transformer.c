@@ -372,6 +372,14 @@ static void tf_describe(const lmf_model *mm, char *buf, size_t n) {
              m->c.V, m->c.tied ? ", tied" : "", cls);
 }
 
+/* The output weights packed once for lmf_sgemm_p (without the memory: per
+ * product, the same sums). */
+static void pack_head(tflm *m) {
+    lmf_head h = tf_head(&m->c, &m->p);
+    m->headp = (float *)lmf_malloc(lmf_sgemm_pack_floats(h.V, h.H) * sizeof(float));
+    if (m->headp) lmf_sgemm_pack(1, h.V, h.H, h.w, h.H, m->headp);
+}
+
 static void tf_free(lmf_model *mm) {
     tflm *m = (tflm *)mm;
     if (!m->borrowed) {
@@ -491,11 +499,7 @@ lmf_status lmf_tf_load(const lmf_safetensors *st, const char *path, lmf_model **
         tf_free(&m->base);
         return s;
     }
-    /* the output weights packed once (without the memory: per product,
-     * the same sums) */
-    lmf_head h = tf_head(c, &m->p);
-    m->headp = (float *)lmf_malloc(lmf_sgemm_pack_floats(h.V, h.H) * sizeof(float));
-    if (m->headp) lmf_sgemm_pack(1, h.V, h.H, h.w, h.H, m->headp);
+    pack_head(m);
     *out = &m->base;
     return LMF_OK;
 }
@@ -674,6 +678,7 @@ static lmf_status tfn_wrap(lmf_net *nn, const lmf_vocab *v, lmf_model **out) {
     m->block = nn->param;
     m->p = n->P;
     m->borrowed = 1;
+    pack_head(m); /* the weights do not change while the wrapped model lives (validation) */
     *out = &m->base;
     return LMF_OK;
 }

@@ -87,6 +87,24 @@ static void gemm_case(int ta, int tb, int M, int N, int K, float beta) {
     CHECK_MSG((own ? d == 0 : d < 1e-4) && bp[lmf_sgemm_pack_floats(N, K)] == 12345.0f,
               "sgemm_p ta %d tb %d %dx%dx%d: differs from sgemm by %.3g, or packing overran", ta, tb, M, N, K, d);
 
+    /* column ranges of the packed product (a class of an output layer):
+     * those columns of C2, bit for bit on the own kernel */
+    const int ranges[4][2] = {{0, N}, {N / 3, N / 2 + 1}, {N > 33 ? 32 : 0, N > 33 ? 33 : 1}, {N - 1, N}};
+    for (int r = 0; r < 4; r++) {
+        const int j0 = ranges[r][0], j1 = ranges[r][1], w = j1 - j0;
+        if (w <= 0) continue;
+        float *R = malloc((size_t)M * w * sizeof *R);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < w; j++) R[(size_t)i * w + j] = C0[(size_t)i * ldc + j0 + j];
+        lmf_sgemm_p_cols(ta, M, N, K, A, lda, bp, j0, j1, beta, R, w);
+        double dr = 0;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < w; j++) dr = fmax(dr, fabs((double)R[(size_t)i * w + j] - C2[(size_t)i * ldc + j0 + j]));
+        CHECK_MSG(own ? dr == 0 : dr < 1e-4, "sgemm_p_cols ta %d %dx%dx%d columns %d..%d: differ by %.3g", ta, M, N, K,
+                  j0, j1, dr);
+        free(R);
+    }
+
     /* each row alone (M = 1): the batch's row, bit for bit on the own kernel */
     if (own) {
         memcpy(C2, C0, nc * sizeof *C2);

@@ -221,6 +221,7 @@ typedef struct job {
     float *bw;          /* room to pack the band's B; NULL: bp is packed already */
     const float *bp;    /* packed B: k blocks of bpan panels; the band starts at panel pan0 */
     int bpan, pan0;
+    int c0; /* column j of the product goes to column j - c0 of C */
 } job;
 
 TGT static void run_job(const job *g) {
@@ -251,7 +252,8 @@ TGT static void run_job(const job *g) {
                 for (int ip = 0; ip < mpan; ip++) {
                     const int mm = mc - ip * MR < MR ? mc - ip * MR : MR;
                     kernel(kc, g->ap + (size_t)ip * kc * MR, bq,
-                           g->C + (size_t)(m0 + ip * MR) * g->ldc + g->j0 + jp * NR, g->ldc, mm, nn, beta);
+                           g->C + (size_t)(m0 + ip * MR) * g->ldc + (g->j0 - g->c0) + jp * NR, g->ldc, mm, nn,
+                           beta);
                 }
             }
         }
@@ -267,18 +269,23 @@ static void *run_thread(void *p) {
  * scoring call this with the same shapes again and again). */
 static _Thread_local float *ws;
 static _Thread_local size_t ws_floats;
+static _Thread_local float *cs; /* lmf_sgemm_p_cols: C's columns over whole panels */
+static _Thread_local size_t cs_floats;
 
 void lmf_sgemm_release(void) {
     free(ws);
-    ws = NULL;
-    ws_floats = 0;
+    free(cs);
+    ws = cs = NULL;
+    ws_floats = cs_floats = 0;
 }
 
 /* A few rows (M < 4, a recurrent step, one position scored): each row of
  * C against B read in place (tb = 0) or from its panels, 128 columns at a
- * time in 8 accumulators, in the same order of sums as the tiles. */
+ * time in 8 accumulators, in the same order of sums as the tiles; columns
+ * [jlo, jhi) of the product (jlo a panel's first with bp), column j at
+ * column j - c0 of C. */
 TGT static void few_rows(int ta, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                         const float *bp, float beta, float *C, int ldc) {
+                         const float *bp, float beta, float *C, int ldc, int jlo, int jhi, int c0) {
     const int kcb = KC, npan = (N + NR - 1) / NR;
     float av[320];
     for (int k0 = 0; k0 < K; k0 += kcb) {
@@ -287,8 +294,8 @@ TGT static void few_rows(int ta, int M, int N, int K, const float *A, int lda, c
         const float *bk = bp ? bp + (size_t)npan * NR * k0 : NULL;
         for (int i = 0; i < M; i++) {
             for (int p = 0; p < kc; p++) av[p] = ta ? A[(size_t)(k0 + p) * lda + i] : A[(size_t)i * lda + k0 + p];
-            float *r = C + (size_t)i * ldc;
-            for (int j0 = 0; j0 < N; j0 += 128) {
+            float *r = C + (size_t)i * ldc - c0;
+            for (int j0 = jlo; j0 < jhi; j0 += 128) {
                 __m512 acc[8];
                 __mmask16 m[8];
                 const float *src[8];
@@ -296,7 +303,7 @@ TGT static void few_rows(int ta, int M, int N, int K, const float *A, int lda, c
                 for (int q = 0; q < 8; q++) {
                     const int j = j0 + 16 * q;
                     acc[q] = _mm512_setzero_ps();
-                    m[q] = mask16(N - j);
+                    m[q] = mask16(jhi - j);
                     src[q] = bk ? bk + (size_t)(j / NR) * kc * NR + j % NR : B + (size_t)k0 * ldb + j;
                     if (!m[q]) src[q] = src[0]; /* nothing read through it */
                 }
@@ -318,11 +325,13 @@ TGT static void few_rows(int ta, int M, int N, int K, const float *A, int lda, c
     }
 }
 
-/* bp: B packed already by lmf_sgemm_pack (B and ldb unused). */
+/* bp: B packed already by lmf_sgemm_pack (B and ldb unused).  Columns
+ * [jlo, jhi) of the product (jlo a panel's first column with bp), column j
+ * stored at column j - c0 of C.  0 without memory for the buffers. */
 static int own(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bp,
-               float beta, float *C, int ldc) {
+               float beta, float *C, int ldc, int jlo, int jhi, int c0) {
     if (M < 4 && (bp || !tb)) {
-        few_rows(ta, M, N, K, A, lda, B, ldb, bp, beta, C, ldc);
+        few_rows(ta, M, N, K, A, lda, B, ldb, bp, beta, C, ldc, jlo, jhi, c0);
         return 1;
     }
     if (M < 4) { /* B^T: packed first */
@@ -333,26 +342,26 @@ static int own(int ta, int tb, int M, int N, int K, const float *A, int lda, con
             if (!ws) return 0;
         }
         pack_b(ws, 1, K, B, ldb, 0, N);
-        few_rows(ta, M, N, K, A, lda, NULL, 0, ws, beta, C, ldc);
+        few_rows(ta, M, N, K, A, lda, NULL, 0, ws, beta, C, ldc, jlo, jhi, c0);
         return 1;
     }
     int nt = lmf_gemm_threads();
     if (nt > 8) nt = 8;
     /* bands along the longer side, each at least a panel wide; no more
      * threads than the work is worth (about 2 MFLOP each) */
-    const int by_cols = N >= M, len = by_cols ? N : M, unit = by_cols ? NR : MR;
+    const int by_cols = jhi - jlo >= M, len = by_cols ? jhi - jlo : M, unit = by_cols ? NR : MR;
     if (nt > (len + unit - 1) / unit) nt = (len + unit - 1) / unit;
-    const double flop = 2.0 * M * N * K;
+    const double flop = 2.0 * M * (jhi - jlo) * K;
     if (nt > 1 && flop / nt < 2e6) nt = flop < 4e6 ? 1 : (int)(flop / 2e6);
     job g[8];
     size_t need = 0;
     for (int t = 0; t < nt; t++) {
         int lo = (int)((int64_t)len * t / nt / unit * unit),
             hi = t == nt - 1 ? len : (int)((int64_t)len * (t + 1) / nt / unit * unit);
-        g[t] = (job){ta, tb, M, N, K, A, B, lda, ldb, ldc, beta, C, 0, M, 0, N, NULL, NULL, bp, 0, 0};
+        g[t] = (job){ta, tb, M, N, K, A, B, lda, ldb, ldc, beta, C, 0, M, jlo, jhi, NULL, NULL, bp, 0, 0, c0};
         if (by_cols) {
-            g[t].j0 = lo;
-            g[t].j1 = hi;
+            g[t].j0 = jlo + lo;
+            g[t].j1 = jlo + hi;
         } else {
             g[t].i0 = lo;
             g[t].i1 = hi;
@@ -407,7 +416,8 @@ void lmf_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, con
                float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
 #ifdef LMF_F32_BUILD
-    if (K > 0 && lmf_f32_kernel_available() && own(ta, tb, M, N, K, A, lda, B, ldb, NULL, beta, C, ldc)) return;
+    if (K > 0 && lmf_f32_kernel_available() && own(ta, tb, M, N, K, A, lda, B, ldb, NULL, beta, C, ldc, 0, N, 0))
+        return;
 #endif
     blas(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
@@ -433,7 +443,7 @@ void lmf_sgemm_p(int ta, int M, int N, int K, const float *A, int lda, const flo
     if (M <= 0 || N <= 0) return;
 #ifdef LMF_F32_BUILD
     if (K > 0 && lmf_f32_kernel_available()) {
-        if (own(ta, 0, M, N, K, A, lda, NULL, 0, Bp, beta, C, ldc)) return;
+        if (own(ta, 0, M, N, K, A, lda, NULL, 0, Bp, beta, C, ldc, 0, N, 0)) return;
         /* no room for the A block: the same sums, plainly, from the panels
          * (element (k, j) in panel j / NR of block k / KC) */
         const int kcb = KC;
@@ -453,4 +463,47 @@ void lmf_sgemm_p(int ta, int M, int N, int K, const float *A, int lda, const flo
     }
 #endif
     blas(ta, 1, M, N, K, A, lda, Bp, K, beta, C, ldc);
+}
+
+void lmf_sgemm_p_cols(int ta, int M, int N, int K, const float *A, int lda, const float *Bp, int j0, int j1,
+                      float beta, float *C, int ldc) {
+    if (M <= 0 || j1 <= j0) return;
+#ifdef LMF_F32_BUILD
+    if (K > 0 && lmf_f32_kernel_available()) {
+        const int a = j0 / NR * NR, b = (j1 + NR - 1) / NR * NR < N ? (j1 + NR - 1) / NR * NR : N, w = b - a;
+        if (a == j0 && b == j1 && own(ta, 0, M, N, K, A, lda, NULL, 0, Bp, beta, C, ldc, a, b, j0)) return;
+        /* whole panels into a scratch block, then the wanted columns */
+        const size_t need = (size_t)M * w;
+        if (need > cs_floats) {
+            free(cs);
+            cs = (float *)malloc(need * sizeof *cs);
+            cs_floats = cs ? need : 0;
+        }
+        if (cs) {
+            for (int i = 0; i < M && beta != 0.0f; i++)
+                memcpy(cs + (size_t)i * w + (j0 - a), C + (size_t)i * ldc, (size_t)(j1 - j0) * sizeof *cs);
+            if (own(ta, 0, M, N, K, A, lda, NULL, 0, Bp, beta, cs, w, a, b, a)) {
+                for (int i = 0; i < M; i++)
+                    memcpy(C + (size_t)i * ldc, cs + (size_t)i * w + (j0 - a), (size_t)(j1 - j0) * sizeof *cs);
+                return;
+            }
+        }
+        /* no memory: the same sums, plainly */
+        const int kcb = KC, npan = (N + NR - 1) / NR;
+        for (int i = 0; i < M; i++)
+            for (int j = j0; j < j1; j++) {
+                float *c = C + (size_t)i * ldc + (j - j0);
+                for (int k0 = 0; k0 < K; k0 += kcb) {
+                    const int kc = K - k0 < kcb ? K - k0 : kcb;
+                    const float *bq = Bp + (size_t)npan * NR * k0 + (size_t)(j / NR) * kc * NR + j % NR;
+                    float acc = 0;
+                    for (int k = k0; k < k0 + kc; k++)
+                        acc = fmaf(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k], bq[(size_t)(k - k0) * NR], acc);
+                    *c = k0 || beta != 0.0f ? fmaf(k0 ? 1.0f : beta, *c, acc) : acc;
+                }
+            }
+        return;
+    }
+#endif
+    blas(ta, 1, M, j1 - j0, K, A, lda, Bp + (size_t)j0 * K, K, beta, C, ldc);
 }

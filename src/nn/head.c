@@ -93,7 +93,7 @@ void lmf_head_score(const lmf_head *h, const float *X, int N, const int32_t *y, 
         if (n == 0 || sz == 1) continue; /* a one-word class: p(w | c) = 1 */
         const int32_t *rows = w.ord + w.off[k];
         gather(w.xg, X, rows, n, H);
-        lmf_matmul_forward_f32(w.lw, w.xg, h->w + (size_t)s * H, h->b + s, n, H, sz);
+        lmf_matmul_forward_wp_cols(w.lw, w.xg, h->w, h->wp, h->b, n, H, h->V, s, s + sz);
         for (int j = 0; j < n; j++) {
             const float *z = w.lw + (size_t)j * sz;
             int i = rows[j];

@@ -143,6 +143,11 @@ size_t lmf_sgemm_pack_floats(int N, int K);
 void lmf_sgemm_pack(int tb, int N, int K, const float *B, int ldb, float *dst);
 void lmf_sgemm_p(int ta, int M, int N, int K, const float *A, int lda, const float *Bp, float beta, float *C,
                  int ldc);
+/* Columns [j0, j1) of lmf_sgemm_p's product into C (column j at C's
+ * column j - j0), the same bits as those columns of the whole product (a
+ * class of an output layer from the whole layer's packed weights). */
+void lmf_sgemm_p_cols(int ta, int M, int N, int K, const float *A, int lda, const float *Bp, int j0, int j1,
+                      float beta, float *C, int ldc);
 
 /* C[M,N] = A' B' + beta C, as lmf_sgemm: with the inputs rounded to bfloat16 (to
  * nearest even) and the sums in float (gemm_bf16.c).  Runs in lmf_gemm_threads()
@@ -180,6 +185,10 @@ void lmf_matmul_forward_f32(float *out, const float *in, const float *w, const f
  * bit for bit the same on lmfuse's kernel); wp NULL: from w. */
 void lmf_matmul_forward_wp(float *out, const float *in, const float *w, const float *wp, const float *bias, int B,
                            int Ni, int O);
+/* Outputs [o0, o1) of a layer of O outputs: out [B, o1-o0] = in w[o0..o1)^T
+ * + bias[o0..o1), from w packed whole (wp, as above) or from w. */
+void lmf_matmul_forward_wp_cols(float *out, const float *in, const float *w, const float *wp, const float *bias,
+                                int B, int Ni, int O, int o0, int o1);
 void lmf_matmul_backward_f32(float *din, float *dw, float *dbias, const float *dout, const float *in,
                              const float *w, int B, int Ni, int O);
 

@@ -143,6 +143,18 @@ void lmf_matmul_forward_wp(float *out, const float *in, const float *w, const fl
     lmf_sgemm_p(0, B, O, Ni, in, Ni, wp, bias ? 1.0f : 0.0f, out, O);
 }
 
+void lmf_matmul_forward_wp_cols(float *out, const float *in, const float *w, const float *wp, const float *bias,
+                                int B, int Ni, int O, int o0, int o1) {
+    if (!wp) {
+        lmf_matmul_forward_f32(out, in, w + (size_t)o0 * Ni, bias ? bias + o0 : NULL, B, Ni, o1 - o0);
+        return;
+    }
+    if (bias) {
+        for (int b = 0; b < B; b++) memcpy(out + (size_t)b * (o1 - o0), bias + o0, (size_t)(o1 - o0) * sizeof *out);
+    }
+    lmf_sgemm_p_cols(0, B, O, Ni, in, Ni, wp, o0, o1, bias ? 1.0f : 0.0f, out, o1 - o0);
+}
+
 void lmf_matmul_backward_f32(float *din, float *dw, float *dbias, const float *dout, const float *in,
                              const float *w, int B, int Ni, int O) {
     if (din) lmf_sgemm(0, 0, B, Ni, O, dout, O, w, Ni, 1.0f, din, Ni);

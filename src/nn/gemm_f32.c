@@ -307,12 +307,20 @@ TGT static void few_rows(int ta, int M, int N, int K, const float *A, int lda, c
                     src[q] = bk ? bk + (size_t)(j / NR) * kc * NR + j % NR : B + (size_t)k0 * ldb + j;
                     if (!m[q]) src[q] = src[0]; /* nothing read through it */
                 }
-                for (int p = 0; p < kc; p++) {
-                    const __m512 a = _mm512_set1_ps(av[p]);
+                if (jhi - j0 >= 128) /* whole: no masks */
+                    for (int p = 0; p < kc; p++) {
+                        const __m512 a = _mm512_set1_ps(av[p]);
 #pragma GCC unroll 8
-                    for (int q = 0; q < 8; q++)
-                        acc[q] = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[q], src[q] + (size_t)p * step), acc[q]);
-                }
+                        for (int q = 0; q < 8; q++)
+                            acc[q] = _mm512_fmadd_ps(a, _mm512_loadu_ps(src[q] + (size_t)p * step), acc[q]);
+                    }
+                else
+                    for (int p = 0; p < kc; p++) {
+                        const __m512 a = _mm512_set1_ps(av[p]);
+#pragma GCC unroll 8
+                        for (int q = 0; q < 8; q++)
+                            acc[q] = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[q], src[q] + (size_t)p * step), acc[q]);
+                    }
                 for (int q = 0; q < 8; q++) {
                     if (!m[q]) break;
                     float *o = r + j0 + 16 * q;

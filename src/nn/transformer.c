@@ -168,7 +168,10 @@ typedef struct tflm {
     tf_params p;
     int borrowed;
     int32_t *start, *cls; /* output classes (owned when loaded) */
-    float *headp;         /* a loaded model's output weights packed for lmf_sgemm_p, or NULL */
+    /* the weights of every product packed for lmf_sgemm_p (one block,
+     * pack; NULL without the memory: packed per product, the same sums) */
+    float *pack, *headp, *qkvp[LMF_NN_MAX_LAYERS], *projp[LMF_NN_MAX_LAYERS], *fcp[LMF_NN_MAX_LAYERS],
+        *outp[LMF_NN_MAX_LAYERS];
 } tflm;
 
 struct lmf_state {
@@ -198,7 +201,7 @@ static void tf_extend(const tflm *m, lmf_state *s, const int32_t *tok, int n, fl
     }
     for (int l = 0; l < c->L; l++) {
         lmf_layernorm_forward_f32(s->a, s->mean, s->rstd, s->x, p->ln1w[l], p->ln1b[l], n, d, 1e-5f);
-        lmf_matmul_forward_f32(s->qkv, s->a, p->qkvw[l], p->qkvb[l], n, d, 3 * d);
+        lmf_matmul_forward_wp(s->qkv, s->a, p->qkvw[l], m->qkvp[l], p->qkvb[l], n, d, 3 * d);
         float *K = s->kc + (size_t)l * c->ctx * d, *Vv = s->vc + (size_t)l * c->ctx * d;
         for (int i = 0; i < n; i++) {
             memcpy(K + (size_t)(w + i) * d, s->qkv + (size_t)i * 3 * d + d, (size_t)d * sizeof(float));
@@ -222,13 +225,19 @@ static void tf_extend(const tflm *m, lmf_state *s, const int32_t *tok, int n, fl
                         s->y + h * hs, d);
         }
         /* x += proj(y) */
-        LMF_GEMM(0, 1, n, d, d, s->y, d, p->projw[l], d, 1.0f, s->x, d);
+        if (m->pack)
+            lmf_sgemm_p(0, n, d, d, s->y, d, m->projp[l], 1.0f, s->x, d);
+        else
+            LMF_GEMM(0, 1, n, d, d, s->y, d, p->projw[l], d, 1.0f, s->x, d);
         for (int i = 0; i < n; i++)
             for (int j = 0; j < d; j++) s->x[(size_t)i * d + j] += p->projb[l][j];
         lmf_layernorm_forward_f32(s->a, s->mean, s->rstd, s->x, p->ln2w[l], p->ln2b[l], n, d, 1e-5f);
-        lmf_matmul_forward_f32(s->f, s->a, p->fcw[l], p->fcb[l], n, d, c->ff);
+        lmf_matmul_forward_wp(s->f, s->a, p->fcw[l], m->fcp[l], p->fcb[l], n, d, c->ff);
         lmf_gelu_forward_f32(s->f, s->f, (size_t)n * c->ff);
-        LMF_GEMM(0, 1, n, d, c->ff, s->f, c->ff, p->outw[l], c->ff, 1.0f, s->x, d);
+        if (m->pack)
+            lmf_sgemm_p(0, n, d, c->ff, s->f, c->ff, m->outp[l], 1.0f, s->x, d);
+        else
+            LMF_GEMM(0, 1, n, d, c->ff, s->f, c->ff, p->outw[l], c->ff, 1.0f, s->x, d);
         for (int i = 0; i < n; i++)
             for (int j = 0; j < d; j++) s->x[(size_t)i * d + j] += p->outb[l][j];
     }
@@ -372,12 +381,32 @@ static void tf_describe(const lmf_model *mm, char *buf, size_t n) {
              m->c.V, m->c.tied ? ", tied" : "", cls);
 }
 
-/* The output weights packed once for lmf_sgemm_p (without the memory: per
- * product, the same sums). */
-static void pack_head(tflm *m) {
-    lmf_head h = tf_head(&m->c, &m->p);
-    m->headp = (float *)lmf_malloc(lmf_sgemm_pack_floats(h.V, h.H) * sizeof(float));
-    if (m->headp) lmf_sgemm_pack(1, h.V, h.H, h.w, h.H, m->headp);
+/* The weights of every product packed once for lmf_sgemm_p (as much
+ * memory again as those weights; without it, each product packs its own,
+ * with the same sums). */
+static void pack_weights(tflm *m) {
+    const tf_cfg *c = &m->c;
+    const int d = c->d, ff = c->ff;
+    lmf_head h = tf_head(c, &m->p);
+    size_t n = lmf_sgemm_pack_floats(h.V, h.H);
+    const size_t nq = lmf_sgemm_pack_floats(3 * d, d), np = lmf_sgemm_pack_floats(d, d),
+                 nf = lmf_sgemm_pack_floats(ff, d), no = lmf_sgemm_pack_floats(d, ff);
+    n += (size_t)c->L * (nq + np + nf + no);
+    float *q = m->pack = (float *)lmf_malloc(n * sizeof *q);
+    if (!q) return;
+    m->headp = q;
+    lmf_sgemm_pack(1, h.V, h.H, h.w, h.H, q);
+    q += lmf_sgemm_pack_floats(h.V, h.H);
+    for (int l = 0; l < c->L; l++) {
+        lmf_sgemm_pack(1, 3 * d, d, m->p.qkvw[l], d, m->qkvp[l] = q);
+        q += nq;
+        lmf_sgemm_pack(1, d, d, m->p.projw[l], d, m->projp[l] = q);
+        q += np;
+        lmf_sgemm_pack(1, ff, d, m->p.fcw[l], d, m->fcp[l] = q);
+        q += nf;
+        lmf_sgemm_pack(1, d, ff, m->p.outw[l], ff, m->outp[l] = q);
+        q += no;
+    }
 }
 
 static void tf_free(lmf_model *mm) {
@@ -388,7 +417,7 @@ static void tf_free(lmf_model *mm) {
         lmf_free(m->start);
         lmf_free(m->cls);
     }
-    lmf_free(m->headp);
+    lmf_free(m->pack);
     lmf_free(m);
 }
 
@@ -499,7 +528,7 @@ lmf_status lmf_tf_load(const lmf_safetensors *st, const char *path, lmf_model **
         tf_free(&m->base);
         return s;
     }
-    pack_head(m);
+    pack_weights(m);
     *out = &m->base;
     return LMF_OK;
 }
@@ -678,7 +707,7 @@ static lmf_status tfn_wrap(lmf_net *nn, const lmf_vocab *v, lmf_model **out) {
     m->block = nn->param;
     m->p = n->P;
     m->borrowed = 1;
-    pack_head(m); /* the weights do not change while the wrapped model lives (validation) */
+    pack_weights(m); /* the weights do not change while the wrapped model lives (validation) */
     *out = &m->base;
     return LMF_OK;
 }

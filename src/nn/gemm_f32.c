@@ -505,8 +505,10 @@ void lmf_sgemm_p_cols(int ta, int M, int N, int K, const float *A, int lda, cons
                     const int kc = K - k0 < kcb ? K - k0 : kcb;
                     const float *bq = Bp + (size_t)npan * NR * k0 + (size_t)(j / NR) * kc * NR + j % NR;
                     float acc = 0;
-                    for (int k = k0; k < k0 + kc; k++)
-                        acc = fmaf(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k], bq[(size_t)(k - k0) * NR], acc);
+                    for (int k = k0; k < k0 + kc; k++) {
+                        const float x = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                        acc = fmaf(x, bq[(size_t)(k - k0) * NR], acc);
+                    }
                     *c = k0 || beta != 0.0f ? fmaf(k0 ? 1.0f : beta, *c, acc) : acc;
                 }
             }

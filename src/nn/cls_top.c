@@ -132,7 +132,7 @@ lmf_status lmf_net_from_file(const lmf_safetensors *st, const char *path, int B,
                               c.T);
         }
     } else {
-        const int G = arch == LMF_ARCH_LSTM ? 4 : arch == LMF_ARCH_GRU ? 3 : 1;
+        const int G = lmf_arch_gates(arch);
         int64_t h0, h1;
         if (!shape2(st, "encoder.weight", &d0, &d1) || d0 != c.V)
             s = lmf_error(LMF_ERR_FORMAT, "%s: tensor \"encoder.weight\" is missing or not [%d, E] " NET_FIX, path, c.V);

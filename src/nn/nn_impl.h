@@ -17,6 +17,9 @@
 enum { LMF_ARCH_RNN = 0, LMF_ARCH_LSTM, LMF_ARCH_GRU, LMF_ARCH_TRANSFORMER, LMF_ARCH_COUNT };
 extern const char *const lmf_arch_names[LMF_ARCH_COUNT];
 int lmf_arch_parse(const char *s); /* -1 if unknown */
+/* Gates per recurrent unit: 1 (rnn), 4 (lstm), 3 (gru); 0 for the
+ * Transformer.  The one table of them (rnnlm.c). */
+int lmf_arch_gates(int arch);
 
 /* The output layer (head.c): full softmax (C = 0) or class-factored
  * softmax p(w|h) = p(c(w)|h) p(w|c(w),h) over C classes that are the id

@@ -22,7 +22,6 @@
 #include <math.h>
 #include <string.h>
 
-static const int gates_of[] = {1, 4, 3};
 
 typedef struct rnn_net {
     lmf_net base; /* must be first */
@@ -304,7 +303,7 @@ static lmf_status rnn_net_new(const lmf_net_cfg *c, uint64_t seed, int top_only,
     n->base.ops = &rnn_ops;
     n->base.cfg = *c;
     n->rc = (lmf_rnn_cfg){c->arch, c->L, c->E, c->H, c->V, c->tied, c->C, c->start, c->cls};
-    n->G = gates_of[c->arch];
+    n->G = lmf_arch_gates(c->arch);
     n->GH = n->G * c->H;
     size_t np = lmf_rnn_layout(&n->rc, NULL, NULL);
     const size_t B = (size_t)c->B, T = (size_t)c->T, N = B * T, H = (size_t)c->H, E = (size_t)c->E,

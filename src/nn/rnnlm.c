@@ -13,7 +13,6 @@
 #include <math.h>
 #include <string.h>
 
-static const int arch_gates[] = {1, 4, 3};
 
 typedef struct rnnlm {
     lmf_model base; /* must be first */
@@ -309,7 +308,7 @@ lmf_status lmf_nn_load(const char *path, lmf_model **out) {
     if (!s) {
         m->base.vocab = m->vocab;
         m->cfg.V = lmf_vocab_size(m->vocab);
-        m->G = arch_gates[m->cfg.arch];
+        m->G = lmf_arch_gates(m->cfg.arch);
         s = need(st, path, "encoder.weight", 2, m->cfg.V, -1, &emb);
     }
     if (!s) {
@@ -416,6 +415,11 @@ static void pack_weights(rnnlm *m) {
 
 const char *const lmf_arch_names[LMF_ARCH_COUNT] = {"rnn", "lstm", "gru", "transformer"};
 
+int lmf_arch_gates(int arch) {
+    static const int gates[LMF_ARCH_COUNT] = {1, 4, 3, 0};
+    return arch >= 0 && arch < LMF_ARCH_COUNT ? gates[arch] : 0;
+}
+
 int lmf_arch_parse(const char *s) {
     for (int a = 0; a < LMF_ARCH_COUNT; a++)
         if (s && !strcmp(s, lmf_arch_names[a])) return a;
@@ -423,7 +427,7 @@ int lmf_arch_parse(const char *s) {
 }
 
 size_t lmf_rnn_layout(const lmf_rnn_cfg *c, float *base, lmf_rnn_params *p) {
-    size_t G = (size_t)arch_gates[c->arch], GH = G * c->H, n = 0;
+    size_t G = (size_t)lmf_arch_gates(c->arch), GH = G * c->H, n = 0;
 #define TAKE(field, count)                      \
     do {                                        \
         if (p) field = base + n;                \
@@ -462,7 +466,7 @@ lmf_status lmf_rnn_wrap(const lmf_rnn_cfg *c, float *block, const lmf_vocab *v, 
     m->base.vocab = v;
     m->vocab = (lmf_vocab *)v;
     m->cfg = *c;
-    m->G = arch_gates[c->arch];
+    m->G = lmf_arch_gates(c->arch);
     m->borrowed = 1;
     m->block = block;
     lmf_rnn_layout(c, block, &m->p);
@@ -491,7 +495,7 @@ char *lmf_vocab_json(const lmf_vocab *v) {
 }
 
 lmf_status lmf_rnn_add_tensors(lmf_st_writer *w, const lmf_rnn_cfg *c, const lmf_rnn_params *p) {
-    int64_t GH = (int64_t)arch_gates[c->arch] * c->H, sh[2];
+    int64_t GH = (int64_t)lmf_arch_gates(c->arch) * c->H, sh[2];
     char name[64];
     lmf_status s;
 #define ADD2(nm, ptr, d0, d1) (sh[0] = (d0), sh[1] = (d1), lmf_st_add(w, nm, LMF_DT_F32, 2, sh, ptr))

@@ -468,7 +468,7 @@ static lmf_status check_opts(const lmf_train_opts *o, int *arch) {
 /* Refuses configurations whose activations cannot fit in memory. */
 /* V: the width of the output layer's logits per position. */
 static lmf_status check_memory(const lmf_train_opts *o, int V, int arch) {
-    double B = o->batch, T = o->bptt, H = o->hidden, E = o->emb, G = arch == LMF_ARCH_LSTM ? 4 : arch == LMF_ARCH_GRU ? 3 : 1;
+    double B = o->batch, T = o->bptt, H = o->hidden, E = o->emb, G = lmf_arch_gates(arch);
     double floats = B * T * (V + 2 * (E > H ? E : H) + E * 2 + o->layers * (G * H * 4 + H * 5)) +
                     4.0 * ((double)V * (E + H) + o->layers * G * H * (E + 2 * H));
     if (arch == LMF_ARCH_TRANSFORMER)

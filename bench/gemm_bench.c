@@ -18,6 +18,7 @@
  *   taskset -c 0 build/bench_peak                # the peak to read them against
  */
 #define _POSIX_C_SOURCE 200809L
+#include "../src/nn/gemm.h"
 #include "../src/nn/nn_impl.h"
 #include "../src/core/util_impl.h"
 

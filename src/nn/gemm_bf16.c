@@ -18,7 +18,7 @@
  * With lmf_gemm_threads() > 1 the output is split in column or row bands, one
  * per thread (each packs what its band needs). */
 #define _POSIX_C_SOURCE 200809L
-#include "nn_impl.h"
+#include "gemm.h"
 #include "../core/util_impl.h"
 
 #include <cblas.h>

@@ -30,7 +30,7 @@
  * scored alone equals the same row scored in a batch, bit for bit.  The
  * OpenBLAS path promises none of this (its sums differ by rounding). */
 #define _POSIX_C_SOURCE 200809L
-#include "nn_impl.h"
+#include "gemm.h"
 #include "../core/util_impl.h"
 
 #include <cblas.h>

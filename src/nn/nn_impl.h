@@ -21,49 +21,8 @@ int lmf_arch_parse(const char *s); /* -1 if unknown */
  * Transformer.  The one table of them (rnnlm.c). */
 int lmf_arch_gates(int arch);
 
-/* The output layer (head.c): full softmax (C = 0) or class-factored
- * softmax p(w|h) = p(c(w)|h) p(w|c(w),h) over C classes that are the id
- * ranges start[k] .. start[k+1]-1 (cls[v] = class of v).  Weights w [V,H]
- * (may be the tied embedding), b [V], class weights cw [C,H], cb [C].
- * The same struct holds gradients (D) in training.  wp: w packed for
- * lmf_sgemm_p (tb = 1, N = V, K = H) by a loaded model, used for the full
- * products when set (NULL: packed per call, the same sums). */
-typedef struct lmf_head {
-    int V, H, C;
-    float *w, *b, *cw, *cb;
-    const int32_t *start, *cls;
-    const float *wp;
-} lmf_head;
-/* Scratch bytes the calls below need for N rows (train: lmf_head_train). */
-size_t lmf_head_work_bytes(const lmf_head *h, int N, int train);
-/* logp[i] = ln p(y[i] | X[i]) for N rows of X [N,H]. */
-void lmf_head_score(const lmf_head *h, const float *X, int N, const int32_t *y, float *logp, void *work);
-/* The whole next-token log distribution logp[V] for one row x [H]. */
-void lmf_head_logprobs(const lmf_head *h, const float *x, float *logp, void *work);
-/* Full log-distributions of N rows at once into logp[N x V] (work as for
- * lmf_head_score with N rows). */
-void lmf_head_logprobs_batch(const lmf_head *h, const float *X, int N, float *logp, void *work);
-/* Returns the sum of -ln p(y[i] | X[i]); adds scale times its gradients to
- * D's w, b, cw, cb and writes the gradient of X to dX [N,H].  bf16: a full
- * softmax's three matrix products in bfloat16 (lmf_gemm_bf16). */
-double lmf_head_train(const lmf_head *P, const lmf_head *D, const float *X, const int32_t *y, int N, float scale,
-                      float *dX, void *work, int bf16);
-/* Classes of about equal sqrt-frequency mass over ids in order (count[V]);
- * sets start[0..C]; -1 unless 1 <= C <= V. */
-int lmf_head_make_classes(const uint64_t *count, int V, int C, int32_t *start);
-void lmf_head_fill_cls(const int32_t *start, int C, int32_t *cls);
-/* Expected rows touched per token, C + E[|class of w|], under count. */
-double lmf_head_cost(const int32_t *start, int C, const uint64_t *count);
-/* Metadata lmfuse.classes: "[start_0,...,start_C]" (lmf_free) and its
- * parser, which checks it against the vocabulary size. */
-char *lmf_head_classes_json(const int32_t *start, int C);
-lmf_status lmf_head_parse_classes(const char *js, int V, const char *path, int32_t **start, int32_t **cls, int *C);
-/* The classes of a model file (lmf_free both arrays); C = 0 and NULLs when
- * it has a full softmax. */
-lmf_status lmf_head_read_classes(const lmf_safetensors *st, const char *path, int V, int32_t **start, int32_t **cls,
-                                 int *C);
-/* Records the classes in a file's metadata; nothing when C = 0. */
-lmf_status lmf_head_write_classes(lmf_st_writer *w, const int32_t *start, int C);
+#include "gemm.h" /* float and bfloat16 matrix products */
+#include "head.h" /* the output layer */
 
 /* A recurrent word model: embedding [V,E], L layers of G*H gates
  * (G = 1 rnn, 4 lstm, 3 gru), output layer [V,H] (the embedding when tied)
@@ -127,61 +86,6 @@ lmf_status lmf_nn_load_vocab(const lmf_safetensors *st, const char *path, lmf_vo
 LMF_OPS_DECL(float, _f32)
 LMF_OPS_DECL(double, _f64)
 
-/* C[M,N] = A' B' + beta C, A' [M,K] = A or A^T (ta), B' [K,N] likewise, all
- * row-major as for cblas_sgemm, in float (gemm_f32.c): lmfuse's own kernel
- * where lmf_f32_kernel_available() (AVX-512F, and the environment does not
- * set LMFUSE_NO_AVX512 to anything but "" or "0"), else OpenBLAS.  The own
- * kernel's sums do not depend on the shape of the call, the threads, or
- * packing (gemm_f32.c).  Runs in lmf_gemm_threads() threads; buffers are
- * kept per calling thread until lmf_sgemm_release(). */
-int lmf_f32_kernel_available(void);
-void lmf_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
-               float *C, int ldc);
-void lmf_sgemm_release(void);
-/* B (K x N; tb: B[j][k], else B[k][j]) packed once into
- * lmf_sgemm_pack_floats(N, K) floats at dst, for many products with it (an
- * output layer's weights over every block of positions): lmf_sgemm_p is
- * lmf_sgemm with that B, bit for bit. */
-size_t lmf_sgemm_pack_floats(int N, int K);
-void lmf_sgemm_pack(int tb, int N, int K, const float *B, int ldb, float *dst);
-void lmf_sgemm_p(int ta, int M, int N, int K, const float *A, int lda, const float *Bp, float beta, float *C,
-                 int ldc);
-/* Columns [j0, j1) of lmf_sgemm_p's product into C (column j at C's
- * column j - j0), the same bits as those columns of the whole product (a
- * class of an output layer from the whole layer's packed weights). */
-void lmf_sgemm_p_cols(int ta, int M, int N, int K, const float *A, int lda, const float *Bp, int j0, int j1,
-                      float beta, float *C, int ldc);
-
-/* C[M,N] = A' B' + beta C, as lmf_sgemm: with the inputs rounded to bfloat16 (to
- * nearest even) and the sums in float (gemm_bf16.c).  Runs in lmf_gemm_threads()
- * threads.  Without AVX512_BF16 (lmf_bf16_available() is 0; also when the
- * environment sets LMFUSE_NO_BF16 to anything but "" or "0"), or without
- * memory for the packed copies, it is the same sums in plain float.
- * Buffers are kept per calling thread until lmf_gemm_bf16_release(). */
-int lmf_bf16_available(void);
-void lmf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
-                   float *C, int ldc);
-/* The same with A already in bfloat16 (lda in bfloat16 values; with ta = 0,
- * lda and the start of A even). */
-void lmf_gemm_bf16a(int ta, int tb, int M, int N, int K, const uint16_t *A, int lda, const float *B, int ldb,
-                    float beta, float *C, int ldc);
-void lmf_gemm_bf16_release(void);
-/* B (K x N; tb: B[j][k], else B[k][j]) rounded to bfloat16 and packed once
- * into lmf_bf16_pack_words(N, K) 32-bit words at dst, for many products
- * with it (a recurrent weight over the steps of a window):
- * lmf_gemm_bf16p is lmf_gemm_bf16 with that B, bit for bit. */
-size_t lmf_bf16_pack_words(int N, int K);
-void lmf_bf16_pack(int tb, int N, int K, const float *B, int ldb, uint32_t *dst);
-void lmf_gemm_bf16p(int ta, int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float beta, float *C,
-                    int ldc);
-/* float to bfloat16, to nearest even; NaN stays NaN. */
-static inline uint16_t lmf_bf16_rne(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
 /* The fast float matmul (lmf_sgemm), same contract as the naive one. */
 void lmf_matmul_forward_f32(float *out, const float *in, const float *w, const float *bias, int B, int Ni, int O);
 /* The same from w packed beforehand (wp: lmf_sgemm_pack(1, O, Ni, w, Ni),

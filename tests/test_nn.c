@@ -380,6 +380,31 @@ static void test_attention(void) {
     free(c.qkv), free(c.r), free(d);
 }
 
+/* ---- the attention training runs (BLAS, per sequence and head) against
+ * the kernel checked above by finite differences, in double ---- */
+/* src/nn/tf_impl.h (not included: net.h's names clash with this file's) */
+void lmf_tf_attn_forward(float *out, float *att, const float *qkv, int B, int T, int d, int NH);
+void lmf_tf_attn_backward(float *dqkv, float *dp, const float *dout, const float *qkv, const float *att, int B, int T,
+                          int d, int NH);
+static void test_attention_shipped(void) {
+    enum { SB = 3, ST = 7, SC = 12, SH = 3 };
+    double *q64 = rvec(SB * ST * 3 * SC, 1.5), *r64 = rvec(SB * ST * SC, 1);
+    double out64[SB * ST * SC], att64[SB * SH * ST * ST], *d64 = zvec(SB * ST * 3 * SC);
+    lmf_attention_forward_f64(out64, att64, q64, SB, ST, SC, SH);
+    lmf_attention_backward_f64(d64, r64, q64, att64, SB, ST, SC, SH);
+    float qkv[SB * ST * 3 * SC], r[SB * ST * SC], out[SB * ST * SC], att[SB * SH * ST * ST], dqkv[SB * ST * 3 * SC], dp[ST * ST];
+    float ref_out[SB * ST * SC], ref_att[SB * SH * ST * ST], ref_d[SB * ST * 3 * SC];
+    for (int i = 0; i < SB * ST * 3 * SC; i++) qkv[i] = (float)q64[i], ref_d[i] = (float)d64[i];
+    for (int i = 0; i < SB * ST * SC; i++) r[i] = (float)r64[i], ref_out[i] = (float)out64[i];
+    for (int i = 0; i < SB * SH * ST * ST; i++) ref_att[i] = (float)att64[i];
+    lmf_tf_attn_forward(out, att, qkv, SB, ST, SC, SH);
+    lmf_tf_attn_backward(dqkv, dp, r, qkv, att, SB, ST, SC, SH);
+    CHECK_ALLCLOSE("shipped attention out", out, ref_out, SB * ST * SC, 1e-5, 1e-5);
+    CHECK_ALLCLOSE("shipped attention probabilities", att, ref_att, SB * SH * ST * ST, 1e-6, 1e-5);
+    CHECK_ALLCLOSE("shipped attention d/qkv", dqkv, ref_d, SB * ST * 3 * SC, 1e-5, 1e-4);
+    free(q64), free(r64), free(d64);
+}
+
 /* ---- LayerNorm, GELU: finite differences ---- */
 typedef struct {
     double *x, *w, *b, *r;
@@ -769,6 +794,7 @@ int main(void) {
     test_xent();
     test_layernorm_gelu();
     test_attention();
+    test_attention_shipped();
     test_head();
     TEST_MAIN_END();
 }

@@ -48,4 +48,13 @@ lmf_status lmf_tf_add_tensors(lmf_st_writer *w, const tf_cfg *c, tf_params *p);
  * packs the weights, as a loaded model does): validation. */
 lmf_status lmf_tf_wrap(const tf_cfg *c, const tf_params *p, float *block, const lmf_vocab *v, lmf_model **out);
 
+/* Causal attention as training runs it (tf_train.c: per sequence and head,
+ * the products in BLAS), the same contract as lmf_attention_forward_f32 /
+ * backward (ops_t.h, the kernel the tests check by finite differences and
+ * against PyTorch; tests/test_nn.c checks these against it).  dp: T x T
+ * scratch. */
+void lmf_tf_attn_forward(float *out, float *att, const float *qkv, int B, int T, int d, int NH);
+void lmf_tf_attn_backward(float *dqkv, float *dp, const float *dout, const float *qkv, const float *att, int B, int T,
+                          int d, int NH);
+
 #endif

@@ -12,7 +12,7 @@
 /* ---------------- attention with BLAS, per sequence and head ----------------
  * qkv [B*T, 3d] (q, k, v; head h in columns h*hs..), out [B*T, d],
  * att [B, NH, T, T] probabilities (zero above the diagonal). */
-static void attn_forward(float *out, float *att, const float *qkv, int B, int T, int d, int NH) {
+void lmf_tf_attn_forward(float *out, float *att, const float *qkv, int B, int T, int d, int NH) {
     int hs = d / NH;
     float scale = 1.0f / sqrtf((float)hs);
     for (int b = 0; b < B; b++)
@@ -34,8 +34,8 @@ static void attn_forward(float *out, float *att, const float *qkv, int B, int T,
 }
 
 /* dqkv = gradient of qkv (overwritten); scratch dp [T,T]. */
-static void attn_backward(float *dqkv, float *dp, const float *dout, const float *qkv, const float *att, int B,
-                          int T, int d, int NH) {
+void lmf_tf_attn_backward(float *dqkv, float *dp, const float *dout, const float *qkv, const float *att, int B, int T,
+                          int d, int NH) {
     int hs = d / NH;
     float scale = 1.0f / sqrtf((float)hs);
     for (int b = 0; b < B; b++)
@@ -103,7 +103,7 @@ static void tf_forward(tf_net *n, int T, uint64_t key) {
         float *xi = n->X[l], *xo = n->X[l + 1];
         lmf_layernorm_forward_f32(n->A1[l], n->m1[l], n->r1[l], xi, P->ln1w[l], P->ln1b[l], N, d, 1e-5f);
         lmf_linear_forward(bf, n->QKV[l], n->A1[l], P->qkvw[l], P->qkvb[l], N, d, 3 * d);
-        attn_forward(n->Y[l], n->ATT[l], n->QKV[l], B, T, d, NH);
+        lmf_tf_attn_forward(n->Y[l], n->ATT[l], n->QKV[l], B, T, d, NH);
         float *x1 = n->X1[l];
         lmf_linear_forward(bf, x1, n->Y[l], P->projw[l], P->projb[l], N, d, d);
         if (p > 0) dropout_apply(x1, n->k1[l], Nd, p, key * 64 + 1 + 2 * (uint64_t)l);
@@ -157,7 +157,7 @@ static void tf_backward(tf_net *n, int T, uint64_t key) {
         LMF_GEMM_BF(bf, 1, 0, d, d, N, dPj, d, n->Y[l], d, 1.0f, D->projw[l], d);
         float *dYa = n->dA;
         LMF_GEMM_BF(bf, 0, 0, N, d, d, dPj, d, P->projw[l], d, 0.0f, dYa, d);
-        attn_backward(n->dQKV, n->dp, dYa, n->QKV[l], n->ATT[l], B, T, d, NH);
+        lmf_tf_attn_backward(n->dQKV, n->dp, dYa, n->QKV[l], n->ATT[l], B, T, d, NH);
         lmf_colsum_add(D->qkvb[l], n->dQKV, N, 3 * d);
         LMF_GEMM_BF(bf, 1, 0, 3 * d, d, N, n->dQKV, 3 * d, n->A1[l], d, 1.0f, D->qkvw[l], d);
         LMF_GEMM_BF(bf, 0, 0, N, d, 3 * d, n->dQKV, 3 * d, P->qkvw[l], d, 0.0f, n->dA, d);

@@ -18,6 +18,9 @@ int lmf_f32_kernel_available(void);
 void lmf_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
                float *C, int ldc);
 void lmf_sgemm_release(void);
+/* Arranges for the calling thread's product buffers (float and bfloat16)
+ * to be freed when it exits; the kernels call it when they allocate. */
+void lmf_gemm_thread_buffers(void);
 /* B (K x N; tb: B[j][k], else B[k][j]) packed once into
  * lmf_sgemm_pack_floats(N, K) floats at dst, for many products with it (an
  * output layer's weights over every block of positions): lmf_sgemm_p is

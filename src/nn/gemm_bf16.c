@@ -381,6 +381,7 @@ static void gemm(int ta, int tb, int M, int N, int K, const float *A, const uint
     }
     if (need > ws_words) {
         free(ws);
+        lmf_gemm_thread_buffers();
         ws = (uint32_t *)aligned_alloc(64, need * sizeof *ws);
         ws_words = ws ? need : 0;
         if (!ws) {

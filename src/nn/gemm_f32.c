@@ -272,6 +272,27 @@ static _Thread_local size_t ws_floats;
 static _Thread_local float *cs; /* lmf_sgemm_p_cols: C's columns over whole panels */
 static _Thread_local size_t cs_floats;
 
+/* A thread's buffers (these and gemm_bf16.c's) are freed when it exits:
+ * fusion and the demo call products from worker threads. */
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static int exit_key_ok;
+
+static void at_thread_exit(void *p) {
+    (void)p;
+    lmf_sgemm_release();
+    lmf_gemm_bf16_release();
+}
+
+static void make_exit_key(void) { exit_key_ok = pthread_key_create(&exit_key, at_thread_exit) == 0; }
+
+void lmf_gemm_thread_buffers(void) {
+    static _Thread_local int registered;
+    if (registered) return;
+    pthread_once(&exit_once, make_exit_key);
+    if (exit_key_ok && pthread_setspecific(exit_key, &registered) == 0) registered = 1;
+}
+
 void lmf_sgemm_release(void) {
     free(ws);
     free(cs);
@@ -345,6 +366,7 @@ static int own(int ta, int tb, int M, int N, int K, const float *A, int lda, con
     if (M < 4) { /* B^T: packed first */
         if (b_floats(N, K) > ws_floats) {
             free(ws);
+            lmf_gemm_thread_buffers();
             ws = (float *)aligned_alloc(64, b_floats(N, K) * sizeof *ws);
             ws_floats = ws ? b_floats(N, K) : 0;
             if (!ws) return 0;
@@ -380,6 +402,7 @@ static int own(int ta, int tb, int M, int N, int K, const float *A, int lda, con
     }
     if (need > ws_floats) {
         free(ws);
+        lmf_gemm_thread_buffers();
         ws = (float *)aligned_alloc(64, need * sizeof *ws);
         ws_floats = ws ? need : 0;
         if (!ws) return 0;
@@ -411,6 +434,7 @@ static int own(int ta, int tb, int M, int N, int K, const float *A, int lda, con
 
 int lmf_f32_kernel_available(void) { return 0; }
 void lmf_sgemm_release(void) {}
+void lmf_gemm_thread_buffers(void) {}
 
 #endif
 
@@ -484,6 +508,7 @@ void lmf_sgemm_p_cols(int ta, int M, int N, int K, const float *A, int lda, cons
         const size_t need = (size_t)M * w;
         if (need > cs_floats) {
             free(cs);
+            lmf_gemm_thread_buffers();
             cs = (float *)malloc(need * sizeof *cs);
             cs_floats = cs ? need : 0;
         }

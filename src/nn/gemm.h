@@ -21,6 +21,10 @@ void lmf_sgemm_release(void);
 /* Arranges for the calling thread's product buffers (float and bfloat16)
  * to be freed when it exits; the kernels call it when they allocate. */
 void lmf_gemm_thread_buffers(void);
+/* Runs fn on each of nt <= 8 jobs (jobs + t * size), job 0 on the calling
+ * thread and the others on threads of their own (on the caller when a
+ * thread cannot be made); returns when all are done. */
+void lmf_gemm_run_bands(void *(*fn)(void *), void *jobs, size_t size, int nt);
 /* B (K x N; tb: B[j][k], else B[k][j]) packed once into
  * lmf_sgemm_pack_floats(N, K) floats at dst, for many products with it (an
  * output layer's weights over every block of positions): lmf_sgemm_p is

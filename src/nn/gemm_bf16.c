@@ -399,16 +399,7 @@ static void gemm(int ta, int tb, int M, int N, int K, const float *A, const uint
         }
         p = (uint32_t *)(((uintptr_t)p + 16 * sizeof *p + 63) & ~(uintptr_t)63);
     }
-    pthread_t th[8];
-    int started[8] = {0};
-    for (int t = 1; t < nt; t++) started[t] = !pthread_create(&th[t], NULL, run_thread, &g[t]);
-    run_job(&g[0]);
-    for (int t = 1; t < nt; t++) {
-        if (started[t])
-            pthread_join(th[t], NULL);
-        else
-            run_job(&g[t]); /* no thread: do its band here */
-    }
+    lmf_gemm_run_bands(run_thread, g, sizeof g[0], nt);
 }
 
 #else /* no x86-64 AVX-512 build support: the plain sums */

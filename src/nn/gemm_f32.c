@@ -66,6 +66,21 @@ static size_t a_floats(int K) { return (size_t)MC * KC; }
 /* All of B for a band of n columns: every k block, NR-wide panels. */
 static size_t b_floats(int n, int K) { return (size_t)((n + NR - 1) / NR) * NR * (size_t)K; }
 
+void lmf_gemm_run_bands(void *(*fn)(void *), void *jobs, size_t size, int nt) {
+    pthread_t th[8];
+    int started[8] = {0};
+    char *j = (char *)jobs;
+    if (nt > 8) nt = 8;
+    for (int t = 1; t < nt; t++) started[t] = !pthread_create(&th[t], NULL, fn, j + (size_t)t * size);
+    fn(j);
+    for (int t = 1; t < nt; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            fn(j + (size_t)t * size); /* no thread: its band here */
+    }
+}
+
 #ifdef LMF_F32_BUILD
 
 int lmf_f32_kernel_available(void) {
@@ -417,16 +432,7 @@ static int own(int ta, int tb, int M, int N, int K, const float *A, int lda, con
         }
         p = (float *)(((uintptr_t)p + 16 * sizeof *p + 63) & ~(uintptr_t)63);
     }
-    pthread_t th[8];
-    int started[8] = {0};
-    for (int t = 1; t < nt; t++) started[t] = !pthread_create(&th[t], NULL, run_thread, &g[t]);
-    run_job(&g[0]);
-    for (int t = 1; t < nt; t++) {
-        if (started[t])
-            pthread_join(th[t], NULL);
-        else
-            run_job(&g[t]); /* no thread: do its band here */
-    }
+    lmf_gemm_run_bands(run_thread, g, sizeof g[0], nt);
     return 1;
 }
 

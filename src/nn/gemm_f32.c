@@ -478,29 +478,7 @@ void lmf_sgemm_pack(int tb, int N, int K, const float *B, int ldb, float *dst) {
 
 void lmf_sgemm_p(int ta, int M, int N, int K, const float *A, int lda, const float *Bp, float beta, float *C,
                  int ldc) {
-    if (M <= 0 || N <= 0) return;
-#ifdef LMF_F32_BUILD
-    if (K > 0 && lmf_f32_kernel_available()) {
-        if (own(ta, 0, M, N, K, A, lda, NULL, 0, Bp, beta, C, ldc, 0, N, 0)) return;
-        /* no room for the A block: the same sums, plainly, from the panels
-         * (element (k, j) in panel j / NR of block k / KC) */
-        const int kcb = KC;
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) {
-                float *c = C + (size_t)i * ldc + j;
-                for (int k0 = 0; k0 < K; k0 += kcb) {
-                    const int kc = K - k0 < kcb ? K - k0 : kcb;
-                    const float *b = Bp + (size_t)((N + NR - 1) / NR) * NR * k0 + (size_t)(j / NR) * kc * NR + j % NR;
-                    float acc = 0;
-                    for (int k = k0; k < k0 + kc; k++)
-                        acc = fmaf(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k], b[(size_t)(k - k0) * NR], acc);
-                    *c = k0 || beta != 0.0f ? fmaf(k0 ? 1.0f : beta, *c, acc) : acc;
-                }
-            }
-        return;
-    }
-#endif
-    blas(ta, 1, M, N, K, A, lda, Bp, K, beta, C, ldc);
+    lmf_sgemm_p_cols(ta, M, N, K, A, lda, Bp, 0, N, beta, C, ldc); /* all columns: no scratch, the same path */
 }
 
 void lmf_sgemm_p_cols(int ta, int M, int N, int K, const float *A, int lda, const float *Bp, int j0, int j1,

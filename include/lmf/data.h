@@ -143,6 +143,29 @@ const char *lmf_brown_split_name(int i);
 lmf_status lmf_data_brown_split(const char *package_dir, const char *out_dir, const lmf_brown_opts *opts,
                                 lmf_brown_stats *stats);
 
+/* ---- the tagged Brown split (src/data/tagged.c) ----
+ *
+ * As ../shared/data/brown-tagging.md specifies: the same paragraphs and the
+ * same three parts as the split above (cut by the same count of words plus
+ * one per paragraph), a sentence per non-empty corpus line, each token
+ * word/TAG split at its last '/', the word kept as written (latin-1 bytes
+ * written as UTF-8), the tag normalised by lmf_brown_tag_normalise.  Files
+ * out_dir/brown-tag.{train,valid,test}.conll, CoNLL two columns:
+ * "word<TAB>tag\n" per token and "\n" after each sentence.  stats->split[k]
+ * counts sentences (lines) and tokens (words) with the md5; with check_md5
+ * a sum that differs from LMF_BROWN_TAG_*_MD5 is LMF_ERR_DATA (the files stay
+ * written).  A token that is not word/TAG is LMF_ERR_DATA naming file and
+ * line. */
+#define LMF_BROWN_TAG_TRAIN_MD5 "e440da0d49b9cad108320ad6f43f5cb2"
+#define LMF_BROWN_TAG_VALID_MD5 "0fa6fcb628e9bf92d42c388dfbc5229f"
+#define LMF_BROWN_TAG_TEST_MD5 "b803fac155b189b0d9ed5261d52f918a"
+const char *lmf_brown_tagged_name(int i);
+lmf_status lmf_data_brown_tagged(const char *package_dir, const char *out_dir, int check_md5, lmf_brown_stats *stats);
+/* Normalises a Brown tag in place: every "-tl", "-hl", "-nc" followed by the
+ * end, '-' or '+' removed (two passes: nn-tl-hl -> nn), then a leading "fw-"
+ * removed.  Returns the new length. */
+size_t lmf_brown_tag_normalise(char *tag, size_t n);
+
 /* ---- labelled tasks for classification (src/data/labelled.c) ----
  *
  * As ../shared/data/classification-splits.md specifies (the counts there are

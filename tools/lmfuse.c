@@ -28,6 +28,7 @@ static const subcommand commands[] = {
     {"generate", lmf_cmd_generate, "sample or beam-search text from a model or recipe"},
     {"ppl", lmf_cmd_ppl, "perplexity of a model or recipe on a text file"},
     {"classify", lmf_cmd_classify, "document classifiers (LM, linear) and their fusion: train, eval, predict, fuse"},
+    {"tag", lmf_cmd_tag, "part-of-speech taggers (HMM, perceptron) and their fusion: train, eval, predict"},
 };
 
 static void usage(FILE *fp) {

@@ -1,0 +1,274 @@
+/* lmfuse tag: train, evaluate and run taggers (lmf/tag.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+#include "lmf/tag.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage_tag(FILE *fp) {
+    fprintf(fp,
+            "usage: lmfuse tag train TRAIN.conll -o MODEL [--kind hmm|perceptron] [options]\n"
+            "       lmfuse tag eval MODEL TEST.conll [--json] [--errors N] [--strict]\n"
+            "       lmfuse tag predict MODEL IN.conll [-o OUT] [--probs]\n"
+            "\n"
+            "Files are CoNLL columns: WORD<TAB>TAG per token (the tag in the last column), an\n"
+            "empty line after each sentence; `predict` reads the first column only.  MODEL is a\n"
+            "tagger file (.lmft, safetensors) or a fusion recipe (.json).\n"
+            "\n"
+            "train options:\n"
+            "  --kind K          hmm (TnT-style, default) or perceptron (averaged, greedy)\n"
+            "  --order N         hmm: 1 (tag bigrams) or 2 (tag trigrams, default)\n"
+            "  --suffix-len N    hmm: longest suffix of the unknown-word model (default 10)\n"
+            "  --rare N          hmm: words seen at most N times train the suffix model (default 10)\n"
+            "  --beam X          hmm: an unknown word's tags within a factor X of its best (default 1000; 0 all)\n"
+            "  --iters N         perceptron: passes over the data (default 5)\n"
+            "  --seed N          perceptron: order of the sentences in each pass (default 1)\n"
+            "  -q                no progress lines\n"
+            "eval: token accuracy, on words seen / not seen in training, sentence accuracy,\n"
+            "  per-tag precision, recall and F1 (--json: all of it), the N most frequent errors;\n"
+            "  gold tags the tagger never saw count as errors (--strict: refuse them).\n"
+            "predict: WORD<TAB>TAG lines; --probs adds the tag's probability as a third column.\n");
+}
+
+static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
+
+static int cmd_train(int argc, char **argv) {
+    lmf_tagger_opts o;
+    lmf_tagger_opts_init(&o);
+    o.progress = 1;
+    const char *in = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (is_help(argv[i])) {
+            usage_tag(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "-q")) {
+            o.progress = 0;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--kind", &missing))) {
+            int k = lmf_tagger_kind_parse(v);
+            if (k != LMF_TAGGER_HMM && k != LMF_TAGGER_PERCEPTRON)
+                return cli_usage_error("tag train", "--kind wants hmm or perceptron, not \"%s\"", v);
+            o.kind = (lmf_tagger_kind)k;
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--order", &missing))) {
+            if (!lmf_parse_int(v, &o.order) || (o.order != 1 && o.order != 2))
+                return cli_usage_error("tag train", "--order wants 1 or 2, not \"%s\"", v);
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--suffix-len", &missing))) {
+            if (!lmf_parse_int(v, &o.suffix_len) || o.suffix_len < 0 || o.suffix_len > 14)
+                return cli_usage_error("tag train", "--suffix-len wants 0 to 14, not \"%s\"", v);
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--rare", &missing))) {
+            if (!lmf_parse_int(v, &o.rare_max) || o.rare_max < 0)
+                return cli_usage_error("tag train", "--rare wants a count >= 0, not \"%s\"", v);
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--beam", &missing))) {
+            if (!lmf_parse_double(v, &o.beam) || !(o.beam == 0 || (o.beam >= 1 && o.beam < 1e300)))
+                return cli_usage_error("tag train", "--beam wants 0 or a factor >= 1, not \"%s\"", v);
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--iters", &missing))) {
+            if (!lmf_parse_int(v, &o.iters) || o.iters < 1 || o.iters > 1000)
+                return cli_usage_error("tag train", "--iters wants 1 to 1000, not \"%s\"", v);
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--seed", &missing))) {
+            if (!lmf_parse_u64(v, &o.seed)) return cli_usage_error("tag train", "--seed wants an integer, not \"%s\"", v);
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "-o", &missing))) {
+            out = v;
+        } else if (missing) {
+            return cli_usage_error("tag train", "%s needs a value", argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage_error("tag train", "unknown option \"%s\"", argv[i]);
+        } else {
+            if (in) return cli_usage_error("tag train", "one training file (got \"%s\" and \"%s\")", in, argv[i]);
+            in = argv[i];
+        }
+    }
+    if (!in || !out) return cli_usage_error("tag train", "wants TRAIN.conll and -o MODEL");
+    if (o.progress) lmf_set_log(NULL, NULL, LMF_LOG_INFO);
+    lmf_tagged *c;
+    if (lmf_tagged_read(in, 1, &c)) return cli_fail();
+    const double t0 = cli_now_s();
+    lmf_tagger *t;
+    lmf_status s = lmf_tagger_train(&o, c, &t);
+    if (!s) {
+        const double secs = cli_now_s() - t0;
+        s = lmf_tagger_save(t, out);
+        if (!s && o.progress)
+            fprintf(stderr, "lmfuse tag train: %s tagger, %d tags, %zu sentences, %zu tokens, %.2f s -> %s\n",
+                    lmf_tagger_kind_name(o.kind), lmf_tagger_ntags(t), lmf_tagged_nsent(c), lmf_tagged_ntok(c), secs, out);
+        lmf_tagger_free(t);
+    }
+    lmf_tagged_free(c);
+    return s ? cli_fail() : 0;
+}
+
+typedef struct err_pair {
+    size_t n;
+    int gold, pred;
+} err_pair;
+
+static int cmp_err(const void *a, const void *b) {
+    const err_pair *x = (const err_pair *)a, *y = (const err_pair *)b;
+    if (x->n != y->n) return x->n < y->n ? 1 : -1;
+    if (x->gold != y->gold) return x->gold - y->gold;
+    return x->pred - y->pred;
+}
+
+static double ratio(size_t a, size_t b) { return b ? (double)a / (double)b : 0; }
+
+static void print_eval(FILE *fp, const lmf_tagger *t, const char *model, const char *test, const lmf_tag_eval *ev,
+                       int json, int nerr) {
+    const int T = ev->ntags;
+    err_pair *e = (err_pair *)calloc((size_t)T * T, sizeof *e);
+    size_t ne = 0;
+    for (int g = 0; e && g < T; g++)
+        for (int p = 0; p < T; p++)
+            if (g != p && ev->confusion[(size_t)g * T + p]) e[ne++] = (err_pair){ev->confusion[(size_t)g * T + p], g, p};
+    if (e) qsort(e, ne, sizeof *e, cmp_err);
+    if ((size_t)nerr > ne) nerr = (int)ne;
+    const double tps = ev->seconds > 0 ? (double)ev->tokens / ev->seconds : 0;
+    if (json) {
+        fprintf(fp, "{\"model\": ");
+        cli_json_str(fp, model, strlen(model));
+        fprintf(fp, ", \"test\": ");
+        cli_json_str(fp, test, strlen(test));
+        fprintf(fp,
+                ", \"kind\": \"%s\", \"tokens\": %zu, \"accuracy\": %.6f, \"known\": %zu, \"known_accuracy\": %.6f, "
+                "\"unknown\": %zu, \"unknown_accuracy\": %.6f, \"sentences\": %zu, \"sentence_accuracy\": %.6f, "
+                "\"unseen_tags\": %zu, \"seconds\": %.4f, \"tokens_per_s\": %.1f, \"per_tag\": {",
+                lmf_tagger_kind_name(lmf_tagger_kind_of(t)), ev->tokens, ratio(ev->correct, ev->tokens), ev->known,
+                ratio(ev->known_correct, ev->known), ev->unknown, ratio(ev->unknown_correct, ev->unknown), ev->sentences,
+                ratio(ev->sentences_correct, ev->sentences), ev->unseen, ev->seconds, tps);
+        for (int c = 0, first = 1; c < T; c++) {
+            const size_t sup = ev->tp[c] + ev->fn[c];
+            if (!sup && !ev->fp[c]) continue;
+            const double P = ratio(ev->tp[c], ev->tp[c] + ev->fp[c]), R = ratio(ev->tp[c], sup);
+            fprintf(fp, "%s", first ? "" : ", ");
+            first = 0;
+            const char *name = lmf_tagger_tag_name(t, c);
+            cli_json_str(fp, name, strlen(name));
+            fprintf(fp, ": {\"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f, \"support\": %zu}", P, R,
+                    P + R > 0 ? 2 * P * R / (P + R) : 0, sup);
+        }
+        fprintf(fp, "}, \"errors\": [");
+        for (int k = 0; k < nerr; k++) {
+            fprintf(fp, "%s{\"gold\": ", k ? ", " : "");
+            cli_json_str(fp, lmf_tagger_tag_name(t, e[k].gold), strlen(lmf_tagger_tag_name(t, e[k].gold)));
+            fprintf(fp, ", \"predicted\": ");
+            cli_json_str(fp, lmf_tagger_tag_name(t, e[k].pred), strlen(lmf_tagger_tag_name(t, e[k].pred)));
+            fprintf(fp, ", \"count\": %zu}", e[k].n);
+        }
+        fprintf(fp, "]}\n");
+    } else {
+        fprintf(fp, "%s on %s (%s tagger, %d tags)\n", model, test, lmf_tagger_kind_name(lmf_tagger_kind_of(t)), T);
+        fprintf(fp, "  accuracy            %.4f  (%zu of %zu tokens)\n", ratio(ev->correct, ev->tokens), ev->correct, ev->tokens);
+        fprintf(fp, "  known words         %.4f  (%zu tokens)\n", ratio(ev->known_correct, ev->known), ev->known);
+        fprintf(fp, "  unknown words       %.4f  (%zu tokens, %.2f%%)\n", ratio(ev->unknown_correct, ev->unknown),
+                ev->unknown, 100 * ratio(ev->unknown, ev->tokens));
+        fprintf(fp, "  sentences           %.4f  (%zu of %zu)\n", ratio(ev->sentences_correct, ev->sentences),
+                ev->sentences_correct, ev->sentences);
+        fprintf(fp, "  speed               %.0f tokens/s (%.3f s)\n", tps, ev->seconds);
+        if (nerr) fprintf(fp, "  most frequent errors (gold -> predicted):\n");
+        for (int k = 0; k < nerr; k++)
+            fprintf(fp, "    %-8s -> %-8s %zu\n", lmf_tagger_tag_name(t, e[k].gold), lmf_tagger_tag_name(t, e[k].pred), e[k].n);
+    }
+    free(e);
+}
+
+static int cmd_eval(int argc, char **argv) {
+    const char *pos[2];
+    int np = 0, json = 0, nerr = 10, strict = 0;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (is_help(argv[i])) {
+            usage_tag(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (!strcmp(argv[i], "--strict")) {
+            strict = 1;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--errors", &missing))) {
+            if (!lmf_parse_int(v, &nerr) || nerr < 0) return cli_usage_error("tag eval", "--errors wants N >= 0, not \"%s\"", v);
+        } else if (missing) {
+            return cli_usage_error("tag eval", "%s needs a value", argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage_error("tag eval", "unknown option \"%s\"", argv[i]);
+        } else {
+            if (np == 2) return cli_usage_error("tag eval", "too many arguments (\"%s\")", argv[i]);
+            pos[np++] = argv[i];
+        }
+    }
+    if (np != 2) return cli_usage_error("tag eval", "wants MODEL and TEST.conll");
+    lmf_tagger *t;
+    if (lmf_tagger_load(pos[0], &t)) return cli_fail();
+    lmf_tagged *c;
+    if (lmf_tagged_read(pos[1], 1, &c)) {
+        lmf_tagger_free(t);
+        return cli_fail();
+    }
+    lmf_tag_eval ev;
+    lmf_status s = lmf_tag_evaluate(t, c, NULL, NULL, &ev);
+    if (!s && ev.unseen && strict)
+        s = lmf_error(LMF_ERR_DATA, "%s line %zu: tag \"%s\" was never seen in training (%zu such tokens; without "
+                                    "--strict they count as errors)", pos[1], ev.unseen_line, ev.unseen_tag, ev.unseen);
+    else if (!s && ev.unseen)
+        fprintf(stderr, "lmfuse tag eval: warning: %zu tokens of %s have tags the tagger never saw (the first: line %zu, "
+                        "\"%s\"); they count as errors\n", ev.unseen, pos[1], ev.unseen_line, ev.unseen_tag);
+    if (!s) print_eval(stdout, t, pos[0], pos[1], &ev, json, nerr);
+    lmf_tag_eval_free(&ev);
+    lmf_tagged_free(c);
+    lmf_tagger_free(t);
+    return s ? cli_fail() : 0;
+}
+
+static int cmd_predict(int argc, char **argv) {
+    const char *pos[2], *out = "-";
+    int np = 0, probs = 0;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (is_help(argv[i])) {
+            usage_tag(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--probs")) {
+            probs = 1;
+        } else if ((v = cli_opt_value(argc, argv, &i, "-o", &missing))) {
+            out = v;
+        } else if (missing) {
+            return cli_usage_error("tag predict", "%s needs a value", argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage_error("tag predict", "unknown option \"%s\"", argv[i]);
+        } else {
+            if (np == 2) return cli_usage_error("tag predict", "too many arguments (\"%s\")", argv[i]);
+            pos[np++] = argv[i];
+        }
+    }
+    if (np != 2) return cli_usage_error("tag predict", "wants MODEL and IN.conll");
+    lmf_tagger *t;
+    if (lmf_tagger_load(pos[0], &t)) return cli_fail();
+    lmf_tagged *c;
+    if (lmf_tagged_read(pos[1], 0, &c)) {
+        lmf_tagger_free(t);
+        return cli_fail();
+    }
+    int rc = lmf_tag_predict_file(t, c, out, probs) ? cli_fail() : 0;
+    lmf_tagged_free(c);
+    lmf_tagger_free(t);
+    return rc;
+}
+
+int lmf_cmd_tag(int argc, char **argv) {
+    if (argc < 2) {
+        usage_tag(stderr);
+        return 2;
+    }
+    if (is_help(argv[1]) || !strcmp(argv[1], "help")) {
+        usage_tag(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "predict")) return cmd_predict(argc - 1, argv + 1);
+    return cli_usage_error("tag", "unknown subcommand \"%s\" (train, eval, predict)", argv[1]);
+}

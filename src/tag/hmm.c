@@ -38,6 +38,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the longest sentence: the lattice of a sentence of unknown words holds up
+ * to T^2 cells per token */
+#define HMM_MAX_LEN 1000
+
 typedef struct hmm {
     int order, T, S;
     int suffix_len, rare_max;
@@ -233,11 +237,11 @@ oom:
     return lmf_error(LMF_ERR_NOMEM, "out of memory (HMM suffix model)");
 }
 
-static void deleted_interpolation(hmm *h, const int32_t *tri_dense) {
+static lmf_status deleted_interpolation(hmm *h, const int32_t *tri_dense) {
     const int S = h->S;
     double N = 0, lam[3] = {0, 0, 0};
     double *ctx1 = (double *)lmf_calloc((size_t)S, sizeof *ctx1);
-    if (!ctx1) return; /* the caller checks the lambdas */
+    if (!ctx1) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     for (int c = 0; c < S; c++) N += h->uni[c];
     for (int b = 0; b < S; b++)
         for (int c = 0; c < S; c++) ctx1[b] += h->bi[(size_t)b * S + c];
@@ -273,6 +277,7 @@ static void deleted_interpolation(hmm *h, const int32_t *tri_dense) {
         const double z2 = h->lambda[0] + h->lambda[1] + h->lambda[2];
         for (int k = 0; k < 3; k++) h->lambda[k] /= z2;
     }
+    return LMF_OK;
 }
 
 static const lmf_tagger_ops hmm_ops;
@@ -287,6 +292,7 @@ lmf_status lmf_hmm_train(lmf_tagger *t, const lmf_tagger_opts *o, const lmf_tagg
     if (!h) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     t->impl = h;
     t->ops = &hmm_ops;
+    t->max_len = HMM_MAX_LEN;
     h->order = o->order;
     h->suffix_len = o->suffix_len;
     h->rare_max = o->rare_max;
@@ -352,7 +358,7 @@ lmf_status lmf_hmm_train(lmf_tagger *t, const lmf_tagger_opts *o, const lmf_tagg
     for (int32_t w = 0; w < t->words.n; w++) h->lex_ptr[w + 1] += h->lex_ptr[w];
     if ((s = train_suffixes(h, t))) goto done;
     /* sparse trigrams and the lambdas */
-    deleted_interpolation(h, tri);
+    if ((s = deleted_interpolation(h, tri))) goto done;
     if (tri) {
         int64_t nnz = 0;
         for (size_t k = 0; k < SS * S; k++) nnz += tri[k] > 0;
@@ -655,6 +661,7 @@ lmf_status lmf_hmm_load(lmf_tagger *t, const lmf_safetensors *st, const char *pa
     if (!h) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     t->impl = h;
     t->ops = &hmm_ops;
+    t->max_len = HMM_MAX_LEN;
     const int T = t->tags.n, S = T + 1;
     h->T = T;
     h->S = S;

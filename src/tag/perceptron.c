@@ -322,6 +322,7 @@ lmf_status lmf_perceptron_train(lmf_tagger *t, const lmf_tagger_opts *o, const l
     if (!m) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     t->impl = m;
     t->ops = &perc_ops;
+    t->max_len = 100000;
     const int T = t->tags.n;
     m->T = T;
     m->iters = o->iters;
@@ -475,6 +476,7 @@ lmf_status lmf_perceptron_load(lmf_tagger *t, const lmf_safetensors *st, const c
     if (!m) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     t->impl = m;
     t->ops = &perc_ops;
+    t->max_len = 100000;
     m->T = t->tags.n;
     const lmf_st_tensor *x;
     double pp[2];

@@ -1,0 +1,242 @@
+/* Taggers (lmf/tag.h, src/tag/).
+ * - The HMM against an independent implementation (dev/gen_tag_fixtures.py:
+ *   the model from its definition, the answers by enumerating every tag
+ *   sequence): best sequences and posterior marginals, first and second
+ *   order, known and unknown words.
+ * - Invariants: marginals and the perceptron's distributions sum to 1, the
+ *   best tag of the perceptron is the argmax of its distribution, a saved and
+ *   loaded tagger gives the same bits, evaluation counts by hand.
+ * - The CoNLL reader's errors name the line; out-of-memory at every
+ *   allocation of training, loading and tagging fails cleanly. */
+#include "test.h"
+
+#include "lmf/tag.h"
+
+#define TINY TEST_DATA_DIR "/tag-tiny.train.conll"
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = (char *)malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
+    if (b) b[n] = 0;
+    fclose(f);
+    return b;
+}
+
+static lmf_tagger *train_hmm(const lmf_tagged *c, int order, double beam) {
+    lmf_tagger_opts o;
+    lmf_tagger_opts_init(&o);
+    o.order = order;
+    o.beam = beam;
+    lmf_tagger *t = NULL;
+    CHECK_MSG(lmf_tagger_train(&o, c, &t) == LMF_OK, "%s", lmf_last_error());
+    return t;
+}
+
+/* The fixture's blocks: order, words, best, marginals. */
+static void test_hmm_reference(void) {
+    lmf_tagged *c;
+    CHECK_MSG(lmf_tagged_read(TINY, 1, &c) == LMF_OK, "%s", lmf_last_error());
+    if (!c) return;
+    lmf_tagger *h[2] = {train_hmm(c, 1, 0), train_hmm(c, 2, 0)};
+    char *text = read_text(TEST_DATA_DIR "/tag-tiny.expect");
+    CHECK(text != NULL);
+    char *lines[256];
+    int nl = 0;
+    for (char *p = text, *q; p && *p && nl < 256; p = q ? q + 1 : NULL) {
+        q = strchr(p, '\n');
+        if (q) *q = 0;
+        lines[nl++] = p;
+    }
+    int blocks = 0;
+    for (int li = 0; li < nl && h[0] && h[1];) {
+        int order = 0;
+        CHECK(sscanf(lines[li++], "order %d", &order) == 1);
+        if (order != 1 && order != 2) break;
+        lmf_tagger *t = h[order - 1];
+        const char *words[16], *best[16];
+        size_t n = 0, nb = 0;
+        for (char *w = strtok(lines[li++] + 6, " "); w && n < 16; w = strtok(NULL, " ")) words[n++] = w;
+        for (char *w = strtok(lines[li++] + 5, " "); w && nb < 16; w = strtok(NULL, " ")) best[nb++] = w;
+        CHECK(nb == n);
+        const int T = lmf_tagger_ntags(t);
+        int got[16];
+        float lp[16 * 8];
+        CHECK(T == 5);
+        if (T != 5 || nb != n || li + (int)n > nl) break;
+        CHECK_MSG(lmf_tagger_run(t, words, n, got, lp) == LMF_OK, "%s", lmf_last_error());
+        for (size_t i = 0; i < n; i++)
+            CHECK_MSG(!strcmp(lmf_tagger_tag_name(t, got[i]), best[i]), "order %d, %s: token %zu tagged %s, brute force %s",
+                      order, words[0], i, lmf_tagger_tag_name(t, got[i]), best[i]);
+        for (size_t i = 0; i < n; i++) {
+            char *p = lines[li++];
+            double sum = 0;
+            for (int k = 0; k < T; k++) {
+                double want = strtod(p, &p);
+                double have = exp((double)lp[i * T + k]);
+                sum += have;
+                CHECK_MSG(fabs(have - want) <= 2e-6 + 2e-5 * want, "order %d, %s..., token %zu, tag %d: %.9g vs %.9g",
+                          order, words[0], i, k, have, want);
+            }
+            CHECK_CLOSE(sum, 1.0, 1e-6, 0);
+        }
+        blocks++;
+    }
+    CHECK(blocks == 10);
+    free(text);
+    lmf_tagger_free(h[0]);
+    lmf_tagger_free(h[1]);
+    lmf_tagged_free(c);
+}
+
+/* Distributions sum to 1; best = argmax for the perceptron; saving and
+ * loading keeps every bit. */
+static void test_invariants_and_files(void) {
+    lmf_tagged *c;
+    CHECK(lmf_tagged_read(TINY, 1, &c) == LMF_OK);
+    if (!c) return;
+    lmf_tagger_opts o;
+    lmf_tagger_opts_init(&o);
+    const char *sent[] = {"Rex", "sees", "the", "bluish", "Zorbatron", "walk", "-", "1960s"};
+    const size_t n = sizeof sent / sizeof *sent;
+    for (int kind = 0; kind < 2; kind++) {
+        o.kind = kind ? LMF_TAGGER_PERCEPTRON : LMF_TAGGER_HMM;
+        lmf_tagger *t = NULL, *u = NULL;
+        CHECK_MSG(lmf_tagger_train(&o, c, &t) == LMF_OK, "%s", lmf_last_error());
+        if (!t) continue;
+        const int T = lmf_tagger_ntags(t);
+        int best[8], best2[8];
+        float lp[8 * 5], lp2[8 * 5];
+        CHECK(lmf_tagger_run(t, sent, n, best, lp) == LMF_OK);
+        for (size_t i = 0; i < n; i++) {
+            double z = 0;
+            int am = 0;
+            for (int k = 0; k < T; k++) {
+                z += exp((double)lp[i * T + k]);
+                if (lp[i * T + k] > lp[i * T + am]) am = k;
+            }
+            CHECK_CLOSE(z, 1.0, 1e-5, 0);
+            if (kind) CHECK(best[i] == am);
+        }
+        const char *path = kind ? TEST_TMP_DIR "/perc.lmft" : TEST_TMP_DIR "/hmm.lmft";
+        CHECK_MSG(lmf_tagger_save(t, path) == LMF_OK, "%s", lmf_last_error());
+        CHECK_MSG(lmf_tagger_load(path, &u) == LMF_OK, "%s", lmf_last_error());
+        if (u) {
+            CHECK(lmf_tagger_kind_of(u) == o.kind);
+            CHECK(lmf_tagger_run(u, sent, n, best2, lp2) == LMF_OK);
+            CHECK(!memcmp(best, best2, sizeof best));
+            CHECK(!memcmp(lp, lp2, n * (size_t)T * sizeof *lp));
+            CHECK(lmf_tagger_knows(u, "Rex") && !lmf_tagger_knows(u, "Zorbatron"));
+        }
+        /* the best sequence alone equals the one given with the distributions */
+        CHECK(lmf_tagger_run(t, sent, n, best2, NULL) == LMF_OK);
+        CHECK(!memcmp(best, best2, sizeof best));
+        lmf_tagger_free(u);
+        lmf_tagger_free(t);
+    }
+    lmf_tagged_free(c);
+}
+
+/* Evaluation counted by hand: a perfect tagger on its training text, and a
+ * gold file with one tag training never saw. */
+static void test_evaluate(void) {
+    lmf_tagged *c, *g;
+    CHECK(lmf_tagged_read(TINY, 1, &c) == LMF_OK);
+    const char *gold = "the\tdt\nZorb\tnn\n\nRex\tnp\nruns\tzz\n";
+    CHECK(lmf_tagged_read_mem(gold, strlen(gold), "gold", 1, &g) == LMF_OK);
+    if (!c || !g) return;
+    lmf_tagger *t = train_hmm(c, 2, 1000);
+    lmf_tag_eval ev;
+    if (t && lmf_tag_evaluate(t, g, NULL, NULL, &ev) == LMF_OK) {
+        CHECK(ev.tokens == 4 && ev.sentences == 2);
+        CHECK(ev.unseen == 1 && ev.unseen_line == 5 && !strcmp(ev.unseen_tag, "zz"));
+        CHECK(ev.known == 3 && ev.unknown == 1);
+        CHECK(ev.correct <= 3 && ev.sentences_correct <= 1);
+        size_t tp = 0, fp = 0, fn = 0;
+        for (int k = 0; k < ev.ntags; k++) tp += ev.tp[k], fp += ev.fp[k], fn += ev.fn[k];
+        CHECK(tp == ev.correct && fp == ev.tokens - ev.correct && fn == ev.tokens - ev.correct - ev.unseen);
+        lmf_tag_eval_free(&ev);
+    } else {
+        CHECK(0);
+    }
+    lmf_tagger_free(t);
+    lmf_tagged_free(g);
+    lmf_tagged_free(c);
+}
+
+static void expect_bad(const char *text, int need_tags, const char *msg) {
+    lmf_tagged *c = NULL;
+    lmf_status s = lmf_tagged_read_mem(text, strlen(text) + (text[0] == 'N'), "in.conll", need_tags, &c);
+    CHECK_MSG(s == LMF_ERR_FORMAT && c == NULL && strstr(lmf_last_error(), msg), "\"%s\": %d %s", text, s, lmf_last_error());
+    lmf_tagged_free(c);
+}
+
+static void test_reader(void) {
+    expect_bad("a\tdt\nb dt\n", 1, "in.conll line 2: no tab");
+    expect_bad("a\tdt\n\n\tnn\n", 1, "line 3: an empty word");
+    expect_bad("a\tdt\nb\t\n", 1, "line 2: an empty tag");
+    expect_bad("", 1, "in.conll: no tokens");
+    expect_bad("\n\n\r\n", 0, "no tokens");
+    expect_bad("a\tdt\n\xff\tnn\n", 1, "line 2, byte 1: invalid UTF-8");
+    expect_bad("N\tdt\n", 1, "line 2: a NUL byte"); /* the NUL is the byte after the text */
+    lmf_tagged *c = NULL;
+    const char *ok = "a\tx\tdt\r\nb\tnn\n\n\nc\tvb";
+    CHECK(lmf_tagged_read_mem(ok, strlen(ok), "ok", 1, &c) == LMF_OK);
+    if (c) {
+        CHECK(lmf_tagged_nsent(c) == 2 && lmf_tagged_ntok(c) == 3);
+        CHECK(!strcmp(lmf_tagged_tag(c, 0), "dt") && !strcmp(lmf_tagged_word(c, 0), "a"));
+        CHECK(lmf_tagged_line(c, 2) == 5);
+    }
+    lmf_tagged_free(c);
+    /* without tags a line is its first column */
+    CHECK(lmf_tagged_read_mem(ok, strlen(ok), "ok", 0, &c) == LMF_OK);
+    if (c) CHECK(lmf_tagged_tag(c, 0) == NULL && !strcmp(lmf_tagged_word(c, 1), "b"));
+    lmf_tagged_free(c);
+}
+
+/* Every allocation of training, saving, loading and tagging may fail. */
+static void test_alloc_failures(void) {
+    lmf_tagged *c;
+    CHECK(lmf_tagged_read(TINY, 1, &c) == LMF_OK);
+    if (!c) return;
+    const char *sent[] = {"the", "Zorb", "runs"};
+    for (int kind = 0; kind < 2; kind++) {
+        lmf_tagger_opts o;
+        lmf_tagger_opts_init(&o);
+        o.kind = kind ? LMF_TAGGER_PERCEPTRON : LMF_TAGGER_HMM;
+        const char *path = TEST_TMP_DIR "/alloc.lmft";
+        int done = 0;
+        for (uint64_t k = 1; k < 100000 && !done; k++) {
+            lmf_tagger *t = NULL, *u = NULL;
+            int best[3];
+            float lp[3 * 8];
+            lmf_alloc_fail_after(k);
+            lmf_status s = lmf_tagger_train(&o, c, &t);
+            if (!s) s = lmf_tagger_save(t, path);
+            if (!s) s = lmf_tagger_load(path, &u);
+            if (!s) s = lmf_tagger_run(u, sent, 3, best, lp);
+            lmf_alloc_fail_after(0);
+            CHECK_MSG(s == LMF_OK || s == LMF_ERR_NOMEM, "kind %d, failing allocation %llu: %d %s", kind,
+                      (unsigned long long)k, s, lmf_last_error());
+            if (s == LMF_ERR_NOMEM && !t) CHECK(t == NULL);
+            done = s == LMF_OK;
+            lmf_tagger_free(u);
+            lmf_tagger_free(t);
+        }
+        CHECK(done);
+    }
+    lmf_tagged_free(c);
+}
+
+int main(void) {
+    test_hmm_reference();
+    test_invariants_and_files();
+    test_evaluate();
+    test_reader();
+    test_alloc_failures();
+    TEST_MAIN_END();
+}

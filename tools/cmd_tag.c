@@ -1,6 +1,7 @@
 /* lmfuse tag: train, evaluate and run taggers (lmf/tag.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "lmf/classify.h"
 #include "lmf/tag.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@ static void usage_tag(FILE *fp) {
             "usage: lmfuse tag train TRAIN.conll -o MODEL [--kind hmm|perceptron] [options]\n"
             "       lmfuse tag eval MODEL TEST.conll [--json] [--errors N] [--strict]\n"
             "       lmfuse tag predict MODEL IN.conll [-o OUT] [--probs]\n"
+            "       lmfuse tag fuse MEMBER... -o RECIPE.json [--method M] [--valid VALID.conll] [--viterbi]\n"
             "\n"
             "Files are CoNLL columns: WORD<TAB>TAG per token (the tag in the last column), an\n"
             "empty line after each sentence; `predict` reads the first column only.  MODEL is a\n"
@@ -25,11 +27,19 @@ static void usage_tag(FILE *fp) {
             "  --beam X          hmm: an unknown word's tags within a factor X of its best (default 1000; 0 all)\n"
             "  --iters N         perceptron: passes over the data (default 5)\n"
             "  --seed N          perceptron: order of the sentences in each pass (default 1)\n"
+            "  --reverse         perceptron: read sentences right to left\n"
             "  -q                no progress lines\n"
             "eval: token accuracy, on words seen / not seen in training, sentence accuracy,\n"
             "  per-tag precision, recall and F1 (--json: all of it), the N most frequent errors;\n"
             "  gold tags the tagger never saw count as errors (--strict: refuse them).\n"
-            "predict: WORD<TAB>TAG lines; --probs adds the tag's probability as a third column.\n");
+            "predict: WORD<TAB>TAG lines; --probs adds the tag's probability as a third column.\n"
+            "fuse: a fusion recipe of tagger files (or recipes) with the same tags, fitted on VALID:\n"
+            "  --method M   average, weighted (EM, default), acc-weighted, geometric, geo-weighted, max,\n"
+            "               vote (majority of the members' best tags), weighted-vote (votes weighted by\n"
+            "               valid accuracy), threshold-vote, select, bo-weighted, blend (class-wise\n"
+            "               meta-model on valid), blend-full (over every member probability)\n"
+            "  --viterbi    decode the fused per-token distributions with the first HMM member's\n"
+            "               transitions instead of token by token\n");
 }
 
 static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
@@ -48,6 +58,8 @@ static int cmd_train(int argc, char **argv) {
         }
         if (!strcmp(argv[i], "-q")) {
             o.progress = 0;
+        } else if (!strcmp(argv[i], "--reverse")) {
+            o.reverse = 1;
         } else if ((v = cli_opt_value(argc, argv, &i, "--kind", &missing))) {
             int k = lmf_tagger_kind_parse(v);
             if (k != LMF_TAGGER_HMM && k != LMF_TAGGER_PERCEPTRON)
@@ -258,6 +270,64 @@ static int cmd_predict(int argc, char **argv) {
     return rc;
 }
 
+static int cmd_fuse(int argc, char **argv) {
+    const char *method = "weighted", *valid = NULL, *out = NULL, *paths[LMF_FUSE_MAX_MEMBERS];
+    int K = 0, viterbi = 0;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (is_help(argv[i])) {
+            usage_tag(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--viterbi")) {
+            viterbi = 1;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--method", &missing))) {
+            if (lmf_cfuse_method_needs(v) < 0 || (lmf_cfuse_method_needs(v) & LMF_CFUSE_NEEDS_OOF))
+                return cli_usage_error("tag fuse", "unknown method \"%s\" (see lmfuse tag --help)", v);
+            method = v;
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--valid", &missing))) {
+            valid = v;
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "-o", &missing))) {
+            out = v;
+        } else if (missing) {
+            return cli_usage_error("tag fuse", "%s needs a value", argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage_error("tag fuse", "unknown option \"%s\"", argv[i]);
+        } else {
+            if (K == LMF_FUSE_MAX_MEMBERS) return cli_usage_error("tag fuse", "at most %d members", LMF_FUSE_MAX_MEMBERS);
+            paths[K++] = argv[i];
+        }
+    }
+    if (!K || !out) return cli_usage_error("tag fuse", "wants MEMBER... and -o RECIPE.json");
+    if ((lmf_cfuse_method_needs(method) & LMF_CFUSE_NEEDS_VALID) && !valid)
+        return cli_usage_error("tag fuse", "method %s is fitted on held-out tagged text: give --valid", method);
+    lmf_tagger *m[LMF_FUSE_MAX_MEMBERS];
+    for (int k = 0; k < K; k++)
+        if (lmf_tagger_load(paths[k], &m[k])) {
+            int rc = cli_fail();
+            for (int j = 0; j < k; j++) lmf_tagger_free(m[j]);
+            return rc;
+        }
+    lmf_tagged *v = NULL;
+    if (valid && lmf_tagged_read(valid, 1, &v)) {
+        int rc = cli_fail();
+        for (int j = 0; j < K; j++) lmf_tagger_free(m[j]);
+        return rc;
+    }
+    const double t0 = cli_now_s();
+    lmf_tagger *f;
+    lmf_status s = lmf_tagger_fusion_fit(method, m, paths, K, v, viterbi, &f);
+    if (!s) {
+        s = lmf_tagger_save(f, out);
+        if (!s) fprintf(stderr, "lmfuse tag fuse: %s of %d taggers%s, fitted in %.1f s -> %s\n", method, K,
+                        viterbi ? ", Viterbi decoding" : "", cli_now_s() - t0, out);
+        lmf_tagger_free(f);
+    }
+    lmf_tagged_free(v);
+    return s ? cli_fail() : 0;
+}
+
 int lmf_cmd_tag(int argc, char **argv) {
     if (argc < 2) {
         usage_tag(stderr);
@@ -270,5 +340,6 @@ int lmf_cmd_tag(int argc, char **argv) {
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(argv[1], "predict")) return cmd_predict(argc - 1, argv + 1);
-    return cli_usage_error("tag", "unknown subcommand \"%s\" (train, eval, predict)", argv[1]);
+    if (!strcmp(argv[1], "fuse")) return cmd_fuse(argc - 1, argv + 1);
+    return cli_usage_error("tag", "unknown subcommand \"%s\" (train, eval, predict, fuse)", argv[1]);
 }

@@ -16,6 +16,7 @@
 #ifndef LMF_TAG_H
 #define LMF_TAG_H
 
+#include "lmf/comb.h"
 #include "lmf/common.h"
 
 #ifdef __cplusplus
@@ -71,6 +72,7 @@ typedef struct lmf_tagger_opts {
     /* perceptron */
     int iters;       /* passes over the training data (default 5) */
     uint64_t seed;   /* order of sentences in each pass (default 1) */
+    int reverse;     /* read sentences right to left (default 0) */
     int progress;    /* log a line per pass (INFO) */
 } lmf_tagger_opts;
 void lmf_tagger_opts_init(lmf_tagger_opts *o);
@@ -82,9 +84,9 @@ typedef struct lmf_tagger lmf_tagger;
  * (LMF_ERR_ARG naming the option). */
 lmf_status lmf_tagger_train(const lmf_tagger_opts *o, const lmf_tagged *train, lmf_tagger **out);
 /* Saves to a safetensors file (metadata "lmfuse.kind" = "tagger <kind>"),
- * atomically. */
+ * atomically; a fusion as its JSON recipe. */
 lmf_status lmf_tagger_save(const lmf_tagger *t, const char *path);
-/* Loads a tagger file (or a fusion recipe, lmf_tagger_fusion_load);
+/* Loads a tagger file or a fusion recipe (a file that starts with '{');
  * every field is checked, errors name the file. */
 lmf_status lmf_tagger_load(const char *path, lmf_tagger **out);
 void lmf_tagger_free(lmf_tagger *t);
@@ -112,6 +114,38 @@ lmf_status lmf_tagger_run(lmf_tagger *t, const char *const *words, size_t n, int
  * softmax).  A sentence longer than the tagger's limit is LMF_ERR_DATA
  * naming the file and line, and nothing is written.  (src/tag/predict.c) */
 lmf_status lmf_tag_predict_file(lmf_tagger *t, const lmf_tagged *in, const char *path, int probs);
+
+/* ---- fusion of taggers (src/tag/fusion.c) ----
+ * Per token, the members' tag distributions (or their decisions: the best
+ * sequence's tag with probability 1) combined by a combiner of lmf/comb.h;
+ * the result is decoded token by token, or by one Viterbi pass with an HMM
+ * member's transitions over the fused distributions.  A fusion is a tagger:
+ * it runs, evaluates and fuses again like the others, and is saved as a JSON
+ * recipe that refers to its members' files. */
+typedef struct lmf_tagfuse_opts {
+    lmf_comb_opts comb; /* the combiner (not gate: tokens carry no history) */
+    int decisions;      /* members' inputs: 0 distributions (smoothed by 1e-6), 1 best tags */
+    int viterbi;        /* 0: each token's best fused tag; k: Viterbi with member k's (an HMM) transitions */
+} lmf_tagfuse_opts;
+void lmf_tagfuse_opts_init(lmf_tagfuse_opts *o);
+
+/* A fusion of K taggers with the same tags; takes ownership of the members
+ * (freed on failure too).  paths[k] (may be NULL) are the members' files,
+ * which a saved recipe refers to.  tuning_json (may be NULL): a JSON object
+ * kept under "tuning" in the recipe. */
+lmf_status lmf_tagger_fusion_new(lmf_tagger **members, const char *const *paths, int K, const lmf_tagfuse_opts *o,
+                                 const char *tuning_json, lmf_tagger **out);
+/* Fits a fusion method of lmf_cfuse_fit_method (lmf/classify.h: average,
+ * weighted, acc-weighted, geometric, geo-weighted, max, vote, weighted-vote,
+ * threshold-vote, select, bo-weighted, blend, blend-full) on the members'
+ * outputs over a held-out tagged corpus (tokens with tags the members never
+ * saw are left out); vote and weighted-vote take the members' decisions,
+ * the others their distributions.  With decode_viterbi, the first HMM
+ * member's transitions decode.  Takes ownership of the members. */
+lmf_status lmf_tagger_fusion_fit(const char *method, lmf_tagger **members, const char *const *paths, int K,
+                                 const lmf_tagged *valid, int decode_viterbi, lmf_tagger **out);
+/* The members of a fusion (0 for other kinds). */
+int lmf_tagger_fusion_members(const lmf_tagger *t, lmf_tagger *const **members);
 
 /* ---- evaluation (src/tag/metrics.c) ---- */
 

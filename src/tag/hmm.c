@@ -454,11 +454,55 @@ static lmf_status candidates(hmm *h, const lmf_tagger *t, const char *const *wor
 #define NPREV(i) ((i) ? h->coff[(i)] - h->coff[(i)-1] : 1)
 #define PREV(i, j) ((i) ? h->cand[h->coff[(i)-1] + (j)] : T)
 
+/* Candidates and emissions from per-token scores (n x T ln q): the tags
+ * within a factor 1000 of the best, emission q(t) / P(t) (a posterior turned
+ * into a scaled likelihood, as hybrid HMM decoders do). */
+static lmf_status candidates_from_scores(hmm *h, const float *logq, size_t n) {
+    lmf_status s;
+    if ((s = grow((void **)&h->coff, &h->cap_coff, n + 1, sizeof *h->coff))) return s;
+    if ((s = grow((void **)&h->doff, &h->cap_doff, n + 1, sizeof *h->doff))) return s;
+    const int T = h->T;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        h->coff[i] = k;
+        const size_t need = k + (size_t)T;
+        if ((s = grow((void **)&h->cand, &h->cap_cand, need, sizeof *h->cand))) return s;
+        if ((s = grow((void **)&h->em, &h->cap_em, need, sizeof *h->em))) return s;
+        const float *q = logq + i * (size_t)T;
+        float mx = -INFINITY;
+        for (int c = 0; c < T; c++) mx = q[c] > mx ? q[c] : mx;
+        if (!(mx > -INFINITY)) return lmf_error(LMF_ERR_ARG, "token %zu: no tag has a probability above 0", i + 1);
+        const float lo = mx - (float)log(1000.0);
+        for (int c = 0; c < T; c++)
+            if (q[c] >= lo) {
+                h->cand[k] = c;
+                h->em[k++] = exp((double)q[c] - mx) / h->ptag[c];
+            }
+    }
+    h->coff[n] = k;
+    return LMF_OK;
+}
+
+static lmf_status decode(hmm *h, size_t n, int *best, float *logp);
+
 static lmf_status hmm_run(lmf_tagger *t, const char *const *words, size_t n, int *best, float *logp) {
     hmm *h = (hmm *)t->impl;
-    const int T = h->T;
     lmf_status s = candidates(h, t, words, n);
-    if (s) return s;
+    return s ? s : decode(h, n, best, logp);
+}
+
+lmf_status lmf_hmm_viterbi_scores(lmf_tagger *t, const float *logq, size_t n, int *best) {
+    if (t->kind != LMF_TAGGER_HMM) return lmf_error(LMF_ERR_ARG, "Viterbi decoding needs an HMM tagger's transitions");
+    hmm *h = (hmm *)t->impl;
+    lmf_status s = candidates_from_scores(h, logq, n);
+    return s ? s : decode(h, n, best, NULL);
+}
+
+/* Viterbi (best) and forward-backward (logp) over the lattice of the
+ * candidates in h. */
+static lmf_status decode(hmm *h, size_t n, int *best, float *logp) {
+    const int T = h->T;
+    lmf_status s;
     /* cell matrices: position i has NPREV(i) x ncand(i) cells */
     size_t cells = 0;
     for (size_t i = 0; i < n; i++) {

@@ -13,7 +13,10 @@
  * for every token whose predicted tag g differs from the gold y, every
  * feature's weight of y goes up by 1 and of g down by 1.  The model kept is
  * the average of the weights over all tokens of all passes.  A token's
- * distribution is the softmax of its scores. */
+ * distribution is the softmax of its scores.  With `reverse` the tagger
+ * reads each sentence from right to left (its tag features are the tags of
+ * the next two words): a different view of the same data, whose errors
+ * differ from the left-to-right tagger's. */
 #define _POSIX_C_SOURCE 200809L
 #include "tag_impl.h"
 #include "../core/util_impl.h"
@@ -98,105 +101,32 @@ static void word_features(const char *const *w, size_t n, size_t i, uint64_t *f,
 #undef SUF
 }
 
-/* ---- the feature index: key -> row ---- */
-
-typedef struct fmap {
-    uint64_t *key;
-    int32_t *val; /* row + 1; 0 = empty */
-    size_t nslot, n;
-} fmap;
-
-static int32_t fmap_find(const fmap *m, uint64_t k) {
-    if (!m->nslot) return -1;
-    size_t i = (size_t)lmf_mix64(k) & (m->nslot - 1);
-    while (m->val[i]) {
-        if (m->key[i] == k) return m->val[i] - 1;
-        i = (i + 1) & (m->nslot - 1);
-    }
-    return -1;
-}
-
-static int fmap_grow(fmap *m) {
-    const size_t ns = m->nslot ? 2 * m->nslot : 1 << 16;
-    uint64_t *nk = (uint64_t *)lmf_malloc(ns * sizeof *nk);
-    int32_t *nv = (int32_t *)lmf_calloc(ns, sizeof *nv);
-    if (!nk || !nv) {
-        lmf_free(nk);
-        lmf_free(nv);
-        return 0;
-    }
-    for (size_t i = 0; i < m->nslot; i++) {
-        if (!m->val[i]) continue;
-        size_t j = (size_t)lmf_mix64(m->key[i]) & (ns - 1);
-        while (nv[j]) j = (j + 1) & (ns - 1);
-        nk[j] = m->key[i];
-        nv[j] = m->val[i];
-    }
-    lmf_free(m->key);
-    lmf_free(m->val);
-    m->key = nk;
-    m->val = nv;
-    m->nslot = ns;
-    return 1;
-}
-
-/* Row of key k, added as `next` if absent; -1 on out of memory. */
-static int32_t fmap_add(fmap *m, uint64_t k, int32_t next) {
-    if (2 * (m->n + 1) > m->nslot && !fmap_grow(m)) return -1;
-    size_t i = (size_t)lmf_mix64(k) & (m->nslot - 1);
-    while (m->val[i]) {
-        if (m->key[i] == k) return m->val[i] - 1;
-        i = (i + 1) & (m->nslot - 1);
-    }
-    m->key[i] = k;
-    m->val[i] = next + 1;
-    m->n++;
-    return next;
-}
-
-static void fmap_free(fmap *m) {
-    lmf_free(m->key);
-    lmf_free(m->val);
-    memset(m, 0, sizeof *m);
-}
-
 /* ---- the model ---- */
 
 typedef struct perc {
     int T;
-    int iters;
-    fmap map;       /* feature key -> row */
-    int64_t nrow;
-    int64_t *ptr;   /* [nrow+1] */
-    int32_t *tag;
-    float *w;
-    uint64_t *keys; /* [nrow] (for saving) */
+    int iters, reverse;
+    lmf_linmodel lm;
     /* work space */
     float *score;   /* T */
     uint64_t *wf;   /* NWORDF per position */
     uint64_t *wk;
+    const char **rw; /* reverse: the words right to left */
     size_t cap;
 } perc;
 
 static void perc_free(void *p) {
     perc *m = (perc *)p;
     if (!m) return;
-    fmap_free(&m->map);
-    lmf_free(m->ptr);
-    lmf_free(m->tag);
-    lmf_free(m->w);
-    lmf_free(m->keys);
+    lmf_linmodel_free(&m->lm);
     lmf_free(m->score);
     lmf_free(m->wf);
     lmf_free(m->wk);
+    lmf_free(m->rw);
     lmf_free(m);
 }
 
-static void add_row(const perc *m, uint64_t key, float *score) {
-    const int32_t r = fmap_find(&m->map, key);
-    if (r < 0) return;
-    for (int64_t j = m->ptr[r]; j < m->ptr[r + 1]; j++) score[m->tag[j]] += m->w[j];
-}
+static void add_row(const perc *m, uint64_t key, float *score) { lmf_linmodel_add(&m->lm, key, score); }
 
 static lmf_status ensure(perc *m, size_t n) {
     if (n <= m->cap) return LMF_OK;
@@ -206,7 +136,9 @@ static lmf_status ensure(perc *m, size_t n) {
     if (a) m->wf = a;
     uint64_t *b = a ? (uint64_t *)lmf_realloc(m->wk, c * sizeof *b) : NULL;
     if (b) m->wk = b;
-    if (!a || !b) return lmf_error(LMF_ERR_NOMEM, "out of memory (tagging work space)");
+    const char **r = b ? (const char **)lmf_realloc(m->rw, c * sizeof *r) : NULL;
+    if (r) m->rw = r;
+    if (!a || !b || !r) return lmf_error(LMF_ERR_NOMEM, "out of memory (tagging work space)");
     m->cap = c;
     return LMF_OK;
 }
@@ -217,16 +149,21 @@ static lmf_status perc_run(lmf_tagger *t, const char *const *words, size_t n, in
     lmf_status s = ensure(m, n);
     if (s) return s;
     int p1 = T, p2 = T + 1; /* -START-, -START2- */
+    if (m->reverse) {
+        for (size_t i = 0; i < n; i++) m->rw[i] = words[n - 1 - i];
+        words = m->rw;
+    }
     for (size_t i = 0; i < n; i++) word_features(words, n, i, m->wf + i * NWORDF, m->wk + i);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t j = 0; j < n; j++) {
+        const size_t i = m->reverse ? n - 1 - j : j; /* where the token's results go */
         float *sc = logp ? logp + i * (size_t)T : m->score;
         memset(sc, 0, (size_t)T * sizeof *sc);
-        const uint64_t *f = m->wf + i * NWORDF;
+        const uint64_t *f = m->wf + j * NWORDF;
         for (int k = 0; k < NWORDF; k++) add_row(m, f[k], sc);
         add_row(m, key_tags(F_T1, p1, 0), sc);
         add_row(m, key_tags(F_T2, p2, 0), sc);
         add_row(m, key_tags(F_T1T2, p1, p2), sc);
-        add_row(m, key_tag_word(p1, m->wk[i]), sc);
+        add_row(m, key_tag_word(p1, m->wk[j]), sc);
         int g = 0;
         for (int c = 1; c < T; c++)
             if (sc[c] > sc[g]) g = c;
@@ -236,74 +173,6 @@ static lmf_status perc_run(lmf_tagger *t, const char *const *words, size_t n, in
         p1 = g;
     }
     return LMF_OK;
-}
-
-/* ---- training: sparse rows with running averages ---- */
-
-typedef struct entry {
-    int32_t tag, ts; /* ts: the step of the last change (in units of tokens) */
-    float w;
-    double tot;      /* sum of w over the steps before ts */
-} entry;
-typedef struct trow {
-    entry *e;
-    int32_t n, cap;
-} trow;
-
-typedef struct trainer {
-    fmap map;
-    trow *rows;
-    int64_t nrow, caprow;
-    int64_t step;
-} trainer;
-
-static int32_t row_of(trainer *tr, uint64_t key) {
-    if (tr->nrow == tr->caprow) {
-        int64_t nc = tr->caprow ? 2 * tr->caprow : 1 << 16;
-        if (nc > INT32_MAX - 1) return -1;
-        trow *nr = (trow *)lmf_realloc(tr->rows, (size_t)nc * sizeof *nr);
-        if (!nr) return -1;
-        tr->rows = nr;
-        tr->caprow = nc;
-    }
-    const int32_t r = fmap_add(&tr->map, key, (int32_t)tr->nrow);
-    if (r == tr->nrow) memset(&tr->rows[tr->nrow++], 0, sizeof(trow));
-    return r;
-}
-
-static int update(trainer *tr, int32_t r, int tag, float v) {
-    trow *row = &tr->rows[r];
-    entry *e = NULL;
-    for (int32_t j = 0; j < row->n; j++)
-        if (row->e[j].tag == tag) {
-            e = &row->e[j];
-            break;
-        }
-    if (!e) {
-        if (row->n == row->cap) {
-            int32_t nc = row->cap ? 2 * row->cap : 2;
-            entry *ne = (entry *)lmf_realloc(row->e, (size_t)nc * sizeof *ne);
-            if (!ne) return 0;
-            row->e = ne;
-            row->cap = nc;
-        }
-        e = &row->e[row->n++];
-        e->tag = tag;
-        e->w = 0;
-        e->tot = 0;
-        e->ts = 0;
-    }
-    /* steps fit int32 only up to 2^31 tokens x passes: tot kept exact in double */
-    e->tot += (double)(tr->step - e->ts) * e->w;
-    e->ts = (int32_t)tr->step;
-    e->w += v;
-    return 1;
-}
-
-static void score_train(const trainer *tr, int32_t r, float *sc) {
-    if (r < 0) return;
-    const trow *row = &tr->rows[r];
-    for (int32_t j = 0; j < row->n; j++) sc[row->e[j].tag] += row->e[j].w;
 }
 
 static uint64_t rng_next(uint64_t *s) {
@@ -326,15 +195,31 @@ lmf_status lmf_perceptron_train(lmf_tagger *t, const lmf_tagger_opts *o, const l
     const int T = t->tags.n;
     m->T = T;
     m->iters = o->iters;
-    trainer tr;
+    m->reverse = o->reverse;
+    lmf_lintrainer tr;
     memset(&tr, 0, sizeof tr);
     int *gold = NULL;
     int32_t *wrow = NULL;
     uint64_t *wkey = NULL;
     size_t *order = NULL;
     float *sc = NULL;
+    const char **rwords = NULL;
     lmf_status s = lmf_tag_ids(t, train, &gold, NULL);
     if (s) goto done;
+    if (m->reverse) { /* each sentence right to left, in place of the corpus's order */
+        if (!(rwords = (const char **)lmf_malloc(ntok * sizeof *rwords))) goto oom;
+        const char *const *w0 = lmf_tagged_words(train);
+        for (size_t i = 0; i < nsent; i++) {
+            size_t a, b;
+            lmf_tagged_sentence(train, i, &a, &b);
+            for (size_t k = a; k < b; k++) rwords[k] = w0[a + b - 1 - k];
+            for (size_t k = a, e = b - 1; k < e; k++, e--) {
+                const int x = gold[k];
+                gold[k] = gold[e];
+                gold[e] = x;
+            }
+        }
+    }
     wrow = (int32_t *)lmf_malloc(ntok * NWORDF * sizeof *wrow);
     wkey = (uint64_t *)lmf_malloc(ntok * sizeof *wkey);
     order = (size_t *)lmf_malloc(nsent * sizeof *order);
@@ -343,7 +228,7 @@ lmf_status lmf_perceptron_train(lmf_tagger *t, const lmf_tagger_opts *o, const l
     if (!wrow || !wkey || !order || !sc || !m->score) goto oom;
     /* the word features of every token, once */
     {
-        const char *const *words = lmf_tagged_words(train);
+        const char *const *words = rwords ? rwords : lmf_tagged_words(train);
         uint64_t f[NWORDF];
         for (size_t i = 0; i < nsent; i++) {
             size_t a, b;
@@ -351,7 +236,7 @@ lmf_status lmf_perceptron_train(lmf_tagger *t, const lmf_tagger_opts *o, const l
             for (size_t k = a; k < b; k++) {
                 word_features(words + a, b - a, k - a, f, &wkey[k]);
                 for (int j = 0; j < NWORDF; j++)
-                    if ((wrow[k * NWORDF + j] = row_of(&tr, f[j])) < 0) goto oom;
+                    if ((wrow[k * NWORDF + j] = lmf_lintrainer_row(&tr, f[j])) < 0) goto oom;
             }
         }
     }
@@ -374,9 +259,9 @@ lmf_status lmf_perceptron_train(lmf_tagger *t, const lmf_tagger_opts *o, const l
                 memcpy(r, wrow + k * NWORDF, NWORDF * sizeof *r);
                 const uint64_t tk[4] = {key_tags(F_T1, p1, 0), key_tags(F_T2, p2, 0), key_tags(F_T1T2, p1, p2),
                                         key_tag_word(p1, wkey[k])};
-                for (int j = 0; j < 4; j++) r[NWORDF + j] = fmap_find(&tr.map, tk[j]);
+                for (int j = 0; j < 4; j++) r[NWORDF + j] = lmf_lintrainer_find(&tr, tk[j]);
                 memset(sc, 0, (size_t)T * sizeof *sc);
-                for (int j = 0; j < NFEAT; j++) score_train(&tr, r[j], sc);
+                for (int j = 0; j < NFEAT; j++) lmf_lintrainer_score(&tr, r[j], sc);
                 int g = 0;
                 for (int c = 1; c < T; c++)
                     if (sc[c] > sc[g]) g = c;
@@ -384,8 +269,9 @@ lmf_status lmf_perceptron_train(lmf_tagger *t, const lmf_tagger_opts *o, const l
                 if (g != gold[k]) {
                     wrong++;
                     for (int j = 0; j < NFEAT; j++) {
-                        if (r[j] < 0 && (r[j] = row_of(&tr, tk[j - NWORDF])) < 0) goto oom;
-                        if (!update(&tr, r[j], gold[k], 1.0f) || !update(&tr, r[j], g, -1.0f)) goto oom;
+                        if (r[j] < 0 && (r[j] = lmf_lintrainer_row(&tr, tk[j - NWORDF])) < 0) goto oom;
+                        if (!lmf_lintrainer_update(&tr, r[j], gold[k], 1.0f) || !lmf_lintrainer_update(&tr, r[j], g, -1.0f))
+                            goto oom;
                     }
                 }
                 p2 = p1;
@@ -396,53 +282,14 @@ lmf_status lmf_perceptron_train(lmf_tagger *t, const lmf_tagger_opts *o, const l
             lmf_log(LMF_LOG_INFO, "perceptron pass %d/%d: %.4f of the training tokens tagged right", it + 1, o->iters,
                     1.0 - (double)wrong / (double)ntok);
     }
-    /* the averages, as compact rows; rows that average to nothing are dropped */
-    {
-        int64_t nnz = 0;
-        for (int64_t r = 0; r < tr.nrow; r++) nnz += tr.rows[r].n;
-        m->ptr = (int64_t *)lmf_calloc((size_t)tr.nrow + 1, sizeof *m->ptr);
-        m->keys = (uint64_t *)lmf_malloc((size_t)(tr.nrow ? tr.nrow : 1) * sizeof *m->keys);
-        m->tag = (int32_t *)lmf_malloc((size_t)(nnz ? nnz : 1) * sizeof *m->tag);
-        m->w = (float *)lmf_malloc((size_t)(nnz ? nnz : 1) * sizeof *m->w);
-        if (!m->ptr || !m->keys || !m->tag || !m->w) goto oom;
-        /* the keys of the rows, from the map */
-        uint64_t *rk = m->keys;
-        for (size_t i = 0; i < tr.map.nslot; i++)
-            if (tr.map.val[i]) rk[tr.map.val[i] - 1] = tr.map.key[i];
-        int64_t nr = 0, k = 0;
-        for (int64_t r = 0; r < tr.nrow; r++) {
-            trow *row = &tr.rows[r];
-            /* entries in tag order */
-            for (int32_t a = 1; a < row->n; a++)
-                for (int32_t b = a; b > 0 && row->e[b - 1].tag > row->e[b].tag; b--) {
-                    entry x = row->e[b];
-                    row->e[b] = row->e[b - 1];
-                    row->e[b - 1] = x;
-                }
-            const int64_t k0 = k;
-            for (int32_t j = 0; j < row->n; j++) {
-                entry *e = &row->e[j];
-                const double avg = (e->tot + (double)(tr.step - e->ts) * e->w) / (double)tr.step;
-                if (avg == 0) continue;
-                m->tag[k] = e->tag;
-                m->w[k++] = (float)avg;
-            }
-            if (k == k0) continue;
-            rk[nr] = rk[r];
-            m->ptr[++nr] = k;
-        }
-        m->nrow = nr;
-        for (int64_t r = 0; r < nr; r++)
-            if (fmap_add(&m->map, rk[r], (int32_t)r) < 0) goto oom;
-    }
+    s = lmf_lintrainer_finish(&tr, T, &m->lm);
     goto done;
 oom:
     s = lmf_error(LMF_ERR_NOMEM, "out of memory (perceptron features)");
 done:
-    for (int64_t r = 0; r < tr.nrow; r++) lmf_free(tr.rows[r].e);
-    lmf_free(tr.rows);
-    fmap_free(&tr.map);
+    lmf_lintrainer_free(&tr);
     lmf_free(gold);
+    lmf_free(rwords);
     lmf_free(wrow);
     lmf_free(wkey);
     lmf_free(order);
@@ -454,21 +301,16 @@ done:
 
 static lmf_status perc_save(const lmf_tagger *t, lmf_st_writer *w, void **keep) {
     const perc *m = (const perc *)t->impl;
-    double *pp = (double *)lmf_malloc(2 * sizeof *pp);
+    double *pp = (double *)lmf_malloc(3 * sizeof *pp);
     if (!pp) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     *keep = pp;
     pp[0] = m->iters;
     pp[1] = NFEAT;
-    int64_t sh[1] = {2};
+    pp[2] = m->reverse;
+    int64_t sh[1] = {3};
     lmf_status s;
     if ((s = lmf_st_add(w, "perceptron_params", LMF_DT_F64, 1, sh, pp))) return s;
-    sh[0] = m->nrow;
-    if ((s = lmf_st_add(w, "feat_key", LMF_DT_I64, 1, sh, m->keys))) return s;
-    sh[0] = m->nrow + 1;
-    if ((s = lmf_st_add(w, "feat_ptr", LMF_DT_I64, 1, sh, m->ptr))) return s;
-    sh[0] = m->ptr[m->nrow];
-    if ((s = lmf_st_add(w, "feat_tag", LMF_DT_I32, 1, sh, m->tag))) return s;
-    return lmf_st_add(w, "feat_w", LMF_DT_F32, 1, sh, m->w);
+    return lmf_linmodel_save(&m->lm, w);
 }
 
 lmf_status lmf_perceptron_load(lmf_tagger *t, const lmf_safetensors *st, const char *path) {
@@ -479,44 +321,17 @@ lmf_status lmf_perceptron_load(lmf_tagger *t, const lmf_safetensors *st, const c
     t->max_len = 100000;
     m->T = t->tags.n;
     const lmf_st_tensor *x;
-    double pp[2];
-    lmf_status s = lmf_tag_tensor(st, path, "perceptron_params", LMF_DT_F64, 2, &x);
+    double pp[3];
+    lmf_status s = lmf_tag_tensor(st, path, "perceptron_params", LMF_DT_F64, 3, &x);
     if (s) return s;
     memcpy(pp, x->data, sizeof pp);
-    if (!(pp[0] >= 1 && pp[0] <= 1000 && pp[0] == floor(pp[0])) || pp[1] != NFEAT)
+    if (!(pp[0] >= 1 && pp[0] <= 1000 && pp[0] == floor(pp[0])) || pp[1] != NFEAT || (pp[2] != 0 && pp[2] != 1))
         return lmf_error(LMF_ERR_FORMAT, "%s: perceptron parameters out of range or another feature set (a damaged file, or "
                                          "one from another version of lmfuse)", path);
     m->iters = (int)pp[0];
-    if ((s = lmf_tag_tensor(st, path, "feat_key", LMF_DT_I64, -1, &x))) return s;
-    m->nrow = (int64_t)x->numel;
-    if (m->nrow > INT32_MAX - 1) return lmf_error(LMF_ERR_FORMAT, "%s: too many feature rows", path);
-    m->keys = (uint64_t *)lmf_malloc((size_t)(m->nrow ? m->nrow : 1) * sizeof *m->keys);
-    m->ptr = (int64_t *)lmf_malloc(((size_t)m->nrow + 1) * sizeof *m->ptr);
-    m->score = (float *)lmf_malloc((size_t)m->T * sizeof *m->score);
-    if (!m->keys || !m->ptr || !m->score) return lmf_error(LMF_ERR_NOMEM, "out of memory (%s)", path);
-    memcpy(m->keys, x->data, (size_t)x->nbytes);
-    if ((s = lmf_tag_tensor(st, path, "feat_ptr", LMF_DT_I64, m->nrow + 1, &x))) return s;
-    memcpy(m->ptr, x->data, (size_t)x->nbytes);
-    if ((s = lmf_tag_tensor(st, path, "feat_tag", LMF_DT_I32, -1, &x))) return s;
-    const int64_t nnz = (int64_t)x->numel;
-    m->tag = (int32_t *)lmf_malloc((size_t)(nnz ? nnz : 1) * sizeof *m->tag);
-    m->w = (float *)lmf_malloc((size_t)(nnz ? nnz : 1) * sizeof *m->w);
-    if (!m->tag || !m->w) return lmf_error(LMF_ERR_NOMEM, "out of memory (%s)", path);
-    memcpy(m->tag, x->data, (size_t)x->nbytes);
-    if ((s = lmf_tag_tensor(st, path, "feat_w", LMF_DT_F32, nnz, &x))) return s;
-    if ((s = lmf_st_to_f32_finite(x, m->w, path))) return s;
-    if (m->ptr[0] != 0 || m->ptr[m->nrow] != nnz)
-        return lmf_error(LMF_ERR_FORMAT, "%s: feature offsets do not span the %lld weights (a damaged file)", path, (long long)nnz);
-    for (int64_t r = 0; r < m->nrow; r++) {
-        if (m->ptr[r + 1] < m->ptr[r]) return lmf_error(LMF_ERR_FORMAT, "%s: feature offsets decrease at row %lld (a damaged file)", path, (long long)r);
-        for (int64_t j = m->ptr[r]; j < m->ptr[r + 1]; j++)
-            if (m->tag[j] < 0 || m->tag[j] >= m->T)
-                return lmf_error(LMF_ERR_FORMAT, "%s: feature row %lld: tag %d out of range (a damaged file)", path, (long long)r, m->tag[j]);
-        const int32_t before = (int32_t)m->map.n;
-        if (fmap_add(&m->map, m->keys[r], (int32_t)r) < 0) return lmf_error(LMF_ERR_NOMEM, "out of memory (%s)", path);
-        if ((int32_t)m->map.n == before) return lmf_error(LMF_ERR_FORMAT, "%s: feature key %lld twice (a damaged file)", path, (long long)r);
-    }
-    return LMF_OK;
+    m->reverse = (int)pp[2];
+    if (!(m->score = (float *)lmf_malloc((size_t)m->T * sizeof *m->score))) return lmf_error(LMF_ERR_NOMEM, "out of memory (%s)", path);
+    return lmf_linmodel_load(&m->lm, m->T, st, path);
 }
 
 static const lmf_tagger_ops perc_ops = {perc_run, perc_save, perc_free};

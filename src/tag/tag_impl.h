@@ -32,6 +32,55 @@ char *lmf_strtab_blob(const lmf_strtab *t, size_t *len);
 lmf_status lmf_strtab_from_blob(lmf_strtab *t, const void *blob, size_t len, int sorted, const char *path,
                                 const char *what);
 
+/* ---- linear models over hashed features (linmodel.c) ---- */
+typedef struct lmf_fmap { /* 64-bit key -> row, open addressing */
+    uint64_t *key;
+    int32_t *val; /* row + 1; 0 = empty */
+    size_t nslot, n;
+} lmf_fmap;
+int32_t lmf_fmap_find(const lmf_fmap *m, uint64_t k); /* -1 if absent */
+/* The row of k, which becomes `next` if k is new; -1 on out of memory. */
+int32_t lmf_fmap_add(lmf_fmap *m, uint64_t k, int32_t next);
+void lmf_fmap_free(lmf_fmap *m);
+
+/* A trained model: row r (feature keys[r]) holds (cls, w) pairs
+ * [ptr[r], ptr[r+1]) in class order. */
+typedef struct lmf_linmodel {
+    int C;
+    lmf_fmap map;
+    int64_t nrow, *ptr;
+    int32_t *cls;
+    float *w;
+    uint64_t *keys;
+} lmf_linmodel;
+/* score[c] += the weights of feature `key` (nothing if unknown). */
+static inline void lmf_linmodel_add(const lmf_linmodel *m, uint64_t key, float *score) {
+    const int32_t r = lmf_fmap_find(&m->map, key);
+    if (r < 0) return;
+    for (int64_t j = m->ptr[r]; j < m->ptr[r + 1]; j++) score[m->cls[j]] += m->w[j];
+}
+void lmf_linmodel_free(lmf_linmodel *m);
+/* Tensors feat_key, feat_ptr, feat_tag, feat_w (the model must outlive the
+ * write); loading checks every row against C classes. */
+lmf_status lmf_linmodel_save(const lmf_linmodel *m, lmf_st_writer *w);
+lmf_status lmf_linmodel_load(lmf_linmodel *m, int C, const lmf_safetensors *st, const char *path);
+
+/* Training: rows made on demand, weights updated with lazy averaging. */
+struct lmf_lintrainer_row;
+typedef struct lmf_lintrainer {
+    lmf_fmap map;
+    struct lmf_lintrainer_row *rows;
+    int64_t nrow, caprow;
+    int64_t step; /* advance once per training instance (at most 2^31 - 1) */
+} lmf_lintrainer;
+int32_t lmf_lintrainer_row(lmf_lintrainer *tr, uint64_t key); /* made if new; -1 on out of memory */
+static inline int32_t lmf_lintrainer_find(const lmf_lintrainer *tr, uint64_t key) { return lmf_fmap_find(&tr->map, key); }
+void lmf_lintrainer_score(const lmf_lintrainer *tr, int32_t row, float *score); /* current weights; row -1: nothing */
+int lmf_lintrainer_update(lmf_lintrainer *tr, int32_t row, int cls, float v); /* 0 on out of memory */
+/* The averaged model (the trainer stays to be freed). */
+lmf_status lmf_lintrainer_finish(lmf_lintrainer *tr, int C, lmf_linmodel *out);
+void lmf_lintrainer_free(lmf_lintrainer *tr);
+
 /* ---- the tagger object (tagger.c) ---- */
 typedef struct lmf_tagger_ops {
     lmf_status (*run)(lmf_tagger *t, const char *const *words, size_t n, int *best, float *logp);
@@ -53,9 +102,17 @@ struct lmf_tagger {
  * sorted); impl and ops are the caller's to set. */
 lmf_status lmf_tagger_base_new(lmf_tagger_kind kind, const lmf_tagged *train, lmf_tagger **out);
 
+/* Fusion recipes (fusion.c). */
+lmf_status lmf_tagger_fusion_save(const lmf_tagger *t, const char *path);
+lmf_status lmf_tagger_fusion_load(const char *path, lmf_tagger **out);
+
 /* Per-kind training and loading (hmm.c, perceptron.c). */
 lmf_status lmf_hmm_train(lmf_tagger *t, const lmf_tagger_opts *o, const lmf_tagged *train);
 lmf_status lmf_hmm_load(lmf_tagger *t, const lmf_safetensors *st, const char *path);
+/* The best tag sequence under an HMM tagger's transitions for per-token
+ * scores logq (n x T ln probabilities, e.g. a fusion's), each read as the
+ * emission q(t)/P(t). */
+lmf_status lmf_hmm_viterbi_scores(lmf_tagger *hmm, const float *logq, size_t n, int *best);
 lmf_status lmf_perceptron_train(lmf_tagger *t, const lmf_tagger_opts *o, const lmf_tagged *train);
 lmf_status lmf_perceptron_load(lmf_tagger *t, const lmf_safetensors *st, const char *path);
 

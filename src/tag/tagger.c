@@ -162,7 +162,7 @@ lmf_status lmf_tag_tensor(const lmf_safetensors *st, const char *path, const cha
 /* ---- files ---- */
 
 lmf_status lmf_tagger_save(const lmf_tagger *t, const char *path) {
-    if (!t->ops->save) return lmf_error(LMF_ERR_UNSUPPORTED, "a %s tagger is a recipe; it has no file of its own", lmf_tagger_kind_name(t->kind));
+    if (t->kind == LMF_TAGGER_FUSION) return lmf_tagger_fusion_save(t, path);
     lmf_st_writer *w = lmf_st_writer_new();
     if (!w) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     size_t nt = 0, nw = 0;
@@ -186,12 +186,12 @@ lmf_status lmf_tagger_save(const lmf_tagger *t, const char *path) {
     return s;
 }
 
-lmf_status lmf_tagger_fusion_load(const char *path, lmf_tagger **out);
-
 lmf_status lmf_tagger_load(const char *path, lmf_tagger **out) {
     *out = NULL;
-    size_t pl = strlen(path);
-    if (pl > 5 && !strcmp(path + pl - 5, ".json")) return lmf_tagger_fusion_load(path, out);
+    FILE *fp = fopen(path, "rb");
+    int first = fp ? fgetc(fp) : EOF;
+    if (fp) fclose(fp);
+    if (first == '{') return lmf_tagger_fusion_load(path, out);
     lmf_safetensors *st;
     lmf_status s = lmf_st_open(path, &st);
     if (s) return s;
@@ -224,7 +224,3 @@ lmf_status lmf_tagger_load(const char *path, lmf_tagger **out) {
     return LMF_OK;
 }
 
-lmf_status lmf_tagger_fusion_load(const char *path, lmf_tagger **out) {
-    *out = NULL;
-    return lmf_error(LMF_ERR_UNSUPPORTED, "%s: tagger fusion recipes are not implemented yet", path);
-}

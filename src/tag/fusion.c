@@ -1,0 +1,482 @@
+/* Fusion of taggers (lmf/tag.h, "fusion"): per token, the members' tag
+ * distributions combined by a combiner of lmf/comb.h, the code that fuses
+ * next-token distributions and document classes.  Two inputs: the
+ * members' distributions (soft methods; smoothed as (1 - 1e-6) p + 1e-6 / T
+ * so that a tag one member rules out stays possible), or their decisions,
+ * the best sequence's tag with probability 1 (votes).  Two decodings: each
+ * token's most probable fused tag, or one Viterbi pass over the fused
+ * per-token distributions with an HMM member's transitions.
+ *
+ * Recipe (JSON):
+ *   {"lmfuse": "tagger fusion", "members": [tagger files, relative to the
+ *    recipe], "combiner": name, "weights": [K], "top_k", "threshold",
+ *    "vote_mass", "stack": {"W": [T x KT], "b": [T], "features": "prob" |
+ *    "logp"}, "inputs": "distributions" | "decisions",
+ *    "decode": "token" | "viterbi", "viterbi_member": k (1-based, an HMM),
+ *    "tuning": {...} (kept, not read)} */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include "tag_impl.h"
+#include "lmf/classify.h"
+#include "lmf/comb.h"
+#include "../core/util_impl.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SMOOTH 1e-6
+
+typedef struct tfuse {
+    int K;
+    lmf_tagger **m;
+    char **paths;
+    lmf_comb *comb;
+    lmf_comb_state *cs;
+    lmf_tagfuse_opts fo;
+    double *w, *sW, *sb; /* owned copies of the combiner's parameters */
+    int slogp;
+    char *tuning;
+    float *d;   /* K x cap x T */
+    int *bt;    /* K x cap */
+    float *row; /* K x T */
+    float *lq;  /* cap x T */
+    size_t cap;
+} tfuse;
+
+static void tf_free(void *p) {
+    tfuse *f = (tfuse *)p;
+    if (!f) return;
+    for (int k = 0; k < f->K; k++) {
+        lmf_tagger_free(f->m[k]);
+        if (f->paths) lmf_free(f->paths[k]);
+    }
+    lmf_free(f->m);
+    lmf_free(f->paths);
+    lmf_comb_state_free(f->cs);
+    lmf_comb_free(f->comb);
+    lmf_free(f->w);
+    lmf_free(f->tuning);
+    lmf_free(f->d);
+    lmf_free(f->bt);
+    lmf_free(f->row);
+    lmf_free(f->lq);
+    lmf_free(f);
+}
+
+void lmf_tagfuse_opts_init(lmf_tagfuse_opts *o) {
+    memset(o, 0, sizeof *o);
+    lmf_comb_opts_init(&o->comb);
+}
+
+/* The members' inputs of one sentence into f->d (row i of member k at
+ * d + (k cap + i) T), f->bt their best tags. */
+static lmf_status members_run(tfuse *f, const char *const *words, size_t n) {
+    const int T = f->m[0]->tags.n;
+    if (n > f->cap) {
+        size_t c = f->cap ? f->cap : 64;
+        while (c < n) c *= 2;
+        float *d = (float *)lmf_realloc(f->d, (size_t)f->K * c * (size_t)T * sizeof *d);
+        if (d) f->d = d;
+        int *bt = d ? (int *)lmf_realloc(f->bt, (size_t)f->K * c * sizeof *bt) : NULL;
+        if (bt) f->bt = bt;
+        float *lq = bt ? (float *)lmf_realloc(f->lq, c * (size_t)T * sizeof *lq) : NULL;
+        if (lq) f->lq = lq;
+        if (!lq) return lmf_error(LMF_ERR_NOMEM, "out of memory (tagger fusion)");
+        f->cap = c;
+    }
+    for (int k = 0; k < f->K; k++) {
+        float *dk = f->d + (size_t)k * f->cap * T;
+        int *bk = f->bt + (size_t)k * f->cap;
+        lmf_status s = lmf_tagger_run(f->m[k], words, n, bk, dk);
+        if (s) return s;
+        for (size_t i = 0; i < n; i++) {
+            float *r = dk + i * (size_t)T;
+            if (f->fo.decisions) {
+                for (int c = 0; c < T; c++) r[c] = -INFINITY;
+                r[bk[i]] = 0;
+            } else {
+                for (int c = 0; c < T; c++) r[c] = (float)log((1 - SMOOTH) * exp((double)r[c]) + SMOOTH / T);
+            }
+        }
+    }
+    return LMF_OK;
+}
+
+static lmf_status tf_run(lmf_tagger *t, const char *const *words, size_t n, int *best, float *logp) {
+    tfuse *f = (tfuse *)t->impl;
+    const int T = t->tags.n;
+    lmf_status s = members_run(f, words, n);
+    if (s) return s;
+    float *out = logp ? logp : f->lq;
+    for (size_t i = 0; i < n; i++) {
+        for (int k = 0; k < f->K; k++)
+            memcpy(f->row + (size_t)k * T, f->d + ((size_t)k * f->cap + i) * T, (size_t)T * sizeof *f->row);
+        lmf_comb_state_reset(f->comb, f->cs);
+        lmf_comb_combine(f->comb, f->cs, f->row, (size_t)T, NULL, out + i * (size_t)T);
+    }
+    if (!best) return LMF_OK;
+    if (f->fo.viterbi) return lmf_hmm_viterbi_scores(f->m[f->fo.viterbi - 1], out, n, best);
+    for (size_t i = 0; i < n; i++) {
+        const float *r = out + i * (size_t)T;
+        int g = 0;
+        for (int c = 1; c < T; c++)
+            if (r[c] > r[g]) g = c;
+        best[i] = g;
+    }
+    return LMF_OK;
+}
+
+static const lmf_tagger_ops fusion_ops = {tf_run, NULL, tf_free};
+
+lmf_status lmf_tagger_fusion_new(lmf_tagger **members, const char *const *paths, int K, const lmf_tagfuse_opts *o,
+                                 const char *tuning_json, lmf_tagger **out) {
+    *out = NULL;
+    lmf_status s = LMF_OK;
+    if (K < 1 || K > LMF_FUSE_MAX_MEMBERS) s = lmf_error(LMF_ERR_ARG, "a tagger fusion needs 1..%d members (got %d)", LMF_FUSE_MAX_MEMBERS, K);
+    for (int k = 1; !s && k < K; k++) {
+        int same = members[k]->tags.n == members[0]->tags.n;
+        for (int c = 0; same && c < members[0]->tags.n; c++)
+            same = !strcmp(lmf_strtab_str(&members[k]->tags, c), lmf_strtab_str(&members[0]->tags, c));
+        if (!same)
+            s = lmf_error(LMF_ERR_ARG, "member %d (%s) has other tags than member 1 (%d vs %d tags); fuse taggers trained "
+                                       "on the same tag set", k + 1, paths && paths[k] ? paths[k] : "?", members[k]->tags.n,
+                          members[0]->tags.n);
+    }
+    if (!s && o->viterbi && (o->viterbi < 1 || o->viterbi > K || members[o->viterbi - 1]->kind != LMF_TAGGER_HMM))
+        s = lmf_error(LMF_ERR_ARG, "Viterbi decoding takes the transitions of an HMM member: member %d is not one", o->viterbi);
+    lmf_tagger *t = NULL;
+    tfuse *f = NULL;
+    if (!s && (!(t = (lmf_tagger *)lmf_calloc(1, sizeof *t)) || !(f = (tfuse *)lmf_calloc(1, sizeof *f))))
+        s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (s) {
+        lmf_free(t);
+        for (int k = 0; k < K; k++) lmf_tagger_free(members[k]);
+        return s;
+    }
+    t->kind = LMF_TAGGER_FUSION;
+    t->ops = &fusion_ops;
+    t->impl = f;
+    f->K = K;
+    f->fo = *o;
+    f->m = (lmf_tagger **)lmf_calloc((size_t)K, sizeof *f->m);
+    f->paths = (char **)lmf_calloc((size_t)K, sizeof *f->paths);
+    if (!f->m || !f->paths) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < K; k++) {
+        if (f->m) f->m[k] = members[k];
+        else lmf_tagger_free(members[k]);
+    }
+    if (s) {
+        f->K = f->m ? K : 0;
+        lmf_tagger_free(t);
+        return s;
+    }
+    const int T = members[0]->tags.n;
+    /* the tags of member 1; the words any member knows */
+    t->max_len = SIZE_MAX;
+    for (int c = 0; c < T && !s; c++)
+        if (lmf_strtab_add(&t->tags, lmf_strtab_str(&members[0]->tags, c), strlen(lmf_strtab_str(&members[0]->tags, c))) < 0)
+            s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < K && !s; k++) {
+        if (members[k]->max_len < t->max_len) t->max_len = members[k]->max_len;
+        for (int32_t w = 0; w < members[k]->words.n && !s; w++) {
+            const char *x = lmf_strtab_str(&members[k]->words, w);
+            if (lmf_strtab_add(&t->words, x, strlen(x)) < 0) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        }
+        if (!s && paths && paths[k] && !(f->paths[k] = lmf_strdup(paths[k]))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    }
+    /* own copies of the combiner's parameters */
+    const lmf_comb_opts *co = &o->comb;
+    const size_t nw = co->stack ? (size_t)T * (size_t)K * (size_t)T : 0;
+    if (!s && !(f->w = (double *)lmf_malloc(((size_t)K + nw + (co->stack ? (size_t)T : 0)) * sizeof *f->w)))
+        s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    lmf_stack_params sp;
+    if (!s) {
+        for (int k = 0; k < K; k++) f->w[k] = co->weights ? co->weights[k] : 1.0 / K;
+        f->fo.comb.weights = f->w;
+        f->fo.comb.gate = NULL;
+        f->fo.comb.stack = NULL;
+        if (co->stack) {
+            if (co->stack->N != T) s = lmf_error(LMF_ERR_ARG, "the stacking meta-model has %d outcomes, the taggers %d tags", co->stack->N, T);
+            f->sW = f->w + K;
+            f->sb = f->sW + nw;
+            if (!s) {
+                memcpy(f->sW, co->stack->W, nw * sizeof *f->sW);
+                memcpy(f->sb, co->stack->b, (size_t)T * sizeof *f->sb);
+            }
+            f->slogp = co->stack->logp;
+            sp = (lmf_stack_params){T, f->sW, f->sb, f->slogp};
+            f->fo.comb.stack = &sp;
+        }
+    }
+    if (!s && co->gate) s = lmf_error(LMF_ERR_UNSUPPORTED, "a gate needs a history of outcomes; tagger fusions have none");
+    if (!s) s = lmf_comb_new(&f->fo.comb, K, T, &f->comb);
+    f->fo.comb.stack = NULL; /* sp goes out of scope; the comb copied it */
+    if (!s && !(f->cs = lmf_comb_state_new(f->comb))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s && !(f->row = (float *)lmf_malloc((size_t)K * (size_t)T * sizeof *f->row))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s && tuning_json && !(f->tuning = lmf_strdup(tuning_json))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (s) {
+        lmf_tagger_free(t);
+        return s;
+    }
+    *out = t;
+    return LMF_OK;
+}
+
+int lmf_tagger_fusion_members(const lmf_tagger *t, lmf_tagger *const **members) {
+    if (t->kind != LMF_TAGGER_FUSION) return 0;
+    const tfuse *f = (const tfuse *)t->impl;
+    *members = f->m;
+    return f->K;
+}
+
+/* ---- recipes ---- */
+
+static lmf_status add_numbers(cJSON *j, const char *name, const double *v, size_t n) {
+    cJSON *a = cJSON_AddArrayToObject(j, name);
+    for (size_t i = 0; a && i < n; i++)
+        if (!cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]))) a = NULL;
+    return a ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+}
+
+lmf_status lmf_tagger_fusion_save(const lmf_tagger *t, const char *path) {
+    const tfuse *f = (const tfuse *)t->impl;
+    const int T = t->tags.n;
+    cJSON *j = cJSON_CreateObject();
+    lmf_status s = j ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    cJSON *mem = s ? NULL : cJSON_AddArrayToObject(j, "members");
+    if (!s && (!cJSON_AddStringToObject(j, "lmfuse", "tagger fusion") || !mem ||
+               !cJSON_AddStringToObject(j, "combiner", lmf_combiner_name(f->fo.comb.comb))))
+        s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < f->K && !s; k++) {
+        if (!f->paths[k]) {
+            s = lmf_error(LMF_ERR_ARG, "member %d of the fusion has no file to refer to (save it first)", k + 1);
+            break;
+        }
+        char *ref = realpath(f->paths[k], NULL);
+        if (!ref) s = lmf_error(LMF_ERR_IO, "%s: member %d's file is gone", f->paths[k], k + 1);
+        else if (!cJSON_AddItemToArray(mem, cJSON_CreateString(ref))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        free(ref);
+    }
+    if (!s) s = add_numbers(j, "weights", f->w, (size_t)f->K);
+    if (!s && f->fo.comb.comb == LMF_COMB_VOTE &&
+        (!cJSON_AddNumberToObject(j, "top_k", f->fo.comb.top_k ? f->fo.comb.top_k : 10) ||
+         !cJSON_AddNumberToObject(j, "threshold", f->fo.comb.threshold) ||
+         !cJSON_AddNumberToObject(j, "vote_mass", f->fo.comb.vote_mass)))
+        s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s && f->sW) {
+        cJSON *st = cJSON_AddObjectToObject(j, "stack");
+        s = st ? add_numbers(st, "W", f->sW, (size_t)T * (size_t)f->K * T) : lmf_error(LMF_ERR_NOMEM, "out of memory");
+        if (!s) s = add_numbers(st, "b", f->sb, (size_t)T);
+        if (!s && !cJSON_AddStringToObject(st, "features", f->slogp ? "logp" : "prob")) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    }
+    if (!s && (!cJSON_AddStringToObject(j, "inputs", f->fo.decisions ? "decisions" : "distributions") ||
+               !cJSON_AddStringToObject(j, "decode", f->fo.viterbi ? "viterbi" : "token") ||
+               (f->fo.viterbi && !cJSON_AddNumberToObject(j, "viterbi_member", f->fo.viterbi))))
+        s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s && f->tuning) {
+        cJSON *tu = cJSON_Parse(f->tuning);
+        if (!tu || !cJSON_AddItemToObject(j, "tuning", tu)) {
+            cJSON_Delete(tu);
+            s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        }
+    }
+    char *text = s ? NULL : cJSON_Print(j);
+    if (!s && !text) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    cJSON_Delete(j);
+    if (!s) {
+        lmf_outfile of;
+        s = lmf_outfile_open(&of, path);
+        if (!s) {
+            fputs(text, of.fp);
+            fputc('\n', of.fp);
+            s = lmf_outfile_commit(&of);
+        }
+    }
+    free(text);
+    return s;
+}
+
+static int numbers(const cJSON *a, size_t n, double *v) {
+    if (!cJSON_IsArray(a) || (size_t)cJSON_GetArraySize(a) != n) return 0;
+    size_t i = 0;
+    for (const cJSON *e = a->child; e; e = e->next, i++) {
+        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble)) return 0;
+        v[i] = e->valuedouble;
+    }
+    return 1;
+}
+
+static _Thread_local int load_depth;
+
+lmf_status lmf_tagger_fusion_load(const char *path, lmf_tagger **out) {
+    *out = NULL;
+    if (load_depth >= 8) return lmf_error(LMF_ERR_FORMAT, "%s: tagger fusions nested more than 8 deep (a cycle?)", path);
+    lmf_filebuf fb;
+    lmf_status s = lmf_file_read(path, &fb);
+    if (s) return s;
+    cJSON *j = cJSON_ParseWithLength(fb.data, fb.size);
+    lmf_filebuf_free(&fb);
+    if (!j) return lmf_error(LMF_ERR_FORMAT, "%s: not valid JSON (a tagger fusion recipe is a JSON object)", path);
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "lmfuse"), *comb = cJSON_GetObjectItemCaseSensitive(j, "combiner"),
+                *mem = cJSON_GetObjectItemCaseSensitive(j, "members"), *w = cJSON_GetObjectItemCaseSensitive(j, "weights"),
+                *st = cJSON_GetObjectItemCaseSensitive(j, "stack"), *tk = cJSON_GetObjectItemCaseSensitive(j, "top_k"),
+                *th = cJSON_GetObjectItemCaseSensitive(j, "threshold"), *vm = cJSON_GetObjectItemCaseSensitive(j, "vote_mass"),
+                *in = cJSON_GetObjectItemCaseSensitive(j, "inputs"), *de = cJSON_GetObjectItemCaseSensitive(j, "decode"),
+                *vmem = cJSON_GetObjectItemCaseSensitive(j, "viterbi_member"), *tu = cJSON_GetObjectItemCaseSensitive(j, "tuning");
+    lmf_tagfuse_opts o;
+    lmf_tagfuse_opts_init(&o);
+    const int ci = cJSON_IsString(comb) ? lmf_combiner_parse(comb->valuestring) : -1;
+    const int K = cJSON_IsArray(mem) ? cJSON_GetArraySize(mem) : 0;
+    lmf_tagger *m[LMF_FUSE_MAX_MEMBERS] = {0};
+    char *paths[LMF_FUSE_MAX_MEMBERS] = {0};
+    double *buf = NULL;
+    char *dir = lmf_path_dir(path);
+    if (!dir) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    else if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "tagger fusion"))
+        s = lmf_error(LMF_ERR_FORMAT, "%s: not a tagger fusion recipe (\"lmfuse\": \"tagger fusion\" missing)", path);
+    else if (ci < 0 || ci == LMF_COMB_GATE)
+        s = lmf_error(LMF_ERR_FORMAT, "%s: \"combiner\" must name a combiner (linear, loglinear, max, bayes, vote, stack)", path);
+    else if (K < 1 || K > LMF_FUSE_MAX_MEMBERS)
+        s = lmf_error(LMF_ERR_FORMAT, "%s: \"members\" must list 1..%d tagger files", path, LMF_FUSE_MAX_MEMBERS);
+    if (!s) o.comb.comb = (lmf_combiner)ci;
+    if (!s && in && !(cJSON_IsString(in) && (!strcmp(in->valuestring, "distributions") || !strcmp(in->valuestring, "decisions"))))
+        s = lmf_error(LMF_ERR_FORMAT, "%s: \"inputs\" must be \"distributions\" or \"decisions\"", path);
+    if (!s && in) o.decisions = !strcmp(in->valuestring, "decisions");
+    if (!s && de && !(cJSON_IsString(de) && (!strcmp(de->valuestring, "token") || !strcmp(de->valuestring, "viterbi"))))
+        s = lmf_error(LMF_ERR_FORMAT, "%s: \"decode\" must be \"token\" or \"viterbi\"", path);
+    if (!s && de && !strcmp(de->valuestring, "viterbi")) {
+        if (!cJSON_IsNumber(vmem) || vmem->valuedouble < 1 || vmem->valuedouble > K || vmem->valuedouble != floor(vmem->valuedouble))
+            s = lmf_error(LMF_ERR_FORMAT, "%s: \"decode\": \"viterbi\" needs \"viterbi_member\", an HMM member's number 1..%d", path, K);
+        else o.viterbi = (int)vmem->valuedouble;
+    }
+    int k = 0;
+    load_depth++;
+    for (const cJSON *e = s ? NULL : mem->child; !s && e; e = e->next, k++) {
+        if (!cJSON_IsString(e) || !e->valuestring[0]) {
+            s = lmf_error(LMF_ERR_FORMAT, "%s: member %d is not a file name", path, k + 1);
+            break;
+        }
+        paths[k] = e->valuestring[0] == '/' ? lmf_strdup(e->valuestring) : lmf_path_join(dir, e->valuestring);
+        if (!paths[k]) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        else if ((s = lmf_tagger_load(paths[k], &m[k]))) s = lmf_error(s, "%s: member %d: %s", path, k + 1, lmf_last_error());
+    }
+    load_depth--;
+    const int T = !s ? m[0]->tags.n : 0;
+    const size_t nw = (size_t)T * (size_t)K * (size_t)T;
+    if (!s && !(buf = (double *)lmf_malloc(((size_t)K + nw + (size_t)T) * sizeof *buf))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s && w && !numbers(w, (size_t)K, buf)) s = lmf_error(LMF_ERR_FORMAT, "%s: \"weights\" must be %d finite numbers", path, K);
+    if (!s && w) o.comb.weights = buf;
+    if (!s && tk && (!cJSON_IsNumber(tk) || tk->valuedouble < 1 || tk->valuedouble > 1e6))
+        s = lmf_error(LMF_ERR_FORMAT, "%s: \"top_k\" must be a whole number 1..1000000", path);
+    if (!s && tk) o.comb.top_k = (int)tk->valuedouble;
+    if (!s && th && !cJSON_IsNumber(th)) s = lmf_error(LMF_ERR_FORMAT, "%s: \"threshold\" must be a number", path);
+    if (!s && th) o.comb.threshold = th->valuedouble;
+    if (!s && vm && !cJSON_IsNumber(vm)) s = lmf_error(LMF_ERR_FORMAT, "%s: \"vote_mass\" must be a number", path);
+    if (!s && vm) o.comb.vote_mass = vm->valuedouble;
+    lmf_stack_params sp;
+    if (!s && o.comb.comb == LMF_COMB_STACK) {
+        const cJSON *fe = cJSON_GetObjectItemCaseSensitive(st, "features");
+        sp = (lmf_stack_params){T, buf + K, buf + K + nw, 0};
+        if (!cJSON_IsObject(st) || !numbers(cJSON_GetObjectItemCaseSensitive(st, "W"), nw, buf + K) ||
+            !numbers(cJSON_GetObjectItemCaseSensitive(st, "b"), (size_t)T, buf + K + nw))
+            s = lmf_error(LMF_ERR_FORMAT, "%s: \"stack\" must be {\"W\": [%zu numbers], \"b\": [%d numbers]}", path, nw, T);
+        else if (fe && !(cJSON_IsString(fe) && (!strcmp(fe->valuestring, "prob") || !strcmp(fe->valuestring, "logp"))))
+            s = lmf_error(LMF_ERR_FORMAT, "%s: \"stack\": \"features\" must be \"prob\" or \"logp\"", path);
+        else sp.logp = fe && !strcmp(fe->valuestring, "logp");
+        o.comb.stack = &sp;
+    }
+    char *tuning = !s && cJSON_IsObject(tu) ? cJSON_PrintUnformatted(tu) : NULL;
+    if (!s) {
+        s = lmf_tagger_fusion_new(m, (const char *const *)paths, K, &o, tuning, out);
+        memset(m, 0, sizeof m); /* taken */
+        if (s) s = lmf_error(s, "%s: %s", path, lmf_last_error());
+    }
+    free(tuning);
+    for (int i = 0; i < K && i < LMF_FUSE_MAX_MEMBERS; i++) {
+        lmf_tagger_free(m[i]);
+        lmf_free(paths[i]);
+    }
+    lmf_free(buf);
+    lmf_free(dir);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* ---- fitting on held-out tagged text ---- */
+
+lmf_status lmf_tagger_fusion_fit(const char *method, lmf_tagger **members, const char *const *paths, int K,
+                                 const lmf_tagged *valid, int decode_viterbi, lmf_tagger **out) {
+    *out = NULL;
+    lmf_status s = LMF_OK;
+    const int needs = lmf_cfuse_method_needs(method);
+    if (needs < 0) s = lmf_error(LMF_ERR_ARG, "unknown fusion method \"%s\"", method);
+    else if (needs & LMF_CFUSE_NEEDS_OOF)
+        s = lmf_error(LMF_ERR_UNSUPPORTED, "fusion method %s needs out-of-fold outputs on train; for taggers use the "
+                                           "held-out variant (blend, blend-full)", method);
+    const int decisions = !s && (!strcmp(method, "vote") || !strcmp(method, "weighted-vote"));
+    int vmember = 0;
+    for (int k = 0; k < K && decode_viterbi && !vmember; k++)
+        if (members[k]->kind == LMF_TAGGER_HMM) vmember = k + 1;
+    if (!s && decode_viterbi && !vmember) s = lmf_error(LMF_ERR_ARG, "Viterbi decoding takes an HMM member's transitions: none of the members is an HMM");
+    /* a fusion with equal weights computes the members' inputs; the fit
+     * then reads them from it */
+    lmf_tagfuse_opts o;
+    lmf_tagfuse_opts_init(&o);
+    o.decisions = decisions;
+    lmf_tagger *tmp = NULL;
+    if (s) {
+        for (int k = 0; k < K; k++) lmf_tagger_free(members[k]);
+        return s;
+    }
+    if ((s = lmf_tagger_fusion_new(members, paths, K, &o, NULL, &tmp))) return s;
+    tfuse *f = (tfuse *)tmp->impl;
+    const int T = tmp->tags.n;
+    const size_t n = valid ? lmf_tagged_ntok(valid) : 0;
+    if (!valid && (needs & LMF_CFUSE_NEEDS_VALID)) s = lmf_error(LMF_ERR_ARG, "fusion method %s is fitted on held-out tagged text: give it (--valid)", method);
+    int *y = NULL;
+    size_t unseen = 0;
+    float *lp[LMF_FUSE_MAX_MEMBERS] = {0};
+    if (!s && valid) s = lmf_tag_ids(tmp, valid, &y, &unseen);
+    for (int k = 0; k < K && !s; k++)
+        if (!(lp[k] = (float *)lmf_malloc(n * (size_t)T * sizeof *lp[k]))) s = lmf_error(LMF_ERR_NOMEM, "out of memory (member outputs on %s)", lmf_tagged_path(valid));
+    size_t m = 0; /* rows kept: tokens whose tag the members know */
+    for (size_t i = 0; valid && i < lmf_tagged_nsent(valid) && !s; i++) {
+        size_t a, b;
+        lmf_tagged_sentence(valid, i, &a, &b);
+        if (b - a > tmp->max_len) {
+            s = lmf_error(LMF_ERR_DATA, "%s line %zu: a sentence of %zu tokens; the members take at most %zu", lmf_tagged_path(valid),
+                          lmf_tagged_line(valid, a), b - a, tmp->max_len);
+            break;
+        }
+        if ((s = members_run(f, lmf_tagged_words(valid) + a, b - a))) break;
+        for (size_t r = a; r < b; r++) {
+            if (y[r] < 0) continue;
+            for (int k = 0; k < K; k++) memcpy(lp[k] + m * T, f->d + ((size_t)k * f->cap + (r - a)) * T, (size_t)T * sizeof(float));
+            y[m++] = y[r];
+        }
+    }
+    lmf_cfuse_fit fit;
+    memset(&fit, 0, sizeof fit);
+    if (!s) s = lmf_cfuse_fit_method(method, K, T, (const float *const *)lp, y, m, NULL, NULL, 0, NULL, &fit);
+    for (int k = 0; k < K; k++) lmf_free(lp[k]);
+    lmf_free(y);
+    /* the members move to the fitted fusion */
+    lmf_tagger *mm[LMF_FUSE_MAX_MEMBERS];
+    for (int k = 0; k < K; k++) mm[k] = f->m[k], f->m[k] = NULL;
+    lmf_tagger_free(tmp);
+    if (s) {
+        for (int k = 0; k < K; k++) lmf_tagger_free(mm[k]);
+        return s;
+    }
+    o.comb = fit.o;
+    o.viterbi = vmember;
+    char tuning[256];
+    snprintf(tuning, sizeof tuning, "{\"method\": \"%s\", \"valid\": \"%s\", \"tokens\": %zu, \"unseen_tags\": %zu}", method,
+             valid ? lmf_tagged_path(valid) : "", m, unseen);
+    cJSON *tj = cJSON_Parse(tuning); /* a path with quotes would break the text: then no record */
+    s = lmf_tagger_fusion_new(mm, paths, K, &o, tj ? tuning : NULL, out);
+    cJSON_Delete(tj);
+    lmf_cfuse_fit_free(&fit);
+    return s;
+}

@@ -14,6 +14,7 @@ static void usage_tag(FILE *fp) {
             "       lmfuse tag eval MODEL TEST.conll [--json] [--errors N] [--strict]\n"
             "       lmfuse tag predict MODEL IN.conll [-o OUT] [--probs]\n"
             "       lmfuse tag fuse MEMBER... -o RECIPE.json [--method M] [--valid VALID.conll] [--viterbi]\n"
+            "       lmfuse tag stack MEMBER... -o STACK.lmft (--train TRAIN.conll [--folds K] | --valid VALID.conll)\n"
             "\n"
             "Files are CoNLL columns: WORD<TAB>TAG per token (the tag in the last column), an\n"
             "empty line after each sentence; `predict` reads the first column only.  MODEL is a\n"
@@ -39,7 +40,12 @@ static void usage_tag(FILE *fp) {
             "               valid accuracy), threshold-vote, select, bo-weighted, blend (class-wise\n"
             "               meta-model on valid), blend-full (over every member probability)\n"
             "  --viterbi    decode the fused per-token distributions with the first HMM member's\n"
-            "               transitions instead of token by token\n");
+            "               transitions instead of token by token\n"
+            "stack: a meta-tagger (averaged perceptron) over the members' tags in context, their\n"
+            "  confidence, their agreement and the word, trained on outputs for text the members\n"
+            "  did not see: with --train (the members' training file), out of fold (--folds K,\n"
+            "  default 5: the members are trained again on the other folds with their own\n"
+            "  options); with --valid only, on held-out text (blending).  --iters N (default 10).\n");
 }
 
 static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
@@ -328,6 +334,73 @@ static int cmd_fuse(int argc, char **argv) {
     return s ? cli_fail() : 0;
 }
 
+static int cmd_stack(int argc, char **argv) {
+    const char *train = NULL, *valid = NULL, *out = NULL, *paths[LMF_FUSE_MAX_MEMBERS];
+    int K = 0;
+    lmf_tagstack_opts o;
+    lmf_tagstack_opts_init(&o);
+    o.progress = 1;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (is_help(argv[i])) {
+            usage_tag(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "-q")) {
+            o.progress = 0;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--train", &missing))) {
+            train = v;
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--valid", &missing))) {
+            valid = v;
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--folds", &missing))) {
+            if (!lmf_parse_int(v, &o.folds) || o.folds < 2 || o.folds > 100)
+                return cli_usage_error("tag stack", "--folds wants 2 to 100, not \"%s\"", v);
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--iters", &missing))) {
+            if (!lmf_parse_int(v, &o.iters) || o.iters < 1 || o.iters > 1000)
+                return cli_usage_error("tag stack", "--iters wants 1 to 1000, not \"%s\"", v);
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "-o", &missing))) {
+            out = v;
+        } else if (missing) {
+            return cli_usage_error("tag stack", "%s needs a value", argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage_error("tag stack", "unknown option \"%s\"", argv[i]);
+        } else {
+            if (K == LMF_FUSE_MAX_MEMBERS) return cli_usage_error("tag stack", "at most %d members", LMF_FUSE_MAX_MEMBERS);
+            paths[K++] = argv[i];
+        }
+    }
+    if (!K || !out || (!train && !valid)) return cli_usage_error("tag stack", "wants MEMBER..., -o STACK.lmft and --train or --valid");
+    if (train && valid) return cli_usage_error("tag stack", "--train (out of fold) or --valid (blending), not both");
+    if (!train) o.folds = 0;
+    if (o.progress) lmf_set_log(NULL, NULL, LMF_LOG_INFO);
+    lmf_tagger *m[LMF_FUSE_MAX_MEMBERS];
+    for (int k = 0; k < K; k++)
+        if (lmf_tagger_load(paths[k], &m[k])) {
+            int rc = cli_fail();
+            for (int j = 0; j < k; j++) lmf_tagger_free(m[j]);
+            return rc;
+        }
+    lmf_tagged *c = NULL;
+    if (lmf_tagged_read(train ? train : valid, 1, &c)) {
+        int rc = cli_fail();
+        for (int j = 0; j < K; j++) lmf_tagger_free(m[j]);
+        return rc;
+    }
+    const double t0 = cli_now_s();
+    lmf_tagger *t;
+    lmf_status s = lmf_tagger_stack_fit(m, paths, K, train ? c : NULL, train ? NULL : c, &o, &t);
+    if (!s) {
+        s = lmf_tagger_save(t, out);
+        if (!s && o.progress)
+            fprintf(stderr, "lmfuse tag stack: %d taggers, %s, %.1f s -> %s\n", K,
+                    train ? "out of fold on train" : "blended on held-out text", cli_now_s() - t0, out);
+        lmf_tagger_free(t);
+    }
+    lmf_tagged_free(c);
+    return s ? cli_fail() : 0;
+}
+
 int lmf_cmd_tag(int argc, char **argv) {
     if (argc < 2) {
         usage_tag(stderr);
@@ -341,5 +414,6 @@ int lmf_cmd_tag(int argc, char **argv) {
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(argv[1], "predict")) return cmd_predict(argc - 1, argv + 1);
     if (!strcmp(argv[1], "fuse")) return cmd_fuse(argc - 1, argv + 1);
-    return cli_usage_error("tag", "unknown subcommand \"%s\" (train, eval, predict, fuse)", argv[1]);
+    if (!strcmp(argv[1], "stack")) return cmd_stack(argc - 1, argv + 1);
+    return cli_usage_error("tag", "unknown subcommand \"%s\" (train, eval, predict, fuse, stack)", argv[1]);
 }

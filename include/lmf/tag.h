@@ -57,6 +57,7 @@ typedef enum lmf_tagger_kind {
     LMF_TAGGER_HMM = 0,    /* TnT-style hidden Markov model, first or second order */
     LMF_TAGGER_PERCEPTRON, /* averaged perceptron, greedy left to right */
     LMF_TAGGER_FUSION,     /* a fusion of taggers (lmf_tagger_fusion_*) */
+    LMF_TAGGER_STACK,      /* a meta-tagger over taggers' outputs in context (lmf_tagger_stack_fit) */
     LMF_TAGGER_KIND_COUNT
 } lmf_tagger_kind;
 const char *lmf_tagger_kind_name(lmf_tagger_kind k);
@@ -146,6 +147,28 @@ lmf_status lmf_tagger_fusion_fit(const char *method, lmf_tagger **members, const
                                  const lmf_tagged *valid, int decode_viterbi, lmf_tagger **out);
 /* The members of a fusion (0 for other kinds). */
 int lmf_tagger_fusion_members(const lmf_tagger *t, lmf_tagger *const **members);
+
+/* ---- stacking (src/tag/stack.c) ----
+ * A meta-tagger (averaged perceptron) over the members' best tags in a
+ * window of one token each side, their confidence, their agreement and the
+ * word, trained on member outputs for text the members did not train on:
+ * out-of-fold on train (folds >= 2: the sentences cut into runs of
+ * consecutive sentences, each run tagged by the members trained again with
+ * their own options on the rest; fusions and stacks cannot be trained
+ * again), or, with folds 0, a held-out corpus (blending). */
+typedef struct lmf_tagstack_opts {
+    int folds;     /* out-of-fold on train with this many folds (default 5); 0: blend on valid */
+    int iters;     /* passes of the meta-tagger (default 10) */
+    uint64_t seed; /* order of its sentences (default 1) */
+    int progress;  /* log a line per pass (INFO) */
+} lmf_tagstack_opts;
+void lmf_tagstack_opts_init(lmf_tagstack_opts *o);
+/* Fits a stack of K taggers with the same tags (taken, freed on failure too;
+ * they are the ones that tag at test time); train is what they were
+ * trained on (folds), valid held-out text (folds 0).  Saved as a tagger
+ * file that refers to paths[k]. */
+lmf_status lmf_tagger_stack_fit(lmf_tagger **members, const char *const *paths, int K, const lmf_tagged *train,
+                                const lmf_tagged *valid, const lmf_tagstack_opts *o, lmf_tagger **out);
 
 /* ---- evaluation (src/tag/metrics.c) ---- */
 

@@ -12,7 +12,7 @@
 
 struct lmf_tagged {
     char *path;
-    char *text;   /* the file, cut into strings */
+    char *text;   /* the file, cut into strings (NULL in a view of another corpus) */
     size_t ntok, nsent;
     const char **word;
     const char **tag; /* NULL when read without tags */
@@ -136,4 +136,34 @@ lmf_status lmf_tagged_read(const char *path, int need_tags, lmf_tagged **out) {
     s = lmf_tagged_read_mem(fb.data, fb.size, path, need_tags, out);
     lmf_filebuf_free(&fb);
     return s;
+}
+
+lmf_status lmf_tagged_without(const lmf_tagged *c, size_t s0, size_t s1, lmf_tagged **out) {
+    *out = NULL;
+    size_t a0 = s0 ? c->send[s0 - 1] : 0, a1 = s1 ? c->send[s1 - 1] : 0;
+    const size_t ntok = c->ntok - (a1 - a0), nsent = c->nsent - (s1 - s0);
+    if (!nsent) return lmf_error(LMF_ERR_ARG, "%s: nothing left without sentences %zu..%zu", c->path, s0 + 1, s1);
+    lmf_tagged *v = (lmf_tagged *)lmf_calloc(1, sizeof *v);
+    if (!v) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    v->path = lmf_strdup(c->path);
+    v->word = (const char **)lmf_malloc(ntok * sizeof *v->word);
+    v->line = (size_t *)lmf_malloc(ntok * sizeof *v->line);
+    v->send = (size_t *)lmf_malloc(nsent * sizeof *v->send);
+    if (c->tag) v->tag = (const char **)lmf_malloc(ntok * sizeof *v->tag);
+    if (!v->path || !v->word || !v->line || !v->send || (c->tag && !v->tag)) {
+        lmf_tagged_free(v);
+        return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < c->nsent; i++) {
+        if (i >= s0 && i < s1) continue;
+        size_t a, b;
+        lmf_tagged_sentence(c, i, &a, &b);
+        memcpy(v->word + v->ntok, c->word + a, (b - a) * sizeof *v->word);
+        memcpy(v->line + v->ntok, c->line + a, (b - a) * sizeof *v->line);
+        if (c->tag) memcpy(v->tag + v->ntok, c->tag + a, (b - a) * sizeof *v->tag);
+        v->ntok += b - a;
+        v->send[v->nsent++] = v->ntok;
+    }
+    *out = v;
+    return LMF_OK;
 }

@@ -440,7 +440,7 @@ static lmf_status candidates(hmm *h, const lmf_tagger *t, const char *const *wor
                 if (h->dist[c] > mx) mx = h->dist[c];
             const double floor_p = h->beam > 0 ? mx / h->beam : 0;
             for (int c = 0; c < T; c++)
-                if (h->dist[c] > 0 && h->dist[c] >= floor_p) {
+                if (h->dist[c] > 0 && h->dist[c] >= floor_p && h->ptag[c] > 0) { /* a fold's model may lack a tag */
                     h->cand[k] = c;
                     h->em[k++] = h->dist[c] / h->ptag[c];
                 }
@@ -474,7 +474,7 @@ static lmf_status candidates_from_scores(hmm *h, const float *logq, size_t n) {
         if (!(mx > -INFINITY)) return lmf_error(LMF_ERR_ARG, "token %zu: no tag has a probability above 0", i + 1);
         const float lo = mx - (float)log(1000.0);
         for (int c = 0; c < T; c++)
-            if (q[c] >= lo) {
+            if (q[c] >= lo && h->ptag[c] > 0) {
                 h->cand[k] = c;
                 h->em[k++] = exp((double)q[c] - mx) / h->ptag[c];
             }
@@ -655,9 +655,10 @@ static lmf_status hmm_save(const lmf_tagger *t, lmf_st_writer *w, void **keep) {
     if ((s = lmf_st_add(w, "uni", LMF_DT_I32, 1, sh, h->uni))) return s;
     sh[0] = S * S;
     if ((s = lmf_st_add(w, "bi", LMF_DT_I32, 1, sh, h->bi))) return s;
+    static const int64_t none[1] = {0}; /* first order: no trigrams (and no NULL data pointers) */
     sh[0] = h->ntri;
-    if ((s = lmf_st_add(w, "tri_idx", LMF_DT_I64, 1, sh, h->tri_idx))) return s;
-    if ((s = lmf_st_add(w, "tri_cnt", LMF_DT_I32, 1, sh, h->tri_cnt))) return s;
+    if ((s = lmf_st_add(w, "tri_idx", LMF_DT_I64, 1, sh, h->ntri ? (const void *)h->tri_idx : none))) return s;
+    if ((s = lmf_st_add(w, "tri_cnt", LMF_DT_I32, 1, sh, h->ntri ? (const void *)h->tri_cnt : none))) return s;
     sh[0] = t->words.n + 1;
     if ((s = lmf_st_add(w, "lex_ptr", LMF_DT_I64, 1, sh, h->lex_ptr))) return s;
     sh[0] = nlex;
@@ -718,10 +719,10 @@ lmf_status lmf_hmm_load(lmf_tagger *t, const lmf_safetensors *st, const char *pa
           pr[2] <= 1e9 && pr[2] == floor(pr[2]) && (pr[3] == 0 || (pr[3] >= 1 && pr[3] <= 1e300)) && pr[4] > 0 &&
           pr[4] <= 1 && pr[5] >= 0 && pr[5] <= 1 && pr[6] >= 0 && pr[6] <= 1))
         return lmf_error(LMF_ERR_FORMAT, "%s: HMM parameters out of range (a damaged file)", path);
-    h->order = (int)pr[0];
-    h->suffix_len = (int)pr[1];
-    h->rare_max = (int)pr[2];
-    h->beam = pr[3];
+    h->order = t->opts.order = (int)pr[0];
+    h->suffix_len = t->opts.suffix_len = (int)pr[1];
+    h->rare_max = t->opts.rare_max = (int)pr[2];
+    h->beam = t->opts.beam = pr[3];
     h->lambda[0] = pr[4], h->lambda[1] = pr[5], h->lambda[2] = pr[6];
     int64_t nlex = 0, nsuf = 0, nsuf2 = 0, nlex2 = 0;
     if ((s = copy_tensor(st, path, "uni", LMF_DT_I32, S, (void **)&h->uni, NULL)) ||

@@ -184,6 +184,7 @@ static const lmf_tagger_ops perc_ops;
 
 lmf_status lmf_perceptron_train(lmf_tagger *t, const lmf_tagger_opts *o, const lmf_tagged *train) {
     if (o->iters < 1 || o->iters > 1000) return lmf_error(LMF_ERR_ARG, "perceptron passes %d: 1 to 1000", o->iters);
+    if (o->seed > ((uint64_t)1 << 53)) return lmf_error(LMF_ERR_ARG, "perceptron seed %llu: at most 2^53", (unsigned long long)o->seed);
     const size_t ntok = lmf_tagged_ntok(train), nsent = lmf_tagged_nsent(train);
     if ((uint64_t)ntok * (uint64_t)o->iters >= INT32_MAX)
         return lmf_error(LMF_ERR_ARG, "%zu tokens x %d passes: at most 2^31 steps", ntok, o->iters);
@@ -301,13 +302,14 @@ done:
 
 static lmf_status perc_save(const lmf_tagger *t, lmf_st_writer *w, void **keep) {
     const perc *m = (const perc *)t->impl;
-    double *pp = (double *)lmf_malloc(3 * sizeof *pp);
+    double *pp = (double *)lmf_malloc(4 * sizeof *pp);
     if (!pp) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     *keep = pp;
     pp[0] = m->iters;
     pp[1] = NFEAT;
     pp[2] = m->reverse;
-    int64_t sh[1] = {3};
+    pp[3] = (double)t->opts.seed; /* below 2^53: checked when training */
+    int64_t sh[1] = {4};
     lmf_status s;
     if ((s = lmf_st_add(w, "perceptron_params", LMF_DT_F64, 1, sh, pp))) return s;
     return lmf_linmodel_save(&m->lm, w);
@@ -321,15 +323,18 @@ lmf_status lmf_perceptron_load(lmf_tagger *t, const lmf_safetensors *st, const c
     t->max_len = 100000;
     m->T = t->tags.n;
     const lmf_st_tensor *x;
-    double pp[3];
-    lmf_status s = lmf_tag_tensor(st, path, "perceptron_params", LMF_DT_F64, 3, &x);
+    double pp[4];
+    lmf_status s = lmf_tag_tensor(st, path, "perceptron_params", LMF_DT_F64, 4, &x);
     if (s) return s;
     memcpy(pp, x->data, sizeof pp);
-    if (!(pp[0] >= 1 && pp[0] <= 1000 && pp[0] == floor(pp[0])) || pp[1] != NFEAT || (pp[2] != 0 && pp[2] != 1))
+    if (!(pp[0] >= 1 && pp[0] <= 1000 && pp[0] == floor(pp[0])) || pp[1] != NFEAT || (pp[2] != 0 && pp[2] != 1) ||
+        !(pp[3] >= 0 && pp[3] <= 9007199254740992.0 && pp[3] == floor(pp[3])))
         return lmf_error(LMF_ERR_FORMAT, "%s: perceptron parameters out of range or another feature set (a damaged file, or "
                                          "one from another version of lmfuse)", path);
     m->iters = (int)pp[0];
-    m->reverse = (int)pp[2];
+    m->reverse = t->opts.reverse = (int)pp[2];
+    t->opts.iters = m->iters;
+    t->opts.seed = (uint64_t)pp[3];
     if (!(m->score = (float *)lmf_malloc((size_t)m->T * sizeof *m->score))) return lmf_error(LMF_ERR_NOMEM, "out of memory (%s)", path);
     return lmf_linmodel_load(&m->lm, m->T, st, path);
 }

@@ -96,11 +96,31 @@ struct lmf_tagger {
     lmf_strtab tags;  /* in byte order of the names */
     lmf_strtab words; /* every word seen in training, as written */
     size_t max_len;
+    lmf_tagger_opts opts; /* how it was trained (hmm, perceptron): for training it again */
 };
 
 /* A tagger of `kind` with the tags and words of a training corpus (tags
- * sorted); impl and ops are the caller's to set. */
-lmf_status lmf_tagger_base_new(lmf_tagger_kind kind, const lmf_tagged *train, lmf_tagger **out);
+ * sorted), or the tags of tagset (may be NULL; a tag set in byte order that
+ * holds the corpus's tags: a fold's model keeps the whole's tag ids); impl
+ * and ops are the caller's to set. */
+lmf_status lmf_tagger_base_new(lmf_tagger_kind kind, const lmf_tagged *train, const lmf_strtab *tagset, lmf_tagger **out);
+
+/* A tagger of t's kind and options trained on another corpus (out-of-fold
+ * outputs for stacking). */
+lmf_status lmf_tagger_retrain(const lmf_tagger *t, const lmf_tagged *train, lmf_tagger **out);
+
+/* Out-of-fold outputs on train (stack.c): the sentences cut into `folds`
+ * runs; for each, every member trained again (lmf_tagger_retrain) on the
+ * other runs tags it.  best, conf: K rows of train's token count (the best
+ * tag, its probability); known (may be NULL; same shape): whether that
+ * fold's member knows the word. */
+lmf_status lmf_tag_oof(lmf_tagger *const *members, int K, const lmf_tagged *train, int folds, int *best, float *conf,
+                       unsigned char *known);
+lmf_status lmf_stack_load(lmf_tagger *t, const lmf_safetensors *st, const char *path);
+
+/* The corpus without sentences [s0, s1) (corpus.c): a view that shares c's
+ * strings, valid while c is. */
+lmf_status lmf_tagged_without(const lmf_tagged *c, size_t s0, size_t s1, lmf_tagged **out);
 
 /* Fusion recipes (fusion.c). */
 lmf_status lmf_tagger_fusion_save(const lmf_tagger *t, const char *path);

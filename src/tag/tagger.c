@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kind_names[LMF_TAGGER_KIND_COUNT] = {"hmm", "perceptron", "fusion"};
+static const char *const kind_names[LMF_TAGGER_KIND_COUNT] = {"hmm", "perceptron", "fusion", "stack"};
 
 const char *lmf_tagger_kind_name(lmf_tagger_kind k) {
     return (unsigned)k < LMF_TAGGER_KIND_COUNT ? kind_names[k] : "?";
@@ -44,7 +44,7 @@ void lmf_tag_log_softmax(float *x, int n) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
-lmf_status lmf_tagger_base_new(lmf_tagger_kind kind, const lmf_tagged *train, lmf_tagger **out) {
+lmf_status lmf_tagger_base_new(lmf_tagger_kind kind, const lmf_tagged *train, const lmf_strtab *tagset, lmf_tagger **out) {
     *out = NULL;
     if (!lmf_tagged_tag(train, 0))
         return lmf_error(LMF_ERR_ARG, "%s: read without tags; a tagger trains on WORD<TAB>TAG lines", lmf_tagged_path(train));
@@ -64,7 +64,16 @@ lmf_status lmf_tagger_base_new(lmf_tagger_kind kind, const lmf_tagged *train, lm
             s = lmf_error(LMF_ERR_DATA, "%s line %zu: more than 32767 distinct tags (is the tag column the last one?)",
                           lmf_tagged_path(train), lmf_tagged_line(train, i));
     }
-    if (!s && !(names = (const char **)lmf_malloc((size_t)seen.n * sizeof *names))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (tagset) { /* the given tags (already in order); the corpus's must be among them */
+        for (int32_t i = 0; i < seen.n && !s; i++)
+            if (lmf_strtab_find(tagset, lmf_strtab_str(&seen, i), strlen(lmf_strtab_str(&seen, i))) < 0)
+                s = lmf_error(LMF_ERR_DATA, "%s: tag \"%s\" is not in the tag set", lmf_tagged_path(train), lmf_strtab_str(&seen, i));
+        for (int32_t i = 0; i < tagset->n && !s; i++)
+            if (lmf_strtab_add(&t->tags, lmf_strtab_str(tagset, i), strlen(lmf_strtab_str(tagset, i))) < 0)
+                s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        seen.n = s ? seen.n : 0; /* nothing left to sort */
+    }
+    if (!s && !(names = (const char **)lmf_malloc((size_t)(seen.n ? seen.n : 1) * sizeof *names))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s) {
         for (int32_t i = 0; i < seen.n; i++) names[i] = lmf_strtab_str(&seen, i);
         qsort(names, (size_t)seen.n, sizeof *names, cmp_str);
@@ -81,7 +90,7 @@ lmf_status lmf_tagger_base_new(lmf_tagger_kind kind, const lmf_tagged *train, lm
     return LMF_OK;
 }
 
-lmf_status lmf_tagger_train(const lmf_tagger_opts *o, const lmf_tagged *train, lmf_tagger **out) {
+static lmf_status train_tags(const lmf_tagger_opts *o, const lmf_tagged *train, const lmf_strtab *tagset, lmf_tagger **out) {
     *out = NULL;
     lmf_tagger_opts def;
     if (!o) lmf_tagger_opts_init(&def), o = &def;
@@ -89,8 +98,10 @@ lmf_status lmf_tagger_train(const lmf_tagger_opts *o, const lmf_tagged *train, l
         return lmf_error(LMF_ERR_ARG, "tagger kind %s cannot be trained (hmm or perceptron; fusions are recipes)",
                          lmf_tagger_kind_name(o->kind));
     lmf_tagger *t;
-    lmf_status s = lmf_tagger_base_new(o->kind, train, &t);
+    lmf_status s = lmf_tagger_base_new(o->kind, train, tagset, &t);
     if (s) return s;
+    t->opts = *o;
+    t->opts.progress = 0;
     s = o->kind == LMF_TAGGER_HMM ? lmf_hmm_train(t, o, train) : lmf_perceptron_train(t, o, train);
     if (s) {
         lmf_tagger_free(t);
@@ -98,6 +109,17 @@ lmf_status lmf_tagger_train(const lmf_tagger_opts *o, const lmf_tagged *train, l
     }
     *out = t;
     return LMF_OK;
+}
+
+lmf_status lmf_tagger_train(const lmf_tagger_opts *o, const lmf_tagged *train, lmf_tagger **out) {
+    return train_tags(o, train, NULL, out);
+}
+
+lmf_status lmf_tagger_retrain(const lmf_tagger *t, const lmf_tagged *train, lmf_tagger **out) {
+    *out = NULL;
+    if (t->kind != LMF_TAGGER_HMM && t->kind != LMF_TAGGER_PERCEPTRON)
+        return lmf_error(LMF_ERR_UNSUPPORTED, "a %s tagger cannot be trained again on other data", lmf_tagger_kind_name(t->kind));
+    return train_tags(&t->opts, train, &t->tags, out);
 }
 
 void lmf_tagger_free(lmf_tagger *t) {
@@ -197,7 +219,7 @@ lmf_status lmf_tagger_load(const char *path, lmf_tagger **out) {
     if (s) return s;
     const char *kind = lmf_st_meta(st, "lmfuse.kind");
     int k = kind && !strncmp(kind, "tagger ", 7) ? lmf_tagger_kind_parse(kind + 7) : -1;
-    if (k != LMF_TAGGER_HMM && k != LMF_TAGGER_PERCEPTRON) {
+    if (k != LMF_TAGGER_HMM && k != LMF_TAGGER_PERCEPTRON && k != LMF_TAGGER_STACK) {
         lmf_st_close(st);
         return lmf_error(LMF_ERR_FORMAT, "%s: not an lmfuse tagger (metadata lmfuse.kind is \"%s\"; train one with "
                                          "`lmfuse tag train`)", path, kind ? kind : "(none)");
@@ -208,13 +230,16 @@ lmf_status lmf_tagger_load(const char *path, lmf_tagger **out) {
     if (!s) {
         t->kind = (lmf_tagger_kind)k;
         t->max_len = 100000;
+        lmf_tagger_opts_init(&t->opts);
+        t->opts.kind = (lmf_tagger_kind)k;
         s = lmf_tag_tensor(st, path, "tags", LMF_DT_U8, -1, &tt);
     }
     if (!s) s = lmf_tag_tensor(st, path, "words", LMF_DT_U8, -1, &tw);
     if (!s) s = lmf_strtab_from_blob(&t->tags, tt->data, tt->nbytes, 1, path, "tags");
     if (!s && t->tags.n == 0) s = lmf_error(LMF_ERR_FORMAT, "%s: a tagger without tags (a damaged file)", path);
     if (!s) s = lmf_strtab_from_blob(&t->words, tw->data, tw->nbytes, 0, path, "words");
-    if (!s) s = k == LMF_TAGGER_HMM ? lmf_hmm_load(t, st, path) : lmf_perceptron_load(t, st, path);
+    if (!s) s = k == LMF_TAGGER_HMM ? lmf_hmm_load(t, st, path) : k == LMF_TAGGER_STACK ? lmf_stack_load(t, st, path)
+                                                                                     : lmf_perceptron_load(t, st, path);
     lmf_st_close(st);
     if (s) {
         lmf_tagger_free(t);

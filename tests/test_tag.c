@@ -11,6 +11,7 @@
 #include "test.h"
 
 #include "lmf/tag.h"
+#include "../src/tag/tag_impl.h"
 
 #define TINY TEST_DATA_DIR "/tag-tiny.train.conll"
 
@@ -232,11 +233,141 @@ static void test_alloc_failures(void) {
     lmf_tagged_free(c);
 }
 
+static lmf_tagger *train_kind(const lmf_tagged *c, lmf_tagger_kind kind, int reverse) {
+    lmf_tagger_opts o;
+    lmf_tagger_opts_init(&o);
+    o.kind = kind;
+    o.reverse = reverse;
+    lmf_tagger *t = NULL;
+    CHECK_MSG(lmf_tagger_train(&o, c, &t) == LMF_OK, "%s", lmf_last_error());
+    return t;
+}
+
+/* A fusion with all the weight on one member gives that member's tags and
+ * (up to the 1e-6 smoothing) its distributions; saved and loaded it gives
+ * the same bits; members with other tags are refused. */
+static void test_fusion(void) {
+    lmf_tagged *c;
+    CHECK(lmf_tagged_read(TINY, 1, &c) == LMF_OK);
+    if (!c) return;
+    const char *sent[] = {"Rex", "sees", "the", "bluish", "Zorbatron", "walk"};
+    const size_t n = 6;
+    const char *hp = TEST_TMP_DIR "/fu_hmm.lmft", *pp = TEST_TMP_DIR "/fu_perc.lmft";
+    lmf_tagger *h = train_kind(c, LMF_TAGGER_HMM, 0), *p = train_kind(c, LMF_TAGGER_PERCEPTRON, 1);
+    if (!h || !p) return;
+    CHECK(lmf_tagger_save(h, hp) == LMF_OK && lmf_tagger_save(p, pp) == LMF_OK);
+    int hb[6], fb[6], fb2[6];
+    float hl[6 * 5], fl[6 * 5], fl2[6 * 5];
+    CHECK(lmf_tagger_run(p, sent, n, hb, hl) == LMF_OK);
+    const double w[2] = {0, 1};
+    for (int comb = 0; comb < 3; comb++) {
+        lmf_tagfuse_opts o;
+        lmf_tagfuse_opts_init(&o);
+        o.comb.comb = comb == 0 ? LMF_COMB_LINEAR : comb == 1 ? LMF_COMB_LOGLINEAR : LMF_COMB_VOTE;
+        o.comb.weights = w;
+        if (comb == 2) o.decisions = 1, o.comb.top_k = 1, o.comb.vote_mass = 1;
+        lmf_tagger *m[2] = {NULL, NULL}, *f = NULL, *g = NULL;
+        CHECK(lmf_tagger_load(hp, &m[0]) == LMF_OK && lmf_tagger_load(pp, &m[1]) == LMF_OK);
+        const char *paths[2] = {hp, pp};
+        CHECK_MSG(lmf_tagger_fusion_new(m, paths, 2, &o, NULL, &f) == LMF_OK, "%s", lmf_last_error());
+        if (!f) continue;
+        CHECK(lmf_tagger_run(f, sent, n, fb, fl) == LMF_OK);
+        CHECK(!memcmp(hb, fb, sizeof hb));
+        for (size_t i = 0; comb < 2 && i < n * 5; i++) CHECK_CLOSE(exp(fl[i]), exp(hl[i]), 2e-6, 0);
+        const char *fp = TEST_TMP_DIR "/fu.json";
+        CHECK_MSG(lmf_tagger_save(f, fp) == LMF_OK, "%s", lmf_last_error());
+        CHECK_MSG(lmf_tagger_load(fp, &g) == LMF_OK, "%s", lmf_last_error());
+        if (g) {
+            CHECK(lmf_tagger_kind_of(g) == LMF_TAGGER_FUSION);
+            CHECK(lmf_tagger_run(g, sent, n, fb2, fl2) == LMF_OK);
+            CHECK(!memcmp(fb, fb2, sizeof fb) && !memcmp(fl, fl2, sizeof fl));
+        }
+        lmf_tagger_free(g);
+        lmf_tagger_free(f);
+    }
+    /* other tags: refused */
+    const char *other = "the\tdt\ncat\tzz\n";
+    lmf_tagged *oc = NULL;
+    CHECK(lmf_tagged_read_mem(other, strlen(other), "other", 1, &oc) == LMF_OK);
+    lmf_tagger *m2[2] = {train_kind(c, LMF_TAGGER_HMM, 0), oc ? train_kind(oc, LMF_TAGGER_HMM, 0) : NULL}, *f2 = NULL;
+    lmf_tagfuse_opts o;
+    lmf_tagfuse_opts_init(&o);
+    if (m2[0] && m2[1]) {
+        CHECK(lmf_tagger_fusion_new(m2, NULL, 2, &o, NULL, &f2) == LMF_ERR_ARG && f2 == NULL);
+        CHECK(strstr(lmf_last_error(), "other tags") != NULL);
+    }
+    lmf_tagged_free(oc);
+    lmf_tagger_free(h);
+    lmf_tagger_free(p);
+    lmf_tagged_free(c);
+}
+
+/* Stacking: the out-of-fold outputs come from members that never saw the
+ * sentence (a word found in one sentence only is unknown to the model that
+ * tags it, words of other sentences are known), and a stack saved and loaded
+ * gives the same bits. */
+static void test_stack(void) {
+    char text[8192];
+    size_t len = 0;
+    for (int i = 0; i < 30; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "the\tdt\nuniq%d\tnn\n%s\tvb\n\n", i, i % 2 ? "runs" : "walks");
+    lmf_tagged *c = NULL;
+    CHECK(lmf_tagged_read_mem(text, len, "uniq", 1, &c) == LMF_OK);
+    if (!c) return;
+    lmf_tagger *m[2] = {train_kind(c, LMF_TAGGER_HMM, 0), train_kind(c, LMF_TAGGER_PERCEPTRON, 0)};
+    if (!m[0] || !m[1]) return;
+    const size_t n = lmf_tagged_ntok(c);
+    int *best = (int *)calloc(2 * n, sizeof *best);
+    float *conf = (float *)calloc(2 * n, sizeof *conf);
+    unsigned char *known = (unsigned char *)calloc(2 * n, 1);
+    CHECK_MSG(lmf_tag_oof(m, 2, c, 3, best, conf, known) == LMF_OK, "%s", lmf_last_error());
+    int leaks = 0, blind = 0;
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < n; i++) {
+            const int uniq = !strncmp(lmf_tagged_word(c, i), "uniq", 4);
+            leaks += uniq && known[k * n + i];
+            blind += !uniq && !known[k * n + i];
+            CHECK(conf[k * n + i] > 0 && conf[k * n + i] <= 1.0f + 1e-6f);
+        }
+    CHECK_MSG(leaks == 0, "%d tokens tagged by a fold model that trained on them", leaks);
+    CHECK(blind == 0);
+    free(best);
+    free(conf);
+    free(known);
+    /* a stack: fitted out of fold, saved, loaded */
+    const char *paths[2] = {TEST_TMP_DIR "/st_hmm.lmft", TEST_TMP_DIR "/st_perc.lmft"};
+    CHECK(lmf_tagger_save(m[0], paths[0]) == LMF_OK && lmf_tagger_save(m[1], paths[1]) == LMF_OK);
+    lmf_tagstack_opts o;
+    lmf_tagstack_opts_init(&o);
+    o.folds = 3;
+    lmf_tagger *st = NULL, *st2 = NULL;
+    CHECK_MSG(lmf_tagger_stack_fit(m, paths, 2, c, NULL, &o, &st) == LMF_OK, "%s", lmf_last_error());
+    if (st) {
+        const char *sent[] = {"the", "uniq3", "runs"};
+        int b1[3], b2[3];
+        float l1[3 * 3], l2[3 * 3];
+        CHECK(lmf_tagger_ntags(st) == 3);
+        CHECK(lmf_tagger_run(st, sent, 3, b1, l1) == LMF_OK);
+        CHECK(!strcmp(lmf_tagger_tag_name(st, b1[0]), "dt") && !strcmp(lmf_tagger_tag_name(st, b1[2]), "vb"));
+        CHECK(lmf_tagger_save(st, TEST_TMP_DIR "/st.lmft") == LMF_OK);
+        CHECK_MSG(lmf_tagger_load(TEST_TMP_DIR "/st.lmft", &st2) == LMF_OK, "%s", lmf_last_error());
+        if (st2) {
+            CHECK(lmf_tagger_run(st2, sent, 3, b2, l2) == LMF_OK);
+            CHECK(!memcmp(b1, b2, sizeof b1) && !memcmp(l1, l2, sizeof l1));
+        }
+    }
+    lmf_tagger_free(st2);
+    lmf_tagger_free(st);
+    lmf_tagged_free(c);
+}
+
 int main(void) {
     test_hmm_reference();
     test_invariants_and_files();
     test_evaluate();
     test_reader();
     test_alloc_failures();
+    test_fusion();
+    test_stack();
     TEST_MAIN_END();
 }

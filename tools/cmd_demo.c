@@ -35,6 +35,7 @@ static void help(FILE *fp) {
     fprintf(fp,
             "usage: lmfuse demo [--quick] [--dir DIR] [--data DIR] [--jobs N]\n"
             "       lmfuse demo classify [--quick] ...   (document classification: see its --help)\n"
+            "       lmfuse demo tag [--quick] ...        (part-of-speech tagging: see its --help)\n"
             "\n"
             "The main job.  Trains a Kneser-Ney 5-gram and an RNN, LSTM, GRU and Transformer\n"
             "on the Brown split, tunes a continuous cache over the two best neural models\n"
@@ -397,6 +398,7 @@ int lmf_cmd_demo(int argc, char **argv) {
     int quick = 0, par = 0, epochs = 0;
     const char *dir = NULL, *data = NULL;
     if (argc > 1 && !strcmp(argv[1], "classify")) return lmf_cmd_demo_classify(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "tag")) return lmf_cmd_demo_tag(argc - 1, argv + 1);
     for (int i = 1; i < argc; i++) {
         int missing = 0;
         const char *v;

@@ -64,4 +64,41 @@ expect_rc 2 "bad kind" "$LMF" tag train --kind crf "$TR" -o "$TMP/x.lmft"
 expect_rc 2 "bad order" "$LMF" tag train --order 3 "$TR" -o "$TMP/x.lmft"
 expect_rc 2 "no output" "$LMF" tag train "$TR"
 expect_rc 2 "unknown subcommand" "$LMF" tag fly
+# fuse and stack from the command line; a recipe is a tagger like the others
+expect_rc 0 "fuse weighted" "$LMF" tag fuse "$TMP/h.lmft" "$TMP/p.lmft" --method weighted --valid "$TR" -o "$TMP/f.json"
+expect_rc 0 "eval a fusion" "$LMF" tag eval "$TMP/f.json" "$TMP/g.conll"
+expect_rc 0 "fuse a fusion" "$LMF" tag fuse "$TMP/f.json" "$TMP/h1.lmft" --method vote -o "$TMP/ff.json"
+expect_rc 0 "eval nested" "$LMF" tag eval "$TMP/ff.json" "$TMP/g.conll"
+expect_rc 2 "fuse: fitted method without valid" "$LMF" tag fuse "$TMP/h.lmft" "$TMP/p.lmft" --method weighted -o "$TMP/x.json"
+expect_rc 2 "fuse: unknown method" "$LMF" tag fuse "$TMP/h.lmft" --method nope -o "$TMP/x.json"
+printf 'the\tdt\ndog\tzz\n\n' >"$TMP/zz.conll"
+expect_rc 0 "train on other tags" "$LMF" tag train -q "$TMP/zz.conll" -o "$TMP/zz.lmft"
+expect_rc 1 "fuse: other tags" "$LMF" tag fuse "$TMP/h.lmft" "$TMP/zz.lmft" --method average -o "$TMP/x.json"
+expect_err "other tags"
+expect_rc 0 "stack out of fold" "$LMF" tag stack -q "$TMP/h.lmft" "$TMP/p.lmft" --train "$TR" --folds 3 -o "$TMP/s.lmft"
+expect_rc 0 "eval a stack" "$LMF" tag eval "$TMP/s.lmft" "$TMP/g.conll"
+expect_rc 2 "stack: train and valid" "$LMF" tag stack "$TMP/h.lmft" --train "$TR" --valid "$TR" -o "$TMP/x.lmft"
+printf '{"lmfuse": "tagger fusion", "combiner": "linear", "members": ["gone.lmft"]}' >"$TMP/bad.json"
+expect_rc 1 "recipe with a missing member" "$LMF" tag eval "$TMP/bad.json" "$TMP/g.conll"
+expect_err "bad.json: member 1"
+printf '{"lmfuse": "tagger fusion", "combiner": "linear", "members": ["h.lmft"], "decode": "viterbi"}' >"$TMP/bad2.json"
+expect_rc 1 "viterbi without member" "$LMF" tag eval "$TMP/bad2.json" "$TMP/g.conll"
+expect_err "viterbi_member"
+printf '{"lmfuse": "tagger fusion", "combiner": "linear", "members": ["p.lmft"], "decode": "viterbi", "viterbi_member": 1}' >"$TMP/bad3.json"
+expect_rc 1 "viterbi with a perceptron" "$LMF" tag eval "$TMP/bad3.json" "$TMP/g.conll"
+expect_err "not one"
+
+# demo tag --quick: every row of its table is what tag eval gives for its file
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+expect_rc 0 "demo tag --quick" "$LMF" demo tag --quick --dir "$TMP/demo" --data "$SRC/sample/brown-tag"
+python3 - "$TMP/demo/results.json" "$LMF" "$SRC/sample/brown-tag/brown-tag.test.conll" <<'PY' || fail "demo rows not reproduced"
+import json, subprocess, sys, os
+r = json.load(open(sys.argv[1]))
+assert len(r["rows"]) >= 10, r
+for row in r["rows"]:
+    out = subprocess.run([sys.argv[2], "tag", "eval", os.path.join(os.path.dirname(sys.argv[1]), row["file"]), sys.argv[3], "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    e = json.loads(out)
+    assert abs(e["accuracy"] - row["accuracy"]) < 1e-6 and abs(e["unknown_accuracy"] - row["unknown"]) < 1e-6, (row, e)
+PY
 exit $((fails > 0))

@@ -277,7 +277,7 @@ static void test_fusion(void) {
     lmf_lmclass_opts_init(&o);
     float pa[40], pf[40];
     for (int cb = 0; cb < LMF_COMB_COUNT; cb++) {
-        if (cb == LMF_COMB_CASCADE || cb == LMF_COMB_GATE || cb == LMF_COMB_STACK) continue;
+        if (cb == LMF_COMB_CASCADE || cb == LMF_COMB_GATE || cb == LMF_COMB_STACK || cb == LMF_COMB_PAIRVOTE) continue;
         lmf_classifier *m[2] = {NULL, NULL}, *f = NULL;
         o.chars = 0;
         CHECK(lmf_lmclass_train(&tr, &va, &o, &m[0]) == LMF_OK);

@@ -148,6 +148,7 @@ static void test_invariants(void) {
         double W[N * K * N] = {0}, sb[N] = {0};
         lmf_gate_params gp = {0.9, mean, sd, loss0, A, b};
         lmf_stack_params sp = {N, W, sb, 0};
+        const lmf_pairvote_params pv = {0, NULL, NULL, NULL, NULL}; /* no pair seen: half votes for both */
         const double w1[K] = {0, 1, 0};
         lmf_comb_opts o;
         lmf_comb_opts_init(&o);
@@ -156,6 +157,7 @@ static void test_invariants(void) {
         o.top_k = 2;
         o.gate = &gp;
         o.stack = &sp;
+        o.pairs = &pv;
         /* gate with A = 0, b = ln w: the linear mixture; ln 0 -> a very negative bias */
         for (int k = 0; k < K; k++) b[k] = w1[k] > 0 ? 0 : -200;
         lmf_comb *c = make(&o);
@@ -196,6 +198,10 @@ static void test_combine_at(void) {
     lmf_gate_params gp = {0.9, mean, sd, loss0, A, b};
     lmf_stack_params sp = {N, W, sb, 0};
     const double w[K] = {0.2, 0.5, 0.3};
+    const int64_t pk[1] = {((0 * K + 1) * N + 0) * N + 0}, pptr[2] = {0, 2};
+    const int32_t py[2] = {0, 3};
+    const double pp[2] = {0.25, 0.75};
+    const lmf_pairvote_params pv = {1, pk, pptr, py, pp};
     for (int cb = 0; cb < LMF_COMB_COUNT; cb++) {
         if (cb == LMF_COMB_CASCADE) continue; /* two members */
         lmf_comb_opts o;
@@ -205,6 +211,7 @@ static void test_combine_at(void) {
         o.top_k = 2;
         o.gate = &gp;
         o.stack = &sp;
+        o.pairs = &pv;
         lmf_comb *c = make(&o);
         if (!c) continue;
         lmf_comb_state *st = lmf_comb_state_new(c);
@@ -264,7 +271,64 @@ static void test_errors(void) {
     CHECK(lmf_combiner_parse("stack") == LMF_COMB_STACK && lmf_combiner_parse("nope") == -1);
 }
 
+/* van Halteren's per-outcome votes (TagPrecision, Precision-Recall) and
+ * pair votes (TagPair), counted here by hand for members whose top outcomes
+ * are 1, 1 and 3. */
+static void test_outcome_votes(void) {
+    float d[K * N];
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < N; i++) d[k * N + i] = (float)log(i == (k < 2 ? 1 : 3) ? 0.6 : 0.1);
+    double vf[K * N], va[K * N];
+    for (int j = 0; j < K * N; j++) vf[j] = 0.5 + 0.01 * j, va[j] = 0.02 * (j % 7);
+    lmf_comb_opts o;
+    lmf_comb_opts_init(&o);
+    o.comb = LMF_COMB_VOTE;
+    o.top_k = 1;
+    o.vote_mass = 1;
+    o.vote_for = vf;
+    float out[N];
+    for (int against = 0; against < 2; against++) {
+        o.vote_against = against ? va : NULL;
+        lmf_comb *c = make(&o);
+        if (!c) continue;
+        fuse1(c, d, out);
+        double v[N] = {0}, tot = 0;
+        const int top[K] = {1, 1, 3};
+        for (int k = 0; k < K; k++) v[top[k]] += vf[k * N + top[k]];
+        if (against) { /* 1 - recall for the outcomes the others chose: 1 (members 0, 1) and 3 (member 2) */
+            v[3] += va[0 * N + 3] + va[1 * N + 3];
+            v[1] += va[2 * N + 1];
+        }
+        for (int y = 0; y < N; y++) tot += v[y];
+        for (int y = 0; y < N; y++) CHECK_CLOSE(exp((double)out[y]), v[y] / tot, 1e-7, 1e-6);
+        lmf_comb_free(c);
+    }
+    /* pairs (0,1) saw (1,1): outcome 1 with 0.8, 2 with 0.2; (1,2) saw (1,3): 3; (0,2) unseen */
+    const int64_t pk[2] = {((0 * K + 1) * N + 1) * N + 1, ((1 * K + 2) * N + 1) * N + 3}, pptr[3] = {0, 2, 3};
+    const int32_t py[3] = {1, 2, 3};
+    const double pp[3] = {0.8, 0.2, 1.0};
+    const lmf_pairvote_params pv = {2, pk, pptr, py, pp};
+    lmf_comb_opts_init(&o);
+    o.comb = LMF_COMB_PAIRVOTE;
+    o.vote_mass = 1;
+    o.pairs = &pv;
+    lmf_comb *c = make(&o);
+    if (c) {
+        fuse1(c, d, out);
+        const double want[N] = {0, (0.8 + 0.5) / 3, 0.2 / 3, (1.0 + 0.5) / 3, 0};
+        for (int y = 0; y < N; y++) CHECK_CLOSE(exp((double)out[y]), want[y], 1e-7, 1e-6);
+        lmf_comb_free(c);
+    }
+    /* a table out of order is refused */
+    const int64_t bad[2] = {pk[1], pk[0]};
+    const lmf_pairvote_params pb = {2, bad, pptr, py, pp};
+    o.pairs = &pb;
+    c = NULL;
+    CHECK(lmf_comb_new(&o, K, N, &c) == LMF_ERR_ARG && c == NULL);
+}
+
 int main(void) {
+    test_outcome_votes();
     test_combine_at();
     test_formulas();
     test_invariants();

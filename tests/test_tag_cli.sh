@@ -69,6 +69,12 @@ expect_rc 0 "fuse weighted" "$LMF" tag fuse "$TMP/h.lmft" "$TMP/p.lmft" --method
 expect_rc 0 "eval a fusion" "$LMF" tag eval "$TMP/f.json" "$TMP/g.conll"
 expect_rc 0 "fuse a fusion" "$LMF" tag fuse "$TMP/f.json" "$TMP/h1.lmft" --method vote -o "$TMP/ff.json"
 expect_rc 0 "eval nested" "$LMF" tag eval "$TMP/ff.json" "$TMP/g.conll"
+for m in precision-vote precision-recall-vote pair-vote; do
+  expect_rc 0 "fuse $m" "$LMF" tag fuse "$TMP/h.lmft" "$TMP/p.lmft" "$TMP/h1.lmft" --method $m --valid "$TR" -o "$TMP/v-$m.json"
+  expect_rc 0 "eval $m" "$LMF" tag eval "$TMP/v-$m.json" "$TR" --json
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["accuracy"] > 0.8, r["accuracy"]' "$TMP/out" || fail "$m: $(head -c 200 "$TMP/out")"
+done
+grep -q '"pairs"' "$TMP/v-pair-vote.json" && grep -q '"vote_against"' "$TMP/v-precision-recall-vote.json" || fail "vote tables not in the recipes"
 expect_rc 2 "fuse: fitted method without valid" "$LMF" tag fuse "$TMP/h.lmft" "$TMP/p.lmft" --method weighted -o "$TMP/x.json"
 expect_rc 2 "fuse: unknown method" "$LMF" tag fuse "$TMP/h.lmft" --method nope -o "$TMP/x.json"
 printf 'the\tdt\ndog\tzz\n\n' >"$TMP/zz.conll"

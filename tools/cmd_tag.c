@@ -37,8 +37,12 @@ static void usage_tag(FILE *fp) {
             "fuse: a fusion recipe of tagger files (or recipes) with the same tags, fitted on VALID:\n"
             "  --method M   average, weighted (EM, default), acc-weighted, geometric, geo-weighted, max,\n"
             "               vote (majority of the members' best tags), weighted-vote (votes weighted by\n"
-            "               valid accuracy), threshold-vote, select, bo-weighted, blend (class-wise\n"
-            "               meta-model on valid), blend-full (over every member probability)\n"
+            "               valid accuracy: van Halteren's TotPrecision), precision-vote (by the\n"
+            "               member's precision on the tag: TagPrecision), precision-recall-vote\n"
+            "               (and 1 - recall against the other tags), pair-vote (each pair of members\n"
+            "               votes with the gold tags seen for their two tags: TagPair),\n"
+            "               threshold-vote, select, bo-weighted, blend (class-wise meta-model on\n"
+            "               valid), blend-full (over every member probability)\n"
             "  --viterbi    decode the fused per-token distributions with the first HMM member's\n"
             "               transitions instead of token by token\n"
             "stack: a meta-tagger (averaged perceptron) over the members' tags in context, their\n"
@@ -289,7 +293,8 @@ static int cmd_fuse(int argc, char **argv) {
         if (!strcmp(argv[i], "--viterbi")) {
             viterbi = 1;
         } else if ((v = cli_opt_value(argc, argv, &i, "--method", &missing))) {
-            if (lmf_cfuse_method_needs(v) < 0 || (lmf_cfuse_method_needs(v) & LMF_CFUSE_NEEDS_OOF))
+            const int vh = !strcmp(v, "precision-vote") || !strcmp(v, "precision-recall-vote") || !strcmp(v, "pair-vote");
+            if (!vh && (lmf_cfuse_method_needs(v) < 0 || (lmf_cfuse_method_needs(v) & LMF_CFUSE_NEEDS_OOF)))
                 return cli_usage_error("tag fuse", "unknown method \"%s\" (see lmfuse tag --help)", v);
             method = v;
         } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--valid", &missing))) {
@@ -306,7 +311,7 @@ static int cmd_fuse(int argc, char **argv) {
         }
     }
     if (!K || !out) return cli_usage_error("tag fuse", "wants MEMBER... and -o RECIPE.json");
-    if ((lmf_cfuse_method_needs(method) & LMF_CFUSE_NEEDS_VALID) && !valid)
+    if (((lmf_cfuse_method_needs(method) & LMF_CFUSE_NEEDS_VALID) || lmf_cfuse_method_needs(method) < 0) && !valid)
         return cli_usage_error("tag fuse", "method %s is fitted on held-out tagged text: give --valid", method);
     lmf_tagger *m[LMF_FUSE_MAX_MEMBERS];
     for (int k = 0; k < K; k++)

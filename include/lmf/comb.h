@@ -61,6 +61,7 @@ typedef enum {
     LMF_COMB_CASCADE,
     LMF_COMB_GATE,
     LMF_COMB_STACK,
+    LMF_COMB_PAIRVOTE,
     LMF_COMB_COUNT
 } lmf_combiner;
 
@@ -92,6 +93,16 @@ static inline double lmf_stack_feature(float lp, int logp) {
     return exp((double)lp);
 }
 
+/* pairvote's table: n entries in increasing key order, key = ((i K + j) N +
+ * x_i) N + x_j for members i < j; entry e's distribution over outcomes is
+ * (y[t], p[t]) for t in [ptr[e], ptr[e+1]). */
+typedef struct lmf_pairvote_params {
+    int64_t n;
+    const int64_t *key, *ptr; /* n, n + 1 */
+    const int32_t *y;         /* ptr[n] */
+    const double *p;          /* ptr[n] */
+} lmf_pairvote_params;
+
 typedef struct lmf_comb_opts {
     lmf_combiner comb;
     const double *weights; /* K weights; NULL = equal (1/K) */
@@ -101,6 +112,9 @@ typedef struct lmf_comb_opts {
     double vote_mass;      /* vote: weight of the votes in [0, 1] (default 0.5) */
     const lmf_gate_params *gate;   /* gate: required (copied) */
     const lmf_stack_params *stack; /* stack: required (copied) */
+    const double *vote_for;        /* vote: K x N per-outcome votes, or NULL (copied) */
+    const double *vote_against;    /* vote: K x N votes against, or NULL; needs vote_for (copied) */
+    const lmf_pairvote_params *pairs; /* pairvote: required (copied) */
 } lmf_comb_opts;
 void lmf_comb_opts_init(lmf_comb_opts *o);
 

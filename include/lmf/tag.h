@@ -138,9 +138,11 @@ lmf_status lmf_tagger_fusion_new(lmf_tagger **members, const char *const *paths,
                                  const char *tuning_json, lmf_tagger **out);
 /* Fits a fusion method of lmf_cfuse_fit_method (lmf/classify.h: average,
  * weighted, acc-weighted, geometric, geo-weighted, max, vote, weighted-vote,
- * threshold-vote, select, bo-weighted, blend, blend-full) on the members'
- * outputs over a held-out tagged corpus (tokens with tags the members never
- * saw are left out); vote and weighted-vote take the members' decisions,
+ * threshold-vote, select, bo-weighted, blend, blend-full) or one of van
+ * Halteren et al.'s (2001) votes (precision-vote: TagPrecision,
+ * precision-recall-vote: Precision-Recall, pair-vote: TagPair) on the
+ * members' outputs over a held-out tagged corpus (tokens with tags the
+ * members never saw are left out); the votes take the members' decisions,
  * the others their distributions.  With decode_viterbi, the first HMM
  * member's transitions decode.  Takes ownership of the members. */
 lmf_status lmf_tagger_fusion_fit(const char *method, lmf_tagger **members, const char *const *paths, int K,

@@ -11,10 +11,11 @@ static const lmf_comb_ops *const table[LMF_COMB_COUNT] = {
     [LMF_COMB_MAX] = &lmf_comb_max_ops,       [LMF_COMB_BAYES] = &lmf_comb_bayes_ops,
     [LMF_COMB_VOTE] = &lmf_comb_vote_ops,     [LMF_COMB_CASCADE] = &lmf_comb_cascade_ops,
     [LMF_COMB_GATE] = &lmf_comb_gate_ops,     [LMF_COMB_STACK] = &lmf_comb_stack_ops,
+    [LMF_COMB_PAIRVOTE] = &lmf_comb_pairvote_ops,
 };
 
 static const char *const names[LMF_COMB_COUNT] = {"linear", "loglinear", "max",  "bayes",
-                                                  "vote",   "cascade",   "gate", "stack"};
+                                                  "vote",   "cascade",   "gate", "stack", "pairvote"};
 
 const char *lmf_combiner_name(lmf_combiner c) { return (unsigned)c < LMF_COMB_COUNT ? names[c] : "?"; }
 
@@ -36,6 +37,7 @@ void lmf_comb_free(lmf_comb *c) {
     if (!c) return;
     lmf_free(c->w);
     lmf_free(c->par);
+    lmf_free(c->par2);
     lmf_free(c);
 }
 
@@ -78,6 +80,8 @@ lmf_status lmf_comb_new(const lmf_comb_opts *o, int K, int N, lmf_comb **out) {
     c->o.weights = NULL;
     c->o.gate = NULL;
     c->o.stack = NULL;
+    c->o.vote_for = c->o.vote_against = NULL;
+    c->o.pairs = NULL;
     if (!c->o.top_k) c->o.top_k = o->comb == LMF_COMB_CASCADE ? 20 : 10;
     c->logw = c->w + K;
     int norm = o->comb != LMF_COMB_LOGLINEAR; /* mixture weights sum to 1 */

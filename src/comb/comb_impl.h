@@ -35,6 +35,14 @@ struct lmf_comb {
     /* stack: W [N x KN], b [N] in par */
     const double *sW, *sb;
     int slogp; /* features ln p instead of p */
+    /* vote: per-outcome votes [K x N] in par (NULL: the weights) */
+    const double *vfor, *vagainst;
+    /* pairvote: the table, owned (pkey, pptr in par2; py, pp after them) */
+    int64_t pn;
+    const int64_t *pkey, *pptr;
+    const int32_t *py;
+    const double *pp;
+    void *par2;
 };
 
 struct lmf_comb_state {
@@ -48,7 +56,10 @@ struct lmf_comb_state {
 };
 
 extern const lmf_comb_ops lmf_comb_linear_ops, lmf_comb_loglinear_ops, lmf_comb_max_ops, lmf_comb_bayes_ops,
-    lmf_comb_vote_ops, lmf_comb_cascade_ops, lmf_comb_gate_ops, lmf_comb_stack_ops;
+    lmf_comb_vote_ops, lmf_comb_cascade_ops, lmf_comb_gate_ops, lmf_comb_stack_ops, lmf_comb_pairvote_ops;
+
+/* vote, pairvote: out = ln(m votes / total + (1 - m) linear mixture). */
+void lmf_comb_votes_out(const lmf_comb *c, const float *votes, double total, const float *d, size_t ks, float *out);
 
 /* ln sum_k e^{a_k} */
 static inline double lmf_comb_lse(const double *a, int K) {

@@ -36,6 +36,10 @@ typedef struct tfuse {
     lmf_tagfuse_opts fo;
     double *w, *sW, *sb; /* owned copies of the combiner's parameters */
     int slogp;
+    double *vfor, *vag;  /* per-outcome votes (K x T each), or NULL */
+    int64_t pn, *pkey, *pptr; /* the pair-vote table, or pn = -1 */
+    int32_t *py;
+    double *pp;
     char *tuning;
     float *d;   /* K x cap x T */
     int *bt;    /* K x cap */
@@ -56,6 +60,8 @@ static void tf_free(void *p) {
     lmf_comb_state_free(f->cs);
     lmf_comb_free(f->comb);
     lmf_free(f->w);
+    lmf_free(f->vfor);
+    lmf_free(f->pkey);
     lmf_free(f->tuning);
     lmf_free(f->d);
     lmf_free(f->bt);
@@ -209,9 +215,39 @@ lmf_status lmf_tagger_fusion_new(lmf_tagger **members, const char *const *paths,
             f->fo.comb.stack = &sp;
         }
     }
+    f->pn = -1;
+    const size_t KT = (size_t)K * (size_t)T;
+    if (!s && co->vote_for) {
+        if (!(f->vfor = (double *)lmf_malloc(2 * KT * sizeof *f->vfor))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        if (!s) memcpy(f->vfor, co->vote_for, KT * sizeof *f->vfor);
+        if (!s && co->vote_against) f->vag = f->vfor + KT, memcpy(f->vag, co->vote_against, KT * sizeof *f->vag);
+        f->fo.comb.vote_for = f->vfor;
+        f->fo.comb.vote_against = f->vag;
+    }
+    lmf_pairvote_params pv;
+    if (!s && co->pairs) {
+        const lmf_pairvote_params *q = co->pairs;
+        const int64_t nn = q->n > 0 ? q->ptr[q->n] : 0;
+        if (q->n < 0 || nn < 0) s = lmf_error(LMF_ERR_ARG, "a pair-vote table with a negative size");
+        char *b = s ? NULL : (char *)lmf_malloc((size_t)(2 * q->n + 1) * sizeof(int64_t) + (size_t)nn * (sizeof(double) + sizeof(int32_t)) + 8);
+        if (!s && !b) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        if (!s) {
+            f->pn = q->n;
+            f->pkey = (int64_t *)b;
+            f->pptr = f->pkey + q->n;
+            f->pp = (double *)(f->pptr + q->n + 1);
+            f->py = (int32_t *)(f->pp + nn);
+            if (q->n) memcpy(f->pkey, q->key, (size_t)q->n * sizeof *f->pkey), memcpy(f->pptr, q->ptr, (size_t)(q->n + 1) * sizeof *f->pptr);
+            else f->pptr[0] = 0;
+            if (nn) memcpy(f->pp, q->p, (size_t)nn * sizeof *f->pp), memcpy(f->py, q->y, (size_t)nn * sizeof *f->py);
+            pv = (lmf_pairvote_params){f->pn, f->pkey, f->pptr, f->py, f->pp};
+            f->fo.comb.pairs = &pv;
+        }
+    }
     if (!s && co->gate) s = lmf_error(LMF_ERR_UNSUPPORTED, "a gate needs a history of outcomes; tagger fusions have none");
     if (!s) s = lmf_comb_new(&f->fo.comb, K, T, &f->comb);
-    f->fo.comb.stack = NULL; /* sp goes out of scope; the comb copied it */
+    f->fo.comb.stack = NULL; /* sp and pv go out of scope; the comb copied them */
+    f->fo.comb.pairs = NULL;
     if (!s && !(f->cs = lmf_comb_state_new(f->comb))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s && !(f->row = (float *)lmf_malloc((size_t)K * (size_t)T * sizeof *f->row))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s && tuning_json && !(f->tuning = lmf_strdup(tuning_json))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
@@ -269,6 +305,22 @@ lmf_status lmf_tagger_fusion_save(const lmf_tagger *t, const char *path) {
         s = st ? add_numbers(st, "W", f->sW, (size_t)T * (size_t)f->K * T) : lmf_error(LMF_ERR_NOMEM, "out of memory");
         if (!s) s = add_numbers(st, "b", f->sb, (size_t)T);
         if (!s && !cJSON_AddStringToObject(st, "features", f->slogp ? "logp" : "prob")) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    }
+    if (!s && f->vfor) s = add_numbers(j, "vote_for", f->vfor, (size_t)f->K * T);
+    if (!s && f->vag) s = add_numbers(j, "vote_against", f->vag, (size_t)f->K * T);
+    if (!s && f->pn >= 0) {
+        cJSON *pj = cJSON_AddObjectToObject(j, "pairs");
+        const int64_t nn = f->pptr[f->pn];
+        double *tmp = (double *)lmf_malloc((size_t)(f->pn + 1 + nn + 1) * sizeof *tmp);
+        if (!pj || !tmp) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        for (int64_t e = 0; !s && e < f->pn; e++) tmp[e] = (double)f->pkey[e]; /* keys < 2^53: checked when loading */
+        if (!s) s = add_numbers(pj, "key", tmp, (size_t)f->pn);
+        for (int64_t e = 0; !s && e <= f->pn; e++) tmp[e] = (double)f->pptr[e];
+        if (!s) s = add_numbers(pj, "ptr", tmp, (size_t)f->pn + 1);
+        for (int64_t e = 0; !s && e < nn; e++) tmp[e] = f->py[e];
+        if (!s) s = add_numbers(pj, "y", tmp, (size_t)nn);
+        if (!s) s = add_numbers(pj, "p", f->pp, (size_t)nn);
+        lmf_free(tmp);
     }
     if (!s && (!cJSON_AddStringToObject(j, "inputs", f->fo.decisions ? "decisions" : "distributions") ||
                !cJSON_AddStringToObject(j, "decode", f->fo.viterbi ? "viterbi" : "token") ||
@@ -386,6 +438,51 @@ lmf_status lmf_tagger_fusion_load(const char *path, lmf_tagger **out) {
         else sp.logp = fe && !strcmp(fe->valuestring, "logp");
         o.comb.stack = &sp;
     }
+    /* per-outcome votes and the pair-vote table */
+    const cJSON *vf = cJSON_GetObjectItemCaseSensitive(j, "vote_for"), *va = cJSON_GetObjectItemCaseSensitive(j, "vote_against"),
+                *pj = cJSON_GetObjectItemCaseSensitive(j, "pairs");
+    double *vbuf = NULL, *pbuf = NULL;
+    int64_t *pkey = NULL;
+    int32_t *py = NULL;
+    lmf_pairvote_params pv;
+    const size_t KT = (size_t)K * (size_t)T;
+    if (!s && (vf || va)) {
+        if (!(vbuf = (double *)lmf_malloc(2 * KT * sizeof *vbuf))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        else if (!vf || !numbers(vf, KT, vbuf) || (va && !numbers(va, KT, vbuf + KT)))
+            s = lmf_error(LMF_ERR_FORMAT, "%s: \"vote_for\" (and \"vote_against\") must be %zu numbers each (members x tags)", path, KT);
+        else o.comb.vote_for = vbuf, o.comb.vote_against = va ? vbuf + KT : NULL;
+    }
+    if (!s && pj) {
+        const cJSON *jk = cJSON_GetObjectItemCaseSensitive(pj, "key"), *jp = cJSON_GetObjectItemCaseSensitive(pj, "ptr"),
+                    *jy = cJSON_GetObjectItemCaseSensitive(pj, "y"), *jq = cJSON_GetObjectItemCaseSensitive(pj, "p");
+        const int n = cJSON_IsArray(jk) ? cJSON_GetArraySize(jk) : -1, nn = cJSON_IsArray(jy) ? cJSON_GetArraySize(jy) : -1;
+        if (n < 0 || nn < 0 || !(pbuf = (double *)lmf_malloc((2 * (size_t)n + 2 + 2 * (size_t)nn) * sizeof *pbuf)) ||
+            !(pkey = (int64_t *)lmf_malloc((2 * (size_t)n + 1) * sizeof *pkey)) || !(py = (int32_t *)lmf_malloc(((size_t)nn + 1) * sizeof *py)))
+            s = n < 0 || nn < 0 ? lmf_error(LMF_ERR_FORMAT, "%s: \"pairs\" must hold arrays \"key\", \"ptr\", \"y\", \"p\"", path)
+                                : lmf_error(LMF_ERR_NOMEM, "out of memory");
+        double *kv = pbuf, *pv2 = pbuf + n, *yv = pv2 + n + 1, *qv = yv + nn;
+        if (!s && (!numbers(jk, (size_t)n, kv) || !numbers(jp, (size_t)n + 1, pv2) || !numbers(jy, (size_t)nn, yv) || !numbers(jq, (size_t)nn, qv)))
+            s = lmf_error(LMF_ERR_FORMAT, "%s: \"pairs\": key [n], ptr [n + 1], y [m], p [m] numbers", path);
+        for (int e = 0; !s && e < n; e++) {
+            if (!(kv[e] >= 0 && kv[e] < 9007199254740992.0 && kv[e] == floor(kv[e])))
+                s = lmf_error(LMF_ERR_FORMAT, "%s: \"pairs\": key %d is not a whole number", path, e + 1);
+            pkey[e] = (int64_t)kv[e];
+        }
+        for (int e = 0; !s && e <= n; e++) {
+            if (!(pv2[e] >= 0 && pv2[e] <= nn && pv2[e] == floor(pv2[e])))
+                s = lmf_error(LMF_ERR_FORMAT, "%s: \"pairs\": offset %d is out of range", path, e + 1);
+            pkey[n + e] = (int64_t)pv2[e];
+        }
+        if (!s && pkey[n + n] != nn) s = lmf_error(LMF_ERR_FORMAT, "%s: \"pairs\": the offsets must end at %d", path, nn);
+        for (int t = 0; !s && t < nn; t++) {
+            if (!(yv[t] >= 0 && yv[t] < T && yv[t] == floor(yv[t]))) s = lmf_error(LMF_ERR_FORMAT, "%s: \"pairs\": tag %d out of range", path, t + 1);
+            py[t] = (int32_t)yv[t];
+        }
+        if (!s) {
+            pv = (lmf_pairvote_params){n, pkey, pkey + n, py, qv};
+            o.comb.pairs = &pv;
+        }
+    }
     char *tuning = !s && cJSON_IsObject(tu) ? cJSON_PrintUnformatted(tu) : NULL;
     if (!s) {
         s = lmf_tagger_fusion_new(m, (const char *const *)paths, K, &o, tuning, out);
@@ -398,6 +495,10 @@ lmf_status lmf_tagger_fusion_load(const char *path, lmf_tagger **out) {
         lmf_free(paths[i]);
     }
     lmf_free(buf);
+    lmf_free(vbuf);
+    lmf_free(pbuf);
+    lmf_free(pkey);
+    lmf_free(py);
     lmf_free(dir);
     cJSON_Delete(j);
     return s;
@@ -405,16 +506,143 @@ lmf_status lmf_tagger_fusion_load(const char *path, lmf_tagger **out) {
 
 /* ---- fitting on held-out tagged text ---- */
 
+/* van Halteren, Zavrel and Daelemans (2001)'s weighted votes from the
+ * members' best tags on held-out tokens: TagPrecision (each member votes for
+ * its tag x with its precision on x), Precision-Recall (and adds 1 - its
+ * recall of y to every other tag y that the held-out text has), TagPair
+ * (each pair of members votes with the distribution of the gold tag given
+ * their two tags). */
+typedef struct vh_tables {
+    double *vf, *va;
+    int64_t *key, *ptr;
+    int32_t *y;
+    double *p;
+    lmf_pairvote_params pv;
+} vh_tables;
+
+static void vh_free(vh_tables *v) {
+    lmf_free(v->vf);
+    lmf_free(v->key);
+    lmf_free(v->ptr);
+    lmf_free(v->y);
+    lmf_free(v->p);
+    memset(v, 0, sizeof *v);
+}
+
+static int top1(const float *r, int T) {
+    int g = 0;
+    for (int c = 1; c < T; c++)
+        if (r[c] > r[g]) g = c;
+    return g;
+}
+
+static int cmp_i64pair(const void *a, const void *b) {
+    const int64_t *x = (const int64_t *)a, *y = (const int64_t *)b;
+    if (x[0] != y[0]) return x[0] < y[0] ? -1 : 1;
+    return (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+static lmf_status fit_vh(int which, int K, int T, const float *const *lp, const int32_t *gold, size_t n, vh_tables *v,
+                         lmf_comb_opts *o) {
+    lmf_comb_opts_init(o);
+    o->top_k = 1;
+    o->vote_mass = 1;
+    const size_t KT = (size_t)K * (size_t)T;
+    if (which < 3) {
+        double *tp = (double *)lmf_calloc(3 * KT, sizeof *tp), *pred = tp ? tp + KT : NULL, *gl = tp ? tp + 2 * KT : NULL;
+        if (!tp || !(v->vf = (double *)lmf_malloc(2 * KT * sizeof *v->vf))) {
+            lmf_free(tp);
+            return lmf_error(LMF_ERR_NOMEM, "out of memory");
+        }
+        for (int k = 0; k < K; k++) {
+            double right = 0;
+            for (size_t i = 0; i < n; i++) {
+                const int x = top1(lp[k] + i * (size_t)T, T);
+                pred[(size_t)k * T + x]++;
+                gl[(size_t)k * T + gold[i]]++;
+                if (x == gold[i]) tp[(size_t)k * T + x]++, right++;
+            }
+            /* a tag the member never chose on valid: its overall accuracy */
+            const double acc = n ? right / (double)n : 0.5;
+            for (int c = 0; c < T; c++) {
+                const size_t j = (size_t)k * T + c;
+                v->vf[j] = pred[j] > 0 ? tp[j] / pred[j] : acc;
+                v->vf[KT + j] = gl[j] > 0 ? 1 - tp[j] / gl[j] : 0; /* no evidence about an absent tag: no vote */
+            }
+        }
+        lmf_free(tp);
+        v->va = which == 2 ? v->vf + KT : NULL;
+        o->comb = LMF_COMB_VOTE;
+        o->vote_for = v->vf;
+        o->vote_against = v->va;
+        return LMF_OK;
+    }
+    /* TagPair: (pair key, gold) for every pair and token, sorted, counted */
+    const size_t np = (size_t)K * (size_t)(K - 1) / 2, rows = np * n;
+    int64_t *kv = (int64_t *)lmf_malloc((rows ? rows : 1) * 2 * sizeof *kv);
+    if (!kv) return lmf_error(LMF_ERR_NOMEM, "out of memory (pair votes)");
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++) {
+        int tops[LMF_FUSE_MAX_MEMBERS];
+        for (int k = 0; k < K; k++) tops[k] = top1(lp[k] + i * (size_t)T, T);
+        for (int a = 0; a < K; a++)
+            for (int b = a + 1; b < K; b++, r++) {
+                kv[2 * r] = (((int64_t)a * K + b) * T + tops[a]) * T + tops[b];
+                kv[2 * r + 1] = gold[i];
+            }
+    }
+    if (rows) qsort(kv, rows, 2 * sizeof *kv, cmp_i64pair);
+    size_t ne = 0, nt = 0;
+    for (size_t i = 0; i < rows; i++) {
+        ne += !i || kv[2 * i] != kv[2 * i - 2];
+        nt += !i || kv[2 * i] != kv[2 * i - 2] || kv[2 * i + 1] != kv[2 * i - 1];
+    }
+    v->key = (int64_t *)lmf_malloc((ne ? ne : 1) * sizeof *v->key);
+    v->ptr = (int64_t *)lmf_malloc((ne + 1) * sizeof *v->ptr);
+    v->y = (int32_t *)lmf_malloc((nt ? nt : 1) * sizeof *v->y);
+    v->p = (double *)lmf_malloc((nt ? nt : 1) * sizeof *v->p);
+    if (!v->key || !v->ptr || !v->y || !v->p) {
+        lmf_free(kv);
+        return lmf_error(LMF_ERR_NOMEM, "out of memory (pair votes)");
+    }
+    size_t e = 0, t = 0, start = 0;
+    v->ptr[0] = 0;
+    for (size_t i = 0; i < rows; i++) {
+        if (i && kv[2 * i] != kv[2 * i - 2]) { /* close entry e: counts -> probabilities */
+            for (size_t q = (size_t)v->ptr[e]; q < t; q++) v->p[q] /= (double)(i - start);
+            v->ptr[++e] = (int64_t)t;
+            start = i;
+        }
+        if (i == start || kv[2 * i + 1] != kv[2 * i - 1]) {
+            v->key[e] = kv[2 * i];
+            v->y[t] = (int32_t)kv[2 * i + 1];
+            v->p[t++] = 0;
+        }
+        v->p[t - 1] += 1;
+    }
+    if (rows) {
+        for (size_t q = (size_t)v->ptr[e]; q < t; q++) v->p[q] /= (double)(rows - start);
+        v->ptr[++e] = (int64_t)t;
+    }
+    lmf_free(kv);
+    v->pv = (lmf_pairvote_params){(int64_t)e, v->key, v->ptr, v->y, v->p};
+    o->comb = LMF_COMB_PAIRVOTE;
+    o->pairs = &v->pv;
+    return LMF_OK;
+}
+
 lmf_status lmf_tagger_fusion_fit(const char *method, lmf_tagger **members, const char *const *paths, int K,
                                  const lmf_tagged *valid, int decode_viterbi, lmf_tagger **out) {
     *out = NULL;
     lmf_status s = LMF_OK;
-    const int needs = lmf_cfuse_method_needs(method);
+    /* van Halteren's votes: fitted here, combined by vote and pairvote */
+    const int vh = !strcmp(method, "precision-vote") ? 1 : !strcmp(method, "precision-recall-vote") ? 2 : !strcmp(method, "pair-vote") ? 3 : 0;
+    const int needs = vh ? LMF_CFUSE_NEEDS_VALID : lmf_cfuse_method_needs(method);
     if (needs < 0) s = lmf_error(LMF_ERR_ARG, "unknown fusion method \"%s\"", method);
     else if (needs & LMF_CFUSE_NEEDS_OOF)
         s = lmf_error(LMF_ERR_UNSUPPORTED, "fusion method %s needs out-of-fold outputs on train; for taggers use the "
                                            "held-out variant (blend, blend-full)", method);
-    const int decisions = !s && (!strcmp(method, "vote") || !strcmp(method, "weighted-vote"));
+    const int decisions = !s && (vh || !strcmp(method, "vote") || !strcmp(method, "weighted-vote"));
     int vmember = 0;
     for (int k = 0; k < K && decode_viterbi && !vmember; k++)
         if (members[k]->kind == LMF_TAGGER_HMM) vmember = k + 1;
@@ -458,7 +686,10 @@ lmf_status lmf_tagger_fusion_fit(const char *method, lmf_tagger **members, const
     }
     lmf_cfuse_fit fit;
     memset(&fit, 0, sizeof fit);
-    if (!s) s = lmf_cfuse_fit_method(method, K, T, (const float *const *)lp, y, m, NULL, NULL, 0, NULL, &fit);
+    vh_tables vt;
+    memset(&vt, 0, sizeof vt);
+    if (!s && vh) s = fit_vh(vh, K, T, (const float *const *)lp, y, m, &vt, &fit.o);
+    else if (!s) s = lmf_cfuse_fit_method(method, K, T, (const float *const *)lp, y, m, NULL, NULL, 0, NULL, &fit);
     for (int k = 0; k < K; k++) lmf_free(lp[k]);
     lmf_free(y);
     /* the members move to the fitted fusion */
@@ -477,6 +708,7 @@ lmf_status lmf_tagger_fusion_fit(const char *method, lmf_tagger **members, const
     cJSON *tj = cJSON_Parse(tuning); /* a path with quotes would break the text: then no record */
     s = lmf_tagger_fusion_new(mm, paths, K, &o, tj ? tuning : NULL, out);
     cJSON_Delete(tj);
-    lmf_cfuse_fit_free(&fit);
+    if (vh) vh_free(&vt);
+    else lmf_cfuse_fit_free(&fit);
     return s;
 }

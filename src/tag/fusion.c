@@ -460,23 +460,24 @@ lmf_status lmf_tagger_fusion_load(const char *path, lmf_tagger **out) {
             !(pkey = (int64_t *)lmf_malloc((2 * (size_t)n + 1) * sizeof *pkey)) || !(py = (int32_t *)lmf_malloc(((size_t)nn + 1) * sizeof *py)))
             s = n < 0 || nn < 0 ? lmf_error(LMF_ERR_FORMAT, "%s: \"pairs\" must hold arrays \"key\", \"ptr\", \"y\", \"p\"", path)
                                 : lmf_error(LMF_ERR_NOMEM, "out of memory");
-        double *kv = pbuf, *pv2 = pbuf + n, *yv = pv2 + n + 1, *qv = yv + nn;
+        double *kv = NULL, *pv2 = NULL, *yv = NULL, *qv = NULL;
+        if (!s) kv = pbuf, pv2 = pbuf + n, yv = pv2 + n + 1, qv = yv + nn;
         if (!s && (!numbers(jk, (size_t)n, kv) || !numbers(jp, (size_t)n + 1, pv2) || !numbers(jy, (size_t)nn, yv) || !numbers(jq, (size_t)nn, qv)))
             s = lmf_error(LMF_ERR_FORMAT, "%s: \"pairs\": key [n], ptr [n + 1], y [m], p [m] numbers", path);
         for (int e = 0; !s && e < n; e++) {
             if (!(kv[e] >= 0 && kv[e] < 9007199254740992.0 && kv[e] == floor(kv[e])))
                 s = lmf_error(LMF_ERR_FORMAT, "%s: \"pairs\": key %d is not a whole number", path, e + 1);
-            pkey[e] = (int64_t)kv[e];
+            else pkey[e] = (int64_t)kv[e];
         }
         for (int e = 0; !s && e <= n; e++) {
             if (!(pv2[e] >= 0 && pv2[e] <= nn && pv2[e] == floor(pv2[e])))
                 s = lmf_error(LMF_ERR_FORMAT, "%s: \"pairs\": offset %d is out of range", path, e + 1);
-            pkey[n + e] = (int64_t)pv2[e];
+            else pkey[n + e] = (int64_t)pv2[e];
         }
         if (!s && pkey[n + n] != nn) s = lmf_error(LMF_ERR_FORMAT, "%s: \"pairs\": the offsets must end at %d", path, nn);
         for (int t = 0; !s && t < nn; t++) {
             if (!(yv[t] >= 0 && yv[t] < T && yv[t] == floor(yv[t]))) s = lmf_error(LMF_ERR_FORMAT, "%s: \"pairs\": tag %d out of range", path, t + 1);
-            py[t] = (int32_t)yv[t];
+            else py[t] = (int32_t)yv[t];
         }
         if (!s) {
             pv = (lmf_pairvote_params){n, pkey, pkey + n, py, qv};

@@ -690,7 +690,7 @@ static lmf_status check_csr(const char *path, const char *what, const int64_t *p
     if (ptr[0] != 0 || ptr[rows] != nnz)
         return lmf_error(LMF_ERR_FORMAT, "%s: %s offsets do not span their %lld entries (a damaged file)", path, what, (long long)nnz);
     for (int64_t r = 0; r < rows; r++) {
-        if (ptr[r + 1] < ptr[r]) return lmf_error(LMF_ERR_FORMAT, "%s: %s offsets decrease at row %lld (a damaged file)", path, what, (long long)r);
+        if (ptr[r + 1] < ptr[r] || ptr[r + 1] > nnz) return lmf_error(LMF_ERR_FORMAT, "%s: %s offsets decrease at row %lld (a damaged file)", path, what, (long long)r);
         for (int64_t j = ptr[r]; j < ptr[r + 1]; j++) {
             if (tag[j] < 0 || tag[j] >= T || (j > ptr[r] && tag[j] <= tag[j - 1]))
                 return lmf_error(LMF_ERR_FORMAT, "%s: %s row %lld: tag %d out of range or order (a damaged file)", path, what,

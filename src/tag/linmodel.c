@@ -113,7 +113,7 @@ lmf_status lmf_linmodel_load(lmf_linmodel *m, int C, const lmf_safetensors *st, 
     if (m->ptr[0] != 0 || m->ptr[m->nrow] != nnz)
         return lmf_error(LMF_ERR_FORMAT, "%s: feature offsets do not span the %lld weights (a damaged file)", path, (long long)nnz);
     for (int64_t r = 0; r < m->nrow; r++) {
-        if (m->ptr[r + 1] < m->ptr[r])
+        if (m->ptr[r + 1] < m->ptr[r] || m->ptr[r + 1] > nnz)
             return lmf_error(LMF_ERR_FORMAT, "%s: feature offsets decrease at row %lld (a damaged file)", path, (long long)r);
         for (int64_t j = m->ptr[r]; j < m->ptr[r + 1]; j++)
             if (m->cls[j] < 0 || m->cls[j] >= C)

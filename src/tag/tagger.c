@@ -220,9 +220,10 @@ lmf_status lmf_tagger_load(const char *path, lmf_tagger **out) {
     const char *kind = lmf_st_meta(st, "lmfuse.kind");
     int k = kind && !strncmp(kind, "tagger ", 7) ? lmf_tagger_kind_parse(kind + 7) : -1;
     if (k != LMF_TAGGER_HMM && k != LMF_TAGGER_PERCEPTRON && k != LMF_TAGGER_STACK) {
-        lmf_st_close(st);
-        return lmf_error(LMF_ERR_FORMAT, "%s: not an lmfuse tagger (metadata lmfuse.kind is \"%s\"; train one with "
-                                         "`lmfuse tag train`)", path, kind ? kind : "(none)");
+        s = lmf_error(LMF_ERR_FORMAT, "%s: not an lmfuse tagger (metadata lmfuse.kind is \"%.60s\"; train one with "
+                                      "`lmfuse tag train`)", path, kind ? kind : "(none)");
+        lmf_st_close(st); /* kind lives in the file's mapping */
+        return s;
     }
     lmf_tagger *t = (lmf_tagger *)lmf_calloc(1, sizeof *t);
     if (!t) s = lmf_error(LMF_ERR_NOMEM, "out of memory");

@@ -83,6 +83,7 @@ expect_rc 1 "fuse: other tags" "$LMF" tag fuse "$TMP/h.lmft" "$TMP/zz.lmft" --me
 expect_err "other tags"
 expect_rc 0 "stack out of fold" "$LMF" tag stack -q "$TMP/h.lmft" "$TMP/p.lmft" --train "$TR" --folds 3 -o "$TMP/s.lmft"
 expect_rc 0 "eval a stack" "$LMF" tag eval "$TMP/s.lmft" "$TMP/g.conll"
+grep -q "member 2 " "$TMP/out" && grep -q "error reduction .* against the best member" "$TMP/out" || fail "stack eval: $(cat "$TMP/out")"
 expect_rc 2 "stack: train and valid" "$LMF" tag stack "$TMP/h.lmft" --train "$TR" --valid "$TR" -o "$TMP/x.lmft"
 printf '{"lmfuse": "tagger fusion", "combiner": "linear", "members": ["gone.lmft"]}' >"$TMP/bad.json"
 expect_rc 1 "recipe with a missing member" "$LMF" tag eval "$TMP/bad.json" "$TMP/g.conll"

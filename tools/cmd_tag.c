@@ -137,7 +137,8 @@ static int cmp_err(const void *a, const void *b) {
 static double ratio(size_t a, size_t b) { return b ? (double)a / (double)b : 0; }
 
 static void print_eval(FILE *fp, const lmf_tagger *t, const char *model, const char *test, const lmf_tag_eval *ev,
-                       int json, int nerr) {
+                       int json, int nerr, int K, const double *macc, double best) {
+    const double acc = ratio(ev->correct, ev->tokens), red = K && best < 1 ? 1 - (1 - acc) / (1 - best) : 0;
     const int T = ev->ntags;
     err_pair *e = (err_pair *)calloc((size_t)T * T, sizeof *e);
     size_t ne = 0;
@@ -170,7 +171,11 @@ static void print_eval(FILE *fp, const lmf_tagger *t, const char *model, const c
             fprintf(fp, ": {\"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f, \"support\": %zu}", P, R,
                     P + R > 0 ? 2 * P * R / (P + R) : 0, sup);
         }
-        fprintf(fp, "}, \"errors\": [");
+        fprintf(fp, "}, \"members_accuracy\": [");
+        for (int k = 0; k < K; k++) fprintf(fp, "%s%.6f", k ? ", " : "", macc[k]);
+        fprintf(fp, "]");
+        if (K) fprintf(fp, ", \"error_reduction\": %.6f", red);
+        fprintf(fp, ", \"errors\": [");
         for (int k = 0; k < nerr; k++) {
             fprintf(fp, "%s{\"gold\": ", k ? ", " : "");
             cli_json_str(fp, lmf_tagger_tag_name(t, e[k].gold), strlen(lmf_tagger_tag_name(t, e[k].gold)));
@@ -188,6 +193,8 @@ static void print_eval(FILE *fp, const lmf_tagger *t, const char *model, const c
         fprintf(fp, "  sentences           %.4f  (%zu of %zu)\n", ratio(ev->sentences_correct, ev->sentences),
                 ev->sentences_correct, ev->sentences);
         fprintf(fp, "  speed               %.0f tokens/s (%.3f s)\n", tps, ev->seconds);
+        for (int k = 0; k < K; k++) fprintf(fp, "  member %-2d           %.4f\n", k + 1, macc[k]);
+        if (K) fprintf(fp, "  error reduction     %.1f%% against the best member (%.4f)\n", 100 * red, best);
         if (nerr) fprintf(fp, "  most frequent errors (gold -> predicted):\n");
         for (int k = 0; k < nerr; k++)
             fprintf(fp, "    %-8s -> %-8s %zu\n", lmf_tagger_tag_name(t, e[k].gold), lmf_tagger_tag_name(t, e[k].pred), e[k].n);
@@ -236,7 +243,18 @@ static int cmd_eval(int argc, char **argv) {
     else if (!s && ev.unseen)
         fprintf(stderr, "lmfuse tag eval: warning: %zu tokens of %s have tags the tagger never saw (the first: line %zu, "
                         "\"%s\"); they count as errors\n", ev.unseen, pos[1], ev.unseen_line, ev.unseen_tag);
-    if (!s) print_eval(stdout, t, pos[0], pos[1], &ev, json, nerr);
+    /* a fusion's or stack's members on the same text: the error reduction against the best */
+    lmf_tagger *const *mem = NULL;
+    const int K = s ? 0 : lmf_tagger_fusion_members(t, &mem);
+    double macc[LMF_FUSE_MAX_MEMBERS], best = -1;
+    for (int k = 0; k < K && !s; k++) {
+        lmf_tag_eval me;
+        if ((s = lmf_tag_evaluate(mem[k], c, NULL, NULL, &me))) break;
+        macc[k] = me.tokens ? (double)me.correct / (double)me.tokens : 0;
+        if (macc[k] > best) best = macc[k];
+        lmf_tag_eval_free(&me);
+    }
+    if (!s) print_eval(stdout, t, pos[0], pos[1], &ev, json, nerr, K, macc, best);
     lmf_tag_eval_free(&ev);
     lmf_tagged_free(c);
     lmf_tagger_free(t);

@@ -147,7 +147,7 @@ lmf_status lmf_tagger_fusion_new(lmf_tagger **members, const char *const *paths,
  * member's transitions decode.  Takes ownership of the members. */
 lmf_status lmf_tagger_fusion_fit(const char *method, lmf_tagger **members, const char *const *paths, int K,
                                  const lmf_tagged *valid, int decode_viterbi, lmf_tagger **out);
-/* The members of a fusion (0 for other kinds). */
+/* The members of a fusion or a stack (0 for other kinds; owned by t). */
 int lmf_tagger_fusion_members(const lmf_tagger *t, lmf_tagger *const **members);
 
 /* ---- stacking (src/tag/stack.c) ----

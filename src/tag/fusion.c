@@ -260,6 +260,7 @@ lmf_status lmf_tagger_fusion_new(lmf_tagger **members, const char *const *paths,
 }
 
 int lmf_tagger_fusion_members(const lmf_tagger *t, lmf_tagger *const **members) {
+    if (t->kind == LMF_TAGGER_STACK) return lmf_stack_members(t, members);
     if (t->kind != LMF_TAGGER_FUSION) return 0;
     const tfuse *f = (const tfuse *)t->impl;
     *members = f->m;

@@ -237,6 +237,12 @@ static lmf_status ts_save(const lmf_tagger *t, lmf_st_writer *w, void **keep) {
 
 static const lmf_tagger_ops stack_ops = {ts_run, ts_save, ts_free};
 
+int lmf_stack_members(const lmf_tagger *t, lmf_tagger *const **members) {
+    const tstack *f = (const tstack *)t->impl;
+    *members = f->m;
+    return f->K;
+}
+
 /* A stack tagger around members (taken), without its meta-model yet. */
 static lmf_status stack_new(lmf_tagger **members, const char *const *paths, int K, const lmf_tagstack_opts *o, lmf_tagger **out) {
     *out = NULL;

@@ -117,6 +117,7 @@ lmf_status lmf_tagger_retrain(const lmf_tagger *t, const lmf_tagged *train, lmf_
 lmf_status lmf_tag_oof(lmf_tagger *const *members, int K, const lmf_tagged *train, int folds, int *best, float *conf,
                        unsigned char *known);
 lmf_status lmf_stack_load(lmf_tagger *t, const lmf_safetensors *st, const char *path);
+int lmf_stack_members(const lmf_tagger *t, lmf_tagger *const **members);
 
 /* The corpus without sentences [s0, s1) (corpus.c): a view that shares c's
  * strings, valid while c is. */

@@ -45,11 +45,11 @@ fi
 CPU=$cpu NAME=tnt DATA=$data "$root/bench/tag_nltk.sh" --taggers tnt --limit-test $tnt_limit >/dev/null 2>&1
 [ $perc = 1 ] && CPU=$cpu NAME=perceptron DATA=$data "$root/bench/tag_nltk.sh" --taggers perceptron >/dev/null 2>&1
 
-python3 - "$out" "$t_hmm" "${t_perc:-0}" "$perc" "$tnt_limit" <<'PY' | tee "$out/table.md"
+python3 - "$out" "$t_hmm" "${t_perc:-0}" "$perc" "$tnt_limit" "$root/bench/out/tag-nltk" <<'PY' | tee "$out/table.md"
 import json, sys
-out, t_hmm, t_perc, perc, lim = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5])
+out, t_hmm, t_perc, perc, lim, nout = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5]), sys.argv[6]
 L = lambda f: json.load(open(f"{out}/{f}"))
-nl = lambda f: L(f)["taggers"]
+nl = lambda f: json.load(open(f"{nout}/{f}"))["taggers"]
 rows = []
 h, hf = L("lmfuse-hmm.json"), L("lmfuse-hmm-first.json")
 rows.append(("lmfuse HMM, 2nd order (Viterbi)", "all", h["accuracy"], h["known_accuracy"], h["unknown_accuracy"], h["sentence_accuracy"], t_hmm, h["tokens_per_s"]))

@@ -361,6 +361,88 @@ static void test_stack(void) {
     lmf_tagged_free(c);
 }
 
+/* The neural tagger's gradient (both networks, the softmax layer, the
+ * character features) against central finite differences of its loss, for
+ * each architecture; a trained one saved and loaded tags with the same bits. */
+static void test_neural(void) {
+    lmf_tagged *c;
+    CHECK(lmf_tagged_read(TINY, 1, &c) == LMF_OK);
+    if (!c) return;
+    static const char *const archs[] = {"rnn", "lstm", "gru", "transformer"};
+    for (int a = 0; a < 4; a++) {
+        lmf_tagger_opts o;
+        lmf_tagger_opts_init(&o);
+        o.kind = LMF_TAGGER_NEURAL;
+        o.nn_arch = archs[a];
+        o.nn_hidden = o.nn_emb = 8;
+        o.nn_epochs = 1;
+        o.nn_dropout = 0;
+        lmf_tagger *t = NULL;
+        CHECK_MSG(lmf_tagger_train(&o, c, &t) == LMF_OK, "%s: %s", archs[a], lmf_last_error());
+        if (!t) continue;
+        float *p0, *p1, *p2, *g0, *g1, *g2, **pp[3] = {&p0, &p1, &p2}, **gg[3] = {&g0, &g1, &g2};
+        size_t n[3];
+        lmf_neural_params(t, pp, gg, n);
+        double loss;
+        CHECK(lmf_neural_loss_grad(t, c, &loss) == LMF_OK);
+        size_t a0, a1;
+        lmf_tagged_sentence(c, 0, &a0, &a1);
+        const double r = (double)(a1 - a0);
+        /* the largest gradients of each group, and a few others */
+        float *P[3] = {p0, p1, p2}, *G[3] = {g0, g1, g2}, *gcopy[3];
+        for (int k = 0; k < 3; k++) {
+            gcopy[k] = (float *)malloc(n[k] * sizeof(float));
+            memcpy(gcopy[k], G[k], n[k] * sizeof(float));
+        }
+        int checked = 0, bad = 0;
+        for (int k = 0; k < 3; k++)
+            for (int pick = 0; pick < 6; pick++) {
+                size_t j = 0;
+                if (pick < 3) { /* the pick-th largest |gradient| */
+                    float lim = INFINITY, best = -1;
+                    for (int q = 0; q <= pick; q++) {
+                        best = -1;
+                        for (size_t i = 0; i < n[k]; i++)
+                            if (fabsf(gcopy[k][i]) < lim && fabsf(gcopy[k][i]) > best) best = fabsf(gcopy[k][i]), j = i;
+                        lim = best;
+                    }
+                } else {
+                    j = (size_t)(pick * 7919 + a * 104729) % n[k];
+                }
+                const float keep = P[k][j], eps = 1e-2f;
+                double lp, lm;
+                P[k][j] = keep + eps;
+                CHECK(lmf_neural_loss_grad(t, c, &lp) == LMF_OK);
+                P[k][j] = keep - eps;
+                CHECK(lmf_neural_loss_grad(t, c, &lm) == LMF_OK);
+                P[k][j] = keep;
+                const double fd = (lp - lm) / (2 * eps) / r, an = gcopy[k][j];
+                checked++;
+                if (fabs(fd - an) > 2e-3 + 5e-2 * fabs(an)) {
+                    bad++;
+                    fprintf(stderr, "%s: group %d, parameter %zu: finite difference %.6g, gradient %.6g\n", archs[a], k, j, fd, an);
+                }
+            }
+        CHECK_MSG(bad == 0, "%s: %d of %d gradients off", archs[a], bad, checked);
+        for (int k = 0; k < 3; k++) free(gcopy[k]);
+        /* saved and loaded: the same bits */
+        const char *sent[] = {"Rex", "sees", "the", "Zorbatron"};
+        int b1[4], b2[4];
+        float l1[4 * 5], l2[4 * 5];
+        lmf_tagger *u = NULL;
+        CHECK(lmf_tagger_run(t, sent, 4, b1, l1) == LMF_OK);
+        CHECK_MSG(lmf_tagger_save(t, TEST_TMP_DIR "/nn.lmft") == LMF_OK, "%s", lmf_last_error());
+        CHECK_MSG(lmf_tagger_load(TEST_TMP_DIR "/nn.lmft", &u) == LMF_OK, "%s", lmf_last_error());
+        if (u) {
+            CHECK(lmf_tagger_run(u, sent, 4, b2, l2) == LMF_OK);
+            CHECK(!memcmp(b1, b2, sizeof b1) && !memcmp(l1, l2, sizeof l1));
+        }
+        lmf_tagger_free(u);
+        lmf_tagger_free(t);
+    }
+    lmf_tagged_free(c);
+}
+
 int main(void) {
     test_hmm_reference();
     test_invariants_and_files();
@@ -369,5 +451,6 @@ int main(void) {
     test_alloc_failures();
     test_fusion();
     test_stack();
+    test_neural();
     TEST_MAIN_END();
 }

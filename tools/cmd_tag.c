@@ -21,7 +21,8 @@ static void usage_tag(FILE *fp) {
             "tagger file (.lmft, safetensors) or a fusion recipe (.json).\n"
             "\n"
             "train options:\n"
-            "  --kind K          hmm (TnT-style, default) or perceptron (averaged, greedy)\n"
+            "  --kind K          hmm (TnT-style, default), perceptron (averaged, greedy) or neural\n"
+            "                    (a network per direction + character features, softmax per token)\n"
             "  --order N         hmm: 1 (tag bigrams) or 2 (tag trigrams, default)\n"
             "  --suffix-len N    hmm: longest suffix of the unknown-word model (default 10)\n"
             "  --rare N          hmm: words seen at most N times train the suffix model (default 10)\n"
@@ -29,6 +30,10 @@ static void usage_tag(FILE *fp) {
             "  --iters N         perceptron: passes over the data (default 5)\n"
             "  --seed N          perceptron: order of the sentences in each pass (default 1)\n"
             "  --reverse         perceptron: read sentences right to left\n"
+            "  --arch A          neural: rnn, lstm (default), gru or transformer, one per direction\n"
+            "  --layers N --hidden N --emb N   neural: sizes (default 1, 128, 128)\n"
+            "  --epochs N --batch N --lr X --dropout X   neural: training (default 3, 16, 0.002, 0.2)\n"
+            "  --init LM         neural: start both networks from an lmfuse neural LM (its vocabulary)\n"
             "  -q                no progress lines\n"
             "eval: token accuracy, on words seen / not seen in training, sentence accuracy,\n"
             "  per-tag precision, recall and F1 (--json: all of it), the N most frequent errors;\n"
@@ -72,8 +77,8 @@ static int cmd_train(int argc, char **argv) {
             o.reverse = 1;
         } else if ((v = cli_opt_value(argc, argv, &i, "--kind", &missing))) {
             int k = lmf_tagger_kind_parse(v);
-            if (k != LMF_TAGGER_HMM && k != LMF_TAGGER_PERCEPTRON)
-                return cli_usage_error("tag train", "--kind wants hmm or perceptron, not \"%s\"", v);
+            if (k != LMF_TAGGER_HMM && k != LMF_TAGGER_PERCEPTRON && k != LMF_TAGGER_NEURAL)
+                return cli_usage_error("tag train", "--kind wants hmm, perceptron or neural, not \"%s\"", v);
             o.kind = (lmf_tagger_kind)k;
         } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--order", &missing))) {
             if (!lmf_parse_int(v, &o.order) || (o.order != 1 && o.order != 2))
@@ -92,6 +97,26 @@ static int cmd_train(int argc, char **argv) {
                 return cli_usage_error("tag train", "--iters wants 1 to 1000, not \"%s\"", v);
         } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--seed", &missing))) {
             if (!lmf_parse_u64(v, &o.seed)) return cli_usage_error("tag train", "--seed wants an integer, not \"%s\"", v);
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--arch", &missing))) {
+            if (strcmp(v, "rnn") && strcmp(v, "lstm") && strcmp(v, "gru") && strcmp(v, "transformer"))
+                return cli_usage_error("tag train", "--arch wants rnn, lstm, gru or transformer, not \"%s\"", v);
+            o.nn_arch = v;
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--layers", &missing))) {
+            if (!lmf_parse_int(v, &o.nn_layers) || o.nn_layers < 1 || o.nn_layers > 4) return cli_usage_error("tag train", "--layers wants 1 to 4");
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--hidden", &missing))) {
+            if (!lmf_parse_int(v, &o.nn_hidden) || o.nn_hidden < 4 || o.nn_hidden > 4096) return cli_usage_error("tag train", "--hidden wants 4 to 4096");
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--emb", &missing))) {
+            if (!lmf_parse_int(v, &o.nn_emb) || o.nn_emb < 4 || o.nn_emb > 4096) return cli_usage_error("tag train", "--emb wants 4 to 4096");
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--epochs", &missing))) {
+            if (!lmf_parse_int(v, &o.nn_epochs) || o.nn_epochs < 1 || o.nn_epochs > 1000) return cli_usage_error("tag train", "--epochs wants 1 to 1000");
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--batch", &missing))) {
+            if (!lmf_parse_int(v, &o.nn_batch) || o.nn_batch < 1 || o.nn_batch > 64) return cli_usage_error("tag train", "--batch wants 1 to 64");
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--lr", &missing))) {
+            if (!lmf_parse_double(v, &o.nn_lr) || !(o.nn_lr > 0 && o.nn_lr < 10)) return cli_usage_error("tag train", "--lr wants a rate in (0, 10)");
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--dropout", &missing))) {
+            if (!lmf_parse_double(v, &o.nn_dropout) || !(o.nn_dropout >= 0 && o.nn_dropout < 1)) return cli_usage_error("tag train", "--dropout wants [0, 1)");
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--init", &missing))) {
+            o.nn_init = v;
         } else if (!missing && (v = cli_opt_value(argc, argv, &i, "-o", &missing))) {
             out = v;
         } else if (missing) {

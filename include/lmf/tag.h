@@ -58,6 +58,7 @@ typedef enum lmf_tagger_kind {
     LMF_TAGGER_PERCEPTRON, /* averaged perceptron, greedy left to right */
     LMF_TAGGER_FUSION,     /* a fusion of taggers (lmf_tagger_fusion_*) */
     LMF_TAGGER_STACK,      /* a meta-tagger over taggers' outputs in context (lmf_tagger_stack_fit) */
+    LMF_TAGGER_NEURAL,     /* two networks (left to right, right to left) + character features */
     LMF_TAGGER_KIND_COUNT
 } lmf_tagger_kind;
 const char *lmf_tagger_kind_name(lmf_tagger_kind k);
@@ -74,6 +75,13 @@ typedef struct lmf_tagger_opts {
     int iters;       /* passes over the training data (default 5) */
     uint64_t seed;   /* order of sentences in each pass (default 1) */
     int reverse;     /* read sentences right to left (default 0) */
+    /* neural: two networks of the LM kinds, one per direction, and a softmax
+     * layer over their top states and hashed character features */
+    const char *nn_arch; /* rnn, lstm (default: NULL), gru, transformer */
+    int nn_layers, nn_hidden, nn_emb; /* default 1, 128, 128 */
+    int nn_epochs, nn_batch;          /* default 3, 16 sentences */
+    double nn_lr, nn_dropout;         /* AdamW, cosine schedule; default 2e-3, 0.2 */
+    const char *nn_init;              /* an lmfuse neural LM to start both networks from (NULL: random) */
     int progress;    /* log a line per pass (INFO) */
 } lmf_tagger_opts;
 void lmf_tagger_opts_init(lmf_tagger_opts *o);

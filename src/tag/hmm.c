@@ -632,7 +632,8 @@ static lmf_status decode(hmm *h, size_t n, int *best, float *logp) {
 
 /* ---- files ---- */
 
-static lmf_status hmm_save(const lmf_tagger *t, lmf_st_writer *w, void **keep) {
+static lmf_status hmm_save(const lmf_tagger *t, lmf_st_writer *w, void **keep, const char *path) {
+    (void)path;
     const hmm *h = (const hmm *)t->impl;
     const int64_t S = h->S;
     double params[7] = {h->order, h->suffix_len, h->rare_max, h->beam, h->lambda[0], h->lambda[1], h->lambda[2]};

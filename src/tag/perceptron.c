@@ -300,7 +300,8 @@ done:
 
 /* ---- files ---- */
 
-static lmf_status perc_save(const lmf_tagger *t, lmf_st_writer *w, void **keep) {
+static lmf_status perc_save(const lmf_tagger *t, lmf_st_writer *w, void **keep, const char *path) {
+    (void)path;
     const perc *m = (const perc *)t->impl;
     double *pp = (double *)lmf_malloc(4 * sizeof *pp);
     if (!pp) return lmf_error(LMF_ERR_NOMEM, "out of memory");

@@ -210,7 +210,8 @@ static lmf_status ts_run(lmf_tagger *t, const char *const *words, size_t n, int 
     return LMF_OK;
 }
 
-static lmf_status ts_save(const lmf_tagger *t, lmf_st_writer *w, void **keep) {
+static lmf_status ts_save(const lmf_tagger *t, lmf_st_writer *w, void **keep, const char *path) {
+    (void)path;
     const tstack *f = (const tstack *)t->impl;
     cJSON *a = cJSON_CreateArray();
     lmf_status s = a ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");

@@ -85,7 +85,7 @@ void lmf_lintrainer_free(lmf_lintrainer *tr);
 typedef struct lmf_tagger_ops {
     lmf_status (*run)(lmf_tagger *t, const char *const *words, size_t n, int *best, float *logp);
     /* adds the kind's tensors and metadata (the tags and words are added by tagger.c) */
-    lmf_status (*save)(const lmf_tagger *t, lmf_st_writer *w, void **keep);
+    lmf_status (*save)(const lmf_tagger *t, lmf_st_writer *w, void **keep, const char *path);
     void (*free_impl)(void *impl);
 } lmf_tagger_ops;
 
@@ -134,6 +134,13 @@ lmf_status lmf_hmm_load(lmf_tagger *t, const lmf_safetensors *st, const char *pa
  * scores logq (n x T ln probabilities, e.g. a fusion's), each read as the
  * emission q(t)/P(t). */
 lmf_status lmf_hmm_viterbi_scores(lmf_tagger *hmm, const float *logq, size_t n, int *best);
+lmf_status lmf_neural_train(lmf_tagger *t, const lmf_tagger_opts *o, const lmf_tagged *train);
+lmf_status lmf_neural_load(lmf_tagger *t, const lmf_safetensors *st, const char *path);
+/* Tests: the summed loss of the first sentences of c (as many as the tagger's
+ * batch) and its gradient divided by their token count in the parameters'
+ * gradient arrays; the parameters: both nets' bodies, then the softmax layer. */
+lmf_status lmf_neural_loss_grad(lmf_tagger *t, const lmf_tagged *c, double *loss);
+lmf_status lmf_neural_params(lmf_tagger *t, float **p[3], float **g[3], size_t n[3]);
 lmf_status lmf_perceptron_train(lmf_tagger *t, const lmf_tagger_opts *o, const lmf_tagged *train);
 lmf_status lmf_perceptron_load(lmf_tagger *t, const lmf_safetensors *st, const char *path);
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kind_names[LMF_TAGGER_KIND_COUNT] = {"hmm", "perceptron", "fusion", "stack"};
+static const char *const kind_names[LMF_TAGGER_KIND_COUNT] = {"hmm", "perceptron", "fusion", "stack", "neural"};
 
 const char *lmf_tagger_kind_name(lmf_tagger_kind k) {
     return (unsigned)k < LMF_TAGGER_KIND_COUNT ? kind_names[k] : "?";
@@ -30,6 +30,13 @@ void lmf_tagger_opts_init(lmf_tagger_opts *o) {
     o->beam = 1000;
     o->iters = 5;
     o->seed = 1;
+    o->nn_layers = 1;
+    o->nn_hidden = 128;
+    o->nn_emb = 128;
+    o->nn_epochs = 3;
+    o->nn_batch = 16;
+    o->nn_lr = 2e-3;
+    o->nn_dropout = 0.2;
 }
 
 void lmf_tag_log_softmax(float *x, int n) {
@@ -94,15 +101,17 @@ static lmf_status train_tags(const lmf_tagger_opts *o, const lmf_tagged *train, 
     *out = NULL;
     lmf_tagger_opts def;
     if (!o) lmf_tagger_opts_init(&def), o = &def;
-    if (o->kind != LMF_TAGGER_HMM && o->kind != LMF_TAGGER_PERCEPTRON)
-        return lmf_error(LMF_ERR_ARG, "tagger kind %s cannot be trained (hmm or perceptron; fusions are recipes)",
+    if (o->kind != LMF_TAGGER_HMM && o->kind != LMF_TAGGER_PERCEPTRON && o->kind != LMF_TAGGER_NEURAL)
+        return lmf_error(LMF_ERR_ARG, "tagger kind %s cannot be trained (hmm, perceptron or neural; fusions are recipes)",
                          lmf_tagger_kind_name(o->kind));
     lmf_tagger *t;
     lmf_status s = lmf_tagger_base_new(o->kind, train, tagset, &t);
     if (s) return s;
     t->opts = *o;
     t->opts.progress = 0;
-    s = o->kind == LMF_TAGGER_HMM ? lmf_hmm_train(t, o, train) : lmf_perceptron_train(t, o, train);
+    s = o->kind == LMF_TAGGER_HMM ? lmf_hmm_train(t, o, train)
+        : o->kind == LMF_TAGGER_NEURAL ? lmf_neural_train(t, o, train)
+                                        : lmf_perceptron_train(t, o, train);
     if (s) {
         lmf_tagger_free(t);
         return s;
@@ -117,7 +126,7 @@ lmf_status lmf_tagger_train(const lmf_tagger_opts *o, const lmf_tagged *train, l
 
 lmf_status lmf_tagger_retrain(const lmf_tagger *t, const lmf_tagged *train, lmf_tagger **out) {
     *out = NULL;
-    if (t->kind != LMF_TAGGER_HMM && t->kind != LMF_TAGGER_PERCEPTRON)
+    if (t->kind != LMF_TAGGER_HMM && t->kind != LMF_TAGGER_PERCEPTRON && t->kind != LMF_TAGGER_NEURAL)
         return lmf_error(LMF_ERR_UNSUPPORTED, "a %s tagger cannot be trained again on other data", lmf_tagger_kind_name(t->kind));
     return train_tags(&t->opts, train, &t->tags, out);
 }
@@ -199,7 +208,7 @@ lmf_status lmf_tagger_save(const lmf_tagger *t, const char *path) {
     if (!s) s = lmf_st_add(w, "tags", LMF_DT_U8, 1, sh, tb);
     sh[0] = (int64_t)nw;
     if (!s) s = lmf_st_add(w, "words", LMF_DT_U8, 1, sh, wb);
-    if (!s) s = t->ops->save(t, w, &keep);
+    if (!s) s = t->ops->save(t, w, &keep, path);
     if (!s) s = lmf_st_write(w, path);
     lmf_st_writer_free(w);
     lmf_free(keep);
@@ -219,7 +228,7 @@ lmf_status lmf_tagger_load(const char *path, lmf_tagger **out) {
     if (s) return s;
     const char *kind = lmf_st_meta(st, "lmfuse.kind");
     int k = kind && !strncmp(kind, "tagger ", 7) ? lmf_tagger_kind_parse(kind + 7) : -1;
-    if (k != LMF_TAGGER_HMM && k != LMF_TAGGER_PERCEPTRON && k != LMF_TAGGER_STACK) {
+    if (k != LMF_TAGGER_HMM && k != LMF_TAGGER_PERCEPTRON && k != LMF_TAGGER_STACK && k != LMF_TAGGER_NEURAL) {
         s = lmf_error(LMF_ERR_FORMAT, "%s: not an lmfuse tagger (metadata lmfuse.kind is \"%.60s\"; train one with "
                                       "`lmfuse tag train`)", path, kind ? kind : "(none)");
         lmf_st_close(st); /* kind lives in the file's mapping */
@@ -239,8 +248,10 @@ lmf_status lmf_tagger_load(const char *path, lmf_tagger **out) {
     if (!s) s = lmf_strtab_from_blob(&t->tags, tt->data, tt->nbytes, 1, path, "tags");
     if (!s && t->tags.n == 0) s = lmf_error(LMF_ERR_FORMAT, "%s: a tagger without tags (a damaged file)", path);
     if (!s) s = lmf_strtab_from_blob(&t->words, tw->data, tw->nbytes, 0, path, "words");
-    if (!s) s = k == LMF_TAGGER_HMM ? lmf_hmm_load(t, st, path) : k == LMF_TAGGER_STACK ? lmf_stack_load(t, st, path)
-                                                                                     : lmf_perceptron_load(t, st, path);
+    if (!s) s = k == LMF_TAGGER_HMM ? lmf_hmm_load(t, st, path)
+                : k == LMF_TAGGER_STACK ? lmf_stack_load(t, st, path)
+                : k == LMF_TAGGER_NEURAL ? lmf_neural_load(t, st, path)
+                                         : lmf_perceptron_load(t, st, path);
     lmf_st_close(st);
     if (s) {
         lmf_tagger_free(t);

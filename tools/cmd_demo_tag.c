@@ -1,7 +1,8 @@
 /* lmfuse demo tag: the main job for part-of-speech tagging.  On the tagged
  * Brown split (--quick: the sample shipped in sample/brown-tag) it trains
  * the member taggers (second- and first-order HMMs, left-to-right and
- * right-to-left averaged perceptrons), fuses them every way lmfuse tag
+ * right-to-left averaged perceptrons, a BiLSTM with character features),
+ * fuses them every way lmfuse tag
  * fuse knows, stacks them (on valid; out of fold on train too, unless
  * --quick), and prints one table on test with each fusion's error
  * reduction against the best member, and NLTK's figures beside them when
@@ -22,8 +23,9 @@ static void help(FILE *fp) {
     fprintf(fp,
             "usage: lmfuse demo tag [--quick] [--dir DIR] [--data DIR] [--nltk DIR]\n"
             "\n"
-            "Part-of-speech tagging, fused: trains HMM taggers (TnT-style, orders 2 and 1)\n"
-            "and averaged perceptrons (left to right, right to left) on the tagged Brown\n"
+            "Part-of-speech tagging, fused: trains HMM taggers (TnT-style, orders 2 and 1),\n"
+            "averaged perceptrons (left to right, right to left) and a BiLSTM with character\n"
+            "features on the tagged Brown\n"
             "split, fuses them (averages, votes, Viterbi over the fused distributions) and\n"
             "stacks them, and prints test accuracy (all, known and unknown words,\n"
             "sentences), speed and each fusion's error reduction against the best member.\n"
@@ -34,7 +36,8 @@ static void help(FILE *fp) {
             "              (default lmfuse-demo-tag, or lmfuse-demo-tag-quick)\n"
             "  --data DIR  a folder with brown-tag.{train,valid,test}.conll (default data/brown,\n"
             "              fetched if missing; with --quick, sample/brown-tag)\n"
-            "  --nltk DIR  NLTK's figures from bench/tag_nltk.sh (default bench/out/tag-nltk)\n");
+            "  --nltk DIR  NLTK's figures from bench/tag_nltk.sh (default bench/out/tag-nltk)\n"
+            "  --neural-epochs N  epochs of the BiLSTM member (default 2; --quick 3, 32 units)\n");
 }
 
 static char *join(const char *dir, const char *name) {
@@ -114,7 +117,7 @@ static int print_nltk(const char *dir) {
 }
 
 int lmf_cmd_demo_tag(int argc, char **argv) {
-    int quick = 0;
+    int quick = 0, nn_epochs = 0;
     const char *dir = NULL, *data = NULL, *nltk = "bench/out/tag-nltk";
     for (int i = 1; i < argc; i++) {
         int missing = 0;
@@ -130,6 +133,9 @@ int lmf_cmd_demo_tag(int argc, char **argv) {
         } else if ((v = cli_opt_value(argc, argv, &i, "--data", &missing)) || missing) {
             if (!v) return cli_usage_error("demo tag", "--data needs a folder");
             data = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--neural-epochs", &missing)) || missing) {
+            if (!v || !lmf_parse_int(v, &nn_epochs) || nn_epochs < 1 || nn_epochs > 100)
+                return cli_usage_error("demo tag", "--neural-epochs takes 1..100");
         } else if ((v = cli_opt_value(argc, argv, &i, "--nltk", &missing)) || missing) {
             if (!v) return cli_usage_error("demo tag", "--nltk needs a folder");
             nltk = v;
@@ -138,6 +144,7 @@ int lmf_cmd_demo_tag(int argc, char **argv) {
         }
     }
     if (!dir) dir = quick ? "lmfuse-demo-tag-quick" : "lmfuse-demo-tag";
+    if (!nn_epochs) nn_epochs = quick ? 3 : 2;
     if (!data) {
         data = quick ? "sample/brown-tag" : "data/brown";
         char *probe = join(data, "brown-tag.test.conll");
@@ -164,7 +171,7 @@ int lmf_cmd_demo_tag(int argc, char **argv) {
     int rc = 1;
     row rows[32];
     int nrows = 0;
-    char *paths[4] = {0};
+    char *paths[5] = {0};
     const double t0 = cli_now_s();
     if (!ftr || !fva || !fte || lmf_tagged_read(ftr, 1, &tr) || lmf_tagged_read(fva, 1, &va) || lmf_tagged_read(fte, 1, &te))
         goto done;
@@ -178,17 +185,21 @@ int lmf_cmd_demo_tag(int argc, char **argv) {
         int order, reverse;
     } mem[] = {
         {"HMM, 2nd order (TnT-style)", "hmm2.lmft", LMF_TAGGER_HMM, 2, 0},
-        {"HMM, 1st order", "hmm1.lmft", LMF_TAGGER_HMM, 1, 0},
         {"perceptron, left to right", "perc.lmft", LMF_TAGGER_PERCEPTRON, 2, 0},
         {"perceptron, right to left", "perc-r2l.lmft", LMF_TAGGER_PERCEPTRON, 2, 1},
+        {"BiLSTM + character features", "bilstm.lmft", LMF_TAGGER_NEURAL, 0, 0},
+        {"HMM, 1st order", "hmm1.lmft", LMF_TAGGER_HMM, 1, 0},
     };
     enum { K = sizeof mem / sizeof *mem };
     for (int k = 0; k < K; k++) {
         lmf_tagger_opts o;
         lmf_tagger_opts_init(&o);
         o.kind = mem[k].kind;
-        o.order = mem[k].order;
+        o.order = mem[k].order ? mem[k].order : 2;
         o.reverse = mem[k].reverse;
+        o.nn_epochs = nn_epochs;
+        if (quick) o.nn_hidden = o.nn_emb = 32;
+        o.progress = 1;
         lmf_tagger *t;
         const double ts = cli_now_s();
         if (!(paths[k] = join(dir, mem[k].file)) || lmf_tagger_train(&o, tr, &t)) goto done;
@@ -219,10 +230,12 @@ int lmf_cmd_demo_tag(int argc, char **argv) {
         {"TagPair vote", "f-pair-vote.json", "pair-vote", 0, 0, 0, 3},
         {"weighted + HMM Viterbi", "f-weighted-viterbi.json", "weighted", 1, 0, 0, 3},
         {"stack, blended on valid", "stack-valid.lmft", NULL, 0, 1, 0, 3},
-        {"stack of 4, blended on valid", "stack4-valid.lmft", NULL, 0, 1, 0, 4},
+        {"average of 4 (+ BiLSTM)", "f4-average.json", "average", 0, 0, 0, 4},
+        {"weighted average of 4 (EM)", "f4-weighted.json", "weighted", 0, 0, 0, 4},
+        {"stack of 4 (+ BiLSTM), blended", "stack4-valid.lmft", NULL, 0, 1, 0, 4},
         {"stack, out of fold on train", "stack-oof.lmft", NULL, 0, 1, 5, 3},
     };
-    const int member_of[4] = {0, 2, 3, 1}; /* fusions of n take the first n of these */
+    const int member_of[5] = {0, 1, 2, 3, 4}; /* fusions of n take the first n members */
     for (size_t fi = 0; fi < sizeof fus / sizeof *fus; fi++) {
         if (quick && fus[fi].folds) continue;
         lmf_tagger *m[K];
@@ -297,7 +310,7 @@ int lmf_cmd_demo_tag(int argc, char **argv) {
     free(rj);
     rc = 0;
 done:
-    for (int k = 0; k < 4; k++) free(paths[k]);
+    for (int k = 0; k < 5; k++) free(paths[k]);
     if (rc) cli_fail();
     lmf_tagged_free(tr);
     lmf_tagged_free(va);

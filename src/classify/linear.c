@@ -822,9 +822,25 @@ lmf_status lmf_linear_load(const cJSON *j, const char *path, const char *dir, ch
         }
     }
 #undef FIELD
+    /* the weights' file first: its W must be [C, 2^hash_bits] before that much memory is taken */
+    char *side = s ? NULL : wts->valuestring[0] == '/' ? lmf_strdup(wts->valuestring)
+                                                       : lmf_path_join(dir, wts->valuestring);
+    if (!s && !side) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    lmf_safetensors *st = NULL;
+    if (!s) s = lmf_st_open(side, &st);
+    if (!s) {
+        const lmf_st_tensor *tw = lmf_st_find(st, "W");
+        if (!tw || tw->ndim != 2 || tw->shape[0] != C || tw->shape[1] != ((int64_t)1 << o.hash_bits))
+            s = lmf_error(LMF_ERR_FORMAT, "%s: tensor \"W\" of %s is missing or not [%d, 2^%d] (classes x 2^hash_bits); %s",
+                          path, side, C, o.hash_bits, fix);
+    }
     lin *L = NULL;
     if (!s) s = lin_new((const char *const *)names, C, &o, &L);
-    if (s) return s;
+    if (s) {
+        lmf_st_close(st);
+        lmf_free(side);
+        return s;
+    }
     L->l2 = l2;
     L->ngrid = ng;
     int g = 0;
@@ -833,11 +849,6 @@ lmf_status lmf_linear_load(const cJSON *j, const char *path, const char *dir, ch
         snprintf(key, sizeof key, "grid[%d]", g);
         s = lmf_json_num(e, path, key, 0, 1, fix, &L->grid_acc[g]);
     }
-    char *side = s ? NULL : wts->valuestring[0] == '/' ? lmf_strdup(wts->valuestring)
-                                                       : lmf_path_join(dir, wts->valuestring);
-    if (!s && !side) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-    lmf_safetensors *st = NULL;
-    if (!s) s = lmf_st_open(side, &st);
     if (!s) s = load_tensor(st, side, path, "W", C, (int64_t)L->D, L->W);
     if (!s) s = load_tensor(st, side, path, "bias", C, -1, L->bias);
     if (!s) s = load_tensor(st, side, path, "idf", (int64_t)L->D, -1, L->idf);

@@ -195,23 +195,7 @@ static lmf_status write_split(const corpus *c, size_t p0, size_t p1, uint64_t mi
         if (!s) s = lmf_buf_append(&b, "\n", 1);
         st->lines++;
     }
-    char *path = NULL;
-    if (!s && !(path = lmf_path_join(out_dir, name))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-    if (!s) {
-        lmf_md5_ctx m;
-        unsigned char d[16];
-        lmf_md5_init(&m);
-        lmf_md5_update(&m, b.p ? b.p : "", b.len);
-        lmf_md5_final(&m, d);
-        lmf_hex(d, 16, st->md5);
-        lmf_outfile of;
-        s = lmf_outfile_open(&of, path);
-        if (!s) {
-            if (b.len) fwrite(b.p, 1, b.len, of.fp);
-            s = lmf_outfile_commit(&of);
-        }
-    }
-    lmf_free(path);
+    if (!s) s = lmf_data_write_md5(out_dir, name, b.p, b.len, st->md5);
     lmf_buf_free(&b);
     return s;
 }

@@ -13,6 +13,9 @@
 lmf_status lmf_data_list_dir(const char *dir, int (*keep)(const char *), const char *hint, char ***names, size_t *n);
 void lmf_data_names_free(char **names, size_t n);
 
+/* Writes data[0..n) to dir/name atomically and its md5 (hex) to md5[33]. */
+lmf_status lmf_data_write_md5(const char *dir, const char *name, const char *data, size_t n, char md5[33]);
+
 /* A Brown corpus file name: c[a-r][0-9][0-9]. */
 static inline int lmf_brown_file_name(const char *s) {
     return s[0] == 'c' && s[1] >= 'a' && s[1] <= 'r' && s[2] >= '0' && s[2] <= '9' && s[3] >= '0' && s[3] <= '9' &&

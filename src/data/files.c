@@ -1,9 +1,11 @@
 /* Sorted directory listings for the corpus readers (data_impl.h). */
 #define _POSIX_C_SOURCE 200809L
+#include "lmf/data.h"
 #include "data_impl.h"
 #include "../core/util_impl.h"
 
 #include <dirent.h>
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,4 +60,23 @@ lmf_status lmf_data_list_dir(const char *dir, int (*keep)(const char *), const c
     *names = v;
     *n = cnt;
     return LMF_OK;
+}
+
+lmf_status lmf_data_write_md5(const char *dir, const char *name, const char *data, size_t n, char md5[33]) {
+    char *path = lmf_path_join(dir, name);
+    if (!path) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    lmf_md5_ctx m;
+    unsigned char d[16];
+    lmf_md5_init(&m);
+    lmf_md5_update(&m, data ? data : "", n);
+    lmf_md5_final(&m, d);
+    lmf_hex(d, 16, md5);
+    lmf_outfile of;
+    lmf_status s = lmf_outfile_open(&of, path);
+    if (!s) {
+        if (n) fwrite(data, 1, n, of.fp);
+        s = lmf_outfile_commit(&of);
+    }
+    lmf_free(path);
+    return s;
 }

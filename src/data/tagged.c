@@ -176,23 +176,7 @@ static lmf_status write_part(const tcorpus *c, size_t p0, size_t p1, const char 
     memset(st, 0, sizeof *st);
     for (size_t i = p0; i < p1 && !s; i++)
         for (size_t k = i ? c->pend[i - 1] : 0; k < c->pend[i] && !s; k++) s = write_sentence(c, &c->sents[k], &b, st);
-    char *path = NULL;
-    if (!s && !(path = lmf_path_join(out_dir, lmf_brown_tagged_name(part)))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-    if (!s) {
-        lmf_md5_ctx m;
-        unsigned char d[16];
-        lmf_md5_init(&m);
-        lmf_md5_update(&m, b.p ? b.p : "", b.len);
-        lmf_md5_final(&m, d);
-        lmf_hex(d, 16, st->md5);
-        lmf_outfile of;
-        s = lmf_outfile_open(&of, path);
-        if (!s) {
-            if (b.len) fwrite(b.p, 1, b.len, of.fp);
-            s = lmf_outfile_commit(&of);
-        }
-    }
-    lmf_free(path);
+    if (!s) s = lmf_data_write_md5(out_dir, lmf_brown_tagged_name(part), b.p, b.len, st->md5);
     lmf_buf_free(&b);
     return s;
 }

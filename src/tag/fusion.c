@@ -141,10 +141,7 @@ lmf_status lmf_tagger_fusion_new(lmf_tagger **members, const char *const *paths,
     lmf_status s = LMF_OK;
     if (K < 1 || K > LMF_FUSE_MAX_MEMBERS) s = lmf_error(LMF_ERR_ARG, "a tagger fusion needs 1..%d members (got %d)", LMF_FUSE_MAX_MEMBERS, K);
     for (int k = 1; !s && k < K; k++) {
-        int same = members[k]->tags.n == members[0]->tags.n;
-        for (int c = 0; same && c < members[0]->tags.n; c++)
-            same = !strcmp(lmf_strtab_str(&members[k]->tags, c), lmf_strtab_str(&members[0]->tags, c));
-        if (!same)
+        if (!lmf_tagger_same_tags(members[k], members[0]))
             s = lmf_error(LMF_ERR_ARG, "member %d (%s) has other tags than member 1 (%d vs %d tags); fuse taggers trained "
                                        "on the same tag set", k + 1, paths && paths[k] ? paths[k] : "?", members[k]->tags.n,
                           members[0]->tags.n);
@@ -178,19 +175,9 @@ lmf_status lmf_tagger_fusion_new(lmf_tagger **members, const char *const *paths,
         return s;
     }
     const int T = members[0]->tags.n;
-    /* the tags of member 1; the words any member knows */
-    t->max_len = SIZE_MAX;
-    for (int c = 0; c < T && !s; c++)
-        if (lmf_strtab_add(&t->tags, lmf_strtab_str(&members[0]->tags, c), strlen(lmf_strtab_str(&members[0]->tags, c))) < 0)
-            s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-    for (int k = 0; k < K && !s; k++) {
-        if (members[k]->max_len < t->max_len) t->max_len = members[k]->max_len;
-        for (int32_t w = 0; w < members[k]->words.n && !s; w++) {
-            const char *x = lmf_strtab_str(&members[k]->words, w);
-            if (lmf_strtab_add(&t->words, x, strlen(x)) < 0) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-        }
-        if (!s && paths && paths[k] && !(f->paths[k] = lmf_strdup(paths[k]))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-    }
+    s = lmf_tagger_adopt(t, members, K);
+    for (int k = 0; k < K && !s; k++)
+        if (paths && paths[k] && !(f->paths[k] = lmf_strdup(paths[k]))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     /* own copies of the combiner's parameters */
     const lmf_comb_opts *co = &o->comb;
     const size_t nw = co->stack ? (size_t)T * (size_t)K * (size_t)T : 0;

@@ -150,13 +150,8 @@ lmf_status lmf_tag_oof(lmf_tagger *const *members, int K, const lmf_tagged *trai
         lmf_tagger *fm[LMF_FUSE_MAX_MEMBERS] = {0};
         for (int k = 0; k < K && !s; k++) {
             s = lmf_tagger_retrain(members[k], rest, &fm[k]);
-            if (!s && fm[k]->tags.n != T)
-                s = lmf_error(LMF_ERR_DATA, "fold %d of %s lacks some of the tags (%d of %d): use fewer folds", f + 1,
-                              lmf_tagged_path(train), fm[k]->tags.n, T);
-            for (int c = 0; !s && c < T; c++)
-                if (strcmp(lmf_strtab_str(&fm[k]->tags, c), lmf_strtab_str(&members[k]->tags, c)))
-                    s = lmf_error(LMF_ERR_DATA, "fold %d of %s has other tags than the whole: use fewer folds", f + 1,
-                                  lmf_tagged_path(train));
+            if (!s && !lmf_tagger_same_tags(fm[k], members[k])) /* cannot happen: a fold keeps the whole's tag set */
+                s = lmf_error(LMF_ERR_DATA, "fold %d of %s has other tags than the whole", f + 1, lmf_tagged_path(train));
         }
         for (size_t i = s0; i < s1 && !s; i++) {
             size_t a, b;
@@ -250,10 +245,7 @@ static lmf_status stack_new(lmf_tagger **members, const char *const *paths, int 
     lmf_status s = LMF_OK;
     if (K < 1 || K > LMF_FUSE_MAX_MEMBERS) s = lmf_error(LMF_ERR_ARG, "a stack needs 1..%d members (got %d)", LMF_FUSE_MAX_MEMBERS, K);
     for (int k = 1; !s && k < K; k++) {
-        int same = members[k]->tags.n == members[0]->tags.n;
-        for (int c = 0; same && c < members[0]->tags.n; c++)
-            same = !strcmp(lmf_strtab_str(&members[k]->tags, c), lmf_strtab_str(&members[0]->tags, c));
-        if (!same) s = lmf_error(LMF_ERR_ARG, "member %d has other tags than member 1; stack taggers trained on the same tag set", k + 1);
+        if (!lmf_tagger_same_tags(members[k], members[0])) s = lmf_error(LMF_ERR_ARG, "member %d has other tags than member 1; stack taggers trained on the same tag set", k + 1);
     }
     lmf_tagger *t = s ? NULL : (lmf_tagger *)lmf_calloc(1, sizeof *t);
     tstack *f = t ? (tstack *)lmf_calloc(1, sizeof *f) : NULL;
@@ -279,18 +271,9 @@ static lmf_status stack_new(lmf_tagger **members, const char *const *paths, int 
     f->o = *o;
     for (int k = 0; k < K; k++) f->m[k] = members[k];
     const int T = members[0]->tags.n;
-    t->max_len = SIZE_MAX;
-    for (int c = 0; c < T && !s; c++)
-        if (lmf_strtab_add(&t->tags, lmf_strtab_str(&members[0]->tags, c), strlen(lmf_strtab_str(&members[0]->tags, c))) < 0)
-            s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-    for (int k = 0; k < K && !s; k++) {
-        if (members[k]->max_len < t->max_len) t->max_len = members[k]->max_len;
-        for (int32_t w = 0; w < members[k]->words.n && !s; w++) {
-            const char *x = lmf_strtab_str(&members[k]->words, w);
-            if (lmf_strtab_add(&t->words, x, strlen(x)) < 0) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-        }
-        if (!s && paths && paths[k] && !(f->paths[k] = lmf_strdup(paths[k]))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-    }
+    s = lmf_tagger_adopt(t, members, K);
+    for (int k = 0; k < K && !s; k++)
+        if (paths && paths[k] && !(f->paths[k] = lmf_strdup(paths[k]))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s && !(f->sc = (float *)lmf_malloc((size_t)T * sizeof *f->sc))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (s) {
         lmf_tagger_free(t);
@@ -432,10 +415,8 @@ lmf_status lmf_stack_load(lmf_tagger *t, const lmf_safetensors *st, const char *
         paths[k] = e->valuestring[0] == '/' ? lmf_strdup(e->valuestring) : lmf_path_join(dir, e->valuestring);
         if (!paths[k]) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
         else if ((s = lmf_tagger_load(paths[k], &m[k]))) s = lmf_error(s, "%s: member %d: %s", path, k + 1, lmf_last_error());
-        else if (m[k]->tags.n != t->tags.n) s = lmf_error(LMF_ERR_FORMAT, "%s: member %d (%s) has other tags than the stack", path, k + 1, paths[k]);
-        for (int c = 0; !s && c < t->tags.n; c++)
-            if (strcmp(lmf_strtab_str(&m[k]->tags, c), lmf_strtab_str(&t->tags, c)))
-                s = lmf_error(LMF_ERR_FORMAT, "%s: member %d (%s) has other tags than the stack", path, k + 1, paths[k]);
+        else if (!lmf_tagger_same_tags(m[k], t))
+            s = lmf_error(LMF_ERR_FORMAT, "%s: member %d (%s) has other tags than the stack", path, k + 1, paths[k]);
     }
     cJSON_Delete(a);
     lmf_free(dir);

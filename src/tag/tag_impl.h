@@ -105,6 +105,12 @@ struct lmf_tagger {
  * and ops are the caller's to set. */
 lmf_status lmf_tagger_base_new(lmf_tagger_kind kind, const lmf_tagged *train, const lmf_strtab *tagset, lmf_tagger **out);
 
+/* Whether two taggers have the same tags (names, in order). */
+int lmf_tagger_same_tags(const lmf_tagger *a, const lmf_tagger *b);
+/* A fusion or stack t over members: member 1's tags, the words any member
+ * knows, the smallest of their sentence limits. */
+lmf_status lmf_tagger_adopt(lmf_tagger *t, lmf_tagger *const *members, int K);
+
 /* A tagger of t's kind and options trained on another corpus (out-of-fold
  * outputs for stacking). */
 lmf_status lmf_tagger_retrain(const lmf_tagger *t, const lmf_tagged *train, lmf_tagger **out);

@@ -156,6 +156,29 @@ lmf_status lmf_tagger_run(lmf_tagger *t, const char *const *words, size_t n, int
     return t->ops->run(t, words, n, best, logp);
 }
 
+int lmf_tagger_same_tags(const lmf_tagger *a, const lmf_tagger *b) {
+    if (a->tags.n != b->tags.n) return 0;
+    for (int32_t c = 0; c < a->tags.n; c++)
+        if (strcmp(lmf_strtab_str(&a->tags, c), lmf_strtab_str(&b->tags, c))) return 0;
+    return 1;
+}
+
+lmf_status lmf_tagger_adopt(lmf_tagger *t, lmf_tagger *const *members, int K) {
+    t->max_len = SIZE_MAX;
+    for (int32_t c = 0; c < members[0]->tags.n; c++) {
+        const char *x = lmf_strtab_str(&members[0]->tags, c);
+        if (lmf_strtab_add(&t->tags, x, strlen(x)) < 0) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; k < K; k++) {
+        if (members[k]->max_len < t->max_len) t->max_len = members[k]->max_len;
+        for (int32_t w = 0; w < members[k]->words.n; w++) {
+            const char *x = lmf_strtab_str(&members[k]->words, w);
+            if (lmf_strtab_add(&t->words, x, strlen(x)) < 0) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+        }
+    }
+    return LMF_OK;
+}
+
 lmf_status lmf_tag_ids(const lmf_tagger *t, const lmf_tagged *c, int **ids, size_t *unseen) {
     *ids = NULL;
     if (unseen) *unseen = 0;

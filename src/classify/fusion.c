@@ -8,6 +8,7 @@
  *   prob)}, "tuning": {...} (kept, not read). */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "classify_impl.h"
+#include "../core/json_impl.h"
 #include "../core/util_impl.h"
 
 #include <math.h>
@@ -178,12 +179,6 @@ lmf_status lmf_cfuse_new(lmf_classifier **members, const char *const *paths, int
 }
 
 /* ---- files ---- */
-static lmf_status add_numbers(cJSON *j, const char *name, const double *v, size_t n) {
-    cJSON *a = cJSON_AddArrayToObject(j, name);
-    for (size_t i = 0; a && i < n; i++)
-        if (!cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]))) a = NULL;
-    return a ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
-}
 
 static lmf_status cf_save(const lmf_classifier *c, const char *path, cJSON *j) {
     const cfuse *f = (const cfuse *)c;
@@ -209,7 +204,7 @@ static lmf_status cf_save(const lmf_classifier *c, const char *path, cJSON *j) {
         if (!s && !cJSON_AddItemToArray(mem, cJSON_CreateString(ref))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
         free(ref);
     }
-    if (!s) s = add_numbers(j, "weights", f->w, (size_t)f->K);
+    if (!s) s = lmf_json_add_numbers(j, "weights", f->w, (size_t)f->K);
     if (!s && f->o.comb == LMF_COMB_VOTE &&
         (!cJSON_AddNumberToObject(j, "top_k", f->o.top_k ? f->o.top_k : 10) ||
          !cJSON_AddNumberToObject(j, "threshold", f->o.threshold) ||
@@ -218,8 +213,8 @@ static lmf_status cf_save(const lmf_classifier *c, const char *path, cJSON *j) {
     if (!s && f->sW) {
         cJSON *st = cJSON_AddObjectToObject(j, "stack");
         const size_t C = (size_t)c->C;
-        s = st ? add_numbers(st, "W", f->sW, C * (size_t)f->K * C) : lmf_error(LMF_ERR_NOMEM, "out of memory");
-        if (!s) s = add_numbers(st, "b", f->sb, C);
+        s = st ? lmf_json_add_numbers(st, "W", f->sW, C * (size_t)f->K * C) : lmf_error(LMF_ERR_NOMEM, "out of memory");
+        if (!s) s = lmf_json_add_numbers(st, "b", f->sb, C);
         if (!s && !cJSON_AddStringToObject(st, "features", f->slogp ? "logp" : "prob"))
             s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     }
@@ -234,15 +229,6 @@ static lmf_status cf_save(const lmf_classifier *c, const char *path, cJSON *j) {
 }
 
 /* n finite numbers from array a into v. */
-static int numbers(const cJSON *a, size_t n, double *v) {
-    if (!cJSON_IsArray(a) || (size_t)cJSON_GetArraySize(a) != n) return 0;
-    size_t i = 0;
-    for (const cJSON *e = a->child; e; e = e->next, i++) {
-        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble)) return 0;
-        v[i] = e->valuedouble;
-    }
-    return 1;
-}
 
 lmf_status lmf_cfuse_load(const cJSON *j, const char *path, const char *dir, lmf_model_loader_fn load_model,
                           void *user, int depth, char **names, int C, lmf_classifier **out) {
@@ -263,7 +249,7 @@ lmf_status lmf_cfuse_load(const cJSON *j, const char *path, const char *dir, lmf
     lmf_classifier *m[LMF_FUSE_MAX_MEMBERS] = {0};
     char *paths[LMF_FUSE_MAX_MEMBERS] = {0};
     lmf_status s = buf ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
-    if (!s && w && !numbers(w, (size_t)K, buf)) s = lmf_error(LMF_ERR_FORMAT, "%s: \"weights\" must be %d finite numbers", path, K);
+    if (!s && w && !lmf_json_numbers(w, (size_t)K, buf)) s = lmf_error(LMF_ERR_FORMAT, "%s: \"weights\" must be %d finite numbers", path, K);
     if (!s && w) o.weights = buf;
     if (!s && tk && (!cJSON_IsNumber(tk) || tk->valuedouble < 1 || tk->valuedouble > 1e6))
         s = lmf_error(LMF_ERR_FORMAT, "%s: \"top_k\" must be a whole number 1..1000000", path);
@@ -275,8 +261,8 @@ lmf_status lmf_cfuse_load(const cJSON *j, const char *path, const char *dir, lmf
     lmf_stack_params sp = {C, buf + K, buf + K + nw, 0};
     if (!s && o.comb == LMF_COMB_STACK) {
         const cJSON *fe = cJSON_GetObjectItemCaseSensitive(st, "features");
-        if (!cJSON_IsObject(st) || !numbers(cJSON_GetObjectItemCaseSensitive(st, "W"), nw, buf + K) ||
-            !numbers(cJSON_GetObjectItemCaseSensitive(st, "b"), (size_t)C, buf + K + nw))
+        if (!cJSON_IsObject(st) || !lmf_json_numbers(cJSON_GetObjectItemCaseSensitive(st, "W"), nw, buf + K) ||
+            !lmf_json_numbers(cJSON_GetObjectItemCaseSensitive(st, "b"), (size_t)C, buf + K + nw))
             s = lmf_error(LMF_ERR_FORMAT, "%s: \"stack\" must be {\"W\": [%zu numbers], \"b\": [%d numbers]}", path, nw, C);
         else if (fe && !(cJSON_IsString(fe) && (!strcmp(fe->valuestring, "prob") || !strcmp(fe->valuestring, "logp"))))
             s = lmf_error(LMF_ERR_FORMAT, "%s: \"stack\": \"features\" must be \"prob\" or \"logp\"", path);

@@ -114,3 +114,20 @@ lmf_status lmf_json_parse(const char *s, size_t n, const char **end, cJSON **out
     if (json_failed != failed) return lmf_error(LMF_ERR_NOMEM, "out of memory");
     return LMF_ERR_FORMAT;
 }
+
+lmf_status lmf_json_add_numbers(cJSON *j, const char *name, const double *v, size_t n) {
+    cJSON *a = cJSON_AddArrayToObject(j, name);
+    for (size_t i = 0; a && i < n; i++)
+        if (!cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]))) a = NULL;
+    return a ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
+}
+
+int lmf_json_numbers(const cJSON *a, size_t n, double *v) {
+    if (!cJSON_IsArray(a) || (size_t)cJSON_GetArraySize(a) != n) return 0;
+    size_t i = 0;
+    for (const cJSON *e = a->child; e; e = e->next, i++) {
+        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble)) return 0;
+        v[i] = e->valuedouble;
+    }
+    return 1;
+}

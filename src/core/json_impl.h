@@ -42,5 +42,9 @@ lmf_status lmf_json_u64(const cJSON *j, const char *file, const char *key, uint6
 /* j must be a finite JSON number in [lo, hi] (either bound may be infinite). */
 lmf_status lmf_json_num(const cJSON *j, const char *file, const char *key, double lo, double hi, const char *fix,
                         double *out);
+/* Adds an array of n numbers under name (LMF_ERR_NOMEM on failure). */
+lmf_status lmf_json_add_numbers(cJSON *j, const char *name, const double *v, size_t n);
+/* 1 if a is an array of exactly n finite numbers, copied to v; else 0. */
+int lmf_json_numbers(const cJSON *a, size_t n, double *v);
 
 #endif

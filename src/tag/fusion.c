@@ -18,6 +18,7 @@
 #include "tag_impl.h"
 #include "lmf/classify.h"
 #include "lmf/comb.h"
+#include "../core/json_impl.h"
 #include "../core/util_impl.h"
 
 #include <cjson/cJSON.h>
@@ -256,12 +257,6 @@ int lmf_tagger_fusion_members(const lmf_tagger *t, lmf_tagger *const **members) 
 
 /* ---- recipes ---- */
 
-static lmf_status add_numbers(cJSON *j, const char *name, const double *v, size_t n) {
-    cJSON *a = cJSON_AddArrayToObject(j, name);
-    for (size_t i = 0; a && i < n; i++)
-        if (!cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]))) a = NULL;
-    return a ? LMF_OK : lmf_error(LMF_ERR_NOMEM, "out of memory");
-}
 
 lmf_status lmf_tagger_fusion_save(const lmf_tagger *t, const char *path) {
     const tfuse *f = (const tfuse *)t->impl;
@@ -282,7 +277,7 @@ lmf_status lmf_tagger_fusion_save(const lmf_tagger *t, const char *path) {
         else if (!cJSON_AddItemToArray(mem, cJSON_CreateString(ref))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
         free(ref);
     }
-    if (!s) s = add_numbers(j, "weights", f->w, (size_t)f->K);
+    if (!s) s = lmf_json_add_numbers(j, "weights", f->w, (size_t)f->K);
     if (!s && f->fo.comb.comb == LMF_COMB_VOTE &&
         (!cJSON_AddNumberToObject(j, "top_k", f->fo.comb.top_k ? f->fo.comb.top_k : 10) ||
          !cJSON_AddNumberToObject(j, "threshold", f->fo.comb.threshold) ||
@@ -290,24 +285,24 @@ lmf_status lmf_tagger_fusion_save(const lmf_tagger *t, const char *path) {
         s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     if (!s && f->sW) {
         cJSON *st = cJSON_AddObjectToObject(j, "stack");
-        s = st ? add_numbers(st, "W", f->sW, (size_t)T * (size_t)f->K * T) : lmf_error(LMF_ERR_NOMEM, "out of memory");
-        if (!s) s = add_numbers(st, "b", f->sb, (size_t)T);
+        s = st ? lmf_json_add_numbers(st, "W", f->sW, (size_t)T * (size_t)f->K * T) : lmf_error(LMF_ERR_NOMEM, "out of memory");
+        if (!s) s = lmf_json_add_numbers(st, "b", f->sb, (size_t)T);
         if (!s && !cJSON_AddStringToObject(st, "features", f->slogp ? "logp" : "prob")) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
     }
-    if (!s && f->vfor) s = add_numbers(j, "vote_for", f->vfor, (size_t)f->K * T);
-    if (!s && f->vag) s = add_numbers(j, "vote_against", f->vag, (size_t)f->K * T);
+    if (!s && f->vfor) s = lmf_json_add_numbers(j, "vote_for", f->vfor, (size_t)f->K * T);
+    if (!s && f->vag) s = lmf_json_add_numbers(j, "vote_against", f->vag, (size_t)f->K * T);
     if (!s && f->pn >= 0) {
         cJSON *pj = cJSON_AddObjectToObject(j, "pairs");
         const int64_t nn = f->pptr[f->pn];
         double *tmp = (double *)lmf_malloc((size_t)(f->pn + 1 + nn + 1) * sizeof *tmp);
         if (!pj || !tmp) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
         for (int64_t e = 0; !s && e < f->pn; e++) tmp[e] = (double)f->pkey[e]; /* keys < 2^53: checked when loading */
-        if (!s) s = add_numbers(pj, "key", tmp, (size_t)f->pn);
+        if (!s) s = lmf_json_add_numbers(pj, "key", tmp, (size_t)f->pn);
         for (int64_t e = 0; !s && e <= f->pn; e++) tmp[e] = (double)f->pptr[e];
-        if (!s) s = add_numbers(pj, "ptr", tmp, (size_t)f->pn + 1);
+        if (!s) s = lmf_json_add_numbers(pj, "ptr", tmp, (size_t)f->pn + 1);
         for (int64_t e = 0; !s && e < nn; e++) tmp[e] = f->py[e];
-        if (!s) s = add_numbers(pj, "y", tmp, (size_t)nn);
-        if (!s) s = add_numbers(pj, "p", f->pp, (size_t)nn);
+        if (!s) s = lmf_json_add_numbers(pj, "y", tmp, (size_t)nn);
+        if (!s) s = lmf_json_add_numbers(pj, "p", f->pp, (size_t)nn);
         lmf_free(tmp);
     }
     if (!s && (!cJSON_AddStringToObject(j, "inputs", f->fo.decisions ? "decisions" : "distributions") ||
@@ -337,15 +332,6 @@ lmf_status lmf_tagger_fusion_save(const lmf_tagger *t, const char *path) {
     return s;
 }
 
-static int numbers(const cJSON *a, size_t n, double *v) {
-    if (!cJSON_IsArray(a) || (size_t)cJSON_GetArraySize(a) != n) return 0;
-    size_t i = 0;
-    for (const cJSON *e = a->child; e; e = e->next, i++) {
-        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble)) return 0;
-        v[i] = e->valuedouble;
-    }
-    return 1;
-}
 
 static _Thread_local int load_depth;
 
@@ -405,7 +391,7 @@ lmf_status lmf_tagger_fusion_load(const char *path, lmf_tagger **out) {
     const int T = !s ? m[0]->tags.n : 0;
     const size_t nw = (size_t)T * (size_t)K * (size_t)T;
     if (!s && !(buf = (double *)lmf_malloc(((size_t)K + nw + (size_t)T) * sizeof *buf))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-    if (!s && w && !numbers(w, (size_t)K, buf)) s = lmf_error(LMF_ERR_FORMAT, "%s: \"weights\" must be %d finite numbers", path, K);
+    if (!s && w && !lmf_json_numbers(w, (size_t)K, buf)) s = lmf_error(LMF_ERR_FORMAT, "%s: \"weights\" must be %d finite numbers", path, K);
     if (!s && w) o.comb.weights = buf;
     if (!s && tk && (!cJSON_IsNumber(tk) || tk->valuedouble < 1 || tk->valuedouble > 1e6))
         s = lmf_error(LMF_ERR_FORMAT, "%s: \"top_k\" must be a whole number 1..1000000", path);
@@ -418,8 +404,8 @@ lmf_status lmf_tagger_fusion_load(const char *path, lmf_tagger **out) {
     if (!s && o.comb.comb == LMF_COMB_STACK) {
         const cJSON *fe = cJSON_GetObjectItemCaseSensitive(st, "features");
         sp = (lmf_stack_params){T, buf + K, buf + K + nw, 0};
-        if (!cJSON_IsObject(st) || !numbers(cJSON_GetObjectItemCaseSensitive(st, "W"), nw, buf + K) ||
-            !numbers(cJSON_GetObjectItemCaseSensitive(st, "b"), (size_t)T, buf + K + nw))
+        if (!cJSON_IsObject(st) || !lmf_json_numbers(cJSON_GetObjectItemCaseSensitive(st, "W"), nw, buf + K) ||
+            !lmf_json_numbers(cJSON_GetObjectItemCaseSensitive(st, "b"), (size_t)T, buf + K + nw))
             s = lmf_error(LMF_ERR_FORMAT, "%s: \"stack\" must be {\"W\": [%zu numbers], \"b\": [%d numbers]}", path, nw, T);
         else if (fe && !(cJSON_IsString(fe) && (!strcmp(fe->valuestring, "prob") || !strcmp(fe->valuestring, "logp"))))
             s = lmf_error(LMF_ERR_FORMAT, "%s: \"stack\": \"features\" must be \"prob\" or \"logp\"", path);
@@ -436,7 +422,7 @@ lmf_status lmf_tagger_fusion_load(const char *path, lmf_tagger **out) {
     const size_t KT = (size_t)K * (size_t)T;
     if (!s && (vf || va)) {
         if (!(vbuf = (double *)lmf_malloc(2 * KT * sizeof *vbuf))) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
-        else if (!vf || !numbers(vf, KT, vbuf) || (va && !numbers(va, KT, vbuf + KT)))
+        else if (!vf || !lmf_json_numbers(vf, KT, vbuf) || (va && !lmf_json_numbers(va, KT, vbuf + KT)))
             s = lmf_error(LMF_ERR_FORMAT, "%s: \"vote_for\" (and \"vote_against\") must be %zu numbers each (members x tags)", path, KT);
         else o.comb.vote_for = vbuf, o.comb.vote_against = va ? vbuf + KT : NULL;
     }
@@ -450,7 +436,7 @@ lmf_status lmf_tagger_fusion_load(const char *path, lmf_tagger **out) {
                                 : lmf_error(LMF_ERR_NOMEM, "out of memory");
         double *kv = NULL, *pv2 = NULL, *yv = NULL, *qv = NULL;
         if (!s) kv = pbuf, pv2 = pbuf + n, yv = pv2 + n + 1, qv = yv + nn;
-        if (!s && (!numbers(jk, (size_t)n, kv) || !numbers(jp, (size_t)n + 1, pv2) || !numbers(jy, (size_t)nn, yv) || !numbers(jq, (size_t)nn, qv)))
+        if (!s && (!lmf_json_numbers(jk, (size_t)n, kv) || !lmf_json_numbers(jp, (size_t)n + 1, pv2) || !lmf_json_numbers(jy, (size_t)nn, yv) || !lmf_json_numbers(jq, (size_t)nn, qv)))
             s = lmf_error(LMF_ERR_FORMAT, "%s: \"pairs\": key [n], ptr [n + 1], y [m], p [m] numbers", path);
         for (int e = 0; !s && e < n; e++) {
             if (!(kv[e] >= 0 && kv[e] < 9007199254740992.0 && kv[e] == floor(kv[e])))

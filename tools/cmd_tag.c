@@ -323,6 +323,16 @@ static int cmd_predict(int argc, char **argv) {
     return rc;
 }
 
+/* Loads K tagger files; on failure frees what it loaded and returns 1. */
+static int load_members(const char *const *paths, int K, lmf_tagger **m) {
+    for (int k = 0; k < K; k++)
+        if (lmf_tagger_load(paths[k], &m[k])) {
+            for (int j = 0; j < k; j++) lmf_tagger_free(m[j]);
+            return 1;
+        }
+    return 0;
+}
+
 static int cmd_fuse(int argc, char **argv) {
     const char *method = "weighted", *valid = NULL, *out = NULL, *paths[LMF_FUSE_MAX_MEMBERS];
     int K = 0, viterbi = 0;
@@ -357,12 +367,7 @@ static int cmd_fuse(int argc, char **argv) {
     if (((lmf_cfuse_method_needs(method) & LMF_CFUSE_NEEDS_VALID) || lmf_cfuse_method_needs(method) < 0) && !valid)
         return cli_usage_error("tag fuse", "method %s is fitted on held-out tagged text: give --valid", method);
     lmf_tagger *m[LMF_FUSE_MAX_MEMBERS];
-    for (int k = 0; k < K; k++)
-        if (lmf_tagger_load(paths[k], &m[k])) {
-            int rc = cli_fail();
-            for (int j = 0; j < k; j++) lmf_tagger_free(m[j]);
-            return rc;
-        }
+    if (load_members(paths, K, m)) return cli_fail();
     lmf_tagged *v = NULL;
     if (valid && lmf_tagged_read(valid, 1, &v)) {
         int rc = cli_fail();
@@ -423,12 +428,7 @@ static int cmd_stack(int argc, char **argv) {
     if (!train) o.folds = 0;
     if (o.progress) lmf_set_log(NULL, NULL, LMF_LOG_INFO);
     lmf_tagger *m[LMF_FUSE_MAX_MEMBERS];
-    for (int k = 0; k < K; k++)
-        if (lmf_tagger_load(paths[k], &m[k])) {
-            int rc = cli_fail();
-            for (int j = 0; j < k; j++) lmf_tagger_free(m[j]);
-            return rc;
-        }
+    if (load_members(paths, K, m)) return cli_fail();
     lmf_tagged *c = NULL;
     if (lmf_tagged_read(train ? train : valid, 1, &c)) {
         int rc = cli_fail();

@@ -26,6 +26,7 @@ int lmf_cmd_classify(int argc, char **argv);
 int lmf_cmd_demo_classify(int argc, char **argv);
 int lmf_cmd_tag(int argc, char **argv);
 int lmf_cmd_demo_tag(int argc, char **argv);
+int lmf_cmd_rescore(int argc, char **argv);
 
 /* Loads the K models and scores the text file dev with each: ms[k], lp[k]
  * (malloc'd, dev's tokens), mppl[k]; devtok = dev read with member 1's

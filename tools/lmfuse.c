@@ -29,6 +29,7 @@ static const subcommand commands[] = {
     {"ppl", lmf_cmd_ppl, "perplexity of a model or recipe on a text file"},
     {"classify", lmf_cmd_classify, "document classifiers (LM, linear) and their fusion: train, eval, predict, fuse"},
     {"tag", lmf_cmd_tag, "part-of-speech taggers (HMM, perceptron) and their fusion: train, eval, predict"},
+    {"rescore", lmf_cmd_rescore, "rescore lattices and n-best lists with lmfuse models, weights tuned by MERT"},
 };
 
 static void usage(FILE *fp) {

@@ -104,19 +104,11 @@ lmf_status lmf_classifier_save(const lmf_classifier *c, const char *path) {
         cJSON_AddItemToArray(names, s);
     }
     lmf_status s = c->ops->save(c, path, j);
-    char *txt = s ? NULL : cJSON_Print(j);
-    cJSON_Delete(j);
-    if (s) return s;
-    if (!txt) return lmf_error(LMF_ERR_NOMEM, "out of memory");
-    lmf_outfile of;
-    s = lmf_outfile_open(&of, path);
-    if (!s) {
-        fputs(txt, of.fp);
-        fputc('\n', of.fp);
-        s = lmf_outfile_commit(&of);
+    if (s) {
+        cJSON_Delete(j);
+        return s;
     }
-    free(txt);
-    return s;
+    return lmf_json_save(path, j);
 }
 
 

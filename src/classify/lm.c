@@ -9,6 +9,7 @@
  * written "<s_>" / "</s_>", since those two are reserved by the models. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "classify_impl.h"
+#include "../core/json_impl.h"
 #include "../core/optim_impl.h"
 #include "../core/util_impl.h"
 #include "lmf/ngram.h"
@@ -514,9 +515,9 @@ lmf_status lmf_lmclass_load(const cJSON *j, const char *path, const char *dir, l
                       "%s: \"calibration\" must be {\"method\": ..., \"a\": number, \"b\": [%d numbers]}", path, C);
     lmf_lmclass_opts o;
     lmf_lmclass_opts_init(&o);
+    if (!s && order) s = lmf_json_i32(order, path, "\"order\"", 0, LMF_NGRAM_MAX_ORDER, NULL, &o.order);
     if (!s) {
         o.chars = !strcmp(units->valuestring, "char");
-        o.order = cJSON_IsNumber(order) ? (int)order->valuedouble : 0;
         o.length_norm = cJSON_IsTrue(ln);
         o.calib = !strcmp(meth->valuestring, "platt")         ? LMF_CALIB_PLATT
                   : !strcmp(meth->valuestring, "temperature") ? LMF_CALIB_TEMPERATURE

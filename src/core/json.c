@@ -1,6 +1,7 @@
 /* JSON through the allocation seam, and range-checked numbers out of it
  * (json_impl.h). */
 #include "json_impl.h"
+#include "util_impl.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -130,4 +131,19 @@ int lmf_json_numbers(const cJSON *a, size_t n, double *v) {
         v[i] = e->valuedouble;
     }
     return 1;
+}
+
+lmf_status lmf_json_save(const char *path, cJSON *j) {
+    char *txt = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!txt) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    lmf_outfile of;
+    lmf_status s = lmf_outfile_open(&of, path);
+    if (!s) {
+        fputs(txt, of.fp);
+        fputc('\n', of.fp);
+        s = lmf_outfile_commit(&of);
+    }
+    cJSON_free(txt);
+    return s;
 }

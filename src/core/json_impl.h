@@ -43,6 +43,8 @@ lmf_status lmf_json_u64(const cJSON *j, const char *file, const char *key, uint6
 lmf_status lmf_json_num(const cJSON *j, const char *file, const char *key, double lo, double hi, const char *fix,
                         double *out);
 /* Adds an array of n numbers under name (LMF_ERR_NOMEM on failure). */
+/* Writes j to path atomically (lmf_outfile), indented, and frees j. */
+lmf_status lmf_json_save(const char *path, cJSON *j);
 lmf_status lmf_json_add_numbers(cJSON *j, const char *name, const double *v, size_t n);
 /* 1 if a is an array of exactly n finite numbers, copied to v; else 0. */
 int lmf_json_numbers(const cJSON *a, size_t n, double *v);

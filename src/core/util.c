@@ -48,6 +48,28 @@ char *lmf_path_dir(const char *path) {
     return d;
 }
 
+char *lmf_path_rel(const char *target, const char *base) {
+    size_t i = 0, cut = 0;
+    while (target[i] && target[i] == base[i]) {
+        if (target[i] == '/') cut = i + 1;
+        i++;
+    }
+    const char *p = base + cut;
+    if (!base[i] && target[i] == '/') cut = i + 1, p = base + i; /* target is inside base */
+    size_t ups = 0;
+    if (*p) {
+        ups = 1;
+        for (; *p; p++) ups += *p == '/' && p[1];
+    }
+    const char *rest = target + cut;
+    char *out = (char *)lmf_malloc(ups * 3 + strlen(rest) + 1);
+    if (!out) return NULL;
+    size_t n = 0;
+    for (size_t u = 0; u < ups; u++) memcpy(out + n, "../", 3), n += 3;
+    strcpy(out + n, rest);
+    return out;
+}
+
 char *lmf_path_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
     char *p = (char *)lmf_malloc(a + b + 2);

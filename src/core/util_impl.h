@@ -90,6 +90,9 @@ char *lmf_path_join(const char *dir, const char *name);
 /* The folder of a file path ("." for a bare name, "/" for one at the root);
  * NULL on out of memory. */
 char *lmf_path_dir(const char *path);
+/* target relative to the folder base (both absolute and canonical), e.g.
+ * "../models/a.arpa"; NULL on out of memory. */
+char *lmf_path_rel(const char *target, const char *base);
 
 /* The thread count lmf_set_threads was given (1 if never called), and a
  * temporary change of the matrix products' threads only (OpenBLAS's and

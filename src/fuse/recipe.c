@@ -22,7 +22,6 @@
 
 #define BAD(...) lmf_error(LMF_ERR_FORMAT, __VA_ARGS__)
 
-static lmf_status write_json(const char *path, cJSON *j);
 
 /* Puts "prefix: " before the current error message. */
 static lmf_status prefix_error(lmf_status s, const char *fmt, ...) {
@@ -333,29 +332,6 @@ lmf_status lmf_ncache_from_json(const lmf_load_ctx *ctx, const char *path, const
     return s;
 }
 
-/* target relative to folder base (both absolute and canonical). */
-static char *relpath(const char *target, const char *base) {
-    size_t i = 0, cut = 0;
-    while (target[i] && target[i] == base[i]) {
-        if (target[i] == '/') cut = i + 1;
-        i++;
-    }
-    const char *p = base + cut;
-    if (!base[i] && target[i] == '/') cut = i + 1, p = base + i; /* target is inside base */
-    size_t ups = 0;
-    if (*p) {
-        ups = 1;
-        for (; *p; p++) ups += *p == '/' && p[1];
-    }
-    const char *rest = target + cut;
-    char *out = (char *)lmf_malloc(ups * 3 + strlen(rest) + 1);
-    if (!out) return NULL;
-    size_t n = 0;
-    for (size_t u = 0; u < ups; u++) memcpy(out + n, "../", 3), n += 3;
-    strcpy(out + n, rest);
-    return out;
-}
-
 /* Adds item to object o under key, or frees it when cJSON cannot (the
  * caller then sees lmf_json_failures() move). */
 static void put(cJSON *o, const char *key, cJSON *item) {
@@ -390,7 +366,7 @@ lmf_status lmf_recipe_write(const char *path, const lmf_fuse_opts *o, const char
             s = lmf_error(LMF_ERR_IO, "%s: cannot resolve the member's path", members[k]);
             break;
         }
-        char *rel = relpath(abs, rdir);
+        char *rel = lmf_path_rel(abs, rdir);
         free(abs);
         if (!rel) {
             s = lmf_error(LMF_ERR_NOMEM, "out of memory");
@@ -436,23 +412,7 @@ lmf_status lmf_recipe_write(const char *path, const lmf_fuse_opts *o, const char
         cJSON_Delete(j);
         return s;
     }
-    return write_json(path, j);
-}
-
-/* Serialises j to path atomically; takes j. */
-static lmf_status write_json(const char *path, cJSON *j) {
-    char *txt = cJSON_Print(j);
-    cJSON_Delete(j);
-    if (!txt) return lmf_error(LMF_ERR_NOMEM, "out of memory");
-    lmf_outfile of;
-    lmf_status s = lmf_outfile_open(&of, path);
-    if (!s) {
-        fputs(txt, of.fp);
-        fputc('\n', of.fp);
-        s = lmf_outfile_commit(&of);
-    }
-    cJSON_free(txt);
-    return s;
+    return lmf_json_save(path, j);
 }
 
 lmf_status lmf_ncache_write(const char *path, const char *model_path, int window, double theta, double floor,
@@ -463,7 +423,7 @@ lmf_status lmf_ncache_write(const char *path, const char *model_path, int window
     char *rdir = realpath(dir, NULL);
     lmf_free(dir);
     if (!rdir) return lmf_error(LMF_ERR_IO, "%s: its folder does not exist", path);
-    char *abs = realpath(model_path, NULL), *rel = abs ? relpath(abs, rdir) : NULL;
+    char *abs = realpath(model_path, NULL), *rel = abs ? lmf_path_rel(abs, rdir) : NULL;
     free(rdir);
     if (!rel) {
         lmf_status e = abs ? lmf_error(LMF_ERR_NOMEM, "out of memory")
@@ -488,7 +448,7 @@ lmf_status lmf_ncache_write(const char *path, const char *model_path, int window
         cJSON_Delete(j);
         return s;
     }
-    return write_json(path, j);
+    return lmf_json_save(path, j);
 }
 
 int lmf_recipe_tuned_on(const char *recipe_path, const char *text_path) {

@@ -47,6 +47,17 @@ typedef struct lmf_nbest {
 } lmf_nbest;
 
 void lmf_nbest_free(lmf_nbest *nb);
+
+/* Building lists (readers use these; so may callers with lists of their
+ * own).  Begins a new utterance (its id copied); appends a hypothesis to the
+ * last one: n words (ids of nb->words), feature values f (nb->nfeat of them,
+ * the rest zero; f may be NULL).  lmf_nbest_feature gives a feature's index,
+ * adding it if new (-1 and an error when the table is full);
+ * lmf_nbest_word interns a word (-1 on out of memory). */
+lmf_status lmf_nbest_begin(lmf_nbest *nb, const char *id, size_t idlen);
+lmf_status lmf_nbest_push(lmf_nbest *nb, const int32_t *w, int32_t n, const double *f);
+int lmf_nbest_feature(lmf_nbest *nb, const char *name);
+int32_t lmf_nbest_word(lmf_nbest *nb, const char *w, size_t n);
 static inline double lmf_nbest_f(const lmf_nbest *nb, size_t h, int f) { return nb->fv[h * LMF_NBEST_MAX_FEATS + f]; }
 
 /* Lattice to n-best: a beam search through the lattice in topological order,

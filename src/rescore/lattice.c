@@ -372,7 +372,8 @@ lmf_status lmf_nbest_add_slf(lmf_nbest *nb, const char *data, size_t size, const
         H = (partlist *)lmf_calloc((size_t)N, sizeof *H);
         if (!indeg || !order || !out0 || !outl || !H) st = lmf_error(LMF_ERR_NOMEM, "out of memory");
     }
-    long long start = g.start, endn = g.end;
+    long long start = g.start, endn = g.end, s0 = -1, e0 = -1;
+    int ns = 0, ne = 0;
     if (!st) {
         for (long long i = 0; i < L; i++) {
             indeg[g.link[i].e]++;
@@ -382,21 +383,11 @@ lmf_status lmf_nbest_add_slf(lmf_nbest *nb, const char *data, size_t size, const
         int32_t *fill = order; /* reuse as a cursor array */
         for (long long i = 0; i < N; i++) fill[i] = out0[i];
         for (long long i = 0; i < L; i++) outl[fill[g.link[i].s]++] = (int32_t)i;
-        if (start < 0 || endn < 0) { /* the unique node without incoming (outgoing) links */
-            long long s0 = -1, e0 = -1;
-            int ns = 0, ne = 0;
-            for (long long i = 0; i < N; i++) {
-                if (!g.node[i].defined) continue;
-                if (!indeg[i]) s0 = i, ns++;
-                if (out0[i + 1] == out0[i]) e0 = i, ne++;
-            }
-            if (start < 0 && ns != 1) st = lmf_error(LMF_ERR_FORMAT, "%s: no start= and %d nodes without incoming links (give start=)", name, ns);
-            else if (endn < 0 && ne != 1) st = lmf_error(LMF_ERR_FORMAT, "%s: no end= and %d nodes without outgoing links (give end=)", name, ne);
-            if (start < 0) start = s0;
-            if (endn < 0) endn = e0;
+        for (long long i = 0; i < N; i++) { /* the unique node without incoming (outgoing) links */
+            if (!g.node[i].defined) continue;
+            if (!indeg[i]) s0 = i, ns++;
+            if (out0[i + 1] == out0[i]) e0 = i, ne++;
         }
-        if (!st && (!g.node[start].defined || !g.node[endn].defined))
-            st = lmf_error(LMF_ERR_FORMAT, "%s: the start or end node is not defined", name);
     }
     if (!st) { /* Kahn's topological order; a cycle leaves nodes behind */
         int32_t head = 0, tail = 0;
@@ -414,7 +405,15 @@ lmf_status lmf_nbest_add_slf(lmf_nbest *nb, const char *data, size_t size, const
             for (long long i = 0; i < N && cyc < 0; i++)
                 if (g.node[i].defined && indeg[i]) cyc = i;
             st = lmf_error(LMF_ERR_FORMAT, "%s: the lattice has a cycle (through node %lld); lattices must be acyclic", name, cyc);
+        } else if (start < 0 && ns != 1) {
+            st = lmf_error(LMF_ERR_FORMAT, "%s: no start= and %d nodes without incoming links (give start=)", name, ns);
+        } else if (endn < 0 && ne != 1) {
+            st = lmf_error(LMF_ERR_FORMAT, "%s: no end= and %d nodes without outgoing links (give end=)", name, ne);
+        } else if (!g.node[start < 0 ? s0 : start].defined || !g.node[endn < 0 ? e0 : endn].defined) {
+            st = lmf_error(LMF_ERR_FORMAT, "%s: the start or end node is not defined (no I= line)", name);
         } else {
+            if (start < 0) start = s0;
+            if (endn < 0) endn = e0;
             /* search */
             part p0 = {0, 0, 0, 0, 0, 0, 0, NULL};
             if (c.m) {

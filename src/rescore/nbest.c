@@ -380,8 +380,8 @@ static lmf_status add_list(lmf_nbest *nb, const char *data, size_t size, const c
         if (!next_line(&peek)) {
             st = lmf_error(LMF_ERR_FORMAT, "%s: an empty n-best list (no hypotheses)", name);
         } else if ((size_t)(peek.le - peek.ls) >= 12 && (!memcmp(peek.ls, "NBestList1.0", 12) || !memcmp(peek.ls, "NBestList2.0", 12))) {
-            if (!(st = set_format(nb, peek.ls[10] == '2' ? "decipher2" : "decipher1", name)))
-                st = read_decipher(nb, &peek, peek.ls[10] == '2', &wb);
+            if (!(st = set_format(nb, peek.ls[9] == '2' ? "decipher2" : "decipher1", name)))
+                st = read_decipher(nb, &peek, peek.ls[9] == '2', &wb);
         } else {
             const char *p = peek.ls, *f;
             size_t n;
@@ -419,6 +419,15 @@ static int is_slf(const char *data, size_t size) {
     return 0;
 }
 
+/* A file name's length without its extension (and without ".gz" before that). */
+static size_t id_length(const char *name) {
+    size_t n = strlen(name);
+    if (n > 3 && !strcmp(name + n - 3, ".gz")) n -= 3;
+    for (size_t i = n; i > 1; i--)
+        if (name[i - 1] == '.') return i - 1;
+    return n;
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 lmf_status lmf_nbest_read(const char *path, const lmf_lattice_opts *lo, lmf_nbest *out) {
@@ -428,13 +437,12 @@ lmf_status lmf_nbest_read(const char *path, const lmf_lattice_opts *lo, lmf_nbes
     lmf_status st = LMF_OK;
     if (!S_ISDIR(sb.st_mode)) {
         lmf_filebuf fb;
-        if ((st = lmf_file_read(path, &fb))) return st;
+        if ((st = lmf_file_map(path, &fb))) return st;
         if (is_slf(fb.data, fb.size)) {
             const char *base = strrchr(path, '/');
             base = base ? base + 1 : path;
-            const char *dot = strrchr(base, '.');
             char id[256];
-            snprintf(id, sizeof id, "%.*s", (int)(dot && dot > base ? dot - base : (ptrdiff_t)strlen(base)), base);
+            snprintf(id, sizeof id, "%.*s", (int)(id_length(base) < 255 ? id_length(base) : 255), base);
             strcpy(out->format, "slf");
             st = lmf_nbest_add_slf(out, fb.data, fb.size, path, id, lo);
         } else if (!looks_moses(fb.data, fb.size)) {
@@ -469,9 +477,8 @@ lmf_status lmf_nbest_read(const char *path, const lmf_lattice_opts *lo, lmf_nbes
             break;
         }
         lmf_filebuf fb;
-        if (!(st = lmf_file_read(full, &fb))) {
-            const char *dot = strrchr(names[i], '.');
-            size_t idlen = dot && dot > names[i] ? (size_t)(dot - names[i]) : strlen(names[i]);
+        if (!(st = lmf_file_map(full, &fb))) {
+            size_t idlen = id_length(names[i]);
             char id[256];
             snprintf(id, sizeof id, "%.*s", (int)(idlen < 255 ? idlen : 255), names[i]);
             if (is_slf(fb.data, fb.size)) {

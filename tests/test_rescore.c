@@ -462,7 +462,7 @@ static void test_features(lmf_model *lm, lmf_ngram *ng) {
     CHECK(!lmf_ngram_write_arpa(ng, mpath));
     const char *names[] = {"tiny"}, *paths[] = {mpath};
     lmf_rescorer *r = NULL, *r2 = NULL;
-    CHECK(!lmf_rescorer_new(names, paths, 1, 0, NULL, &r));
+    CHECK(!lmf_rescorer_new(names, paths, 1, mpath, NULL, &r));
     double w[LMF_NBEST_MAX_FEATS] = {1, -0.5, 2.25, -7}, w2[LMF_NBEST_MAX_FEATS];
     if (r) {
         CHECK(!lmf_rescorer_set_weights(r, &nb, w, LMF_METRIC_WER));

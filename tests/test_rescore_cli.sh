@@ -25,7 +25,7 @@ expect_rc 0 "eval lattices" "$LMF" rescore eval "$A/dev/lat" "$A/dev.ref" --latt
 grep -q "slf lists: 20 sentences" "$TMP/out" || fail "eval lattices: $(cat "$TMP/out")"
 
 # tune on dev lattices, apply to test lattices
-expect_rc 0 "tune" "$LMF" rescore tune "$A/dev/lat" "$A/dev.ref" -m kn3="$TMP/kn3.arpa" --lattice-lm kn3 \
+expect_rc 0 "tune" "$LMF" rescore tune "$A/dev/lat" "$A/dev.ref" -m kn3="$TMP/kn3.arpa" --lattice-lm "$TMP/kn3.arpa" \
   --nbest 50 --restarts 5 -o "$TMP/r.json"
 grep -q '"lmfuse":.*"rescore"' "$TMP/r.json" || fail "tune wrote no rescorer"
 grep -q '"lm:kn3"' "$TMP/r.json" || fail "rescorer lacks the model's weight"
@@ -33,7 +33,7 @@ tuned=$(awk '/^tuned/ { print $3 }' "$TMP/out")
 top=$(awk '/^top/ { print $3 }' "$TMP/out")
 awk -v a="$tuned" -v b="$top" 'BEGIN { exit !(a + 0 <= b + 0) }' || fail "tuning made dev worse: $top -> $tuned"
 # the same settings give the same weights
-expect_rc 0 "tune again" "$LMF" rescore tune "$A/dev/lat" "$A/dev.ref" -m kn3="$TMP/kn3.arpa" --lattice-lm kn3 \
+expect_rc 0 "tune again" "$LMF" rescore tune "$A/dev/lat" "$A/dev.ref" -m kn3="$TMP/kn3.arpa" --lattice-lm "$TMP/kn3.arpa" \
   --nbest 50 --restarts 5 -o "$TMP/r2.json"
 [ "$(grep -A8 '"weights"' "$TMP/r.json")" = "$(grep -A8 '"weights"' "$TMP/r2.json")" ] || fail "tuning is not deterministic"
 expect_rc 0 "apply" "$LMF" rescore apply "$TMP/r.json" "$A/test/lat" --ref "$A/test.ref" -o "$TMP/test.trn" --json

@@ -10,7 +10,7 @@
 static void usage_rescore(FILE *fp) {
     fputs("usage:\n"
           "  lmfuse rescore tune DEV-LISTS DEV.ref -m NAME=MODEL [-m NAME=MODEL ...] -o RESCORER.json\n"
-          "        [--lattice-lm NAME] [--lm-scale X] [--wip X] [--beam N] [--nbest N]\n"
+          "        [--lattice-lm MODEL] [--lm-scale X] [--wip X] [--beam N] [--nbest N]\n"
           "        [--metric wer|bleu] [--restarts N] [--seed N] [--json]\n"
           "  lmfuse rescore apply RESCORER.json LISTS [--ref REF] [-o OUT.trn] [--json]\n"
           "  lmfuse rescore eval LISTS REF [--lattice-lm MODEL] [--lm-scale X] [--nbest N] [--json]\n"
@@ -22,6 +22,8 @@ static void usage_rescore(FILE *fp) {
           "NBestList1.0/2.0) or plain \"words score\" lines; or one Moses n-best file\n"
           "(\"id ||| words ||| name= values ||| total\").  Lattices become n-best lists by a\n"
           "beam search under acoustic + lm-scale * ln P(--lattice-lm) + wip * words\n"
+          "(the --lattice-lm MODEL file only extracts lists; give it with -m too to use its\n"
+          "scores as features)\n"
           "(defaults 10, 0; beam and nbest 100).\n"
           "REF: \"id words...\" per line, in the lists' order.  HYP.trn: \"words (id)\" per line.\n"
           "\n"
@@ -140,22 +142,13 @@ static int cmd_tune(int argc, char **argv) {
         free_args(&a);
         return cli_usage_error("rescore tune", "wants DEV-LISTS, DEV.ref and -o RESCORER.json");
     }
-    int llm = -1;
-    if (a.lattice_lm) {
-        for (int k = 0; k < a.K; k++)
-            if (!strcmp(a.names[k], a.lattice_lm)) llm = k;
-        if (llm < 0) {
-            free_args(&a);
-            return cli_usage_error("rescore tune", "--lattice-lm names no -m model (\"%s\")", a.lattice_lm);
-        }
-    }
     double t0 = cli_now_s();
     lmf_rescorer *r = NULL;
     lmf_nbest nb;
     lmf_refs refs;
     memset(&nb, 0, sizeof nb);
     memset(&refs, 0, sizeof refs);
-    lmf_status s = lmf_rescorer_new(a.names, a.paths, a.K, llm, &a.lo, &r);
+    lmf_status s = lmf_rescorer_new(a.names, a.paths, a.K, a.lattice_lm, &a.lo, &r);
     if (!s) s = lmf_rescorer_read(r, a.pos[0], &nb);
     if (!s) s = lmf_refs_read(a.pos[1], &nb, &refs);
     double t1 = cli_now_s(), score = 0;

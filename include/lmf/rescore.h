@@ -160,14 +160,15 @@ lmf_status lmf_mert(const lmf_nbest *nb, const lmf_refs *r, const lmf_mert_opts 
 /* ---- rescorers: models, weights, and the file that keeps them ----
  * File (JSON): {"lmfuse": "rescore", "format": the lists' format,
  *   "metric": "wer"|"bleu", "models": [{"name": N, "path": P}...] (paths
- *   relative to the file), "lattice": {"lm": N|null, "lm_scale", "wip",
- *   "beam", "nbest"}, "weights": {feature: weight, ...}, "tuning": {...}}. */
+ *   relative to the file), "lattice": {"model": P|null, "lm_scale",
+ *   "wip", "beam", "nbest"}, "weights": {feature: weight, ...}, "tuning": {...}}. */
 typedef struct lmf_rescorer lmf_rescorer;
 
 #define LMF_RESCORE_MAX_MODELS 16
-/* K models (names are feature suffixes: letters, digits, "._-"), one of
- * them (lattice_lm, or -1 for none) extracting n-best lists from lattices. */
-lmf_status lmf_rescorer_new(const char *const *names, const char *const *paths, int K, int lattice_lm,
+/* K models (names are feature suffixes: letters, digits, "._-"), and the
+ * model file that extracts n-best lists from lattices (NULL: acoustic
+ * scores alone; it adds no features of its own: give it with -m as well). */
+lmf_status lmf_rescorer_new(const char *const *names, const char *const *paths, int K, const char *lattice_lm,
                             const lmf_lattice_opts *lo, lmf_rescorer **out);
 lmf_status lmf_rescorer_load(const char *path, lmf_rescorer **out);
 void lmf_rescorer_free(lmf_rescorer *r);

@@ -15,7 +15,8 @@ struct lmf_rescorer {
     int K;
     char *name[LMF_RESCORE_MAX_MODELS], *path[LMF_RESCORE_MAX_MODELS];
     lmf_model *m[LMF_RESCORE_MAX_MODELS];
-    int lattice_lm;
+    char *lat_path;  /* the lattice search's model (NULL: none) */
+    lmf_model *lat_m;
     lmf_lattice_opts lo;
     int nw;
     char *wname[LMF_NBEST_MAX_FEATS];
@@ -32,6 +33,8 @@ void lmf_rescorer_free(lmf_rescorer *r) {
         lmf_model_free(r->m[k]);
     }
     for (int i = 0; i < r->nw; i++) lmf_free(r->wname[i]);
+    lmf_free(r->lat_path);
+    lmf_model_free(r->lat_m);
     lmf_free(r);
 }
 
@@ -44,12 +47,11 @@ static int name_ok(const char *s) {
     return 1;
 }
 
-lmf_status lmf_rescorer_new(const char *const *names, const char *const *paths, int K, int lattice_lm,
+lmf_status lmf_rescorer_new(const char *const *names, const char *const *paths, int K, const char *lattice_lm,
                             const lmf_lattice_opts *lo, lmf_rescorer **out) {
     *out = NULL;
     if (K < 0 || K > LMF_RESCORE_MAX_MODELS)
         return lmf_error(LMF_ERR_ARG, "rescoring: 0..%d models, not %d", LMF_RESCORE_MAX_MODELS, K);
-    if (lattice_lm < -1 || lattice_lm >= K) return lmf_error(LMF_ERR_ARG, "rescoring: the lattice model must be one of the models");
     for (int k = 0; k < K; k++) {
         if (!name_ok(names[k]))
             return lmf_error(LMF_ERR_ARG, "rescoring: model name \"%s\" must be 1..64 letters, digits, '.', '_' or '-'", names[k]);
@@ -61,8 +63,13 @@ lmf_status lmf_rescorer_new(const char *const *names, const char *const *paths, 
     if (lo) r->lo = *lo;
     else lmf_lattice_opts_init(&r->lo);
     r->lo.lm = NULL;
-    r->lattice_lm = lattice_lm;
     lmf_status st = LMF_OK;
+    if (lattice_lm) {
+        if (!(r->lat_path = lmf_strdup(lattice_lm))) st = lmf_error(LMF_ERR_NOMEM, "out of memory");
+        else if ((st = lmf_model_load(lattice_lm, &r->lat_m))) st = lmf_error(st, "the lattice model: %s", lmf_last_error());
+        else if (lmf_vocab_mode(lmf_model_vocab(r->lat_m)) != LMF_TOK_WORD)
+            st = lmf_error(LMF_ERR_UNSUPPORTED, "the lattice model %s predicts characters or bytes; a word model is needed", lattice_lm);
+    }
     for (int k = 0; k < K && !st; k++) {
         r->K = k + 1;
         if (!(r->name[k] = lmf_strdup(names[k])) || !(r->path[k] = lmf_strdup(paths[k]))) st = lmf_error(LMF_ERR_NOMEM, "out of memory");
@@ -80,7 +87,7 @@ lmf_status lmf_rescorer_new(const char *const *names, const char *const *paths, 
 
 lmf_status lmf_rescorer_read(lmf_rescorer *r, const char *lists, lmf_nbest *out) {
     lmf_lattice_opts lo = r->lo;
-    lo.lm = r->lattice_lm >= 0 ? r->m[r->lattice_lm] : NULL;
+    lo.lm = r->lat_m;
     lmf_status st = lmf_nbest_read(lists, &lo, out);
     for (int k = 0; !st && k < r->K; k++) st = lmf_nbest_add_model(out, r->m[k], r->name[k]);
     if (st && out->words) lmf_nbest_free(out);
@@ -179,7 +186,11 @@ lmf_status lmf_rescorer_save(const lmf_rescorer *r, const char *path, const char
         put(j, "models", ms);
         cJSON *l = cJSON_CreateObject();
         if (l) {
-            put(l, "lm", r->lattice_lm >= 0 ? cJSON_CreateString(r->name[r->lattice_lm]) : cJSON_CreateNull());
+            char *abs = r->lat_path ? realpath(r->lat_path, NULL) : NULL, *rel = abs ? lmf_path_rel(abs, rdir) : NULL;
+            if (r->lat_path && !abs) st = lmf_error(LMF_ERR_IO, "%s: cannot resolve the lattice model's path", r->lat_path);
+            put(l, "model", rel ? cJSON_CreateString(rel) : cJSON_CreateNull());
+            free(abs);
+            lmf_free(rel);
             put(l, "lm_scale", cJSON_CreateNumber(r->lo.lm_scale));
             put(l, "wip", cJSON_CreateNumber(r->lo.wip));
             put(l, "beam", cJSON_CreateNumber(r->lo.beam));
@@ -224,7 +235,7 @@ lmf_status lmf_rescorer_load(const char *path, lmf_rescorer **out) {
                 *lat = cJSON_GetObjectItemCaseSensitive(j, "lattice"), *ws = cJSON_GetObjectItemCaseSensitive(j, "weights");
     const char *names[LMF_RESCORE_MAX_MODELS];
     char *paths[LMF_RESCORE_MAX_MODELS] = {0};
-    int K = 0, llm = -1;
+    int K = 0;
     lmf_lattice_opts lo;
     lmf_lattice_opts_init(&lo);
     char *dir = lmf_path_dir(path);
@@ -249,14 +260,14 @@ lmf_status lmf_rescorer_load(const char *path, lmf_rescorer **out) {
         paths[K] = p->valuestring[0] == '/' ? lmf_strdup(p->valuestring) : lmf_path_join(dir, p->valuestring);
         if (!paths[K++]) st = lmf_error(LMF_ERR_NOMEM, "out of memory");
     }
+    char *lat_path = NULL;
     if (!st) {
-        const cJSON *l = cJSON_GetObjectItemCaseSensitive(lat, "lm");
-        if (cJSON_IsString(l)) {
-            for (int k = 0; k < K; k++)
-                if (!strcmp(names[k], l->valuestring)) llm = k;
-            if (llm < 0) st = lmf_error(LMF_ERR_FORMAT, "%s: \"lattice\": \"lm\" names no model (\"%s\")", path, l->valuestring);
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(lat, "model");
+        if (cJSON_IsString(l) && l->valuestring[0]) {
+            lat_path = l->valuestring[0] == '/' ? lmf_strdup(l->valuestring) : lmf_path_join(dir, l->valuestring);
+            if (!lat_path) st = lmf_error(LMF_ERR_NOMEM, "out of memory");
         } else if (l && !cJSON_IsNull(l)) {
-            st = lmf_error(LMF_ERR_FORMAT, "%s: \"lattice\": \"lm\" must be a model's name or null", path);
+            st = lmf_error(LMF_ERR_FORMAT, "%s: \"lattice\": \"model\" must be a model file or null", path);
         }
     }
     if (!st) st = lmf_json_num(cJSON_GetObjectItemCaseSensitive(lat, "lm_scale"), path, "\"lattice\": \"lm_scale\"", -1e6, 1e6, NULL, &lo.lm_scale);
@@ -264,7 +275,7 @@ lmf_status lmf_rescorer_load(const char *path, lmf_rescorer **out) {
     if (!st) st = lmf_json_i32(cJSON_GetObjectItemCaseSensitive(lat, "beam"), path, "\"lattice\": \"beam\"", 1, 1000000, NULL, &lo.beam);
     if (!st) st = lmf_json_i32(cJSON_GetObjectItemCaseSensitive(lat, "nbest"), path, "\"lattice\": \"nbest\"", 1, 1000000, NULL, &lo.nbest);
     lmf_rescorer *r = NULL;
-    if (!st) st = lmf_rescorer_new(names, (const char *const *)paths, K, llm, &lo, &r);
+    if (!st) st = lmf_rescorer_new(names, (const char *const *)paths, K, lat_path, &lo, &r);
     if (st && !strstr(lmf_last_error(), path)) st = lmf_error(st, "%s: %s", path, lmf_last_error());
     for (const cJSON *w = st ? NULL : ws->child; w && !st; w = w->next) {
         if (r->nw == LMF_NBEST_MAX_FEATS) st = lmf_error(LMF_ERR_FORMAT, "%s: more than %d weights", path, LMF_NBEST_MAX_FEATS);
@@ -279,6 +290,7 @@ lmf_status lmf_rescorer_load(const char *path, lmf_rescorer **out) {
         r->metric = strcmp(met->valuestring, "bleu") ? LMF_METRIC_WER : LMF_METRIC_BLEU;
     }
     for (int k = 0; k < K; k++) lmf_free(paths[k]);
+    lmf_free(lat_path);
     lmf_free(dir);
     cJSON_Delete(j);
     if (st) {

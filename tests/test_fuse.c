@@ -181,14 +181,117 @@ static void test_vocab_map(void) {
         lmf_model_free(b);
     }
     lmf_vocab_free(rev);
-    /* different words: refused, naming the difference */
+    /* different words: fused over their union (test_union_vocab), and the tuners that need one vocabulary say so */
     lmf_model *m[2] = {ngram(2), NULL}, *f = NULL;
     CHECK(lmf_nn_load(tdata("rnnlm_lstm.safetensors"), &m[1]) == LMF_OK);
+    CHECK(lmf_fuse_check_vocab(m, 2) == LMF_ERR_DATA);
+    CHECK_MSG(strstr(lmf_last_error(), "different vocabularies") != NULL, "message: %s", lmf_last_error());
     lmf_fuse_opts o;
     lmf_fuse_opts_init(&o);
-    CHECK(lmf_fuse_new(m, 2, &o, &f) == LMF_ERR_DATA && !f);
-    CHECK_MSG(strstr(lmf_last_error(), "different vocabularies") != NULL, "message: %s", lmf_last_error());
+    CHECK(lmf_fuse_new(m, 2, &o, &f) == LMF_OK && f);
+    if (f) check_consistent(f, "an n-gram and an LSTM over their union vocabulary");
+    lmf_model_free(f);
     lmf_model_free(ng);
+}
+
+/* Two n-grams trained on the two halves of a text know different words.
+ * Over their union: each member's view sums to 1 (the default share) and
+ * scores what its member knows exactly as the member does, a word it lacks
+ * as its <unk> over (missing + 1); weight 1 on one member reproduces its
+ * view; IRSTLM's dub leaves the views below 1. */
+static void test_union_vocab(void) {
+    FILE *fp = fopen(tdata("brown-mini.train.txt"), "rb");
+    static char buf[1 << 20];
+    size_t n = fp ? fread(buf, 1, sizeof buf, fp) : 0;
+    if (fp) fclose(fp);
+    CHECK(n > 1000 && n < sizeof buf);
+    size_t half = n / 2;
+    while (half < n && buf[half - 1] != '\n') half++;
+    lmf_ngram_train_opts to;
+    lmf_ngram_train_opts_init(&to);
+    to.order = 3;
+    lmf_ngram *a = NULL, *b = NULL;
+    CHECK(lmf_ngram_train_mem(buf, half, "half1", &to, &a, NULL) == LMF_OK);
+    to.order = 2;
+    CHECK(lmf_ngram_train_mem(buf + half, n - half, "half2", &to, &b, NULL) == LMF_OK);
+    if (!a || !b) return;
+    lmf_model *m[2] = {lmf_ngram_model(a), lmf_ngram_model(b)};
+    CHECK(lmf_fuse_check_vocab(m, 2) == LMF_ERR_DATA);
+    /* the member alone, through its own vocabulary */
+    lmf_tokens own;
+    CHECK(lmf_tokens_read_file(tdata("brown-mini.valid.txt"), lmf_model_vocab(m[0]), NULL, &own) == LMF_OK);
+    float *lo = malloc(own.n * sizeof *lo), *lu = malloc(own.n * sizeof *lu), *lw = malloc(own.n * sizeof *lw);
+    CHECK(lmf_model_score(m[0], NULL, own.ids, own.n, lo) == LMF_OK);
+    int32_t Va = lmf_vocab_size(lmf_model_vocab(m[0]));
+    int changed = 0;
+    CHECK(lmf_fuse_unify(m, 2, 0, 0, &changed) == LMF_OK && changed);
+    const lmf_vocab *U = lmf_model_vocab(m[0]);
+    CHECK(lmf_vocab_size(U) > Va && lmf_vocab_size(lmf_model_vocab(m[1])) == lmf_vocab_size(U));
+    int32_t missing = lmf_vocab_size(U) - Va; /* union words member 1 lacks: U starts with its words */
+    CHECK(missing > 0);
+    check_consistent(m[0], "member 1 over the union");
+    check_consistent(m[1], "member 2 over the union");
+    lmf_tokens un;
+    CHECK(lmf_tokens_read_file(tdata("brown-mini.valid.txt"), U, NULL, &un) == LMF_OK);
+    CHECK(un.n == own.n);
+    CHECK(lmf_model_score(m[0], NULL, un.ids, un.n, lu) == LMF_OK);
+    size_t same = 0, shared = 0, nunk = 0;
+    for (size_t i = 0; i < own.n && i < un.n; i++) {
+        if (own.ids[i] != LMF_UNK) same += lu[i] == lo[i];
+        else shared += fabsf(lu[i] - (lo[i] - (float)log((double)missing + 1))) < 1e-5f, nunk++;
+    }
+    CHECK_MSG(same == own.n - nunk, "%zu of %zu known tokens score as the member alone", same, own.n - nunk);
+    CHECK_MSG(nunk > 0 && shared == nunk, "%zu of %zu tokens the member lacks get <unk> / (missing + 1)", shared, nunk);
+    /* weight 1 on member 1 of a linear fusion: its view */
+    const double w10[2] = {1, 0};
+    lmf_fuse_opts o;
+    lmf_fuse_opts_init(&o);
+    o.weights = w10;
+    lmf_model *f = NULL;
+    CHECK(lmf_fuse_new(m, 2, &o, &f) == LMF_OK); /* takes the views */
+    if (f) {
+        CHECK(lmf_model_score(f, NULL, un.ids, un.n, lw) == LMF_OK);
+        double worst = 0;
+        for (size_t i = 0; i < un.n; i++) worst = fmax(worst, fabs(lw[i] - lu[i]));
+        CHECK_MSG(worst < 1e-6, "weight 1 on member 1 differs from it by %.3g", worst);
+        const double half_w[2] = {0.5, 0.5};
+        lmf_fuse_opts_init(&o);
+        o.weights = half_w;
+        lmf_model *m2[2] = {NULL, NULL}, *f2 = NULL;
+        lmf_ngram *a2 = NULL, *b2 = NULL;
+        to.order = 3;
+        CHECK(lmf_ngram_train_mem(buf, half, "half1", &to, &a2, NULL) == LMF_OK);
+        to.order = 2;
+        CHECK(lmf_ngram_train_mem(buf + half, n - half, "half2", &to, &b2, NULL) == LMF_OK);
+        m2[0] = lmf_ngram_model(a2), m2[1] = lmf_ngram_model(b2);
+        CHECK(lmf_fuse_new(m2, 2, &o, &f2) == LMF_OK); /* unifies by itself */
+        if (f2) check_consistent(f2, "a linear fusion over the union");
+        /* IRSTLM's dictionary upper bound: the views no longer sum to 1 */
+        lmf_model *m3[2] = {NULL, NULL};
+        to.order = 3;
+        lmf_ngram *a3 = NULL, *b3 = NULL;
+        CHECK(lmf_ngram_train_mem(buf, half, "half1", &to, &a3, NULL) == LMF_OK);
+        to.order = 2;
+        CHECK(lmf_ngram_train_mem(buf + half, n - half, "half2", &to, &b3, NULL) == LMF_OK);
+        m3[0] = lmf_ngram_model(a3), m3[1] = lmf_ngram_model(b3);
+        CHECK(lmf_fuse_unify(m3, 2, 1e7, 0, NULL) == LMF_OK);
+        int V = lmf_vocab_size(lmf_model_vocab(m3[0]));
+        float *d = malloc((size_t)V * sizeof *d);
+        lmf_state *st = lmf_state_new(m3[0]);
+        CHECK(lmf_model_next(m3[0], st, d) == LMF_OK);
+        double sum = 0;
+        for (int v = 0; v < V; v++) sum += exp((double)d[v]);
+        CHECK_MSG(sum < 1 - 1e-4, "dub 1e7: member 1 sums to %.6f over the union", sum);
+        lmf_state_free(m3[0], st);
+        free(d);
+        lmf_model_free(m3[0]);
+        lmf_model_free(m3[1]);
+        lmf_model_free(f2);
+    }
+    lmf_model_free(f);
+    free(lo), free(lu), free(lw);
+    lmf_tokens_free(&own);
+    lmf_tokens_free(&un);
 }
 
 /* EM: the perplexity never rises, and the result is a stationary point of
@@ -1017,6 +1120,7 @@ static void test_gate_match_order(void) {
 }
 
 int main(void) {
+    test_union_vocab();
     test_gate_match_order();
     test_ncache();
     test_ncache_tune();

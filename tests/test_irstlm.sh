@@ -69,4 +69,27 @@ if command -v interpolate-lm >/dev/null && [ -f "$TMP/lmf3.arpa" ] && [ -f "$TMP
     echo "EM: lmfuse weights ppl $pe, interpolate-lm's weights ($w) $pi" ||
     fail "lmfuse EM ($pe) worse than interpolate-lm --learn ($pi, weights $w)"
 fi
+# 4. mixed vocabularies: two models built by IRSTLM on different halves of the text (each lacks words
+#    of the other), fixed weights; interpolate-lm maps a word a model lacks to its <unk>, divided by
+#    (dub - |V|) (--dub, default 1e7; --dub=0: <unk> as is), and lmfuse's recipe "unk_dub" does the same.
+#    Every token counts, OOVs too.
+if command -v interpolate-lm >/dev/null; then
+  n=$(wc -l <"$TMP/train.se.txt")
+  head -n $((n / 2)) "$TMP/train.se.txt" >"$TMP/half1.se.txt"
+  tail -n $((n / 2)) "$TMP/train.se.txt" >"$TMP/half2.se.txt"
+  tlm -tr="$TMP/half1.se.txt" -n=3 -lm=wb -ps=no -o="$TMP/h1.arpa" >"$TMP/tlm_h1.log" 2>&1 || fail "tlm half 1"
+  tlm -tr="$TMP/half2.se.txt" -n=2 -lm=wb -ps=no -o="$TMP/h2.arpa" >"$TMP/tlm_h2.log" 2>&1 || fail "tlm half 2"
+  tail -40 "$DATA/brown-mini.valid.txt" >"$TMP/mv.txt"
+  awk '{print "<s> " $0 " </s>"}' "$TMP/mv.txt" >"$TMP/mv.se.txt"
+  (cd "$TMP" && printf 'LMINTERPOLATION 2\n0.55 h1.arpa\n0.45 h2.arpa\n' >mv.lm)
+  for dub in 10000000 0 5000; do
+    a=$(cd "$TMP" && interpolate-lm mv.lm --eval=mv.se.txt --dub=$dub 2>&1 | sed -n 's/.*PP=\([0-9.]*\) .*Noov_any=\([0-9]*\).*/\1 \2/p')
+    ud=$dub; [ "$dub" = 0 ] && ud=-1
+    printf '{"combiner":"linear","members":["h1.arpa","h2.arpa"],"weights":[0.55,0.45],"unk_dub":%s}' "$ud" >"$TMP/mv.json"
+    b=$("$LMF" ppl "$TMP/mv.json" "$TMP/mv.txt" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ppl"])')
+    python3 -c "import sys; pp, nany = '$a'.split(); sys.exit(not (int(nany) > 0 and abs(float(pp) - $b) <= 0.006 + 1e-5 * $b))" &&
+      echo "different vocabularies, dub $dub: interpolate-lm ${a% *} (${a#* } tokens unknown to a member), lmfuse $b" ||
+      fail "different vocabularies, dub $dub: interpolate-lm '$a' vs lmfuse $b"
+  done
+fi
 exit $((fails > 0))

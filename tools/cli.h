@@ -37,6 +37,9 @@ typedef struct lmf_tokens lmf_tokens;
 /* The "tuning" record of a continuous cache file (malloc'd JSON; NULL on out of
  * memory).  by: who tuned it (NULL: not recorded). */
 char *cli_ncache_tuning_json(const char *dev, size_t n, const lmf_ncache_fit *fit, double secs, const char *by);
+/* Members over different vocabularies are scored over their union
+ * (lmf_fuse_unify) with this <unk> share (tune --dub; default 0). */
+extern double cli_unk_dub;
 int cli_score_members(const char *tag, const char *const *paths, int K, const char *dev, int quiet, lmf_model **ms, float **lp,
                       lmf_tokens *devtok, double *mppl);
 

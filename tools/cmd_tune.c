@@ -42,6 +42,11 @@ static void help(FILE *fp) {
             "           other recipes and tune runs\n"
             "\n"
             "options:\n"
+            "  --dub D          members over different vocabularies are fused over their union;\n"
+            "                   a word a member lacks gets a share of its <unk> probability:\n"
+            "                   0 (default) p(<unk>) / (words it lacks + 1), which keeps each\n"
+            "                   member normalised; D > 0 IRSTLM's p(<unk>) / (D - |V|), e.g.\n"
+            "                   1e7 as interpolate-lm; D < 0 p(<unk>) as is (its --dub=0)\n"
             "  --tol X          EM stopping tolerance, relative perplexity change (default 1e-7)\n"
             "  --max-iter N     EM iteration limit (default 1000)\n"
             "  --max-mem MB     loglinear with non-n-gram members: memory for stored\n"
@@ -135,13 +140,21 @@ done:
     return rc ? cli_fail() : 0;
 }
 
+double cli_unk_dub = 0;
+
 int cli_score_members(const char *tag, const char *const *paths, int K, const char *dev, int quiet, lmf_model **ms, float **lp,
                       lmf_tokens *devtok, double *mppl) {
     size_t N = 0;
-    for (int k = 0; k < K; k++) {
+    for (int k = 0; k < K; k++)
         if (lmf_model_load(paths[k], &ms[k])) return 1;
-        /* one vocabulary, as a recipe needs (lmf_fuse_new): refuse before scoring */
-        if (k > 0 && lmf_fuse_check_vocab(ms, k + 1)) return 1;
+    /* members over different vocabularies: each over their union, as the recipe will be (lmf_fuse_new) */
+    int changed = 0;
+    if (lmf_fuse_unify(ms, K, cli_unk_dub, 0, &changed)) return 1;
+    if (changed && !quiet)
+        fprintf(stderr, "[%s] the members know different words: each is scored over their union of %d words (%s)\n", tag,
+                (int)lmf_vocab_size(lmf_model_vocab(ms[0])),
+                cli_unk_dub > 0 ? "IRSTLM's <unk> / (dub - |V|)" : cli_unk_dub < 0 ? "<unk> as is" : "each member's <unk> shared by the words it lacks");
+    for (int k = 0; k < K; k++) {
         lmf_tokens t;
         lmf_status s = lmf_tokens_read_file(dev, lmf_model_vocab(ms[k]), NULL, &t);
         if (!s && k > 0 && t.n != N) {
@@ -188,6 +201,10 @@ int lmf_cmd_tune(int argc, char **argv) {
         } else if ((v = cli_opt_value(argc, argv, &i, "-o", &missing)) || missing) {
             if (!v) return cli_usage_error("tune", "-o needs a file");
             out = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--dub", &missing)) || missing) {
+            if (!v || !lmf_parse_double(v, &cli_unk_dub) || cli_unk_dub > 1e15 || cli_unk_dub < -1e15)
+                return cli_usage_error("tune", "--dub takes a number (0, the default: share each member's <unk>; > 0: "
+                                               "IRSTLM's dictionary upper bound, e.g. 1e7; < 0: <unk> as is)");
         } else if ((v = cli_opt_value(argc, argv, &i, "--tol", &missing)) || missing) {
             if (!v || !lmf_parse_double(v, &tol) || !(tol > 0)) return cli_usage_error("tune", "--tol takes a number > 0");
         } else if ((v = cli_opt_value(argc, argv, &i, "--max-iter", &missing)) || missing) {
@@ -360,6 +377,7 @@ int lmf_cmd_tune(int argc, char **argv) {
     fo.comb = (lmf_combiner)comb;
     fo.weights = w;
     fo.share = share;
+    fo.unk_dub = cli_unk_dub;
     lmf_gate_params gp;
     if (comb == LMF_COMB_GATE) {
         lmf_gate_fit_params(&fit, &gp);

@@ -115,6 +115,9 @@ typedef struct lmf_comb_opts {
     const double *vote_for;        /* vote: K x N per-outcome votes, or NULL (copied) */
     const double *vote_against;    /* vote: K x N votes against, or NULL; needs vote_for (copied) */
     const lmf_pairvote_params *pairs; /* pairvote: required (copied) */
+    double unk_dub; /* language-model fusions whose members know different words (lmf_fuse_unify): 0 = each
+                       member's <unk> mass shared evenly by the words of the union it lacks and <unk> (default,
+                       sums to 1); > 0 = IRSTLM's p(<unk>) / (dub - |V|); < 0 = p(<unk>) as is (IRSTLM --dub=0) */
 } lmf_comb_opts;
 void lmf_comb_opts_init(lmf_comb_opts *o);
 

@@ -157,6 +157,23 @@ int lmf_recipe_tuned_on(const char *recipe_path, const char *text_path);
  */
 lmf_status lmf_fuse_check_vocab(lmf_model *const *members, int K);
 
+/* Members over different vocabularies, made one: every member that lacks
+ * words of the union vocabulary U (member 1's words in order, then each
+ * other member's new words) is replaced by a view of it over U, in which a
+ * missing word (and U's <unk>) gets a share of the member's <unk>
+ * probability and the member's history reads its <unk> for it.  The share
+ * (dub): 0 = p(<unk>) / (missing words + 1), so each member still sums to 1
+ * over U (the default); > 0 = p(<unk>) / (dub - |V| - 1), IRSTLM
+ * interpolate-lm's dictionary upper bound (|V| + 1 counts <s>, as an ARPA
+ * file lists it); < 0 = p(<unk>) unchanged (interpolate-lm --dub=0).  With
+ * dub != 0 every member is wrapped.  Members that already share one
+ * vocabulary are left alone when dub == 0.  The views own their member
+ * unless borrow (then the caller frees the originals after the views).  On
+ * failure without borrow, failed members are freed and set NULL.
+ * *changed (may be NULL) says whether any member was wrapped.  lmf_fuse_new
+ * calls it with o->unk_dub. */
+lmf_status lmf_fuse_unify(lmf_model **members, int K, double dub, int borrow, int *changed);
+
 /* EM for linear weights over per-token member log-probs lp[k][0..N): w (K,
  * the starting point, e.g. 1/K each) is replaced by the tuned weights.  It
  * iterates until the mean log-likelihood gains less than tol per iteration

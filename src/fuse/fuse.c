@@ -466,6 +466,12 @@ static lmf_status fuse_create(lmf_model **members, int K, const lmf_fuse_opts *o
         s = lmf_error(LMF_ERR_ARG, "a fusion needs 1..%d members (got %d)", LMF_FUSE_MAX_MEMBERS, K);
     for (int k = 0; !s && k < K; k++)
         if (!members[k]) s = lmf_error(LMF_ERR_ARG, "member %d is missing", k + 1);
+    if (!s && !borrow) { /* members over different vocabularies: their union (lmf_fuse_unify) */
+        if ((s = lmf_fuse_unify(members, K, o->unk_dub, 0, NULL))) {
+            for (int k = 0; k < K; k++) lmf_model_free(members[k]);
+            return s;
+        }
+    }
     lmf_comb *c = NULL;
     if (!s) s = lmf_comb_new(o, K, lmf_vocab_size(lmf_model_vocab(members[0])), &c);
     int32_t *maps[LMF_FUSE_MAX_MEMBERS] = {0};

@@ -168,14 +168,14 @@ static lmf_status load_node(const cJSON *j, const lmf_load_ctx *ctx, const char 
     if (!cJSON_IsObject(j)) return BAD("%s: %s is not a JSON object", file, where);
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "lmfuse");
     if (cJSON_IsString(kind) && !strcmp(kind->valuestring, "cache")) return load_ncache(j, ctx, file, where, 1, out);
-    static const char *const known[] = {"lmfuse",    "combiner",  "members", "weights", "share", "top_k",
-                                        "threshold", "vote_mass", "gate",    "tuning",  "comment", NULL};
+    static const char *const known[] = {"lmfuse",    "combiner",  "members", "weights", "share",   "top_k", "threshold",
+                                        "vote_mass", "unk_dub",   "gate",    "tuning",  "comment", NULL};
     for (const cJSON *c = j->child; c; c = c->next) {
         int ok = 0;
         for (int i = 0; known[i]; i++) ok |= !strcmp(c->string, known[i]);
         if (!ok)
             return BAD("%s: %s: unknown key \"%s\" (known: combiner, members, weights, share, top_k, threshold, vote_mass, "
-                       "gate, tuning, comment)", file,
+                       "unk_dub, gate, tuning, comment)", file,
                        where, c->string);
     }
     const cJSON *cj = cJSON_GetObjectItemCaseSensitive(j, "combiner");
@@ -228,6 +228,13 @@ static lmf_status load_node(const cJSON *j, const lmf_load_ctx *ctx, const char 
         if (!cJSON_IsNumber(vm) || !(vm->valuedouble >= 0) || vm->valuedouble > 1)
             return BAD("%s: %s: \"vote_mass\" must be a number in [0, 1]", file, where);
         o.vote_mass = vm->valuedouble;
+    }
+    const cJSON *ud = cJSON_GetObjectItemCaseSensitive(j, "unk_dub");
+    if (ud) {
+        if (!cJSON_IsNumber(ud) || !isfinite(ud->valuedouble) || ud->valuedouble > 1e15 || ud->valuedouble < -1e15)
+            return BAD("%s: %s: \"unk_dub\" must be a number (0: share each member's <unk> among the words it lacks; "
+                       "> 0: IRSTLM's dictionary upper bound; < 0: <unk> as is)", file, where);
+        o.unk_dub = ud->valuedouble;
     }
     const cJSON *gj = cJSON_GetObjectItemCaseSensitive(j, "gate");
     lmf_gate_params gp;
@@ -377,6 +384,7 @@ lmf_status lmf_recipe_write(const char *path, const lmf_fuse_opts *o, const char
         cJSON_AddItemToArray(wj, cJSON_CreateNumber(w[k]));
     }
     if (!s && comb == LMF_COMB_BAYES) cJSON_AddNumberToObject(j, "share", o->share);
+    if (!s && o->unk_dub != 0) cJSON_AddNumberToObject(j, "unk_dub", o->unk_dub);
     if (!s && (comb == LMF_COMB_VOTE || comb == LMF_COMB_CASCADE) && o->top_k)
         cJSON_AddNumberToObject(j, "top_k", o->top_k);
     if (!s && comb == LMF_COMB_VOTE) {

@@ -6,6 +6,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
 
 static void train_help(FILE *fp) {
     fprintf(fp,
@@ -110,7 +112,28 @@ static void convert_help(FILE *fp) {
             "usage: lmfuse ngram convert IN -o OUT [--format arpa|binary]\n"
             "\n"
             "Converts between ARPA and the lmfuse binary format (.lmfb).  IN may be either;\n"
-            "the output format comes from OUT's extension unless --format is given.\n");
+            "the output format comes from OUT's extension unless --format is given.\n"
+            "\n"
+            "IN may also be a sphinxbase/pocketsphinx binary trie LM, gzip-compressed or not\n"
+            "(recognised by its first bytes, \"Trie Language Model\"; e.g. en-us.lm.bin of\n"
+            "pocketsphinx-en-us), converted to ARPA only (OUT.arpa): its scores, logs in\n"
+            "base 1.0001 (pocketsphinx's default -logbase), become log10.  The ARPA holds\n"
+            "the n-grams sphinxbase's own lookup finds, so it scores as pocketsphinx does;\n"
+            "its counts may be below the trie's header counts (a warning says so).\n");
+}
+
+/* Whether the regular file (or, gzip-compressed, its content) starts with
+ * sphinxbase's trie LM magic.  Pipes are not peeked at: they are read once. */
+static int is_sphinx_trie(const char *path) {
+    static const char magic[] = "Trie Language Model";
+    char buf[sizeof magic - 1];
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    gzFile gz = gzopen(path, "rb");
+    if (!gz) return 0;
+    int got = gzread(gz, buf, sizeof buf);
+    gzclose(gz);
+    return got == (int)sizeof buf && !memcmp(buf, magic, sizeof buf);
 }
 
 static int cmd_convert(int argc, char **argv) {
@@ -139,6 +162,14 @@ static int cmd_convert(int argc, char **argv) {
     if (!in || !outp) return cli_usage_error("ngram convert", "need IN and -o OUT");
     int binary;
     if (lmf_ngram_output_format(outp, format, &binary)) return cli_usage_error("ngram convert", "%s", lmf_last_error());
+    if (is_sphinx_trie(in)) {
+        if (binary)
+            return cli_usage_error("ngram convert",
+                                   "%s is a sphinxbase trie LM, which converts to ARPA only: use -o OUT.arpa, then "
+                                   "`lmfuse ngram convert OUT.arpa -o OUT.lmfb`",
+                                   in);
+        return lmf_sphinx_lm_to_arpa(in, outp) ? cli_fail() : 0;
+    }
     lmf_model *mm;
     if (lmf_model_load(in, &mm)) return cli_fail();
     lmf_ngram *m = lmf_ngram_from_model(mm);
@@ -158,7 +189,7 @@ int lmf_cmd_ngram(int argc, char **argv) {
         fprintf(fp,
                 "usage: lmfuse ngram <train|convert> ...\n"
                 "  train    estimate a Kneser-Ney model (lmfuse ngram train --help)\n"
-                "  convert  ARPA <-> binary (lmfuse ngram convert --help)\n");
+                "  convert  ARPA <-> binary, sphinxbase trie -> ARPA (lmfuse ngram convert --help)\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);

@@ -86,6 +86,15 @@ lmf_status lmf_ngram_save(const lmf_ngram *m, const char *path, const char *form
  * LMF_ERR_ARG (with a hint) if it cannot tell.  Lets callers check before
  * spending time on estimation. */
 lmf_status lmf_ngram_output_format(const char *path, const char *format, int *binary);
+/* Converts a sphinxbase/pocketsphinx binary trie LM (the file starts with
+ * "Trie Language Model"; e.g. en-us.lm.bin; gzip-compressed too) to an ARPA
+ * file at out_arpa_path, written to a temporary file and renamed.  Scores,
+ * stored as logs in base 1.0001 (pocketsphinx's default logbase), become
+ * log10.  The ARPA holds the n-grams sphinxbase's own lookup finds, so its
+ * counts can be below the file's header counts (see src/ngram/sphinx.c).
+ * LMF_ERR_FORMAT for a truncated or damaged file, LMF_ERR_IO when a file
+ * cannot be read or written; on error no output file is left. */
+lmf_status lmf_sphinx_lm_to_arpa(const char *in_path, const char *out_arpa_path);
 
 void lmf_ngram_free(lmf_ngram *m);
 /* The model-interface view of the same object (lmf_model_free frees it). */

@@ -3,6 +3,7 @@
  * against an independent recursive edit distance, MERT against the exact
  * optimum found by trying every breakpoint, model features against
  * unbatched scoring, and the errors hostile input must give. */
+#include "lmf/fuse.h"
 #include "lmf/ngram.h"
 #include "lmf/rescore.h"
 #include "test.h"
@@ -483,6 +484,56 @@ static void test_features(lmf_model *lm, lmf_ngram *ng) {
     lmf_nbest_free(&nb);
 }
 
+/* Context: an n-gram restarts at <s>, so it scores the same with or without
+ * one; a fusion with a unigram cache reads the earlier sentences' first
+ * hypotheses, exactly as when fed them by hand. */
+static void test_context(lmf_model *lm) {
+    lmf_nbest nb = {0};
+    static const char moses[] = "1 ||| a b c ||| f= 0 ||| 0\n1 ||| a c ||| f= 0 ||| 0\n2 ||| d d a ||| f= 0 ||| 0\n"
+                                "2 ||| b ||| f= 0 ||| 0\n3 ||| c a ||| f= 0 ||| 0\n3 ||| zz b ||| f= 0 ||| 0\n";
+    CHECK(!lmf_nbest_add_list(&nb, moses, sizeof moses - 1, "ctx"));
+    CHECK(!lmf_nbest_add_model(&nb, lm, "plain"));
+    CHECK(!lmf_nbest_add_model_ctx(&nb, lm, "ctx", 4));
+    int f0 = feat(&nb, "lm:plain"), f1 = feat(&nb, "lm:ctx");
+    for (size_t h = 0; f0 >= 0 && f1 >= 0 && h < nb.nhyp; h++) CHECK(lmf_nbest_f(&nb, h, f0) == lmf_nbest_f(&nb, h, f1));
+    lmf_model *m[2] = {NULL, NULL}, *f = NULL;
+    lmf_ngram *ng = NULL;
+    static const char txt[] = "a b c d\nb c a\nd d a b\na a b c\nc b\nd a c b a\n";
+    lmf_ngram_train_opts o;
+    lmf_ngram_train_opts_init(&o);
+    o.order = 2;
+    CHECK(!lmf_ngram_train_mem(txt, sizeof txt - 1, "tiny2", &o, &ng, NULL));
+    m[0] = lmf_ngram_model(ng);
+    CHECK(!lmf_cache_new(lmf_model_vocab(m[0]), 100, 0.5, &m[1]));
+    lmf_fuse_opts fo;
+    lmf_fuse_opts_init(&fo);
+    const double w[2] = {0.6, 0.4};
+    fo.weights = w;
+    CHECK(!lmf_fuse_new(m, 2, &fo, &f));
+    if (f) {
+        CHECK(!lmf_nbest_add_model_ctx(&nb, f, "cache", 5)); /* the last 5 tokens of "a b c </s> d d a </s>" */
+        int fc = feat(&nb, "lm:cache");
+        const char *ctx3[] = {"d", "d", "a"}; /* utterance 3 reads "c </s> d d a </s>" minus its first token */
+        lmf_state *st = lmf_state_new(f);
+        int32_t c4[5];
+        const lmf_vocab *v = lmf_model_vocab(f);
+        c4[0] = LMF_EOS;
+        for (int i = 0; i < 3; i++) c4[1 + i] = lmf_vocab_find(v, ctx3[i], 1);
+        c4[4] = LMF_EOS;
+        for (int i = 0; i < 5; i++) lmf_model_feed(f, st, c4[i]);
+        int32_t hy[3] = {lmf_vocab_find(v, "c", 1), lmf_vocab_find(v, "a", 1), LMF_EOS};
+        float lp[3];
+        CHECK(!lmf_model_score(f, st, hy, 3, lp));
+        CHECK_CLOSE(lmf_nbest_f(&nb, 4, fc), (double)lp[0] + lp[1] + lp[2], 1e-5, 0);
+        lmf_state_reset(f, st);
+        CHECK(!lmf_model_score(f, st, hy, 3, lp));
+        CHECK(fabs(lmf_nbest_f(&nb, 4, fc) - ((double)lp[0] + lp[1] + lp[2])) > 1e-3); /* the context mattered */
+        lmf_state_free(f, st);
+        lmf_model_free(f);
+    }
+    lmf_nbest_free(&nb);
+}
+
 static void test_refs(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/rescore_refs.txt", TEST_TMP_DIR);
@@ -522,6 +573,7 @@ int main(void) {
     if (lm) {
         test_lattice_brute(lm);
         test_features(lm, ng);
+        test_context(lm);
         lmf_model_free(lm);
     }
     printf("%d checks, %d failures\n", test_checks, test_failures);

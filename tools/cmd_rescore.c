@@ -11,7 +11,7 @@ static void usage_rescore(FILE *fp) {
     fputs("usage:\n"
           "  lmfuse rescore tune DEV-LISTS DEV.ref -m NAME=MODEL [-m NAME=MODEL ...] -o RESCORER.json\n"
           "        [--lattice-lm MODEL] [--lm-scale X] [--wip X] [--beam N] [--nbest N]\n"
-          "        [--metric wer|bleu] [--restarts N] [--seed N] [--json]\n"
+          "        [--context WORDS] [--metric wer|bleu] [--restarts N] [--seed N] [--json]\n"
           "  lmfuse rescore apply RESCORER.json LISTS [--ref REF] [-o OUT.trn] [--json]\n"
           "  lmfuse rescore eval LISTS REF [--lattice-lm MODEL] [--lm-scale X] [--nbest N] [--json]\n"
           "  lmfuse rescore wer HYP.trn REF [--json]\n"
@@ -30,6 +30,9 @@ static void usage_rescore(FILE *fp) {
           "tune adds, for each model, ln P(words </s>) and its count of out-of-vocabulary words\n"
           "as features, and finds the weights (acoustic, or the lists' total, fixed at 1) that\n"
           "minimise WER (or maximise BLEU) on dev by MERT; apply writes the new 1-best as trn.\n"
+          "--context W: each model first reads the last W words the recogniser put out before\n"
+          "the sentence (the lists' first hypotheses of the earlier sentences, in order), so\n"
+          "neural models and caches see the document so far (default 0: each sentence alone).\n"
           "--json prints WER with substitutions, deletions and insertions, the oracle WER and the\n"
           "share of sentences fully right.\n",
           fp);
@@ -62,7 +65,7 @@ typedef struct {
     lmf_lattice_opts lo;
     lmf_mert_opts mo;
     const char *out, *ref;
-    int json;
+    int json, context;
     const char *pos[3];
     int np;
 } args;
@@ -87,6 +90,9 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a, int maxpo
             name[eq - v] = 0;
             a->names[a->K] = name;
             a->paths[a->K++] = eq + 1;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--context", &missing))) {
+            if (!lmf_parse_int(v, &a->context) || a->context < 0 || a->context > 100000)
+                return cli_usage_error(cmd, "--context wants 0..100000 words, not \"%s\"", v);
         } else if ((v = cli_opt_value(argc, argv, &i, "--lattice-lm", &missing))) {
             a->lattice_lm = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--lm-scale", &missing))) {
@@ -149,6 +155,7 @@ static int cmd_tune(int argc, char **argv) {
     memset(&nb, 0, sizeof nb);
     memset(&refs, 0, sizeof refs);
     lmf_status s = lmf_rescorer_new(a.names, a.paths, a.K, a.lattice_lm, &a.lo, &r);
+    if (!s) s = lmf_rescorer_set_context(r, a.context);
     if (!s) s = lmf_rescorer_read(r, a.pos[0], &nb);
     if (!s) s = lmf_refs_read(a.pos[1], &nb, &refs);
     double t1 = cli_now_s(), score = 0;

@@ -111,6 +111,12 @@ void lmf_refs_free(lmf_refs *r);
  * log, starting after <s>) and "oov:NAME" = words missing from the model's
  * vocabulary.  Word-level models only. */
 lmf_status lmf_nbest_add_model(lmf_nbest *nb, lmf_model *m, const char *name);
+/* The same, each hypothesis scored after a context: the last ctx_words
+ * tokens of the first hypotheses of the utterances before it in the set
+ * (each followed by </s>), what the recogniser put out before, so that
+ * models that carry state across sentences (neural ones, caches) read the
+ * document so far.  ctx_words 0: a fresh state (lmf_nbest_add_model). */
+lmf_status lmf_nbest_add_model_ctx(lmf_nbest *nb, lmf_model *m, const char *name, int ctx_words);
 
 /* ---- metrics ---- */
 typedef enum lmf_metric { LMF_METRIC_WER = 0, LMF_METRIC_BLEU } lmf_metric;
@@ -159,7 +165,7 @@ lmf_status lmf_mert(const lmf_nbest *nb, const lmf_refs *r, const lmf_mert_opts 
 
 /* ---- rescorers: models, weights, and the file that keeps them ----
  * File (JSON): {"lmfuse": "rescore", "format": the lists' format,
- *   "metric": "wer"|"bleu", "models": [{"name": N, "path": P}...] (paths
+ *   "metric": "wer"|"bleu", "context": words, "models": [{"name": N, "path": P}...] (paths
  *   relative to the file), "lattice": {"model": P|null, "lm_scale",
  *   "wip", "beam", "nbest"}, "weights": {feature: weight, ...}, "tuning": {...}}. */
 typedef struct lmf_rescorer lmf_rescorer;
@@ -172,6 +178,10 @@ lmf_status lmf_rescorer_new(const char *const *names, const char *const *paths, 
                             const lmf_lattice_opts *lo, lmf_rescorer **out);
 lmf_status lmf_rescorer_load(const char *path, lmf_rescorer **out);
 void lmf_rescorer_free(lmf_rescorer *r);
+/* How many words of earlier output (the lists' first hypotheses of the
+ * utterances before, in order) each model reads before a hypothesis
+ * (lmf_nbest_add_model_ctx; default 0). */
+lmf_status lmf_rescorer_set_context(lmf_rescorer *r, int words);
 /* Reads a list set (lmf_nbest_read) and adds each model's features. */
 lmf_status lmf_rescorer_read(lmf_rescorer *r, const char *lists, lmf_nbest *out);
 /* Tunes the weights on dev: from acoustic (or the lists' own total) 1

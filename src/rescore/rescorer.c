@@ -15,6 +15,7 @@ struct lmf_rescorer {
     int K;
     char *name[LMF_RESCORE_MAX_MODELS], *path[LMF_RESCORE_MAX_MODELS];
     lmf_model *m[LMF_RESCORE_MAX_MODELS];
+    int context;     /* words of earlier output the models read first (lmf_nbest_add_model_ctx) */
     char *lat_path;  /* the lattice search's model (NULL: none) */
     lmf_model *lat_m;
     lmf_lattice_opts lo;
@@ -89,7 +90,7 @@ lmf_status lmf_rescorer_read(lmf_rescorer *r, const char *lists, lmf_nbest *out)
     lmf_lattice_opts lo = r->lo;
     lo.lm = r->lat_m;
     lmf_status st = lmf_nbest_read(lists, &lo, out);
-    for (int k = 0; !st && k < r->K; k++) st = lmf_nbest_add_model(out, r->m[k], r->name[k]);
+    for (int k = 0; !st && k < r->K; k++) st = lmf_nbest_add_model_ctx(out, r->m[k], r->name[k], r->context);
     if (st && out->words) lmf_nbest_free(out);
     return st;
 }
@@ -170,6 +171,7 @@ lmf_status lmf_rescorer_save(const lmf_rescorer *r, const char *path, const char
         put(j, "lmfuse", cJSON_CreateString("rescore"));
         put(j, "format", cJSON_CreateString(r->format));
         put(j, "metric", cJSON_CreateString(r->metric == LMF_METRIC_BLEU ? "bleu" : "wer"));
+        put(j, "context", cJSON_CreateNumber(r->context));
         cJSON *ms = cJSON_CreateArray();
         for (int k = 0; ms && k < r->K && !st; k++) {
             char *abs = realpath(r->path[k], NULL), *rel = abs ? lmf_path_rel(abs, rdir) : NULL;
@@ -274,8 +276,12 @@ lmf_status lmf_rescorer_load(const char *path, lmf_rescorer **out) {
     if (!st) st = lmf_json_num(cJSON_GetObjectItemCaseSensitive(lat, "wip"), path, "\"lattice\": \"wip\"", -1e6, 1e6, NULL, &lo.wip);
     if (!st) st = lmf_json_i32(cJSON_GetObjectItemCaseSensitive(lat, "beam"), path, "\"lattice\": \"beam\"", 1, 1000000, NULL, &lo.beam);
     if (!st) st = lmf_json_i32(cJSON_GetObjectItemCaseSensitive(lat, "nbest"), path, "\"lattice\": \"nbest\"", 1, 1000000, NULL, &lo.nbest);
+    int context = 0;
+    const cJSON *cx = cJSON_GetObjectItemCaseSensitive(j, "context");
+    if (!st && cx) st = lmf_json_i32(cx, path, "\"context\"", 0, 100000, NULL, &context);
     lmf_rescorer *r = NULL;
     if (!st) st = lmf_rescorer_new(names, (const char *const *)paths, K, lat_path, &lo, &r);
+    if (!st) r->context = context;
     if (st && !strstr(lmf_last_error(), path)) st = lmf_error(st, "%s: %s", path, lmf_last_error());
     for (const cJSON *w = st ? NULL : ws->child; w && !st; w = w->next) {
         if (r->nw == LMF_NBEST_MAX_FEATS) st = lmf_error(LMF_ERR_FORMAT, "%s: more than %d weights", path, LMF_NBEST_MAX_FEATS);
@@ -298,5 +304,11 @@ lmf_status lmf_rescorer_load(const char *path, lmf_rescorer **out) {
         return st;
     }
     *out = r;
+    return LMF_OK;
+}
+
+lmf_status lmf_rescorer_set_context(lmf_rescorer *r, int words) {
+    if (words < 0 || words > 100000) return lmf_error(LMF_ERR_ARG, "context: 0..100000 words, not %d", words);
+    r->context = words;
     return LMF_OK;
 }

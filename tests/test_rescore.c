@@ -272,6 +272,20 @@ static void test_lattice_errors(void) {
 }
 
 /* ---- word errors ---- */
+/* Edit distance by the full table (another shape than the library's one-row and backtrace versions). */
+static int ed_table(const int32_t *r, int R, const int32_t *h, int H) {
+    int d[17][17];
+    for (int i = 0; i <= R; i++)
+        for (int j = 0; j <= H; j++)
+            d[i][j] = !i ? j : !j ? i : 0;
+    for (int i = 1; i <= R; i++)
+        for (int j = 1; j <= H; j++) {
+            int a = d[i - 1][j - 1] + (r[i - 1] != h[j - 1]), b = d[i - 1][j] + 1, c = d[i][j - 1] + 1;
+            d[i][j] = a < b ? (a < c ? a : c) : (b < c ? b : c);
+        }
+    return d[R][H];
+}
+
 static int ed(const int32_t *r, int R, const int32_t *h, int H) { /* plain recursion, tiny inputs */
     if (!R) return H;
     if (!H) return R;
@@ -345,6 +359,69 @@ static void test_wer(void) {
     lmf_hyp_stats(&p, &rb, 0, 0, &s);
     CHECK_CLOSE(lmf_errstats_bleu(&s), exp(1 - 8.0 / 6) * pow(5.0 / 6 * 4.0 / 5 * 3.0 / 4 * 2.0 / 3, 0.25), 1e-12, 0);
     lmf_nbest_free(&p);
+}
+
+/* ---- minimum Bayes risk against expected errors computed by the recursion ---- */
+static void test_mbr(void) {
+    uint64_t seed = 5;
+    lmf_nbest nb = {0};
+    lmf_nbest_feature(&nb, "s");
+    for (int u = 0; u < 30; u++) {
+        char id[8];
+        snprintf(id, sizeof id, "u%d", u);
+        lmf_nbest_begin(&nb, id, strlen(id));
+        for (int h = 0; h < 7; h++) {
+            int32_t w[8];
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            int n = 1 + (int)(seed >> 61);
+            for (int i = 0; i < n; i++) {
+                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                w[i] = 2 + (int32_t)((seed >> 60) & 3);
+            }
+            double f = -(double)((seed >> 30) % 1000) / 100.0;
+            lmf_nbest_push(&nb, w, n, &f);
+        }
+    }
+    const double w1 = 1;
+    size_t best[30], map[30];
+    int agree = 0, differs = 0;
+    for (int top = 3; top <= 7; top += 4) {
+        for (double scale = 0.1; scale < 5; scale *= 3) {
+            CHECK(!lmf_rescore_mbr(&nb, &w1, scale, top, best));
+            lmf_rescore_best(&nb, &w1, map);
+            for (size_t u = 0; u < nb.nutt; u++) {
+                /* the top hypotheses by score (ties: earlier), their posteriors and risks */
+                size_t idx[7] = {0};
+                size_t n = nb.utt[u].nh;
+                for (size_t k = 0; k < n; k++) idx[k] = nb.utt[u].h0 + k;
+                for (size_t a = 0; a < n; a++)
+                    for (size_t b = a + 1; b < n; b++)
+                        if (lmf_nbest_f(&nb, idx[b], 0) > lmf_nbest_f(&nb, idx[a], 0)) {
+                            size_t t = idx[a];
+                            idx[a] = idx[b];
+                            idx[b] = t;
+                        }
+                size_t M = n < (size_t)top ? n : (size_t)top;
+                double p[7], z = 0, br = INFINITY;
+                size_t want = idx[0];
+                for (size_t k = 0; k < M; k++) z += p[k] = exp(scale * (lmf_nbest_f(&nb, idx[k], 0) - lmf_nbest_f(&nb, idx[0], 0)));
+                for (size_t i = 0; i < M; i++) {
+                    double r = 0;
+                    for (size_t j = 0; j < M; j++) {
+                        const lmf_nbest_hyp *a = &nb.hyp[idx[i]], *b = &nb.hyp[idx[j]];
+                        r += p[j] / z * ed_table(nb.tok + a->w0, a->n, nb.tok + b->w0, b->n);
+                    }
+                    if (r < br - 1e-9) br = r, want = idx[i];
+                }
+                agree += best[u] == want;
+                differs += best[u] != map[u];
+            }
+        }
+    }
+    CHECK_MSG(agree == 2 * 4 * 30, "%d of %d choices agree with the brute force", agree, 2 * 4 * 30);
+    CHECK(differs > 0); /* the risk sometimes overrules the best score */
+    CHECK(lmf_rescore_mbr(&nb, &w1, 0, 3, best) == LMF_ERR_ARG);
+    lmf_nbest_free(&nb);
 }
 
 /* ---- MERT: one free weight, so the exact line search is the global optimum ---- */
@@ -568,6 +645,7 @@ int main(void) {
     test_readers();
     test_wer();
     test_mert();
+    test_mbr();
     test_refs();
     test_lattice_errors();
     if (lm) {

@@ -146,6 +146,12 @@ lmf_status lmf_nbest_read_trn(const char *path, lmf_nbest *out);
 /* The index of each utterance's best hypothesis under weights w[nfeat]. */
 void lmf_rescore_best(const lmf_nbest *nb, const double *w, size_t *best);
 
+/* Minimum Bayes risk: each utterance's hypothesis, among its `top` best
+ * under w, with the fewest expected word errors against those `top`, each
+ * weighted by its posterior exp(scale * score) / Z (Stolcke et al. 1997).
+ * Ties go to the better score; scale -> infinity is lmf_rescore_best. */
+lmf_status lmf_rescore_mbr(const lmf_nbest *nb, const double *w, double scale, int top, size_t *best);
+
 typedef struct lmf_mert_opts {
     lmf_metric metric;    /* default WER */
     int restarts;         /* random starting points besides the given one (default 20) */
@@ -165,7 +171,7 @@ lmf_status lmf_mert(const lmf_nbest *nb, const lmf_refs *r, const lmf_mert_opts 
 
 /* ---- rescorers: models, weights, and the file that keeps them ----
  * File (JSON): {"lmfuse": "rescore", "format": the lists' format,
- *   "metric": "wer"|"bleu", "context": words, "models": [{"name": N, "path": P}...] (paths
+ *   "metric": "wer"|"bleu", "context": words, "mbr": {"scale", "top"} (optional), "models": [{"name": N, "path": P}...] (paths
  *   relative to the file), "lattice": {"model": P|null, "lm_scale",
  *   "wip", "beam", "nbest"}, "weights": {feature: weight, ...}, "tuning": {...}}. */
 typedef struct lmf_rescorer lmf_rescorer;
@@ -194,6 +200,16 @@ lmf_status lmf_rescorer_tune(lmf_rescorer *r, const lmf_nbest *dev, const lmf_re
 lmf_status lmf_rescorer_weights(const lmf_rescorer *r, const lmf_nbest *nb, double *w);
 /* Sets the weights from a vector over nb's features (what tuning found). */
 lmf_status lmf_rescorer_set_weights(lmf_rescorer *r, const lmf_nbest *nb, const double *w, lmf_metric metric);
+/* Each utterance's chosen hypothesis: the best under the weights, or by
+ * minimum Bayes risk when the rescorer has it ("mbr"). */
+lmf_status lmf_rescorer_decide(const lmf_rescorer *r, const lmf_nbest *nb, size_t *best);
+/* Tries minimum Bayes risk over the `top` best at posterior scales 0.01..2
+ * on dev with the tuned weights, and keeps the scale with the lowest dev
+ * WER if it beats the plain best score (else turns it off); *dev_wer
+ * receives the WER kept. */
+lmf_status lmf_rescorer_tune_mbr(lmf_rescorer *r, const lmf_nbest *dev, const lmf_refs *refs, int top, double *dev_wer);
+/* The posterior scale of minimum Bayes risk decisions (0: off). */
+double lmf_rescorer_mbr_scale(const lmf_rescorer *r);
 /* tuning_json: a JSON object kept under "tuning" (NULL: none). */
 lmf_status lmf_rescorer_save(const lmf_rescorer *r, const char *path, const char *tuning_json);
 

@@ -16,6 +16,8 @@ struct lmf_rescorer {
     char *name[LMF_RESCORE_MAX_MODELS], *path[LMF_RESCORE_MAX_MODELS];
     lmf_model *m[LMF_RESCORE_MAX_MODELS];
     int context;     /* words of earlier output the models read first (lmf_nbest_add_model_ctx) */
+    double mbr_scale; /* > 0: decide by minimum Bayes risk (lmf_rescore_mbr) over the mbr_top best */
+    int mbr_top;
     char *lat_path;  /* the lattice search's model (NULL: none) */
     lmf_model *lat_m;
     lmf_lattice_opts lo;
@@ -172,6 +174,14 @@ lmf_status lmf_rescorer_save(const lmf_rescorer *r, const char *path, const char
         put(j, "format", cJSON_CreateString(r->format));
         put(j, "metric", cJSON_CreateString(r->metric == LMF_METRIC_BLEU ? "bleu" : "wer"));
         put(j, "context", cJSON_CreateNumber(r->context));
+        if (r->mbr_scale > 0) {
+            cJSON *mb = cJSON_CreateObject();
+            if (mb) {
+                put(mb, "scale", cJSON_CreateNumber(r->mbr_scale));
+                put(mb, "top", cJSON_CreateNumber(r->mbr_top));
+            }
+            put(j, "mbr", mb);
+        }
         cJSON *ms = cJSON_CreateArray();
         for (int k = 0; ms && k < r->K && !st; k++) {
             char *abs = realpath(r->path[k], NULL), *rel = abs ? lmf_path_rel(abs, rdir) : NULL;
@@ -282,6 +292,12 @@ lmf_status lmf_rescorer_load(const char *path, lmf_rescorer **out) {
     lmf_rescorer *r = NULL;
     if (!st) st = lmf_rescorer_new(names, (const char *const *)paths, K, lat_path, &lo, &r);
     if (!st) r->context = context;
+    const cJSON *mb = cJSON_GetObjectItemCaseSensitive(j, "mbr");
+    if (!st && mb && !cJSON_IsNull(mb)) {
+        if (!cJSON_IsObject(mb)) st = lmf_error(LMF_ERR_FORMAT, "%s: \"mbr\" must be {\"scale\": x, \"top\": n} or null", path);
+        if (!st) st = lmf_json_num(cJSON_GetObjectItemCaseSensitive(mb, "scale"), path, "\"mbr\": \"scale\"", 1e-9, 1e9, NULL, &r->mbr_scale);
+        if (!st) st = lmf_json_i32(cJSON_GetObjectItemCaseSensitive(mb, "top"), path, "\"mbr\": \"top\"", 1, 100000, NULL, &r->mbr_top);
+    }
     if (st && !strstr(lmf_last_error(), path)) st = lmf_error(st, "%s: %s", path, lmf_last_error());
     for (const cJSON *w = st ? NULL : ws->child; w && !st; w = w->next) {
         if (r->nw == LMF_NBEST_MAX_FEATS) st = lmf_error(LMF_ERR_FORMAT, "%s: more than %d weights", path, LMF_NBEST_MAX_FEATS);
@@ -312,3 +328,40 @@ lmf_status lmf_rescorer_set_context(lmf_rescorer *r, int words) {
     r->context = words;
     return LMF_OK;
 }
+
+lmf_status lmf_rescorer_decide(const lmf_rescorer *r, const lmf_nbest *nb, size_t *best) {
+    double w[LMF_NBEST_MAX_FEATS];
+    lmf_status st = lmf_rescorer_weights(r, nb, w);
+    if (st) return st;
+    if (r->mbr_scale > 0) return lmf_rescore_mbr(nb, w, r->mbr_scale, r->mbr_top, best);
+    lmf_rescore_best(nb, w, best);
+    return LMF_OK;
+}
+
+lmf_status lmf_rescorer_tune_mbr(lmf_rescorer *r, const lmf_nbest *dev, const lmf_refs *refs, int top, double *dev_wer) {
+    static const double scales[] = {0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2};
+    double w[LMF_NBEST_MAX_FEATS];
+    size_t *best = (size_t *)lmf_malloc((dev->nutt ? dev->nutt : 1) * sizeof *best);
+    if (!best) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    lmf_status st = lmf_rescorer_weights(r, dev, w);
+    lmf_errstats e;
+    double bw = INFINITY, bs = 0;
+    if (!st) {
+        lmf_rescore_best(dev, w, best);
+        lmf_rescore_stats(dev, refs, best, &e, NULL);
+        bw = lmf_errstats_wer(&e);
+    }
+    for (size_t i = 0; !st && i < sizeof scales / sizeof *scales; i++) {
+        if ((st = lmf_rescore_mbr(dev, w, scales[i], top, best))) break;
+        lmf_rescore_stats(dev, refs, best, &e, NULL);
+        if (lmf_errstats_wer(&e) < bw - 1e-12) bw = lmf_errstats_wer(&e), bs = scales[i];
+    }
+    lmf_free(best);
+    if (st) return st;
+    r->mbr_scale = bs; /* 0: the plain best score did at least as well */
+    r->mbr_top = top;
+    *dev_wer = bw;
+    return LMF_OK;
+}
+
+double lmf_rescorer_mbr_scale(const lmf_rescorer *r) { return r->mbr_scale; }

@@ -3,12 +3,15 @@
  * HTK SLF lattice searched with a tiny 2-gram (beam and list sizes from the
  * byte), or an n-best list in any of the list formats.  Lists that read are
  * scored with the 2-gram, their first hypotheses taken as references, and
- * tuned by MERT for a round, for WER or BLEU. */
+ * tuned by MERT for a round, for WER or BLEU.  A first byte of 0xfe: the rest
+ * is a rescorer file (JSON), loaded from a temporary file. */
 #include "lmf/ngram.h"
 #include "lmf/rescore.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void quiet(lmf_log_level l, const char *m, void *c) { (void)l; (void)m; (void)c; }
 
@@ -31,6 +34,18 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     const unsigned char sel = data[0];
     const char *text = (const char *)data + 1;
     size -= 1;
+    if (sel == 0xfe) {
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/fuzz_rescore_%ld.json", (long)getpid());
+        FILE *fp = fopen(path, "wb");
+        if (!fp) return 0;
+        fwrite(text, 1, size, fp);
+        fclose(fp);
+        lmf_rescorer *r = NULL;
+        if (lmf_rescorer_load(path, &r) == LMF_OK) lmf_rescorer_free(r);
+        unlink(path);
+        return 0;
+    }
     lmf_nbest nb;
     memset(&nb, 0, sizeof nb);
     lmf_status st;

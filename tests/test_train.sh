@@ -117,9 +117,10 @@ expect_rc 2 "bad number" "$LMF" train --lr fast "${t[@]}"; expect_err 'bad value
 expect_rc 2 "no output" "$LMF" train --train "$DATA/train-tiny.txt"; expect_err "required"
 expect_rc 1 "missing train" "$LMF" train --train "$TMP/nope.txt" -o "$TMP/bad.safetensors" -q; expect_err "nope.txt"
 [ -e "$TMP/bad.safetensors" ] && fail "a failed run left an output file"
-expect_rc 1 "init with another vocabulary" "$LMF" train --arch rnn --layers 2 --hidden 16 --emb 16 \
-  --train "$DATA/brown-mini.train.txt" --init "$DATA/train_rnn_init.safetensors" -o "$TMP/bad.safetensors" -q
-expect_err "vocabulary"
+expect_rc 0 "init with another vocabulary (domain adaptation)" "$LMF" train --arch rnn --layers 2 --hidden 16 --emb 16 \
+  --train "$DATA/brown-mini.train.txt" --init "$DATA/train_rnn_init.safetensors" -o "$TMP/adapted.safetensors" \
+  --max-steps 2
+expect_err "words start from its rows"
 expect_rc 1 "init with other sizes" "$LMF" train --arch rnn --layers 2 --hidden 32 --emb 16 \
   --train "$DATA/train-tiny.txt" --init "$DATA/train_rnn_init.safetensors" -o "$TMP/bad.safetensors" -q
 expect_err "needs shape"
@@ -259,6 +260,28 @@ expect_rc 1 "--bf16 with classes" "$LMF" train --arch lstm --bf16 --classes 5 --
   -o "$TMP/bad.safetensors"
 expect_err "for the full softmax"
 [ -e "$TMP/bad.safetensors" ] && fail "a failed run left an output file"
+
+# Domain adaptation: --init from a model over another vocabulary.  With a
+# learning rate too small to move anything, the words both vocabularies know
+# keep the general model's rows, the new words have a fresh run's rows (same
+# seed), every other tensor is the general model's; for each architecture.
+head -200 "$DATA/brown-mini.train.txt" >"$TMP/gen.txt"
+tail -200 "$DATA/brown-mini.train.txt" >"$TMP/dom.txt"
+for args in "--arch lstm --layers 2 --tied" "--arch gru --layers 1 --classes 8" "--arch transformer --layers 1 --heads 2 --ctx 16"; do
+  sz="--hidden 32 --emb 32 --epochs 1"
+  rm -f "$TMP"/ad-*.safetensors*
+  expect_rc 0 "general $args" "$LMF" train -q $args $sz --train "$TMP/gen.txt" -o "$TMP/ad-gen.safetensors"
+  expect_rc 0 "adapted $args" "$LMF" train $args $sz --lr 1e-30 --max-steps 1 --init "$TMP/ad-gen.safetensors" \
+    --train "$TMP/dom.txt" -o "$TMP/ad-dom.safetensors"
+  grep -q "words start from its rows" "$TMP/err" || fail "--init over another vocabulary: $(cat "$TMP/err")"
+  expect_rc 0 "fresh $args" "$LMF" train -q $args $sz --lr 1e-30 --max-steps 1 --train "$TMP/dom.txt" \
+    -o "$TMP/ad-fresh.safetensors"
+  python3 "$(dirname "$0")/../dev/st_init_rows.py" "$TMP/ad-gen.safetensors" "$TMP/ad-dom.safetensors" \
+    "$TMP/ad-fresh.safetensors" >"$TMP/rows.txt" 2>&1 || fail "--init rows, $args: $(cat "$TMP/rows.txt")"
+done
+expect_rc 1 "--init of another architecture" "$LMF" train -q --arch gru --layers 1 --hidden 32 --emb 32 --epochs 1 \
+  --init "$TMP/ad-gen.safetensors" --train "$TMP/dom.txt" -o "$TMP/ad-bad.safetensors"
+expect_err "init needs a model of the same architecture"
 
 [ $fails = 0 ] && echo "all training tests passed"
 exit $((fails > 0))

@@ -67,7 +67,10 @@ typedef struct lmf_train_opts {
     const char *out;         /* best model (safetensors) */
     const char *checkpoint;  /* default: out + ".ckpt" */
     const char *resume;      /* checkpoint to continue (its settings win) */
-    const char *init;        /* optional model file to start from (same architecture and sizes) */
+    const char *init;        /* optional model file to start from (same architecture and sizes); when its
+                                vocabulary differs from the training text's, the words both know keep its
+                                embedding and output rows, new words get fresh rows, its other words are
+                                dropped (domain adaptation) */
     int checkpoint_every;    /* steps; default 500; 0 = only after epochs */
     int64_t max_steps;       /* stop after this many steps in all (0 = no limit) */
     const char *loss_log;    /* optional TSV: step, window loss, gradient norm, learning rate */

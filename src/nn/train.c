@@ -5,6 +5,7 @@
 #include "lmf/train.h"
 #include "lmf/eval.h"
 #include "lmf/parse.h"
+#include "head.h"
 #include "net.h"
 #include "../core/json_impl.h"
 
@@ -359,6 +360,94 @@ static lmf_status write_model(trainer *tr, const char *path, int with_training_s
     return s;
 }
 
+/* Tensors with one row per vocabulary word (input embeddings, output
+ * weights and biases), by file name. */
+static int vocab_rows(const char *name) {
+    return !strcmp(name, "encoder.weight") || !strcmp(name, "decoder.weight") || !strcmp(name, "decoder.bias") ||
+           !strcmp(name, "tok_emb.weight") || !strcmp(name, "head.weight") || !strcmp(name, "head.bias");
+}
+
+/* --init from a model over another vocabulary (domain adaptation): every
+ * parameter comes from the init file, except that the rows of the words the
+ * init model lacks keep this run's fresh initialisation and the rows of
+ * words only it knows are dropped.  Built as a file of this run's shapes
+ * (its fresh parameters overwritten from the init file), then loaded as
+ * usual.  *shared receives the words the two vocabularies share. */
+static lmf_status init_remapped(trainer *tr, const lmf_safetensors *ist, const lmf_vocab *iv, const char *ipath,
+                                int32_t *shared) {
+    const int32_t Vn = lmf_vocab_size(tr->vocab), Vo = lmf_vocab_size(iv);
+    int32_t *from = (int32_t *)lmf_malloc((size_t)Vn * sizeof *from);
+    if (!from) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+    *shared = 0;
+    for (int32_t i = 0; i < Vn; i++) {
+        size_t len;
+        const char *w = lmf_vocab_word(tr->vocab, i, &len);
+        from[i] = i < 2 ? i : lmf_vocab_find(iv, w, len);
+        *shared += from[i] >= 2;
+    }
+    if (!lmf_st_meta(ist, "lmfuse.classes") != !tr->o.classes) {
+        lmf_free(from);
+        return lmf_error(LMF_ERR_DATA, "%s: it has %s output layer, this run %s; use the same --classes", ipath,
+                         tr->o.classes ? "a full-softmax" : "a class-factored", tr->o.classes ? "output classes" : "a full softmax");
+    }
+    char fresh[4096]; /* beside the output: this run can write there */
+    if ((size_t)snprintf(fresh, sizeof fresh, "%s.init.%ld", tr->o.out, (long)getpid()) >= sizeof fresh) {
+        lmf_free(from);
+        return lmf_error(LMF_ERR_ARG, "%s: the output path is too long", tr->o.out);
+    }
+    lmf_st_writer *w = lmf_st_writer_new(), *w2 = lmf_st_writer_new();
+    lmf_safetensors *fs = NULL;
+    lmf_status s = w && w2 ? tr->net->ops->add_tensors(tr->net, w) : lmf_error(LMF_ERR_NOMEM, "out of memory");
+    if (!s) s = lmf_st_write(w, fresh);
+    if (!s) s = lmf_st_open(fresh, &fs);
+    const size_t nt = fs ? lmf_st_count(fs) : 0;
+    float **buf = s ? NULL : (float **)lmf_calloc(nt ? nt : 1, sizeof *buf);
+    if (!s && !buf) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !s && i < nt; i++) {
+        const lmf_st_tensor *tf = lmf_st_at(fs, i), *ti = lmf_st_find(ist, tf->name);
+        if (!(buf[i] = (float *)lmf_malloc((tf->numel ? tf->numel : 1) * sizeof(float)))) {
+            s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+            break;
+        }
+        if ((s = lmf_st_to_f32(tf, buf[i]))) break;
+        int same = ti && ti->ndim == tf->ndim;
+        for (int d = 0; same && d < tf->ndim; d++) same = ti->shape[d] == tf->shape[d];
+        int rows = ti && vocab_rows(tf->name) && ti->ndim == tf->ndim && ti->shape[0] == Vo && tf->shape[0] == Vn;
+        for (int d = 1; rows && d < tf->ndim; d++) rows = ti->shape[d] == tf->shape[d];
+        if (!ti) {
+            s = lmf_error(LMF_ERR_DATA, "%s: tensor \"%s\" is missing; --init needs a model of the same architecture and sizes", ipath, tf->name);
+        } else if (rows && !same) {
+            size_t width = tf->numel / (size_t)Vn;
+            float *old = (float *)lmf_malloc((ti->numel ? ti->numel : 1) * sizeof *old);
+            if (!old) s = lmf_error(LMF_ERR_NOMEM, "out of memory");
+            else if (!(s = lmf_st_to_f32_finite(ti, old, ipath)))
+                for (int32_t r = 0; r < Vn; r++)
+                    if (from[r] >= 0) memcpy(buf[i] + (size_t)r * width, old + (size_t)from[r] * width, width * sizeof(float));
+            lmf_free(old);
+        } else if (same) {
+            s = lmf_st_to_f32_finite(ti, buf[i], ipath);
+        } else {
+            s = lmf_error(LMF_ERR_DATA, "%s: tensor \"%s\" has another shape than this run's; --init needs the same "
+                                        "architecture and sizes (only the vocabulary may differ)", ipath, tf->name);
+        }
+        if (!s) s = lmf_st_add(w2, tf->name, LMF_DT_F32, tf->ndim, tf->shape, buf[i]);
+    }
+    if (!s && tr->o.classes) s = lmf_head_write_classes(w2, tr->cstart, tr->o.classes);
+    if (!s) s = lmf_st_write(w2, fresh);
+    lmf_st_close(fs);
+    fs = NULL;
+    if (!s) s = lmf_st_open(fresh, &fs);
+    if (!s) s = tr->net->ops->load_tensors(tr->net, fs, ipath);
+    lmf_st_close(fs);
+    unlink(fresh);
+    for (size_t i = 0; buf && i < nt; i++) lmf_free(buf[i]);
+    lmf_free(buf);
+    lmf_st_writer_free(w);
+    lmf_st_writer_free(w2);
+    lmf_free(from);
+    return s;
+}
+
 static lmf_status read_training_state(trainer *tr, const lmf_safetensors *st, const char *path) {
     float *parts[LMF_NET_MAX_PARTS];
     size_t sizes[LMF_NET_MAX_PARTS];
@@ -624,10 +713,15 @@ static lmf_status setup(trainer *tr, lmf_safetensors **resume_st) {
         if ((s = lmf_st_open(o->init, &st))) return s;
         lmf_vocab *iv = NULL;
         s = lmf_nn_load_vocab(st, o->init, &iv);
-        if (!s && !lmf_vocab_equal(iv, tr->vocab))
-            s = lmf_error(LMF_ERR_DATA, "%s: its vocabulary (%d tokens) differs from the training vocabulary (%d)",
-                          o->init, lmf_vocab_size(iv), V);
-        if (!s) s = tr->net->ops->load_tensors(tr->net, st, o->init);
+        if (!s && !lmf_vocab_equal(iv, tr->vocab)) { /* domain adaptation: known words keep their rows */
+            int32_t shared = 0;
+            s = init_remapped(tr, st, iv, o->init, &shared);
+            if (!s)
+                lmf_log(LMF_LOG_INFO, "--init %s: %d of this run's %d words start from its rows, %d are new",
+                        o->init, shared, V - 2, V - 2 - shared);
+        } else if (!s) {
+            s = tr->net->ops->load_tensors(tr->net, st, o->init);
+        }
         lmf_vocab_free(iv);
         lmf_st_close(st);
         if (s) return s;

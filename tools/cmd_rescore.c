@@ -139,17 +139,23 @@ static void free_args(args *a) {
     for (int k = 0; k < a->K; k++) free((char *)a->names[k]);
 }
 
+/* Defaults, options, and the positional count (npos); -m only where
+ * models_ok.  Returns -1 to go on, else the exit status (a freed). */
+static int start(const char *cmd, int argc, char **argv, args *a, int npos, int models_ok, const char *want) {
+    memset(a, 0, sizeof *a);
+    lmf_lattice_opts_init(&a->lo);
+    lmf_mert_opts_init(&a->mo);
+    int rc = parse_args(cmd, argc, argv, a, npos);
+    if (rc < 0 && (a->np != npos || (!models_ok && a->K))) rc = cli_usage_error(cmd, "%s", want);
+    if (rc >= 0) free_args(a);
+    return rc;
+}
+
 static int cmd_tune(int argc, char **argv) {
     args a;
-    memset(&a, 0, sizeof a);
-    lmf_lattice_opts_init(&a.lo);
-    lmf_mert_opts_init(&a.mo);
-    int rc = parse_args("rescore tune", argc, argv, &a, 2);
-    if (rc >= 0) {
-        free_args(&a);
-        return rc;
-    }
-    if (a.np != 2 || !a.out) {
+    int rc = start("rescore tune", argc, argv, &a, 2, 1, "wants DEV-LISTS, DEV.ref and -o RESCORER.json");
+    if (rc >= 0) return rc;
+    if (!a.out) {
         free_args(&a);
         return cli_usage_error("rescore tune", "wants DEV-LISTS, DEV.ref and -o RESCORER.json");
     }
@@ -242,18 +248,8 @@ static lmf_status write_trn(const char *path, const lmf_nbest *nb, const size_t 
 
 static int cmd_apply(int argc, char **argv) {
     args a;
-    memset(&a, 0, sizeof a);
-    lmf_lattice_opts_init(&a.lo);
-    lmf_mert_opts_init(&a.mo);
-    int rc = parse_args("rescore apply", argc, argv, &a, 2);
-    if (rc >= 0) {
-        free_args(&a);
-        return rc;
-    }
-    if (a.np != 2 || a.K) {
-        free_args(&a);
-        return cli_usage_error("rescore apply", "wants RESCORER.json and LISTS (the models are in the rescorer)");
-    }
+    int rc = start("rescore apply", argc, argv, &a, 2, 0, "wants RESCORER.json and LISTS (the models are in the rescorer)");
+    if (rc >= 0) return rc;
     lmf_rescorer *r = NULL;
     lmf_nbest nb;
     lmf_refs refs;
@@ -290,18 +286,8 @@ static int cmd_apply(int argc, char **argv) {
 
 static int cmd_eval(int argc, char **argv) {
     args a;
-    memset(&a, 0, sizeof a);
-    lmf_lattice_opts_init(&a.lo);
-    lmf_mert_opts_init(&a.mo);
-    int rc = parse_args("rescore eval", argc, argv, &a, 2);
-    if (rc >= 0) {
-        free_args(&a);
-        return rc;
-    }
-    if (a.np != 2 || a.K) {
-        free_args(&a);
-        return cli_usage_error("rescore eval", "wants LISTS and REF");
-    }
+    int rc = start("rescore eval", argc, argv, &a, 2, 0, "wants LISTS and REF");
+    if (rc >= 0) return rc;
     lmf_model *m = NULL;
     lmf_nbest nb;
     lmf_refs refs;
@@ -328,18 +314,8 @@ static int cmd_eval(int argc, char **argv) {
 
 static int cmd_wer(int argc, char **argv) {
     args a;
-    memset(&a, 0, sizeof a);
-    lmf_lattice_opts_init(&a.lo);
-    lmf_mert_opts_init(&a.mo);
-    int rc = parse_args("rescore wer", argc, argv, &a, 2);
-    if (rc >= 0) {
-        free_args(&a);
-        return rc;
-    }
-    if (a.np != 2 || a.K) {
-        free_args(&a);
-        return cli_usage_error("rescore wer", "wants HYP.trn and REF");
-    }
+    int rc = start("rescore wer", argc, argv, &a, 2, 0, "wants HYP.trn and REF");
+    if (rc >= 0) return rc;
     lmf_nbest nb;
     lmf_refs refs;
     memset(&refs, 0, sizeof refs);

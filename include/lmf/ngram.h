@@ -96,6 +96,75 @@ lmf_status lmf_ngram_output_format(const char *path, const char *format, int *bi
  * cannot be read or written; on error no output file is left. */
 lmf_status lmf_sphinx_lm_to_arpa(const char *in_path, const char *out_arpa_path);
 
+/* ---- static interpolation (src/ngram/mix.c) ----
+ * One back-off model from K members, as SRILM's `ngram -mix-lm -write-lm`
+ * does: it lists the union of the members' n-grams and gives each the
+ * dynamic mixture's probability, p(w|h) = sum_k lambda_k p_k(w|h), each p_k
+ * by member k's own back-off from the full context h.  Back-off weights are
+ * then computed so that every distribution sums to 1:
+ *   bow(h) = (1 - sum_{w listed after h} p(w|h)) / (1 - sum_{same w} p(w|h')),
+ * h' = h without its oldest word.  Scores agree with the dynamic mixture
+ * (lmf/fuse.h, combiner linear) wherever the full context's n-gram is listed;
+ * elsewhere the merged model backs off where some member would not.
+ *
+ * Vocabulary: the union U (member 1's words in order, then each further
+ * member's new ones).  A word of U that member k lacks, and U's own <unk>,
+ * get a share of member k's p(<unk>|h), exactly as lmf_fuse_unify
+ * (src/fuse/vmap.c) does it (re-implemented here: the n-gram module does not
+ * depend on the fusion module):
+ *   unk_dub == 0: p(<unk>|h) / (number of U words it lacks + 1);
+ *   unk_dub  > 0: p(<unk>|h) / (unk_dub - |V_k| - 1) (IRSTLM), divisor >= 1;
+ *   unk_dub  < 0: p(<unk>|h) as is.
+ * In a member's history a word it lacks reads as its <unk>; a member's own
+ * <unk> n-grams become U's <unk> n-grams. */
+#define LMF_NGRAM_MIX_MAX_MEMBERS 64
+typedef struct lmf_ngram_mix_opts {
+    int order;                /* order of the merged model, 1..6; 0 = the members' highest (default) */
+    double unk_dub;           /* see above (default 0) */
+    const char *const *names; /* K names for messages (file paths), or NULL ("member k") */
+} lmf_ngram_mix_opts;
+void lmf_ngram_mix_opts_init(lmf_ngram_mix_opts *o);
+
+/* What mixing did, for reports. */
+typedef struct lmf_ngram_mix_info {
+    int order;
+    int32_t vocab;                          /* |U| (predictable words: <unk> and </s> included, <s> not) */
+    double lambda[LMF_NGRAM_MIX_MAX_MEMBERS]; /* the weights as used (normalised) */
+    uint64_t ngrams[LMF_NGRAM_MAX_ORDER];   /* n-grams per order (index n-1), <s> among the unigrams */
+    uint64_t added[LMF_NGRAM_MAX_ORDER];    /* of those, contexts/suffixes no member lists (added so that
+                                               every listed n-gram's prefix and suffix are listed) */
+    uint64_t contexts;                      /* back-off weights computed */
+    uint64_t bow_zero;                      /* numerator 0 (no mass left): log10 bow -99 */
+    uint64_t bow_over;                      /* numerator or denominator < 0 (listed mass above 1: members that
+                                               sum above 1, as with unk_dub < 0): bow 1 */
+    uint64_t bow_improper;                  /* denominator <= 0 with mass left: log10 bow -99 (mass lost) */
+    uint64_t bow_tiny_den;                  /* 0 < denominator < 3e-6: computed, but rounding may show */
+} lmf_ngram_mix_info;
+
+/* Mixes members[0..K) (1 <= K <= LMF_NGRAM_MIX_MAX_MEMBERS; borrowed, not
+ * changed) with weights lambda[0..K) (>= 0, finite, not all 0; renormalised
+ * to sum 1; NULL = equal weights) into a new model *out (caller frees with
+ * lmf_ngram_free; save it with lmf_ngram_save).  Members need their n-gram
+ * lists (any ARPA file, binary files with lists).  opts and info may be NULL.
+ * Probabilities are computed in double and stored as log10 floats; the
+ * back-off weights come from the stored floats, so the model written sums to
+ * 1 as closely as float allows.  Numerical guards (after SRILM's): numerator
+ * or denominator in (-3e-6, 0) count as 0; a numerator of 0 gives log10 bow
+ * -99 (info->bow_zero); a numerator or denominator below 0, which only
+ * members that sum above 1 produce (unk_dub < 0), gives bow 1 (SRILM: -99),
+ * so unlisted words keep their lower-order probability as in the members
+ * (info->bow_over); a denominator of 0 gives bow 1 if nothing is left to
+ * give, else -99 (info->bow_improper); a warning is logged for each kind with an example
+ * context.
+ * Where a context holds a word that member k lacks, member k reads it as its
+ * <unk>; the merged model lists only the n-grams some member lists, so it
+ * cannot repeat that for the n-grams listed after member k's <unk> (that
+ * would take one copy per missing word): there it backs off.  LMF_ERR_ARG for bad weights or order,
+ * LMF_ERR_UNSUPPORTED for a member without n-gram lists, LMF_ERR_DATA for
+ * members over different token modes, LMF_ERR_NOMEM; *out is NULL on error. */
+lmf_status lmf_ngram_mix(const lmf_ngram *const *members, int K, const double *lambda, const lmf_ngram_mix_opts *opts,
+                         lmf_ngram **out, lmf_ngram_mix_info *info);
+
 void lmf_ngram_free(lmf_ngram *m);
 /* The model-interface view of the same object (lmf_model_free frees it). */
 lmf_model *lmf_ngram_model(lmf_ngram *m);

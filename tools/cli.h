@@ -31,16 +31,15 @@ int lmf_cmd_rescore(int argc, char **argv);
 /* Loads the K models and scores the text file dev with each: ms[k], lp[k]
  * (malloc'd, dev's tokens), mppl[k]; devtok = dev read with member 1's
  * vocabulary.  On error (1; the message is in lmf_last_error()) what was
- * made so far is left for the caller to free. */
+ * made so far is left for the caller to free.  Members over different
+ * vocabularies are first made one over their union with <unk> share dub
+ * (lmf_fuse_unify; tune --dub, default 0). */
 typedef struct lmf_model lmf_model;
 typedef struct lmf_tokens lmf_tokens;
 /* The "tuning" record of a continuous cache file (malloc'd JSON; NULL on out of
  * memory).  by: who tuned it (NULL: not recorded). */
 char *cli_ncache_tuning_json(const char *dev, size_t n, const lmf_ncache_fit *fit, double secs, const char *by);
-/* Members over different vocabularies are scored over their union
- * (lmf_fuse_unify) with this <unk> share (tune --dub; default 0). */
-extern double cli_unk_dub;
-int cli_score_members(const char *tag, const char *const *paths, int K, const char *dev, int quiet, lmf_model **ms, float **lp,
+int cli_score_members(const char *tag, const char *const *paths, int K, const char *dev, double dub, int quiet, lmf_model **ms, float **lp,
                       lmf_tokens *devtok, double *mppl);
 
 /* 1 once a write to standard output has failed (full disk, closed stream),

@@ -69,7 +69,7 @@ int lmf_cmd_select(int argc, char **argv) {
     int rc = 1;
     char *js = NULL;
     lmf_selection sel;
-    if (cli_score_members("select", paths, K, dev, quiet, ms, lp, &devtok, mppl)) goto done;
+    if (cli_score_members("select", paths, K, dev, 0, quiet, ms, lp, &devtok, mppl)) goto done;
     if (lmf_select_forward((const float *const *)lp, K, devtok.n, min_gain, &sel)) goto done;
     printf("step\tadded\tdev_ppl\n");
     for (int i = 0; i < sel.n; i++) printf("%d\t%s\t%.4f\n", i + 1, paths[sel.order[i]], sel.ppl[i]);

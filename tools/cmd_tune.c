@@ -140,20 +140,18 @@ done:
     return rc ? cli_fail() : 0;
 }
 
-double cli_unk_dub = 0;
-
-int cli_score_members(const char *tag, const char *const *paths, int K, const char *dev, int quiet, lmf_model **ms, float **lp,
+int cli_score_members(const char *tag, const char *const *paths, int K, const char *dev, double dub, int quiet, lmf_model **ms, float **lp,
                       lmf_tokens *devtok, double *mppl) {
     size_t N = 0;
     for (int k = 0; k < K; k++)
         if (lmf_model_load(paths[k], &ms[k])) return 1;
     /* members over different vocabularies: each over their union, as the recipe will be (lmf_fuse_new) */
     int changed = 0;
-    if (lmf_fuse_unify(ms, K, cli_unk_dub, 0, &changed)) return 1;
+    if (lmf_fuse_unify(ms, K, dub, 0, &changed)) return 1;
     if (changed && !quiet)
         fprintf(stderr, "[%s] the members know different words: each is scored over their union of %d words (%s)\n", tag,
                 (int)lmf_vocab_size(lmf_model_vocab(ms[0])),
-                cli_unk_dub > 0 ? "IRSTLM's <unk> / (dub - |V|)" : cli_unk_dub < 0 ? "<unk> as is" : "each member's <unk> shared by the words it lacks");
+                dub > 0 ? "IRSTLM's <unk> / (dub - |V|)" : dub < 0 ? "<unk> as is" : "each member's <unk> shared by the words it lacks");
     for (int k = 0; k < K; k++) {
         lmf_tokens t;
         lmf_status s = lmf_tokens_read_file(dev, lmf_model_vocab(ms[k]), NULL, &t);
@@ -181,7 +179,7 @@ int cli_score_members(const char *tag, const char *const *paths, int K, const ch
 int lmf_cmd_tune(int argc, char **argv) {
     const char *method = NULL, *dev = NULL, *out = NULL, *paths[MAXM];
     int K = 0, max_iter = 1000, threads = 1, quiet = 0, max_mb = 512, folds = 5;
-    double l2 = 1e-4, decay = 0.95;
+    double l2 = 1e-4, decay = 0.95, dub = 0;
     double tol = 1e-7, ctheta[LMF_NCACHE_GRID_MAX], cwin[LMF_NCACHE_GRID_MAX], cfloor = 0.01;
     int nt = 0, nw = 0, every = 1;
     for (int i = 1; i < argc; i++) {
@@ -202,7 +200,7 @@ int lmf_cmd_tune(int argc, char **argv) {
             if (!v) return cli_usage_error("tune", "-o needs a file");
             out = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--dub", &missing)) || missing) {
-            if (!v || !lmf_parse_double(v, &cli_unk_dub) || cli_unk_dub > 1e15 || cli_unk_dub < -1e15)
+            if (!v || !lmf_parse_double(v, &dub) || dub > 1e15 || dub < -1e15)
                 return cli_usage_error("tune", "--dub takes a number (0, the default: share each member's <unk>; > 0: "
                                                "IRSTLM's dictionary upper bound, e.g. 1e7; < 0: <unk> as is)");
         } else if ((v = cli_opt_value(argc, argv, &i, "--tol", &missing)) || missing) {
@@ -276,7 +274,7 @@ int lmf_cmd_tune(int argc, char **argv) {
     size_t N = 0;
     int rc = 1;
     clock_t t0 = clock();
-    if (cli_score_members("tune", paths, K, dev, quiet, ms, lp, &devtok, mppl)) goto done;
+    if (cli_score_members("tune", paths, K, dev, dub, quiet, ms, lp, &devtok, mppl)) goto done;
     N = devtok.n;
     double w[MAXM];
     trace = (double *)malloc(((size_t)max_iter + 1) * sizeof *trace);
@@ -377,7 +375,7 @@ int lmf_cmd_tune(int argc, char **argv) {
     fo.comb = (lmf_combiner)comb;
     fo.weights = w;
     fo.share = share;
-    fo.unk_dub = cli_unk_dub;
+    fo.unk_dub = dub;
     lmf_gate_params gp;
     if (comb == LMF_COMB_GATE) {
         lmf_gate_fit_params(&fit, &gp);

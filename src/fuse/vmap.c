@@ -27,6 +27,8 @@ typedef struct vmap {
     int32_t NU, Vi;
     float pen;   /* ln of the share divisor */
     float *buf;  /* Vi floats */
+    float *dbuf; /* dcap x Vi floats (dists) */
+    size_t dcap;
     int32_t *tb; /* mapped tokens */
     size_t tcap;
 } vmap;
@@ -37,6 +39,7 @@ static void vm_free(lmf_model *m) {
     lmf_vocab_free(v->U);
     lmf_free(v->map);
     lmf_free(v->buf);
+    lmf_free(v->dbuf);
     lmf_free(v->tb);
     lmf_free(v);
 }
@@ -120,11 +123,16 @@ static lmf_status vm_score_batch(lmf_model *m, lmf_state **st, const int32_t *co
 
 static lmf_status vm_dists(lmf_model *m, lmf_state *s, const int32_t *tok, size_t n, float *out) {
     vmap *v = (vmap *)m;
-    lmf_status st = LMF_OK;
-    for (size_t i = 0; !st && i < n; i++) { /* one position at a time: memory stays Vi floats */
-        int32_t t = inner_id(v, tok[i]);
-        if (!(st = lmf_model_dists(v->inner, s, &t, 1, v->buf))) project(v, v->buf, out + i * (size_t)v->NU);
+    /* the member's n x Vi distributions in one call (its batched path), then each row over U */
+    if (n > v->dcap) {
+        float *d = (float *)lmf_realloc(v->dbuf, n * (size_t)v->Vi * sizeof *d);
+        if (!d) return lmf_error(LMF_ERR_NOMEM, "out of memory");
+        v->dbuf = d;
+        v->dcap = n;
     }
+    lmf_status st = map_tokens(v, tok, n);
+    if (!st) st = lmf_model_dists(v->inner, s, v->tb, n, v->dbuf);
+    for (size_t i = 0; !st && i < n; i++) project(v, v->dbuf + i * (size_t)v->Vi, out + i * (size_t)v->NU);
     return st;
 }
 

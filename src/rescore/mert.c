@@ -57,7 +57,7 @@ static int cmp_line(const void *x, const void *y) {
 
 /* Exact line search: the step g minimising the loss along b from a (g = 0
  * is the current point); returns the loss at the chosen step. */
-static int line_search(ctx *c, double cur_loss, double *step, double *loss) {
+static int line_search(ctx *c, double *step, double *loss) {
     const lmf_nbest *nb = c->nb;
     lmf_errstats tot;
     memset(&tot, 0, sizeof tot);
@@ -117,7 +117,6 @@ static int line_search(ctx *c, double cur_loss, double *step, double *loss) {
         if (g <= 0 && 0 < next) zero_loss = l;
         if (l < best - 1e-12) best = l, lo = g, hi = next;
     }
-    (void)cur_loss;
     if (!(best < zero_loss - 1e-12)) {
         *step = 0;
         *loss = zero_loss;
@@ -138,8 +137,7 @@ static double rng_gauss(uint64_t *s) {
     return sqrt(-2 * log(u > 1e-300 ? u : 1e-300)) * cos(6.283185307179586 * v);
 }
 
-static double eval_w(ctx *c, const lmf_refs *r, const double *w, size_t *best) {
-    (void)r;
+static double eval_w(ctx *c, const double *w, size_t *best) {
     lmf_rescore_best(c->nb, w, best);
     lmf_errstats tot;
     memset(&tot, 0, sizeof tot);
@@ -190,7 +188,7 @@ lmf_status lmf_mert(const lmf_nbest *nb, const lmf_refs *r, const lmf_mert_opts 
         else
             for (int f = 0; f < F; f++)
                 cur[f] = o->fixed && o->fixed[f] ? w[f] : (rng_unif(&rs) * 2 - 1) * scale[f] * (scale[f] > 0);
-        double l = eval_w(&c, r, cur, bh);
+        double l = eval_w(&c, cur, bh);
         for (size_t h = 0; h < nb->nhyp; h++) {
             double s = 0;
             for (int f = 0; f < F; f++) s += cur[f] * lmf_nbest_f(nb, h, f);
@@ -216,7 +214,7 @@ lmf_status lmf_mert(const lmf_nbest *nb, const lmf_refs *r, const lmf_mert_opts 
                     c.b[h] = s;
                 }
                 double g, nl;
-                int rc = line_search(&c, l, &g, &nl);
+                int rc = line_search(&c, &g, &nl);
                 if (rc < 0) {
                     st = lmf_error(LMF_ERR_NOMEM, "out of memory");
                     break;
@@ -224,7 +222,7 @@ lmf_status lmf_mert(const lmf_nbest *nb, const lmf_refs *r, const lmf_mert_opts 
                 if (rc == 1 && nl < l - 1e-12) {
                     for (int f = 0; f < F; f++) cur[f] += g * dir[f];
                     for (size_t h = 0; h < nb->nhyp; h++) c.a[h] += g * c.b[h];
-                    l = eval_w(&c, r, cur, bh); /* the decision rule's own ties */
+                    l = eval_w(&c, cur, bh); /* the decision rule's own ties */
                     moved = 1;
                 }
             }
